@@ -1,0 +1,99 @@
+# Limbo: a purgatory for kexec-tools' x86_64 kdump path, the preload plugin
+# that makes the distribution's `kexec -p` load it, and their tests.
+#
+#   make            build purgatory.ro, the plugin and limbo-kexec into build/
+#   make test       install the Debian packages needed, build, run every test
+#   make demo       install, build, run one QEMU panic through Limbo and summarise
+#   make install    PREFIX=/usr/local DESTDIR= : install the three artefacts
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LIBDIR  ?= $(PREFIX)/lib/limbo
+BINDIR  ?= $(PREFIX)/sbin
+VERSION := 0.1.0
+
+# Where the installed plugin finds purgatory.ro unless --purgatory= says otherwise.
+LIMBO_PURGATORY_PATH ?= $(abspath $(BUILD))/purgatory.ro
+
+CXX ?= g++
+CC  ?= gcc
+
+# ---- The purgatory's one flag set --------------------------------------
+PURGATORY_CXXFLAGS := \
+  -std=c++20 -O2 -g0 -Wall -Wextra -Werror \
+  -ffreestanding -fno-builtin -nostdlib \
+  -fno-exceptions -fno-rtti \
+  -fno-threadsafe-statics \
+  -fno-asynchronous-unwind-tables -fno-unwind-tables \
+  -fno-stack-protector -fno-stack-clash-protection \
+  -fcf-protection=none \
+  -fpie -fvisibility=hidden -include purgatory/hidden.h \
+  -fno-jump-tables \
+  -fno-common \
+  -fno-zero-initialized-in-bss \
+  -mno-red-zone \
+  -mgeneral-regs-only \
+  -Ipurgatory
+# Reasons, one line each:
+#  -ffreestanding -fno-builtin -nostdlib : no libc exists between kernels.
+#  -fno-threadsafe-statics : no guard-variable calls into a C++ runtime.
+#  -fno-*unwind-tables : no .eh_frame; nothing unwinds without exceptions.
+#  -fno-stack-protector/-clash : no TLS canary and no probes below a fixed stack.
+#  -fcf-protection=none : CET is off when the purgatory runs; endbr64 is noise.
+#  -fpie + hidden.h : RIP-relative code (PC32/PLT32 only), placeable anywhere;
+#     hidden visibility keeps GCC from GOT relocations kexec-tools cannot apply.
+#  -fno-jump-tables : no cross-section tables in .rodata.
+#  -fno-zero-initialized-in-bss : loader-written globals must be in .data.
+#  -mno-red-zone : exceptions push onto the same stack.
+#  -mgeneral-regs-only : SSE is off at entry (CR4.OSFXSR = 0); any SIMD faults.
+
+# ---- Host flags (plugin, tests, tools) ---------------------------------
+HOST_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Ipurgatory -Ikexec-plugin
+HOST_LDFLAGS  :=
+
+.PHONY: all clean deps deps-test deps-demo test host-tests qemu-tests demo install
+all: $(BUILD)/purgatory.ro $(BUILD)/liblimbo-kexec.so $(BUILD)/limbo-kexec
+
+$(BUILD):
+	mkdir -p $@
+
+include purgatory/purgatory.mk
+include kexec-plugin/plugin.mk
+include tests/tests.mk
+include qemu/qemu.mk
+
+# ---- Debian packages ----------------------------------------------------
+# Idempotent: apt-get runs only when a package is missing.
+BUILD_PACKAGES := g++ make binutils libelf-dev pkg-config
+TEST_PACKAGES  := $(BUILD_PACKAGES) googletest libgtest-dev libssl-dev \
+                  libzydis-dev kexec-tools
+QEMU_PACKAGES  := qemu-system-x86 linux-image-amd64 busybox-static cpio \
+                  kexec-tools python3
+
+deps-build:
+	@./tests/ensure-packages $(BUILD_PACKAGES)
+deps-test:
+	@./tests/ensure-packages $(TEST_PACKAGES) $(QEMU_PACKAGES)
+deps-demo:
+	@./tests/ensure-packages $(BUILD_PACKAGES) $(QEMU_PACKAGES)
+
+test: deps-test
+	$(MAKE) all test-binaries
+	./tests/run-all $(BUILD)
+
+demo: deps-demo
+	$(MAKE) all
+	./qemu/demo $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR)
+	install -m 0644 $(BUILD)/purgatory.ro $(DESTDIR)$(LIBDIR)/purgatory.ro
+	install -m 0755 $(BUILD)/liblimbo-kexec.so $(DESTDIR)$(LIBDIR)/liblimbo-kexec.so
+	$(MAKE) LIMBO_PURGATORY_PATH=$(LIBDIR)/purgatory.ro \
+	  LIMBO_PLUGIN_PATH=$(LIBDIR)/liblimbo-kexec.so BUILD=$(BUILD)/install \
+	  $(BUILD)/install/limbo-kexec
+	install -m 0755 $(BUILD)/install/limbo-kexec $(DESTDIR)$(BINDIR)/limbo-kexec
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,115 @@
+// The loader-to-purgatory contract, in one place: every global that kexec-tools
+// 2.0.25 or the Limbo plugin reads or writes by name, with its exact size, and
+// Limbo's own versioned configuration block. Shared by the purgatory (which
+// defines the variables), the plugin (which sets them) and the checker.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace limbo::abi {
+
+// kexec-tools kexec/arch/x86_64/kexec-x86_64.h `struct entry64_regs`: loaded
+// into the registers by the purgatory's last jump. rip = kernel entry,
+// rsi = boot_params, rsp = address of `stack_end`.
+struct Entry64Regs {
+  uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
+  uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+  uint64_t rip;
+};
+static_assert(sizeof(Entry64Regs) == 136);
+static_assert(offsetof(Entry64Regs, rsi) == 32);
+static_assert(offsetof(Entry64Regs, rsp) == 48);
+static_assert(offsetof(Entry64Regs, r8) == 64);
+static_assert(offsetof(Entry64Regs, r15) == 120);
+static_assert(offsetof(Entry64Regs, rip) == 128);
+
+// kexec-tools kexec/kexec-sha256.h `struct sha256_region`: a [start, start+len)
+// physical range whose bytes (segment content, then zero fill) are hashed in
+// table order. Unused entries are {0, 0}.
+struct Sha256Region {
+  uint64_t start;
+  uint64_t len;
+};
+static_assert(sizeof(Sha256Region) == 16);
+static_assert(offsetof(Sha256Region, len) == 8);
+
+inline constexpr size_t kSha256RegionCount = 16;  // SHA256_REGIONS
+inline constexpr size_t kSha256DigestSize = 32;
+static_assert(sizeof(Sha256Region) * kSha256RegionCount == 256);
+
+// kexec-tools leaves this many writable bytes after the command line's
+// terminating NUL (`cmdline_end`) in the boot_params segment.
+inline constexpr size_t kCmdlineSpareBytes = 64;
+
+// ---- Limbo's own configuration block, symbol `limbo_config` -------------
+//
+// The plugin fills it at load time; the purgatory refuses a block whose magic,
+// version or size differs from its own (it then runs with safe defaults and
+// says so on the console). A change of layout bumps kConfigVersion.
+inline constexpr uint32_t kConfigMagic = 0x4f424d4cu;  // "LMBO" little-endian
+inline constexpr uint16_t kConfigVersion = 1;
+
+// Config::flags bits.
+inline constexpr uint32_t kConfigFlagTscInvariant = 1u << 0;  // CPUID 8000_0007h EDX[8] seen by the plugin
+
+struct Config {
+  uint32_t magic;    // kConfigMagic
+  uint16_t version;  // kConfigVersion
+  uint16_t size;     // sizeof(Config)
+  uint32_t flags;    // kConfigFlag*
+  uint32_t reserved0;
+  uint64_t tsc_hz;   // TSC frequency measured by the plugin at load time; 0 = unknown
+};
+static_assert(sizeof(Config) == 24);
+static_assert(offsetof(Config, magic) == 0);
+static_assert(offsetof(Config, version) == 4);
+static_assert(offsetof(Config, size) == 6);
+static_assert(offsetof(Config, flags) == 8);
+static_assert(offsetof(Config, tsc_hz) == 16);
+
+// ---- Symbol table ------------------------------------------------------
+//
+// Who touches a symbol, by name. kexec-tools (and the plugin, replaying it)
+// requires each written symbol to be STB_GLOBAL, of exactly `size` bytes and
+// in a section with contents (not SHT_NOBITS). `stack_end` is only read for its
+// address, so its size is not checked (kSizeUnchecked).
+inline constexpr uint64_t kSizeUnchecked = ~uint64_t{0};
+
+enum class Writer : uint8_t {
+  kKexecTools,  // written by kexec-tools and by the plugin replaying it
+  kPurgatory,   // written by the purgatory itself at run time (jump_back_entry)
+  kLimbo,       // written by the Limbo plugin only
+  kAddressOnly, // only its address is read (stack_end)
+};
+
+struct Symbol {
+  const char* name;
+  uint64_t size;
+  Writer writer;
+};
+
+inline constexpr Symbol kSymbols[] = {
+    {"entry64_regs", sizeof(Entry64Regs), Writer::kKexecTools},
+    {"sha256_regions", sizeof(Sha256Region) * kSha256RegionCount, Writer::kKexecTools},
+    {"sha256_digest", kSha256DigestSize, Writer::kKexecTools},
+    {"skip_checks", 4, Writer::kKexecTools},       // int
+    {"panic_kernel", 1, Writer::kKexecTools},      // uint8_t
+    {"reset_vga", 1, Writer::kKexecTools},         // uint8_t
+    {"legacy_pic", 1, Writer::kKexecTools},        // uint8_t
+    {"console_vga", 1, Writer::kKexecTools},       // uint8_t
+    {"console_serial", 1, Writer::kKexecTools},    // uint8_t
+    {"serial_base", 2, Writer::kKexecTools},       // uint16_t
+    {"serial_baud", 4, Writer::kKexecTools},       // uint32_t
+    {"backup_start", 8, Writer::kKexecTools},      // unsigned long
+    {"backup_src_start", 8, Writer::kKexecTools},  // unsigned long
+    {"backup_src_size", 8, Writer::kKexecTools},   // unsigned long
+    {"cmdline_end", 8, Writer::kKexecTools},       // char* / unsigned long
+    {"jump_back_entry", 8, Writer::kPurgatory},    // unsigned long
+    {"limbo_config", sizeof(Config), Writer::kLimbo},
+    {"stack_end", kSizeUnchecked, Writer::kAddressOnly},
+};
+
+inline constexpr const char* kEntrySymbol = "purgatory_start";
+
+}  // namespace limbo::abi

@@ -1,0 +1,1 @@
+# Host tests of the plugin (ELF loader, stock segment decoding).

@@ -1,0 +1,12 @@
+# Host tests: GoogleTest binaries built from the production sources.
+# Each part's own fragment appends its binaries to TEST_BINS.
+GTEST_LIBS := -lgtest -lgtest_main -pthread
+TEST_BINS :=
+
+include tests/purgatory/tests.mk
+include tests/plugin/tests.mk
+
+.PHONY: test-binaries
+test-binaries: $(TEST_BINS)
+	@mkdir -p $(BUILD)/tests
+	@printf '%s\n' $(TEST_BINS) > $(BUILD)/tests/test-binaries.list
