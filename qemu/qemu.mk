@@ -1,1 +1,60 @@
-# QEMU end-to-end scenarios.
+# QEMU end-to-end scenarios: guest images cached in $(BUILD)/qemu/.
+#
+#   make qemu-images    build the guest kernel copy and the initramfs images
+#   make qemu-tests     run every QEMU scenario of tests/scripted.list
+#   make qemu-compare   stock kexec and Limbo in one session, panic-to-capture times
+#
+# The runner (qemu/run-scenario) builds the image it needs through these rules
+# itself, so `make test` needs nothing from here up front, and `make all`
+# never depends on QEMU.
+
+QEMU_DIR := $(BUILD)/qemu
+# Debian's linux-image-amd64 kernel, the newest one installed; the same image
+# is the first kernel and the capture kernel.
+QEMU_KERNEL ?= $(shell ls -v /boot/vmlinuz-* 2>/dev/null | tail -n 1)
+
+QEMU_BASE_INPUTS := qemu/build-initramfs qemu/guest-init $(QEMU_DIR)/vmlinuz \
+                    $(QEMU_DIR)/capture.img $(wildcard /sbin/kexec /usr/bin/busybox)
+
+.PHONY: qemu-images qemu-tests qemu-compare qemu-clean
+qemu-images: $(QEMU_DIR)/guest-stock.img $(QEMU_DIR)/guest-limbo.img
+
+$(QEMU_DIR)/vmlinuz: $(QEMU_KERNEL) | $(BUILD)
+	@test -n "$(QEMU_KERNEL)" || { echo "no /boot/vmlinuz-*: install linux-image-amd64 (make deps-test)"; exit 1; }
+	mkdir -p $(QEMU_DIR)
+	cp $(QEMU_KERNEL) $@
+
+$(QEMU_DIR)/capture.img: qemu/build-initramfs qemu/capture-init $(wildcard /usr/bin/busybox)
+	mkdir -p $(QEMU_DIR)
+	qemu/build-initramfs capture $@
+
+# The stock control image: no Limbo in it, so it builds before Limbo does.
+$(QEMU_DIR)/guest-stock.img: $(QEMU_BASE_INPUTS)
+	qemu/build-initramfs base $@ $(QEMU_DIR)/vmlinuz $(QEMU_DIR)/capture.img
+
+# Limbo as `make install` lays it out in the guest (/usr/lib/limbo/...,
+# /usr/sbin/limbo-kexec), with the libraries of what it installs.
+$(QEMU_DIR)/limbo-layer.cpio: qemu/build-initramfs $(BUILD)/purgatory.ro \
+                              $(BUILD)/liblimbo-kexec.so $(BUILD)/limbo-kexec
+	rm -rf $(QEMU_DIR)/limbo-staging
+	$(MAKE) --no-print-directory install BUILD=$(BUILD) PREFIX=/usr \
+	  DESTDIR=$(abspath $(QEMU_DIR))/limbo-staging
+	qemu/build-initramfs limbo $@ $(QEMU_DIR)/limbo-staging
+
+# Concatenated cpio archives: the kernel unpacks them in order.
+$(QEMU_DIR)/guest-limbo.img: $(QEMU_DIR)/guest-stock.img $(QEMU_DIR)/limbo-layer.cpio
+	cat $^ > $@.tmp
+	mv $@.tmp $@
+
+# Each scenario's output goes to stderr; the names of the failed ones to $$failed.
+qemu-tests:
+	@failed=$$(grep '^qemu-' tests/scripted.list | while read -r name cmd; do \
+	  echo "== $$name" >&2; $$cmd $(BUILD) >&2 || echo "$$name"; done); \
+	if [ -n "$$failed" ]; then echo "failed:" $$failed; exit 1; fi; \
+	echo "all QEMU scenarios passed"
+
+qemu-compare:
+	qemu/compare $(BUILD)
+
+qemu-clean:
+	rm -rf $(QEMU_DIR)

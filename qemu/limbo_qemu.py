@@ -1,0 +1,416 @@
+"""Limbo's QEMU panic harness: boot a Debian kernel under TCG, load a capture
+kernel (stock kexec or Limbo), panic it with sysrq-c, timestamp every serial
+line on the host, and judge the run from the console alone.
+
+Used by qemu/run-scenario (one scenario, PASS/FAIL), qemu/demo (the Limbo run,
+summarised) and qemu/compare (stock and Limbo in one session, timed).
+"""
+
+import dataclasses
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Serial markers. Kernel lines carry a "[    4.286132] " printk time prefix.
+PRINTK_PREFIX = re.compile(r'^\[\s*\d+\.\d+\]\s?')
+PANIC_MARKERS = ('sysrq: Trigger a crash', 'Kernel panic - not syncing')
+STOCK_PURGATORY_LINE = "I'm in purgatory"  # kexec-tools purgatory/purgatory.c
+KERNEL_BANNER = 'Linux version '
+LIMBO_PREFIX = 'limbo:'
+LIMBO_REPORT = re.compile(r'(?:^|\s)limbo=(\S+)')
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+  name: str
+  image: str            # initramfs under BUILD/qemu/
+  purgatory: str        # 'stock' or 'limbo': whose console lines to expect
+  captures: bool        # True: the capture kernel must boot; False: must not
+  description: str
+  extra_qemu_args: tuple = ()
+
+
+SCENARIOS = {
+    'stock': Scenario(
+        'stock', 'guest-stock.img', 'stock', True,
+        'control run: stock kexec -p -c with its own purgatory, no plugin'),
+    'limbo': Scenario(
+        'limbo', 'guest-limbo.img', 'limbo', True,
+        'limbo-kexec -p: stock kexec with the Limbo plugin and purgatory'),
+    'corrupt': Scenario(
+        'corrupt', 'guest-limbo.img', 'limbo', False,
+        'limbo-kexec -p --test-corrupt-digest (test-only switch): the '
+        'purgatory must report the mismatch and halt'),
+}
+
+# Limits. A normal run takes 10-20 s under TCG; the machine is shared, so the
+# overall limit leaves a wide margin. After the purgatory's halting line the
+# guest hangs by design: that much silence ends the run as expected.
+OVERALL_TIMEOUT_S = 150.0
+SILENCE_AFTER_HALT_S = 12.0
+
+
+@dataclasses.dataclass
+class Line:
+  t: float      # host time (time.monotonic) when the line's first byte arrived
+  text: str
+
+  @property
+  def message(self):
+    """The text without a printk time prefix."""
+    return PRINTK_PREFIX.sub('', self.text, count=1)
+
+
+@dataclasses.dataclass
+class Run:
+  scenario: Scenario
+  lines: list
+  t_start: float
+  t_end: float
+  exit_code: int | None        # QEMU's, None when the harness killed it
+  end_reason: str              # 'exited', 'silent-after-halt', 'timeout'
+  log_path: str
+  command: list
+
+
+def build_dir_arg(build):
+  """BUILD as the Makefile names it: relative to the repository when inside."""
+  build = os.path.abspath(build)
+  rel = os.path.relpath(build, REPO)
+  return build if rel.startswith('..') else rel
+
+
+def ensure_image(build, scenario, out=sys.stdout):
+  """Builds (or finds up to date) the kernel and image the scenario boots."""
+  b = build_dir_arg(build)
+  targets = [f'{b}/qemu/vmlinuz', f'{b}/qemu/{scenario.image}']
+  cmd = ['make', '--no-print-directory', '-C', REPO, f'BUILD={b}'] + targets
+  print(f'harness: make {" ".join(cmd[4:])}', file=out, flush=True)
+  result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+  if result.stdout.strip():
+    for text in result.stdout.rstrip().splitlines()[-30:]:
+      print(f'harness: | {text}', file=out)
+  if result.returncode != 0:
+    return None
+  return [os.path.join(REPO, t) for t in targets]
+
+
+def qemu_command(kernel, initrd, scenario):
+  append = ('console=ttyS0,115200 crashkernel=256M quiet panic=1 '
+            f'limbo.scenario={scenario.name}')
+  return ['qemu-system-x86_64', '-accel', 'tcg', '-machine', 'q35',
+          '-m', '1G', '-smp', '1', '-nographic', '-no-reboot',
+          '-monitor', 'none', '-serial', 'stdio', '-nic', 'none',
+          *scenario.extra_qemu_args,
+          '-kernel', kernel, '-initrd', initrd, '-append', append]
+
+
+# Terminal control sequences (SeaBIOS clears the screen) and other controls.
+ANSI_ESCAPE = re.compile(r'\x1b(?:\[[0-9;?]*[A-Za-z]|[^\[])')
+
+
+def _printable(raw):
+  text = ANSI_ESCAPE.sub('', raw.decode('utf-8', errors='replace'))
+  return ''.join(c for c in text if c == '\t' or c >= ' ')
+
+
+def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
+         overall_timeout=OVERALL_TIMEOUT_S):
+  """Boots QEMU, timestamps each serial line as it arrives, ends the run.
+
+  Echoes every line as "[+seconds] text" to `echo` (None: silent) and the
+  same to log_path, which is kept whatever the outcome.
+  """
+  os.makedirs(os.path.dirname(log_path), exist_ok=True)
+  cmd = qemu_command(kernel, initrd, scenario)
+  log = open(log_path, 'w', encoding='utf-8')
+  log.write('# ' + ' '.join(cmd) + '\n')
+  t_start = time.monotonic()
+  proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          start_new_session=True)
+  fd = proc.stdout.fileno()
+  lines = []
+  partial = b''
+  partial_t = None
+  last_output = t_start
+  halted_at = None
+  end_reason = None
+
+  def emit(raw, t):
+    line = Line(t, _printable(raw))
+    lines.append(line)
+    out = f'[{t - t_start:8.3f}] {line.text}'
+    log.write(out + '\n')
+    log.flush()
+    if echo is not None:
+      print(out, file=echo, flush=True)
+    return line
+
+  try:
+    while True:
+      now = time.monotonic()
+      if now - t_start > overall_timeout:
+        end_reason = 'timeout'
+        break
+      if (halted_at is not None and now - last_output > SILENCE_AFTER_HALT_S):
+        end_reason = 'silent-after-halt'
+        break
+      ready, _, _ = select.select([fd], [], [], 0.2)
+      if not ready:
+        continue
+      chunk = os.read(fd, 65536)
+      now = time.monotonic()
+      if not chunk:
+        end_reason = 'exited'
+        break
+      last_output = now
+      for piece in chunk.splitlines(keepends=True):
+        if partial_t is None:
+          partial_t = now
+        partial += piece
+        if partial.endswith(b'\n'):
+          line = emit(partial.rstrip(b'\r\n'), partial_t)
+          partial, partial_t = b'', None
+          if line.message.startswith('limbo: halting'):
+            halted_at = line.t
+  finally:
+    if partial:
+      emit(partial, partial_t)
+    if end_reason != 'exited':
+      # QEMU runs in its own session: end exactly that process group.
+      try:
+        os.killpg(proc.pid, signal.SIGKILL)
+      except ProcessLookupError:
+        pass
+    try:
+      exit_code = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+      exit_code = None
+    proc.stdout.close()
+    t_end = time.monotonic()
+    if end_reason != 'exited':
+      exit_code = None
+    log.write(f'# end: {end_reason}, exit code {exit_code}, '
+              f'{t_end - t_start:.3f} s\n')
+    log.close()
+  return Run(scenario, lines, t_start, t_end, exit_code, end_reason,
+             log_path, cmd)
+
+
+# ---- Reading a run ------------------------------------------------------
+
+def first_index(lines, predicate, start=0):
+  for i in range(start, len(lines)):
+    if predicate(lines[i]):
+      return i
+  return None
+
+
+@dataclasses.dataclass
+class Milestones:
+  """Indices into Run.lines of what the judgement and the timings use."""
+  panic: int | None
+  purgatory_first: int | None   # Limbo's first line or the stock banner
+  purgatory_last: int | None
+  capture_kernel: int | None    # "Linux version" after the panic
+  capture_init: int | None      # first "CAPTURE: " line
+  limbo_lines: list             # indices of "limbo:" lines after the panic
+
+
+def milestones(run):
+  lines = run.lines
+  panic = first_index(lines, lambda l: any(m in l.text for m in PANIC_MARKERS))
+  after = (panic + 1) if panic is not None else len(lines)
+  limbo = [i for i in range(after, len(lines))
+           if lines[i].message.startswith(LIMBO_PREFIX)]
+  stock = [i for i in range(after, len(lines))
+           if lines[i].message.startswith(STOCK_PURGATORY_LINE)]
+  purgatory = sorted(limbo + stock)
+  capture_kernel = first_index(lines, lambda l: KERNEL_BANNER in l.text, after)
+  capture_init = first_index(lines, lambda l: l.text.startswith('CAPTURE: '),
+                             after)
+  return Milestones(panic, purgatory[0] if purgatory else None,
+                    purgatory[-1] if purgatory else None, capture_kernel,
+                    capture_init, limbo)
+
+
+def parse_limbo_report(text):
+  """`limbo=v1,verify:ok,reset:0,...` -> ('v1', {'verify': 'ok', ...})."""
+  m = LIMBO_REPORT.search(text)
+  if not m:
+    return None
+  words = m.group(1).split(',')
+  fields = {}
+  for word in words[1:]:
+    key, _, value = word.partition(':')
+    fields[key] = value
+  return words[0], fields
+
+
+def capture_cmdline(run):
+  for line in run.lines:
+    if line.text.startswith('CAPTURE: cmdline '):
+      return line.text[len('CAPTURE: cmdline '):]
+  return None
+
+
+def timings(run, ms):
+  """Host-measured seconds between milestones; None where one is missing."""
+  def at(i):
+    return None if i is None else run.lines[i].t
+
+  def delta(a, b):
+    return None if a is None or b is None else b - a
+
+  t_panic = at(ms.panic)
+  return {
+      'panic_to_purgatory': delta(t_panic, at(ms.purgatory_first)),
+      'purgatory_to_capture_kernel': delta(at(ms.purgatory_first),
+                                           at(ms.capture_kernel)),
+      'panic_to_capture_kernel': delta(t_panic, at(ms.capture_kernel)),
+      'panic_to_capture_init': delta(t_panic, at(ms.capture_init)),
+      'boot_to_panic': delta(run.t_start, t_panic),
+      'total': run.t_end - run.t_start,
+  }
+
+
+def fmt_s(value):
+  return '   n/a' if value is None else f'{value:6.3f}'
+
+
+# ---- Judging a run ------------------------------------------------------
+
+def judge(run):
+  """Returns the list of failed assertions (empty: PASS)."""
+  sc = run.scenario
+  lines = run.lines
+  ms = milestones(run)
+  texts = [l.text for l in lines]
+  messages = [l.message for l in lines]
+  errors = []
+
+  def has(pred):
+    return any(pred(t) for t in texts)
+
+  load = [t for t in texts if t.startswith('GUEST: load rc=')]
+  if not load:
+    errors.append('the guest never reported its load (no "GUEST: load rc=")')
+  elif load[0] != 'GUEST: load rc=0 kexec_crash_loaded=1':
+    output = [t for t in texts if t.startswith('GUEST: | ')]
+    errors.append(f'load failed: "{load[0]}"; its output: ' +
+                  (' / '.join(o[9:] for o in output[-8:]) or '(none)'))
+  if ms.panic is None:
+    errors.append('no panic on the console (sysrq-c line missing)')
+
+  limbo_msgs = [messages[i] for i in ms.limbo_lines]
+  stock_seen = any(m.startswith(STOCK_PURGATORY_LINE)
+                   for m in messages[(ms.panic or 0):])
+
+  if sc.purgatory == 'stock':
+    if not stock_seen:
+      errors.append(f'the stock purgatory\'s "{STOCK_PURGATORY_LINE}" is missing')
+    if limbo_msgs:
+      errors.append(f'"limbo:" lines in a stock run: {limbo_msgs[0]!r}')
+  else:
+    if stock_seen:
+      errors.append('the stock purgatory ran instead of Limbo\'s')
+    if not limbo_msgs:
+      errors.append('no "limbo:" line after the panic')
+    elif not any(m.startswith('limbo: Limbo purgatory') for m in limbo_msgs):
+      errors.append('Limbo\'s banner ("limbo: Limbo purgatory ...") is missing')
+
+  if sc.captures:
+    if sc.purgatory == 'limbo':
+      if not any(m.startswith('limbo: sha256: ok') for m in limbo_msgs):
+        errors.append('no "limbo: sha256: ok" line')
+      if any('MISMATCH' in m for m in limbo_msgs):
+        errors.append('Limbo reported a digest mismatch')
+      if not any(m.startswith('limbo: report "') for m in limbo_msgs):
+        errors.append('no "limbo: report" line')
+      if not any(m.startswith('limbo: jumping to 0x') for m in limbo_msgs):
+        errors.append('no "limbo: jumping to 0x..." line')
+    if ms.capture_kernel is None:
+      errors.append('the capture kernel did not boot (no "Linux version" '
+                    'after the panic)')
+    if not has(lambda t: t.startswith('CAPTURE: vmcore ELF64 ok')):
+      bad = [t for t in texts if t.startswith('CAPTURE: vmcore')]
+      errors.append('/proc/vmcore is not an ELF64 core: ' +
+                    (bad[0] if bad else 'no "CAPTURE: vmcore" line'))
+    cmdline = capture_cmdline(run)
+    if cmdline is None:
+      errors.append('the capture init did not print its command line')
+    else:
+      report = parse_limbo_report(cmdline)
+      if sc.purgatory == 'limbo':
+        if report is None:
+          errors.append(f'no limbo= report on the capture cmdline: {cmdline!r}')
+        else:
+          version, fields = report
+          if version != 'v1':
+            errors.append(f'limbo= report version {version!r}, expected v1')
+          if fields.get('verify') != 'ok':
+            errors.append(f'limbo= report verify:{fields.get("verify")}, '
+                          'expected verify:ok')
+      elif report is not None:
+        errors.append(f'a limbo= report in a stock run: {cmdline!r}')
+    if run.end_reason != 'exited' or run.exit_code != 0:
+      errors.append(f'the VM did not power off by itself (end: '
+                    f'{run.end_reason}, QEMU exit code {run.exit_code})')
+    elif not has(lambda t: t.startswith('CAPTURE: powering off')):
+      errors.append('QEMU exited without the capture init powering off')
+  else:
+    for needed in ('limbo: sha256: MISMATCH', 'limbo: computed',
+                   'limbo: expected', 'limbo: halting'):
+      if not any(m.startswith(needed) for m in limbo_msgs):
+        errors.append(f'no "{needed}" line')
+    if any(m.startswith('limbo: jumping') for m in limbo_msgs):
+      errors.append('Limbo jumped to the capture kernel despite the mismatch')
+    if ms.capture_kernel is not None:
+      errors.append('a capture kernel booted despite the corrupt digest')
+    if ms.capture_init is not None:
+      errors.append('the capture init ran despite the corrupt digest')
+    if run.end_reason != 'silent-after-halt':
+      errors.append(f'the run did not end halted and silent (end: '
+                    f'{run.end_reason}, QEMU exit code {run.exit_code})')
+  if run.end_reason == 'timeout':
+    errors.append(f'overall timeout ({OVERALL_TIMEOUT_S:.0f} s): the guest '
+                  'hung; QEMU killed')
+  return errors
+
+
+def summary_lines(run):
+  ms = milestones(run)
+  t = timings(run, ms)
+  out = [f'times (host clock, s): boot->panic {fmt_s(t["boot_to_panic"])}  '
+         f'panic->purgatory {fmt_s(t["panic_to_purgatory"])}  '
+         f'purgatory->capture kernel {fmt_s(t["purgatory_to_capture_kernel"])}',
+         f'                       panic->capture kernel '
+         f'{fmt_s(t["panic_to_capture_kernel"])}  panic->capture init '
+         f'{fmt_s(t["panic_to_capture_init"])}  total {fmt_s(t["total"])}',
+         f'end: {run.end_reason}, QEMU exit code {run.exit_code}; '
+         f'log {run.log_path}']
+  return out
+
+
+def run_scenario(name, build, echo=sys.stdout, log_name=None):
+  """Builds the image, boots, judges. Returns (run or None, errors)."""
+  scenario = SCENARIOS[name]
+  print(f'harness: scenario {name}: {scenario.description}', file=echo or
+        sys.stdout, flush=True)
+  paths = ensure_image(build, scenario, out=echo or sys.stdout)
+  if paths is None:
+    return None, [f'could not build the guest image {scenario.image} '
+                  '(see the make output above)']
+  kernel, initrd = paths
+  log_path = os.path.join(os.path.abspath(build), 'qemu', 'logs',
+                          (log_name or name) + '.log')
+  run = boot(scenario, kernel, initrd, log_path, echo=echo)
+  return run, judge(run)
