@@ -1,1 +1,51 @@
-# plugin build
+# The preload plugin liblimbo-kexec.so and the limbo-kexec command.
+#
+#   elf/      the relocatable-object loader (libelf): layout, relocation, symbols
+#   kexec/    stock-segment decoding, placement, digest, TSC: pure logic
+#   plugin/   the handler and the thin syscall() interposer
+#   cli/      limbo-kexec
+#
+# LIMBO_PURGATORY_PATH (top Makefile) and LIMBO_PLUGIN_PATH are compiled in;
+# `make install` rebuilds limbo-kexec with the installed paths.
+LIMBO_PLUGIN_PATH ?= $(abspath $(BUILD))/liblimbo-kexec.so
+
+PLUGIN_DIR := kexec-plugin
+PLUGIN_OBJ := $(BUILD)/kexec-plugin
+PLUGIN_DEFINES := -DLIMBO_PURGATORY_PATH='"$(LIMBO_PURGATORY_PATH)"' \
+                  -DLIMBO_PLUGIN_PATH='"$(LIMBO_PLUGIN_PATH)"' \
+                  -DLIMBO_VERSION='"$(VERSION)"'
+PLUGIN_CXXFLAGS := $(HOST_CXXFLAGS) -fPIC -fvisibility=hidden $(PLUGIN_DEFINES) -MMD -MP
+# libelf reads the objects; libcrypto (OpenSSL) computes SHA-256.
+PLUGIN_LIBS := -lelf -lcrypto
+
+# Pure logic shared by the plugin and the host tests.
+PLUGIN_CORE_SRCS := \
+  $(PLUGIN_DIR)/common/result.cc \
+  $(PLUGIN_DIR)/elf/rel_object.cc \
+  $(PLUGIN_DIR)/kexec/memory_map.cc \
+  $(PLUGIN_DIR)/kexec/digest.cc \
+  $(PLUGIN_DIR)/kexec/stock_finder.cc \
+  $(PLUGIN_DIR)/kexec/replace.cc \
+  $(PLUGIN_DIR)/kexec/tsc.cc \
+  $(PLUGIN_DIR)/plugin/handler.cc
+PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o)
+PLUGIN_CORE_LIB := $(PLUGIN_OBJ)/libplugin-core.a
+
+CLI_SRCS := $(PLUGIN_DIR)/cli/arguments.cc
+CLI_OBJS := $(CLI_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o)
+
+$(PLUGIN_OBJ)/%.o: $(PLUGIN_DIR)/%.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(PLUGIN_CXXFLAGS) -c $< -o $@
+
+$(PLUGIN_CORE_LIB): $(PLUGIN_CORE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/liblimbo-kexec.so: $(PLUGIN_OBJ)/plugin/interpose.o $(PLUGIN_CORE_LIB)
+	$(CXX) -shared -Wl,-z,defs -Wl,--as-needed $(HOST_LDFLAGS) -o $@ $^ $(PLUGIN_LIBS)
+
+$(BUILD)/limbo-kexec: $(PLUGIN_OBJ)/cli/main.o $(CLI_OBJS)
+	$(CXX) $(HOST_LDFLAGS) -o $@ $^
+
+-include $(wildcard $(PLUGIN_OBJ)/*/*.d)

@@ -1,0 +1,109 @@
+#include "cli/arguments.h"
+
+#include <array>
+#include <string_view>
+
+namespace limbo::plugin::cli {
+namespace {
+
+bool take_value(const std::string& arg, std::string_view option, std::string& value) {
+  if (arg.size() > option.size() && arg.compare(0, option.size(), option) == 0 && arg[option.size()] == '=') {
+    value = arg.substr(option.size() + 1);
+    return true;
+  }
+  return false;
+}
+
+// kexec options that set do_load = 1 / do_load = 0 (kexec-tools 2.0.25 main()).
+constexpr std::array<std::string_view, 8> kLoadOptions = {
+    "-l", "--load", "-p", "--load-panic", "--load-preserve-context", "--load-live-update", "-f", "--force"};
+constexpr std::array<std::string_view, 10> kNoLoadOptions = {
+    "-u", "--unload", "-e", "--exec", "-S", "--status", "-h", "-v", "--load-jump-back-helper", "--print-ckr-size"};
+
+template <size_t N>
+bool is_one_of(const std::string& arg, const std::array<std::string_view, N>& options) {
+  for (std::string_view option : options) {
+    if (arg == option) return true;
+    // Long options that take a value: --load-jump-back-helper=ADDR and the like.
+    if (option.size() > 2 && option[1] == '-' && arg.size() > option.size() && arg.compare(0, option.size(), option) == 0 &&
+        arg[option.size()] == '=') {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Arguments parse_arguments(const std::vector<std::string>& argv) {
+  Arguments out;
+  bool after_dashdash = false;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    const std::string& arg = argv[i];
+    if (after_dashdash) {
+      out.kexec_args.push_back(arg);
+      continue;
+    }
+    std::string value;
+    if (arg == "--") {
+      after_dashdash = true;
+      out.kexec_args.push_back(arg);
+    } else if (take_value(arg, "--purgatory", value)) {
+      if (value.empty()) out.error = "--purgatory= needs a file";
+      out.purgatory = value;
+    } else if (arg == "--purgatory" || arg == "--kexec") {
+      if (i + 1 >= argv.size()) {
+        out.error = arg + " needs a value";
+        break;
+      }
+      (arg == "--purgatory" ? out.purgatory : out.kexec) = argv[++i];
+    } else if (take_value(arg, "--kexec", value)) {
+      if (value.empty()) out.error = "--kexec= needs a path";
+      out.kexec = value;
+    } else if (arg == "--dry-run") {
+      out.dry_run = true;
+    } else if (arg == "--verbose") {
+      out.verbose = true;
+    } else if (arg == "--test-corrupt-digest") {
+      out.corrupt_digest = true;
+    } else if (arg == "--help") {
+      out.help = true;
+    } else if (arg == "--version") {
+      out.version = true;
+    } else if (arg == "-s" || arg == "--kexec-file-syscall" || arg == "-a" || arg == "--kexec-syscall-auto") {
+      out.error = arg + " selects kexec_file_load, where the kernel uses its own purgatory: "
+                        "Limbo works only through kexec_load (limbo-kexec passes -c)";
+    } else {
+      if (is_one_of(arg, kLoadOptions)) out.expects_load = true;
+      if (is_one_of(arg, kNoLoadOptions)) out.expects_load = false;
+      out.kexec_args.push_back(arg);
+    }
+    if (!out.error.empty()) break;
+  }
+  return out;
+}
+
+std::string usage_text() {
+  return
+      "Usage: limbo-kexec [LIMBO OPTIONS] KEXEC ARGUMENTS...\n"
+      "Runs the system kexec with Limbo's purgatory in place of the stock one.\n"
+      "Example: limbo-kexec -p /vmlinuz --initrd=/initrd.img --append=\"...\" \\\n"
+      "           --console-serial --serial=0x3f8 --serial-baud=115200\n"
+      "\n"
+      "Every argument that is not a Limbo option is passed to kexec unchanged;\n"
+      "limbo-kexec adds -c (the kexec_load system call: with kexec_file_load the\n"
+      "kernel uses its own purgatory, so -s and -a are refused).\n"
+      "\n"
+      "Limbo options:\n"
+      "  --purgatory=FILE       Limbo purgatory object (default " LIMBO_PURGATORY_PATH ")\n"
+      "  --kexec=PATH           kexec binary (default /sbin/kexec, then /usr/sbin/kexec)\n"
+      "  --dry-run              do everything except the kexec_load system call\n"
+      "  --verbose              print the layout, segments and placement (lines 'limbo: ')\n"
+      "  --test-corrupt-digest  TEST ONLY: give Limbo a wrong digest (it must refuse to boot)\n"
+      "  --help, --version\n"
+      "\n"
+      "Exit status: 0 loaded through Limbo (or kexec -u/-e/-S passed through),\n"
+      "  1 kexec or Limbo failed, 2 usage error, 3 kexec, plugin or purgatory not found.\n";
+}
+
+}  // namespace limbo::plugin::cli

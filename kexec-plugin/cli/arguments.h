@@ -1,0 +1,35 @@
+// limbo-kexec's command line: its own options, picked out from among kexec's,
+// and what kexec will be asked to do. Pure parsing, testable on the host.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace limbo::plugin::cli {
+
+// Exit codes scripts can rely on (also in --help).
+inline constexpr int kExitOk = 0;          // loaded through Limbo, or a passed-through unload
+inline constexpr int kExitFailed = 1;      // kexec or Limbo failed
+inline constexpr int kExitUsage = 2;       // bad command line
+inline constexpr int kExitNotFound = 3;    // kexec, the plugin or purgatory.ro not found
+
+struct Arguments {
+  std::string purgatory;          // --purgatory=FILE (empty: compiled-in default)
+  std::string kexec;              // --kexec=PATH (empty: /sbin/kexec, then /usr/sbin/kexec)
+  bool dry_run = false;           // --dry-run
+  bool verbose = false;           // --verbose
+  bool corrupt_digest = false;    // --test-corrupt-digest (TEST-ONLY)
+  bool help = false;
+  bool version = false;
+  std::vector<std::string> kexec_args;  // everything else, in order, for kexec
+  // kexec's own rule (kexec/kexec.c main): the last of -l/-p/-u/-e/-S/...
+  // decides whether kexec will load; only a load must go through Limbo.
+  bool expects_load = true;
+  std::string error;              // non-empty: a usage error, exit kExitUsage
+};
+
+Arguments parse_arguments(const std::vector<std::string>& argv);
+
+std::string usage_text();
+
+}  // namespace limbo::plugin::cli

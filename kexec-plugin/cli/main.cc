@@ -1,0 +1,147 @@
+// limbo-kexec: runs the distribution's kexec with the Limbo plugin preloaded,
+// forces the kexec_load path, and tells a load that went through Limbo (the
+// plugin's status line) from one that did not.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/arguments.h"
+
+#ifndef LIMBO_PLUGIN_PATH
+#error "LIMBO_PLUGIN_PATH must be defined by the build (kexec-plugin/plugin.mk)"
+#endif
+#ifndef LIMBO_VERSION
+#error "LIMBO_VERSION must be defined by the build"
+#endif
+
+namespace {
+
+using namespace limbo::plugin::cli;
+
+bool executable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
+bool readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
+
+int run(const Arguments& args) {
+  std::string kexec = args.kexec;
+  if (kexec.empty()) {
+    for (const char* candidate : {"/sbin/kexec", "/usr/sbin/kexec"}) {
+      if (executable(candidate)) {
+        kexec = candidate;
+        break;
+      }
+    }
+    if (kexec.empty()) {
+      std::fprintf(stderr, "limbo-kexec: kexec not found in /sbin or /usr/sbin (install kexec-tools or use --kexec=PATH)\n");
+      return kExitNotFound;
+    }
+  } else if (!executable(kexec)) {
+    std::fprintf(stderr, "limbo-kexec: %s: not an executable kexec: %s\n", kexec.c_str(), std::strerror(errno));
+    return kExitNotFound;
+  }
+  const std::string plugin = LIMBO_PLUGIN_PATH;
+  if (!readable(plugin)) {
+    std::fprintf(stderr, "limbo-kexec: plugin %s: %s\n", plugin.c_str(), std::strerror(errno));
+    return kExitNotFound;
+  }
+  const std::string purgatory = args.purgatory.empty() ? LIMBO_PURGATORY_PATH : args.purgatory;
+  if (args.expects_load && !readable(purgatory)) {
+    std::fprintf(stderr, "limbo-kexec: purgatory %s: %s\n", purgatory.c_str(), std::strerror(errno));
+    return kExitNotFound;
+  }
+
+  int status_pipe[2];
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+    std::fprintf(stderr, "limbo-kexec: pipe: %s\n", std::strerror(errno));
+    return kExitFailed;
+  }
+  std::vector<std::string> argv_strings = {kexec, "-c"};
+  argv_strings.insert(argv_strings.end(), args.kexec_args.begin(), args.kexec_args.end());
+  std::vector<char*> argv;
+  for (std::string& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  const pid_t child = fork();
+  if (child < 0) {
+    std::fprintf(stderr, "limbo-kexec: fork: %s\n", std::strerror(errno));
+    return kExitFailed;
+  }
+  if (child == 0) {
+    // The status pipe's write end must survive exec: dup it without O_CLOEXEC.
+    const int fd = dup(status_pipe[1]);
+    if (fd < 0) _exit(127);
+    setenv("LD_PRELOAD", plugin.c_str(), 1);
+    setenv("LIMBO_PURGATORY", purgatory.c_str(), 1);
+    setenv("LIMBO_STATUS_FD", std::to_string(fd).c_str(), 1);
+    if (args.dry_run) setenv("LIMBO_DRY_RUN", "1", 1); else unsetenv("LIMBO_DRY_RUN");
+    if (args.verbose) setenv("LIMBO_VERBOSE", "1", 1); else unsetenv("LIMBO_VERBOSE");
+    if (args.corrupt_digest) setenv("LIMBO_TEST_CORRUPT_DIGEST", "1", 1); else unsetenv("LIMBO_TEST_CORRUPT_DIGEST");
+    execv(kexec.c_str(), argv.data());
+    std::fprintf(stderr, "limbo-kexec: cannot run %s: %s\n", kexec.c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  close(status_pipe[1]);
+  std::string status;
+  char buffer[512];
+  for (;;) {
+    const ssize_t n = read(status_pipe[0], buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    status.append(buffer, static_cast<size_t>(n));
+  }
+  close(status_pipe[0]);
+  int wait_status = 0;
+  while (waitpid(child, &wait_status, 0) < 0) {
+    if (errno != EINTR) {
+      std::fprintf(stderr, "limbo-kexec: waitpid: %s\n", std::strerror(errno));
+      return kExitFailed;
+    }
+  }
+  if (WIFSIGNALED(wait_status)) {
+    std::fprintf(stderr, "limbo-kexec: kexec killed by signal %d\n", WTERMSIG(wait_status));
+    return kExitFailed;
+  }
+  const int code = WEXITSTATUS(wait_status);
+  if (code == 127 && status.empty()) return kExitNotFound;
+  const bool limbo_ok = status.find("limbo-status: ok ") != std::string::npos;
+  const bool limbo_error = status.find("limbo-status: error ") != std::string::npos;
+  if (code != 0) {
+    std::fprintf(stderr, "limbo-kexec: kexec failed (exit %d)%s\n", code, limbo_error ? "; Limbo refused the load (see 'limbo: error:' above)" : "");
+    return kExitFailed;
+  }
+  if (args.expects_load && !limbo_ok) {
+    std::fprintf(stderr, "limbo-kexec: kexec exited 0 but no load went through Limbo (%s)\n",
+                 limbo_error ? "Limbo reported an error" : "the plugin saw no kexec_load: was it preloaded, is -c honoured?");
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Arguments args = parse_arguments(std::vector<std::string>(argv, argv + argc));
+  if (!args.error.empty()) {
+    std::fprintf(stderr, "limbo-kexec: %s\nTry 'limbo-kexec --help'.\n", args.error.c_str());
+    return kExitUsage;
+  }
+  if (args.help) {
+    std::fputs(usage_text().c_str(), stdout);
+    return kExitOk;
+  }
+  if (args.version) {
+    std::printf("limbo-kexec %s\n", LIMBO_VERSION);
+    return kExitOk;
+  }
+  if (args.kexec_args.empty()) {
+    std::fprintf(stderr, "limbo-kexec: no kexec arguments\nTry 'limbo-kexec --help'.\n");
+    return kExitUsage;
+  }
+  return run(args);
+}

@@ -1,0 +1,171 @@
+#include "plugin/handler.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "elf/rel_object.h"
+#include "kexec/memory_map.h"
+#include "kexec/replace.h"
+#include "kexec/stock_finder.h"
+#include "kexec/tsc.h"
+
+#ifndef LIMBO_PURGATORY_PATH
+#error "LIMBO_PURGATORY_PATH must be defined by the build (kexec-plugin/plugin.mk)"
+#endif
+
+namespace limbo::plugin {
+namespace {
+
+using ull = unsigned long long;
+
+bool env_flag(const char* name) {
+  const char* value = std::getenv(name);
+  return value && std::strcmp(value, "1") == 0;
+}
+
+struct Decoded {
+  kexec::StockDecode stock;
+  elf::RelObject object;
+};
+
+// Tries every ET_REL object embedded in the running kexec until one is the
+// stock purgatory of this load.
+Result<Decoded> decode_with_embedded_stock(const Settings& settings, uint64_t entry,
+                                           std::span<const kexec::Segment> segments) {
+  auto binary = kexec::read_file(settings.kexec_binary);
+  if (!binary) return fail("cannot read the kexec binary: " + binary.error().message, binary.error().errno_value);
+  const auto candidates = kexec::find_embedded_objects(*binary);
+  if (candidates.empty()) return fail("no stock purgatory found: " + settings.kexec_binary + " embeds no x86_64 relocatable object");
+  Error last = fail("no stock purgatory found");
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    auto object = elf::RelObject::parse(candidates[i], format("stock purgatory #%zu in %s", i, settings.kexec_binary.c_str()));
+    if (!object) {
+      last = object.error();
+      continue;
+    }
+    auto decoded = kexec::decode_stock(entry, segments, *object);
+    if (decoded) return Decoded{std::move(decoded.value()), std::move(object.value())};
+    last = decoded.error();
+  }
+  return last;
+}
+
+void print_segments(FILE* log, const char* title, std::span<const kexec::Segment> segments, size_t purgatory) {
+  std::fprintf(log, "limbo: %s: %zu segments\n", title, segments.size());
+  for (size_t i = 0; i < segments.size(); ++i) {
+    std::fprintf(log, "limbo:   [%zu] mem %#014llx-%#014llx memsz %#9llx bufsz %#9llx%s\n", i,
+                 static_cast<ull>(segments[i].mem), static_cast<ull>(segments[i].end()),
+                 static_cast<ull>(segments[i].memsz), static_cast<ull>(segments[i].bufsz),
+                 i == purgatory ? "  purgatory" : "");
+  }
+}
+
+long report_failure(const Settings& settings, const Error& error, FILE* log) {
+  std::fprintf(log, "limbo: error: %s\n", error.message.c_str());
+  if (settings.status_fd >= 0) dprintf(settings.status_fd, "limbo-status: error %s\n", error.message.c_str());
+  errno = error.errno_value;
+  return -1;
+}
+
+}  // namespace
+
+Settings Settings::from_environment() {
+  Settings settings;
+  const char* purgatory = std::getenv("LIMBO_PURGATORY");
+  settings.purgatory_path = purgatory && *purgatory ? purgatory : LIMBO_PURGATORY_PATH;
+  settings.dry_run = env_flag("LIMBO_DRY_RUN");
+  settings.corrupt_digest = env_flag("LIMBO_TEST_CORRUPT_DIGEST");
+  settings.verbose = env_flag("LIMBO_VERBOSE");
+  if (const char* fd = std::getenv("LIMBO_STATUS_FD"); fd && *fd) {
+    char* end = nullptr;
+    const long value = std::strtol(fd, &end, 10);
+    if (*end == '\0' && value >= 0) settings.status_fd = static_cast<int>(value);
+  }
+  if (const char* iomem = std::getenv("LIMBO_TEST_IOMEM"); iomem && *iomem) settings.iomem_path = iomem;
+  return settings;
+}
+
+long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned long nr_segments,
+                       const kexec_segment* segments, unsigned long flags, KexecLoad load, FILE* log) {
+  // An unload carries no purgatory: pass it through untouched.
+  if (nr_segments == 0) return load(entry, nr_segments, segments, flags);
+  if (!segments || nr_segments > KEXEC_SEGMENT_MAX) {
+    return report_failure(settings, fail(format("kexec_load with %lu segments is not a kexec-tools load", nr_segments)), log);
+  }
+  const bool crash = kexec::is_crash_load(flags);
+  std::vector<kexec::Segment> input;
+  for (unsigned long i = 0; i < nr_segments; ++i) input.push_back(kexec::Segment::from_kernel(segments[i]));
+
+  auto decoded = decode_with_embedded_stock(settings, entry, input);
+  if (!decoded) return report_failure(settings, decoded.error(), log);
+  const kexec::StockDecode& stock = decoded->stock;
+
+  auto limbo_file = kexec::read_file(settings.purgatory_path);
+  if (!limbo_file) return report_failure(settings, fail("Limbo purgatory " + limbo_file.error().message, limbo_file.error().errno_value), log);
+  auto limbo = elf::RelObject::parse(*limbo_file, settings.purgatory_path);
+  if (!limbo) return report_failure(settings, limbo.error(), log);
+
+  kexec::ReplaceOptions options;
+  options.crash = crash;
+  options.corrupt_digest = settings.corrupt_digest;
+  auto iomem_text = kexec::read_file(settings.iomem_path);
+  if (!iomem_text) return report_failure(settings, fail("cannot read the memory map: " + iomem_text.error().message, iomem_text.error().errno_value), log);
+  auto iomem = kexec::parse_iomem({reinterpret_cast<const char*>(iomem_text->data()), iomem_text->size()});
+  if (!iomem) return report_failure(settings, iomem.error(), log);
+  options.allowed = kexec::ranges_named(*iomem, kexec::allowed_range_name(crash));
+  const kexec::TscInfo tsc = kexec::measure_tsc();
+  options.config.tsc_hz = tsc.hz;
+  options.config.flags = tsc.invariant ? abi::kConfigFlagTscInvariant : 0;
+
+  auto replacement = kexec::build_replacement(stock, input, *limbo, options);
+  if (!replacement) return report_failure(settings, replacement.error(), log);
+  const kexec::Replacement& plan = *replacement;
+
+  if (settings.verbose || settings.dry_run) {
+    const elf::Layout& s = stock.replay.layout;
+    std::fprintf(log, "limbo: stock purgatory: %s, segment %zu at %#llx, bufsz %#llx + pad %#llx + bss %#llx, align %#llx, entry %#llx\n",
+                 decoded->object.what().c_str(), stock.purgatory_index, static_cast<ull>(stock.replay.base),
+                 static_cast<ull>(s.bufsz), static_cast<ull>(s.bss_pad), static_cast<ull>(s.bsssz),
+                 static_cast<ull>(s.buf_align), static_cast<ull>(entry));
+    std::fprintf(log, "limbo: stock values: rip %#llx rsi %#llx skip_checks %u; digest matches kexec-tools'%s\n",
+                 static_cast<ull>(stock.regs.rip), static_cast<ull>(stock.regs.rsi), stock.skip_checks,
+                 stock.skip_checks ? " (not checked: skip_checks)" : "");
+    print_segments(log, "kexec-tools' segments", input, stock.purgatory_index);
+    const elf::Layout& l = plan.image.layout;
+    std::fprintf(log, "limbo: %s: bufsz %#llx + pad %#llx + bss %#llx, align %#llx; %s at %#llx\n",
+                 settings.purgatory_path.c_str(), static_cast<ull>(l.bufsz), static_cast<ull>(l.bss_pad),
+                 static_cast<ull>(l.bsssz), static_cast<ull>(l.buf_align),
+                 plan.in_stock_slot ? "fits the stock slot, placed" : "larger than the stock slot, placed in a free hole",
+                 static_cast<ull>(plan.image.base));
+    std::fprintf(log, "limbo: tsc %llu Hz%s\n", static_cast<ull>(tsc.hz), tsc.invariant ? " (invariant)" : "");
+    print_segments(log, "Limbo's segments", plan.segments, plan.index);
+  }
+
+  const std::vector<kexec_segment> out = plan.kernel_segments();
+  const char* kind = crash ? "crash" : "normal";
+  if (settings.dry_run) {
+    std::fprintf(log, "limbo: dry run: kexec_load(entry %#llx, %zu segments, flags %#lx) not called; "
+                      "would load Limbo purgatory (%llu bytes at %#llx, entry %#llx) for a %s kernel\n",
+                 static_cast<ull>(plan.entry), out.size(), flags, static_cast<ull>(plan.memsz),
+                 static_cast<ull>(plan.image.base), static_cast<ull>(plan.entry), kind);
+  } else {
+    const long result = load(plan.entry, out.size(), out.data(), flags);
+    if (result != 0) {
+      const int error = errno;
+      return report_failure(settings, fail(format("kexec_load refused Limbo's segments: %s", std::strerror(error)), error), log);
+    }
+    std::fprintf(log, "limbo: loaded Limbo purgatory (%llu bytes at 0x%llx, entry 0x%llx) for a %s kernel; stock purgatory replaced\n",
+                 static_cast<ull>(plan.memsz), static_cast<ull>(plan.image.base), static_cast<ull>(plan.entry), kind);
+  }
+  if (settings.status_fd >= 0) {
+    dprintf(settings.status_fd, "limbo-status: ok 0x%llx 0x%llx %llu\n", static_cast<ull>(plan.entry),
+            static_cast<ull>(plan.image.base), static_cast<ull>(plan.memsz));
+  }
+  return 0;
+}
+
+}  // namespace limbo::plugin

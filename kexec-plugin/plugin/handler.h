@@ -1,0 +1,35 @@
+// What the preloaded library does with one kexec_load call: everything but
+// the system call itself, which comes in as a function so that host tests can
+// drive the whole path with a recording fake instead of the kernel.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include <linux/kexec.h>
+
+namespace limbo::plugin {
+
+// The environment interface fixed with the rest of Limbo (see kexec-plugin/README.md).
+struct Settings {
+  std::string purgatory_path;          // LIMBO_PURGATORY, default LIMBO_PURGATORY_PATH
+  bool dry_run = false;                // LIMBO_DRY_RUN=1
+  bool corrupt_digest = false;         // LIMBO_TEST_CORRUPT_DIGEST=1 (TEST-ONLY)
+  bool verbose = false;                // LIMBO_VERBOSE=1
+  int status_fd = -1;                  // LIMBO_STATUS_FD
+  std::string iomem_path = "/proc/iomem";   // LIMBO_TEST_IOMEM (TEST-ONLY)
+  std::string kexec_binary = "/proc/self/exe";  // where the stock purgatory is embedded
+
+  static Settings from_environment();
+};
+
+using KexecLoad = long (*)(unsigned long entry, unsigned long nr_segments, const kexec_segment* segments,
+                           unsigned long flags);
+
+// Returns what syscall() returns: 0, or -1 with errno set. On any failure it
+// prints one `limbo: error: <cause>` line on `log` and never calls `load`.
+long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned long nr_segments,
+                       const kexec_segment* segments, unsigned long flags, KexecLoad load, FILE* log);
+
+}  // namespace limbo::plugin

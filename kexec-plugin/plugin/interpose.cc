@@ -1,0 +1,45 @@
+// The preload shell: stock kexec calls libc's syscall(SYS_kexec_load, ...).
+// This definition of syscall() takes that one call to the handler and hands
+// every other number to the next syscall() (libc's), arguments untouched.
+#include <dlfcn.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+
+#include "plugin/handler.h"
+
+namespace {
+
+using SyscallFn = long (*)(long, ...);
+
+SyscallFn next_syscall() {
+  static SyscallFn next = reinterpret_cast<SyscallFn>(dlsym(RTLD_NEXT, "syscall"));
+  return next;
+}
+
+long real_kexec_load(unsigned long entry, unsigned long nr_segments, const kexec_segment* segments,
+                     unsigned long flags) {
+  return next_syscall()(SYS_kexec_load, entry, nr_segments, segments, flags);
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) long syscall(long number, ...) {
+  // The x86_64 syscall ABI has at most six arguments, all register-sized.
+  va_list args;
+  va_start(args, number);
+  long a[6];
+  for (long& arg : a) arg = va_arg(args, long);
+  va_end(args);
+
+  if (!next_syscall()) {
+    errno = ENOSYS;
+    return -1;
+  }
+  if (number != SYS_kexec_load) return next_syscall()(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  return limbo::plugin::handle_kexec_load(limbo::plugin::Settings::from_environment(), static_cast<unsigned long>(a[0]),
+                                          static_cast<unsigned long>(a[1]), reinterpret_cast<const kexec_segment*>(a[2]),
+                                          static_cast<unsigned long>(a[3]), real_kexec_load, stderr);
+}
