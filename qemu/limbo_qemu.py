@@ -33,7 +33,17 @@ class Scenario:
   purgatory: str        # 'stock' or 'limbo': whose console lines to expect
   captures: bool        # True: the capture kernel must boot; False: must not
   description: str
-  extra_qemu_args: tuple = ()
+  devices: str = ''     # 'nvme': an NVMe controller behind a PCIe root port
+
+
+# An NVMe controller behind a root port: the endpoint Limbo must reset (a
+# secondary bus reset needs a port above the device; q35's own devices sit on
+# the root bus). A null block backend: no file, reads return zeros.
+NVME_QEMU_ARGS = (
+    '-device', 'pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1',
+    '-blockdev', 'driver=null-co,node-name=nvm0,size=67108864',
+    '-device', 'nvme,serial=limbo0,drive=nvm0,bus=rp1',
+)
 
 
 SCENARIOS = {
@@ -47,6 +57,16 @@ SCENARIOS = {
         'corrupt', 'guest-limbo.img', 'limbo', False,
         'limbo-kexec -p --test-corrupt-digest (test-only switch): the '
         'purgatory must report the mismatch and halt'),
+    'stock-nvme': Scenario(
+        'stock-nvme', 'guest-stock.img', 'stock', True,
+        'control run with an NVMe controller the first kernel enabled: '
+        'stock kexec leaves it enabled (CC.EN = 1) for the capture kernel',
+        devices='nvme'),
+    'limbo-nvme': Scenario(
+        'limbo-nvme', 'guest-limbo.img', 'limbo', True,
+        'limbo-kexec with an NVMe controller the first kernel enabled: Limbo '
+        'resets it (CC.EN = 0, Bus Master off) before the capture kernel',
+        devices='nvme'),
 }
 
 # Limits. A normal run takes 10-20 s under TCG; the machine is shared, so the
@@ -103,12 +123,18 @@ def ensure_image(build, scenario, out=sys.stdout):
 
 
 def qemu_command(kernel, initrd, scenario):
+  # limbo.scenario names how guest-init loads; the stock/limbo/corrupt word
+  # is the scenario name before any device suffix.
   append = ('console=ttyS0,115200 crashkernel=256M quiet panic=1 '
-            f'limbo.scenario={scenario.name}')
+            f'limbo.scenario={scenario.name.split("-")[0]}')
+  device_args = ()
+  if scenario.devices == 'nvme':
+    append += ' limbo.devices=nvme'
+    device_args = NVME_QEMU_ARGS
   return ['qemu-system-x86_64', '-accel', 'tcg', '-machine', 'q35',
           '-m', '1G', '-smp', '1', '-nographic', '-no-reboot',
           '-monitor', 'none', '-serial', 'stdio', '-nic', 'none',
-          *scenario.extra_qemu_args,
+          *device_args,
           '-kernel', kernel, '-initrd', initrd, '-append', append]
 
 
@@ -173,7 +199,9 @@ def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
         break
       last_output = now
       for piece in chunk.splitlines(keepends=True):
-        if partial_t is None:
+        # A line starts with its first printable byte: SeaBIOS leaves a
+        # screen-clear sequence without a newline before the kernel's output.
+        if partial_t is None or not _printable(partial):
           partial_t = now
         partial += piece
         if partial.endswith(b'\n'):
@@ -380,9 +408,55 @@ def judge(run):
     if run.end_reason != 'silent-after-halt':
       errors.append(f'the run did not end halted and silent (end: '
                     f'{run.end_reason}, QEMU exit code {run.exit_code})')
+  if sc.devices == 'nvme':
+    errors += judge_nvme(run, texts)
   if run.end_reason == 'timeout':
     errors.append(f'overall timeout ({OVERALL_TIMEOUT_S:.0f} s): the guest '
                   'hung; QEMU killed')
+  return errors
+
+
+NVME_STATE = re.compile(r'^CAPTURE: nvme (\S+) .*bus_master=(\d) cc\.en=(\d) '
+                        r'csts\.rdy=(\d)')
+
+
+def judge_nvme(run, texts):
+  """The device half of the NVMe scenarios, read from guest and capture."""
+  errors = []
+  sc = run.scenario
+  if 'GUEST: nvme0 state live' not in texts:
+    state = [t for t in texts if t.startswith('GUEST: nvme0 state')]
+    errors.append('the first kernel did not bring the NVMe controller up: ' +
+                  (state[0] if state else 'no "GUEST: nvme0 state" line'))
+  states = [NVME_STATE.match(t) for t in texts]
+  states = [m for m in states if m]
+  if not states:
+    if sc.captures:
+      errors.append('the capture init reported no NVMe controller state')
+    return errors
+  bdf, bus_master, enabled, ready = states[0].groups()
+  if sc.purgatory == 'stock':
+    # The control: without a reset the controller is still enabled. If it
+    # were not, the Limbo variant would prove nothing.
+    if enabled != '1':
+      errors.append(f'control did not reproduce the problem: NVMe {bdf} '
+                    f'CC.EN={enabled} after a stock kexec (expected 1)')
+  else:
+    if enabled != '0' or ready != '0':
+      errors.append(f'NVMe {bdf} still enabled in the capture kernel: '
+                    f'CC.EN={enabled} CSTS.RDY={ready} (expected 0 after '
+                    'Limbo\'s reset)')
+    if bus_master != '0':
+      errors.append(f'NVMe {bdf} Bus Master still on in the capture kernel')
+    cmdline = capture_cmdline(run)
+    report = parse_limbo_report(cmdline) if cmdline else None
+    if report is not None:
+      fields = report[1]
+      if not fields.get('reset', '').isdigit() or int(fields['reset']) < 1:
+        errors.append(f'limbo= report reset:{fields.get("reset")}, expected '
+                      'at least 1 (the NVMe controller)')
+      if fields.get('fail') != '0':
+        errors.append(f'limbo= report fail:{fields.get("fail")}, expected 0')
   return errors
 
 

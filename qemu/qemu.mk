@@ -12,9 +12,11 @@ QEMU_DIR := $(BUILD)/qemu
 # Debian's linux-image-amd64 kernel, the newest one installed; the same image
 # is the first kernel and the capture kernel.
 QEMU_KERNEL ?= $(shell ls -v /boot/vmlinuz-* 2>/dev/null | tail -n 1)
+QEMU_KERNEL_VERSION ?= $(patsubst /boot/vmlinuz-%,%,$(QEMU_KERNEL))
 
 QEMU_BASE_INPUTS := qemu/build-initramfs qemu/guest-init $(QEMU_DIR)/vmlinuz \
-                    $(QEMU_DIR)/capture.img $(wildcard /sbin/kexec /usr/bin/busybox)
+                    $(QEMU_DIR)/capture.img $(wildcard /sbin/kexec /usr/bin/busybox) \
+                    $(wildcard /lib/modules/$(QEMU_KERNEL_VERSION)/modules.dep)
 
 .PHONY: qemu-images qemu-tests qemu-compare qemu-clean
 qemu-images: $(QEMU_DIR)/guest-stock.img $(QEMU_DIR)/guest-limbo.img
@@ -30,7 +32,8 @@ $(QEMU_DIR)/capture.img: qemu/build-initramfs qemu/capture-init $(wildcard /usr/
 
 # The stock control image: no Limbo in it, so it builds before Limbo does.
 $(QEMU_DIR)/guest-stock.img: $(QEMU_BASE_INPUTS)
-	qemu/build-initramfs base $@ $(QEMU_DIR)/vmlinuz $(QEMU_DIR)/capture.img
+	qemu/build-initramfs base $@ $(QEMU_DIR)/vmlinuz $(QEMU_DIR)/capture.img \
+	  $(QEMU_KERNEL_VERSION)
 
 # Limbo as `make install` lays it out in the guest (/usr/lib/limbo/...,
 # /usr/sbin/limbo-kexec), with the libraries of what it installs.
