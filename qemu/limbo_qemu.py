@@ -488,3 +488,25 @@ def run_scenario(name, build, echo=sys.stdout, log_name=None):
                           (log_name or name) + '.log')
   run = boot(scenario, kernel, initrd, log_path, echo=echo)
   return run, judge(run)
+
+
+def load_log(path, name):
+  """A Run read back from a serial log written by boot(), for re-judging."""
+  lines = []
+  end_reason, exit_code = 'exited', None
+  stamp = re.compile(r'^\[\s*(\d+\.\d+)\] (.*)$')
+  total = 0.0
+  with open(path, encoding='utf-8') as f:
+    for raw in f:
+      raw = raw.rstrip('\n')
+      m = stamp.match(raw)
+      if m:
+        lines.append(Line(float(m.group(1)), m.group(2)))
+      elif raw.startswith('# end: '):
+        e = re.match(r'# end: (\S+), exit code (\S+), (\S+) s', raw)
+        if e:
+          end_reason = e.group(1)
+          exit_code = None if e.group(2) == 'None' else int(e.group(2))
+          total = float(e.group(3))
+  return Run(SCENARIOS[name], lines, 0.0, total, exit_code, end_reason, path,
+             [])
