@@ -411,8 +411,8 @@ def judge(run):
   if sc.devices == 'nvme':
     errors += judge_nvme(run, texts)
   if run.end_reason == 'timeout':
-    errors.append(f'overall timeout ({OVERALL_TIMEOUT_S:.0f} s): the guest '
-                  'hung; QEMU killed')
+    errors.append(f'overall timeout ({run.t_end - run.t_start:.0f} s): the '
+                  'guest hung; QEMU killed, log kept')
   return errors
 
 
