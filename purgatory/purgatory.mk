@@ -1,1 +1,56 @@
-# purgatory build
+# The purgatory: build/purgatory.ro (ld -r, for kexec-tools' loader) and
+# build/purgatory-check.elf (fully linked, only to fail on unresolved symbols).
+# Flags: $(PURGATORY_CXXFLAGS) from the top Makefile, nothing else for C++.
+
+PURGATORY_VERSION_DEFINE := -DLIMBO_VERSION='"$(VERSION)"'
+
+PURGATORY_CC_SRCS := \
+  purgatory/variables.cc \
+  purgatory/lib/sha256.cc \
+  purgatory/lib/report.cc \
+  purgatory/arch/x86_64/main.cc \
+  purgatory/arch/x86_64/string.cc
+PURGATORY_ASM_SRCS := purgatory/arch/x86_64/entry.S
+
+PURGATORY_OBJS := \
+  $(patsubst purgatory/%.S,$(BUILD)/purgatory/%.o,$(PURGATORY_ASM_SRCS)) \
+  $(patsubst purgatory/%.cc,$(BUILD)/purgatory/%.o,$(PURGATORY_CC_SRCS))
+
+# Both linker scripts come from one template (see linker-scripts/purgatory.lds.S).
+$(BUILD)/purgatory/purgatory.ld: linker-scripts/purgatory.lds.S
+	@mkdir -p $(dir $@)
+	$(CC) -E -P -x c -DLIMBO_RELOCATABLE $< -o $@
+$(BUILD)/purgatory/purgatory-check.ld: linker-scripts/purgatory.lds.S
+	@mkdir -p $(dir $@)
+	$(CC) -E -P -x c $< -o $@
+
+# Relocation types kexec-tools 2.0.25 applies on x86_64
+# (kexec/arch/x86_64/kexec-elf-rel-x86_64.c machine_apply_elf_rel).
+PURGATORY_ALLOWED_RELOCS := R_X86_64_64 R_X86_64_32 R_X86_64_32S R_X86_64_PC32 R_X86_64_PLT32
+
+$(BUILD)/purgatory/%.o: purgatory/%.cc purgatory/purgatory.mk Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) $(PURGATORY_CXXFLAGS) $(PURGATORY_VERSION_DEFINE) -MMD -MP -c $< -o $@
+
+$(BUILD)/purgatory/%.o: purgatory/%.S purgatory/purgatory.mk
+	@mkdir -p $(dir $@)
+	$(CC) -x assembler-with-cpp -Ipurgatory -MMD -MP -c $< -o $@
+
+$(BUILD)/purgatory-check.elf: $(PURGATORY_OBJS) $(BUILD)/purgatory/purgatory-check.ld
+	ld -static -nostdlib --no-undefined --no-dynamic-linker -z noexecstack --no-warn-rwx-segments \
+	  -T $(BUILD)/purgatory/purgatory-check.ld -o $@ $(PURGATORY_OBJS)
+	@if readelf -d $@ | grep -q 'Dynamic section'; then \
+	  echo "purgatory: the check build has a dynamic section" >&2; rm -f $@; exit 1; fi
+
+# --force-group-allocation: place COMDAT group members (template and inline
+# variable instances) into the merged sections like any input section, so the
+# object has four allocated sections and no .group.
+$(BUILD)/purgatory.ro: $(PURGATORY_OBJS) $(BUILD)/purgatory/purgatory.ld $(BUILD)/purgatory-check.elf
+	ld -r --force-group-allocation -T $(BUILD)/purgatory/purgatory.ld -o $@.tmp $(PURGATORY_OBJS)
+	@bad=$$(readelf -W -r $@.tmp | awk '$$3 ~ /^R_X86_64_/ {print $$3}' | sort -u | \
+	  grep -vxF $(foreach r,$(PURGATORY_ALLOWED_RELOCS),-e $(r)) || true); \
+	if [ -n "$$bad" ]; then \
+	  echo "purgatory: relocation types kexec-tools cannot apply: $$bad" >&2; rm -f $@.tmp; exit 1; fi
+	mv $@.tmp $@
+
+-include $(PURGATORY_OBJS:.o=.d)

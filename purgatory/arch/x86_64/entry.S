@@ -1,0 +1,151 @@
+/*
+ * The purgatory's entry and exit, and its exception stubs: what must be
+ * assembly. relocate_kernel (Linux arch/x86/kernel/relocate_kernel_64.S)
+ * jumps to purgatory_start in long mode with the GDT and IDT descriptors
+ * zeroed, interrupts off, all general registers zero and 0(%rsp) holding the
+ * jump-back address (0 after a crash). Every address here is RIP-relative
+ * (R_X86_64_PC32): the loader may place the object anywhere.
+ */
+
+#define CODE_SELECTOR 0x10   /* limbo::x86::kCodeSelector (boot protocol __BOOT_CS) */
+#define DATA_SELECTOR 0x18   /* limbo::x86::kDataSelector (boot protocol __BOOT_DS) */
+#define STACK_SIZE 16384
+#define REGS_RSP 48          /* offsetof(abi::Entry64Regs, rsp) */
+#define REGS_RIP 128         /* offsetof(abi::Entry64Regs, rip) */
+
+	.section .text.entry, "ax", @progbits
+	.code64
+	.globl purgatory_start
+	.type purgatory_start, @function
+purgatory_start:
+	/* The TSC first: the report counts the purgatory's time from here. */
+	rdtsc
+	shlq	$32, %rdx
+	orq	%rdx, %rax
+	movq	%rax, limbo_entry_tsc(%rip)
+
+	/* kexec-tools' contract: the word at 0(%rsp) is the jump-back entry. */
+	movq	0(%rsp), %rax
+	movq	%rax, jump_back_entry(%rip)
+
+	/* Our own GDT. Its base is only known at run time: fill the pointer. */
+	leaq	limbo_gdt(%rip), %rax
+	movq	%rax, limbo_gdtr+2(%rip)
+	lgdt	limbo_gdtr(%rip)
+	movl	$DATA_SELECTOR, %eax
+	movl	%eax, %ds
+	movl	%eax, %es
+	movl	%eax, %ss
+	movl	%eax, %fs
+	movl	%eax, %gs
+
+	/* Our own stack, then CS through a far return. */
+	leaq	stack_end(%rip), %rsp
+	pushq	$CODE_SELECTOR
+	leaq	1f(%rip), %rax
+	pushq	%rax
+	lretq
+1:
+	call	limbo_install_idt
+	/* Returns only when the image verified; on a mismatch it halts. */
+	call	limbo_main
+
+	/*
+	 * Into the next kernel through entry64_regs: interrupts off, our GDT
+	 * (CS 0x10, DS/ES/SS 0x18) still loaded, every register from the table.
+	 */
+	cli
+	movq	entry64_regs+0(%rip), %rax
+	movq	entry64_regs+8(%rip), %rbx
+	movq	entry64_regs+16(%rip), %rcx
+	movq	entry64_regs+24(%rip), %rdx
+	movq	entry64_regs+32(%rip), %rsi
+	movq	entry64_regs+40(%rip), %rdi
+	movq	entry64_regs+REGS_RSP(%rip), %rsp
+	movq	entry64_regs+56(%rip), %rbp
+	movq	entry64_regs+64(%rip), %r8
+	movq	entry64_regs+72(%rip), %r9
+	movq	entry64_regs+80(%rip), %r10
+	movq	entry64_regs+88(%rip), %r11
+	movq	entry64_regs+96(%rip), %r12
+	movq	entry64_regs+104(%rip), %r13
+	movq	entry64_regs+112(%rip), %r14
+	movq	entry64_regs+120(%rip), %r15
+	jmpq	*entry64_regs+REGS_RIP(%rip)
+	.size purgatory_start, . - purgatory_start
+
+/*
+ * Exception stubs, 16 bytes apart so that the IDT set-up computes each one's
+ * address from limbo_exception_stubs. Each pushes an error code if the CPU
+ * did not (SDM Vol. 3A Table 6-1), then its vector.
+ */
+	.text
+	.balign 16
+	.globl limbo_exception_stubs
+limbo_exception_stubs:
+	.irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	.balign 16
+	.if (\vector == 8) || ((\vector >= 10) && (\vector <= 14)) || (\vector == 17) || (\vector == 21) || (\vector == 29) || (\vector == 30)
+	.else
+	pushq	$0
+	.endif
+	pushq	$\vector
+	jmp	limbo_exception_common
+	.endr
+
+/* Vectors 32..255: no exception uses them (interrupts are off), so one stub
+ * reports them together as vector 256. */
+	.balign 16
+	.globl limbo_interrupt_stub
+limbo_interrupt_stub:
+	pushq	$0
+	pushq	$256
+	jmp	limbo_exception_common
+
+/* Saves the registers as an ExceptionFrame and reports; never returns. */
+limbo_exception_common:
+	pushq	%r15
+	pushq	%r14
+	pushq	%r13
+	pushq	%r12
+	pushq	%r11
+	pushq	%r10
+	pushq	%r9
+	pushq	%r8
+	pushq	%rbp
+	pushq	%rdi
+	pushq	%rsi
+	pushq	%rdx
+	pushq	%rcx
+	pushq	%rbx
+	pushq	%rax
+	movq	%rsp, %rdi
+	andq	$-16, %rsp
+	call	limbo_exception
+2:	cli
+	hlt
+	jmp	2b
+
+	.data
+	.balign 16
+	.globl limbo_gdtr
+limbo_gdtr:
+	.word	4 * 8 - 1        /* limit: limbo::x86::kGdtEntries descriptors */
+	.quad	0                /* base: written at entry */
+	.size limbo_gdtr, . - limbo_gdtr
+
+	.bss
+	.balign 4096
+	.globl limbo_stack, stack_end
+limbo_stack:
+	.skip	STACK_SIZE
+stack_end:
+	.size limbo_stack, STACK_SIZE
+
+	.balign 16
+	.globl limbo_idt
+limbo_idt:
+	.skip	256 * 16
+	.size limbo_idt, . - limbo_idt
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,112 @@
+// The purgatory's C++ entry (called by entry.S on its own stack and GDT): the
+// IDT, the exception report, and the call into the portable flow.
+#include "abi/limbo_abi.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/machine.h"
+#include "lib/flow.h"
+#include "lib/format.h"
+#include "lib/report.h"
+#include "lib/x86_descriptors.h"
+#include "variables.h"
+
+namespace limbo::arch {
+namespace {
+
+constinit PortIo console_io;
+constinit VgaCells console_cells;
+constinit Console console_instance{console_io, console_cells};
+
+// What limbo_exception_common pushed (entry.S), lowest address first, then
+// what the CPU pushed (SDM Vol. 3A §6.14.2, Figure 6-9).
+struct ExceptionFrame {
+  uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
+  uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+  uint64_t vector, error;
+  uint64_t rip, cs, rflags, rsp, ss;
+};
+
+// Set once the handler runs: a fault inside it halts at once, silently,
+// rather than recursing until the stack is gone.
+constinit bool in_exception = false;
+
+}  // namespace
+
+Console& the_console() { return console_instance; }
+
+}  // namespace limbo::arch
+
+extern "C" {
+
+// Stored by entry.S at its first instruction.
+uint64_t limbo_entry_tsc = 0;
+
+// The purgatory's GDT (entry.S loads it): null, unused, 0x10 code, 0x18 data.
+alignas(16) constinit uint64_t limbo_gdt[limbo::x86::kGdtEntries] = {
+    0, 0, limbo::x86::flat_code64(), limbo::x86::flat_data()};
+
+// Defined in entry.S.
+extern const uint8_t limbo_exception_stubs[];
+extern const uint8_t limbo_interrupt_stub[];
+extern limbo::x86::GateDescriptor limbo_idt[limbo::x86::kIdtEntries];
+
+void limbo_install_idt() {
+  using namespace limbo::x86;
+  constexpr uint64_t kStubStride = 16;  // entry.S aligns each stub to 16 bytes
+  for (int vector = 0; vector < kIdtEntries; ++vector) {
+    const uint64_t handler =
+        vector < kExceptionVectors
+            ? reinterpret_cast<uint64_t>(limbo_exception_stubs) + kStubStride * static_cast<uint64_t>(vector)
+            : reinterpret_cast<uint64_t>(limbo_interrupt_stub);
+    limbo_idt[vector] = interrupt_gate(handler, kCodeSelector);
+  }
+  struct [[gnu::packed]] {
+    uint16_t limit;
+    uint64_t base;
+  } idtr{sizeof(GateDescriptor) * kIdtEntries - 1, reinterpret_cast<uint64_t>(limbo_idt)};
+  asm volatile("lidt %0" : : "m"(idtr));
+}
+
+[[noreturn]] void limbo_exception(const limbo::arch::ExceptionFrame* frame) {
+  using namespace limbo;
+  if (arch::in_exception) arch::halt_forever();
+  arch::in_exception = true;
+  arch::Console& con = arch::the_console();
+  if (!con.configured()) {
+    con.configure(console::Settings{console_serial != 0, serial_base, serial_baud, console_vga != 0});
+  }
+  const int vector = static_cast<int>(frame->vector);
+  fmt::println(con, "EXCEPTION vector ", fmt::dec(frame->vector), " (#", x86::exception_mnemonic(vector),
+               ") error 0x", fmt::hex(frame->error), " rip 0x", fmt::hex(frame->rip), " cr2 0x",
+               fmt::hex(arch::read_cr2()), " rsp 0x", fmt::hex(frame->rsp));
+  fmt::println(con, "halting: exception in purgatory; not jumping");
+  con.drain();
+  arch::halt_forever();
+}
+
+void limbo_main() {
+  using namespace limbo;
+  flow::LoaderVariables vars;
+  vars.entry64_regs = entry64_regs;
+  for (size_t i = 0; i < abi::kSha256RegionCount; ++i) vars.sha256_regions[i] = sha256_regions[i];
+  for (size_t i = 0; i < abi::kSha256DigestSize; ++i) vars.sha256_digest[i] = sha256_digest[i];
+  vars.skip_checks = skip_checks;
+  vars.panic_kernel = panic_kernel;
+  vars.reset_vga = reset_vga;
+  vars.legacy_pic = legacy_pic;
+  vars.console_vga = console_vga;
+  vars.console_serial = console_serial;
+  vars.serial_base = serial_base;
+  vars.serial_baud = serial_baud;
+  vars.backup_start = backup_start;
+  vars.backup_src_start = backup_src_start;
+  vars.backup_src_size = backup_src_size;
+  vars.cmdline_end = cmdline_end;
+  vars.jump_back_entry = jump_back_entry;
+  vars.limbo_config = limbo_config;
+
+  arch::Machine machine;
+  report::Report report;
+  if (flow::run(machine, vars, limbo_entry_tsc, report) == flow::Outcome::kHalt) arch::halt_forever();
+}
+
+}  // extern "C"

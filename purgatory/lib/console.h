@@ -1,0 +1,71 @@
+// The purgatory's console: every line goes to the 16550 UART and/or the VGA
+// text screen that kexec-tools asked for, and begins with "limbo: " so that a
+// log reader can tell the purgatory's lines from the kernels' around them.
+#pragma once
+
+#include <stdint.h>
+
+#include "lib/uart16550.h"
+#include "lib/vga.h"
+
+namespace limbo::console {
+
+inline constexpr char kLinePrefix[] = "limbo: ";
+
+struct Settings {
+  bool serial = false;
+  uint16_t serial_base = 0x3f8;
+  uint32_t serial_baud = 0;  // 0: keep the divisor already programmed
+  bool vga = false;
+};
+
+template <class PortIo, class VgaCells>
+class Console {
+ public:
+  constexpr Console(PortIo& io, VgaCells& cells) : uart_(io, 0x3f8), screen_(cells) {}
+
+  void configure(const Settings& settings) {
+    settings_ = settings;
+    if (settings_.serial) {
+      uart_.set_base(settings_.serial_base);
+      uart_.init(settings_.serial_baud);
+    }
+    if (settings_.vga) screen_.clear();
+    configured_ = true;
+    at_line_start_ = true;
+  }
+
+  [[nodiscard]] bool configured() const { return configured_; }
+
+  void put(char c) {
+    if (at_line_start_) {
+      at_line_start_ = false;
+      for (const char* p = kLinePrefix; *p != '\0'; ++p) emit(*p);
+    }
+    if (c == '\n') {
+      // Serial terminals want CR LF.
+      emit('\r');
+      at_line_start_ = true;
+    }
+    emit(c);
+  }
+
+  // Waits (bounded) for the UART to send its last byte.
+  void drain() {
+    if (settings_.serial) (void)uart_.drain();
+  }
+
+ private:
+  void emit(char c) {
+    if (settings_.serial) (void)uart_.put(static_cast<uint8_t>(c));
+    if (settings_.vga) screen_.put(c);
+  }
+
+  uart::Uart16550<PortIo> uart_;
+  vga::TextConsole<VgaCells> screen_;
+  Settings settings_;
+  bool configured_ = false;
+  bool at_line_start_ = true;
+};
+
+}  // namespace limbo::console

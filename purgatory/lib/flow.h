@@ -1,0 +1,202 @@
+// The purgatory's top-level flow, in the order it runs: set up what the loader
+// asked for, verify the loaded image, do kexec-tools' post-verification work,
+// write the report, decide to jump. Portable: `Machine` supplies port I/O, the
+// console, the TSC and physical memory, so host tests run it on fakes.
+//
+// Machine requirements:
+//   PortIo& port_io();               in8/out8
+//   Console& console();              put(char), configure(Settings), drain()
+//   uint64_t read_tsc();
+//   uint8_t* phys(uint64_t address); identity-mapped physical memory
+//   sha256::BlockFunction sha256_engine();
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi/limbo_abi.h"
+#include "lib/clock.h"
+#include "lib/console.h"
+#include "lib/format.h"
+#include "lib/pic8259.h"
+#include "lib/report.h"
+#include "lib/sha256.h"
+#include "lib/vga.h"
+#include "lib/version.h"
+
+namespace limbo::flow {
+
+// A copy of every variable the loader wrote (limbo_abi.h kSymbols), taken at
+// entry, plus the one the entry code saved.
+struct LoaderVariables {
+  abi::Entry64Regs entry64_regs;
+  abi::Sha256Region sha256_regions[abi::kSha256RegionCount];
+  uint8_t sha256_digest[abi::kSha256DigestSize];
+  int32_t skip_checks;
+  uint8_t panic_kernel;
+  uint8_t reset_vga;
+  uint8_t legacy_pic;
+  uint8_t console_vga;
+  uint8_t console_serial;
+  uint16_t serial_base;
+  uint32_t serial_baud;
+  uint64_t backup_start;
+  uint64_t backup_src_start;
+  uint64_t backup_src_size;
+  uint64_t cmdline_end;
+  uint64_t jump_back_entry;
+  abi::Config limbo_config;
+};
+
+enum class Outcome : uint8_t {
+  kJump,  // jump through entry64_regs
+  kHalt,  // the image failed verification: stop the CPU, never jump
+};
+
+// Why a configuration block was refused (nothing when it was accepted).
+struct ConfigCheck {
+  bool accepted;
+  uint64_t tsc_hz;  // from the block when accepted, else 0 (unknown)
+};
+
+[[nodiscard]] constexpr ConfigCheck check_config(const abi::Config& config) {
+  const bool ok = config.magic == abi::kConfigMagic && config.version == abi::kConfigVersion &&
+                  config.size == sizeof(abi::Config);
+  return ConfigCheck{ok, ok ? config.tsc_hz : 0};
+}
+
+struct VerifyResult {
+  bool match;
+  size_t regions;  // regions with a non-zero length
+  uint64_t bytes;
+  sha256::Digest computed;
+};
+
+// kexec-tools' check: the digest of every region in table order (a region of
+// length 0 adds nothing, exactly as in the stock loop over all 16).
+template <class Machine>
+[[nodiscard]] VerifyResult verify_regions(Machine& machine, const LoaderVariables& vars) {
+  sha256::Hasher hasher(machine.sha256_engine());
+  VerifyResult result{false, 0, 0, {}};
+  for (const abi::Sha256Region& region : vars.sha256_regions) {
+    if (region.len == 0) continue;
+    hasher.update(machine.phys(region.start), region.len);
+    ++result.regions;
+    result.bytes += region.len;
+  }
+  result.computed = hasher.finish();
+  result.match = true;
+  for (size_t i = 0; i < abi::kSha256DigestSize; ++i) {
+    if (result.computed.bytes[i] != vars.sha256_digest[i]) result.match = false;
+  }
+  return result;
+}
+
+template <class Machine>
+[[nodiscard]] Outcome run(Machine& machine, const LoaderVariables& vars, uint64_t entry_tsc,
+                          report::Report& report) {
+  auto& con = machine.console();
+
+  // 1. What the loader asked for before any output.
+  if (vars.reset_vga) vga::set_text_mode3(machine.port_io());
+  if (vars.legacy_pic) pic::init_legacy(machine.port_io());
+  con.configure(console::Settings{vars.console_serial != 0, vars.serial_base, vars.serial_baud,
+                                  vars.console_vga != 0});
+
+  fmt::println(con, "Limbo purgatory ", kVersion, " entered, jump_back_entry 0x",
+               fmt::hex(vars.jump_back_entry), ", panic_kernel ", fmt::dec(vars.panic_kernel));
+
+  // 2. Configuration block and the clock.
+  const ConfigCheck config = check_config(vars.limbo_config);
+  if (!config.accepted) {
+    fmt::println(con, "config block refused: magic 0x", fmt::hex(vars.limbo_config.magic),
+                 " version ", fmt::dec(vars.limbo_config.version), " size ",
+                 fmt::dec(vars.limbo_config.size), " (expected magic 0x", fmt::hex(abi::kConfigMagic),
+                 " version ", fmt::dec(abi::kConfigVersion), " size ", fmt::dec(sizeof(abi::Config)),
+                 "); using defaults");
+  }
+  clock::Clock clk(config.tsc_hz);
+  if (clk.known()) {
+    fmt::println(con, "tsc ", fmt::dec(clk.hz() / 1000), " kHz");
+  } else {
+    fmt::println(con, "tsc frequency unknown");
+    const uint64_t hz = clock::calibrate_tsc_hz(machine.port_io(), [&machine] { return machine.read_tsc(); });
+    clk = clock::Clock(hz);
+    if (clk.known()) {
+      fmt::println(con, "tsc calibrated against the 8254 PIT: ", fmt::dec(hz / 1000), " kHz");
+    } else {
+      fmt::println(con, "tsc calibration failed (PIT counter 2 never expired); times read 0");
+    }
+  }
+
+  // 3. Verification.
+  if (vars.skip_checks != 0) {
+    report.verify = report::Verify::kSkipped;
+    fmt::println(con, "sha256: skipped (skip_checks set)");
+  } else {
+    const uint64_t start = machine.read_tsc();
+    const VerifyResult verified = verify_regions(machine, vars);
+    const uint64_t took_us = clk.to_us(machine.read_tsc() - start);
+    if (!verified.match) {
+      fmt::println(con, "sha256: MISMATCH");
+      fmt::println(con, "computed ", fmt::hex_bytes(verified.computed.bytes, sha256::kDigestSize));
+      fmt::println(con, "expected ", fmt::hex_bytes(vars.sha256_digest, abi::kSha256DigestSize));
+      for (size_t i = 0; i < abi::kSha256RegionCount; ++i) {
+        const abi::Sha256Region& region = vars.sha256_regions[i];
+        if (region.len == 0) continue;
+        fmt::println(con, "region ", fmt::dec(i), " start 0x", fmt::hex(region.start), " len 0x",
+                     fmt::hex(region.len));
+      }
+      fmt::println(con, "halting: the loaded image failed verification; not jumping");
+      con.drain();
+      return Outcome::kHalt;
+    }
+    report.verify = report::Verify::kOk;
+    fmt::println(con, "sha256: ok (", fmt::dec(verified.regions), " regions, ", fmt::dec(verified.bytes),
+                 " bytes, ", fmt::dec(took_us), " us)");
+  }
+
+  // 4. kexec-tools' post-verification work, in its order.
+  if (vars.panic_kernel) {
+    if (vars.backup_src_size != 0 && vars.backup_start != 0) {
+      uint8_t* dst = machine.phys(vars.backup_start);
+      const uint8_t* src = machine.phys(vars.backup_src_start);
+      for (uint64_t i = 0; i < vars.backup_src_size; ++i) dst[i] = src[i];
+      fmt::println(con, "backup: copied 0x", fmt::hex(vars.backup_src_size), " bytes from 0x",
+                   fmt::hex(vars.backup_src_start), " to 0x", fmt::hex(vars.backup_start));
+    } else {
+      fmt::println(con, "backup: none requested");
+    }
+  }
+
+  // 5. Command-line texts: kexec-tools' jump-back entry first, then the report.
+  const abi::Entry64Regs& regs = vars.entry64_regs;
+  if (vars.cmdline_end == 0) {
+    fmt::println(con, "report: no command line (cmdline_end 0), not written");
+  } else {
+    report::CmdlineAppender cmdline(reinterpret_cast<char*>(machine.phys(vars.cmdline_end)));
+    char text[report::kCmdlineCapacity];
+    if (vars.jump_back_entry != 0) {
+      const size_t length = report::format_jump_back(vars.jump_back_entry, text, sizeof(text));
+      if (cmdline.append(text, length) != report::AppendResult::kWritten) {
+        fmt::println(con, "jump-back entry does not fit the command line; not written");
+      }
+    }
+    const uint64_t ms = clk.to_ms_ceil(machine.read_tsc() - entry_tsc);
+    const size_t length = report::format_report(report, ms, text, sizeof(text));
+    if (length == 0 || cmdline.append(text, length) != report::AppendResult::kWritten) {
+      fmt::println(con, "report does not fit the command line's ", fmt::dec(cmdline.room()),
+                   " remaining spare bytes; not written");
+    } else {
+      fmt::println(con, "report \"", text, "\"");
+    }
+  }
+
+  // 6. The jump itself is the caller's (arch code); say where it goes.
+  fmt::println(con, "jumping to 0x", fmt::hex(regs.rip), " (rsi 0x", fmt::hex(regs.rsi), ") after ",
+               fmt::dec(clk.to_us(machine.read_tsc() - entry_tsc)), " us");
+  con.drain();
+  return Outcome::kJump;
+}
+
+}  // namespace limbo::flow
