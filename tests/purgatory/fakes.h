@@ -1,0 +1,125 @@
+// Test doubles for the purgatory's injected hardware: a port-I/O bus that
+// simulates a 16550 UART at one base (divisor latch, THR, LSR) and a PIT
+// counter 2 behind port 0x61, and records every access; VGA text cells in an
+// array.
+#pragma once
+
+#include <stdint.h>
+
+#include <array>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace limbo::testing {
+
+struct PortAccess {
+  bool write;
+  uint16_t port;
+  uint8_t value;
+  bool operator==(const PortAccess&) const = default;
+};
+
+class FakePortIo {
+ public:
+  explicit FakePortIo(uint16_t uart_base = 0x3f8) : uart_base_(uart_base) {}
+
+  // --- UART behaviour knobs ---
+  bool transmitter_ready = true;  // LSR THRE and TEMT
+  // --- PIT counter 2: OUT2 (port 0x61 bit 5) reads 1 after this many reads
+  // of port 0x61 following the count's programming; < 0: never.
+  int pit_out2_after_reads = -1;
+  std::function<void()> on_port61_read;  // e.g. advance a fake TSC
+
+  uint8_t in8(uint16_t port) {
+    accesses.push_back({false, port, 0});
+    uint8_t value = 0xff;  // an empty bus reads all ones
+    if (port >= uart_base_ && port < uart_base_ + 8) {
+      value = uart_read(port - uart_base_);
+    } else if (port == 0x61) {
+      if (on_port61_read) on_port61_read();
+      value = port61_ & 0x03;
+      if (pit_armed_ && pit_out2_after_reads >= 0 && port61_reads_++ >= pit_out2_after_reads) value |= 0x20;
+    }
+    accesses.back().value = value;
+    return value;
+  }
+
+  void out8(uint16_t port, uint8_t value) {
+    accesses.push_back({true, port, value});
+    if (port >= uart_base_ && port < uart_base_ + 8) {
+      uart_write(port - uart_base_, value);
+    } else if (port == 0x61) {
+      port61_ = value;
+    } else if (port == 0x42) {
+      pit_armed_ = true;
+      port61_reads_ = 0;
+    }
+  }
+
+  std::vector<PortAccess> accesses;
+  std::string transmitted;  // bytes written to THR
+  uint8_t lcr = 0, ier = 0, fcr = 0, mcr = 0, dll = 0, dlm = 0;
+
+  std::vector<PortAccess> writes_to(uint16_t port) const {
+    std::vector<PortAccess> out;
+    for (const auto& a : accesses)
+      if (a.write && a.port == port) out.push_back(a);
+    return out;
+  }
+
+ private:
+  bool dlab() const { return (lcr & 0x80) != 0; }
+
+  uint8_t uart_read(int offset) {
+    switch (offset) {
+      case 3: return lcr;
+      case 4: return mcr;
+      case 5: return transmitter_ready ? 0x60 : 0x00;
+      default: return 0;
+    }
+  }
+
+  void uart_write(int offset, uint8_t value) {
+    switch (offset) {
+      case 0:
+        if (dlab()) dll = value;
+        else transmitted.push_back(static_cast<char>(value));
+        break;
+      case 1:
+        if (dlab()) dlm = value;
+        else ier = value;
+        break;
+      case 2: fcr = value; break;
+      case 3: lcr = value; break;
+      case 4: mcr = value; break;
+      default: break;
+    }
+  }
+
+  uint16_t uart_base_;
+  uint8_t port61_ = 0;
+  bool pit_armed_ = false;
+  int port61_reads_ = 0;
+};
+
+struct FakeVgaCells {
+  std::array<uint16_t, 80 * 25> cells{};
+  void write(int index, uint16_t cell) { cells.at(index) = cell; }
+  uint16_t read(int index) { return cells.at(index); }
+
+  std::string row(int r) const {
+    std::string s;
+    for (int c = 0; c < 80; ++c) s.push_back(static_cast<char>(cells[r * 80 + c] & 0xff));
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s;
+  }
+};
+
+// Collects printed text, for the formatter.
+struct StringSink {
+  std::string text;
+  void put(char c) { text.push_back(c); }
+};
+
+}  // namespace limbo::testing

@@ -1,0 +1,245 @@
+// The purgatory's top-level flow (lib/flow.h) on a fake machine: physical
+// memory in a vector, a fake UART capturing the console, a TSC that advances.
+#include "lib/flow.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fakes.h"
+
+namespace limbo::flow {
+namespace {
+
+using testing::FakePortIo;
+using testing::FakeVgaCells;
+
+constexpr uint64_t kMemBase = 0x100000;
+constexpr uint64_t kKernelAt = 0x110000;
+constexpr uint64_t kKernelLen = 0x3000;
+constexpr uint64_t kInitrdAt = 0x120000;
+constexpr uint64_t kInitrdLen = 0x1234;
+constexpr uint64_t kCmdlineAt = 0x130000;
+constexpr uint64_t kTscHz = 1000000000;  // 1 GHz: 1 tick = 1 ns
+constexpr uint64_t kTscStep = 1000;      // each read of the TSC: 1 us later
+
+class FakeMachine {
+ public:
+  using Console = console::Console<FakePortIo, FakeVgaCells>;
+
+  FakeMachine() : memory_(0x40000, 0), console_(io_, cells_) {}
+
+  FakePortIo& port_io() { return io_; }
+  Console& console() { return console_; }
+  uint64_t read_tsc() { return tsc_ += kTscStep; }
+  uint8_t* phys(uint64_t address) {
+    EXPECT_GE(address, kMemBase);
+    EXPECT_LT(address, kMemBase + memory_.size());
+    return memory_.data() + (address - kMemBase);
+  }
+  sha256::BlockFunction sha256_engine() { return sha256::compress_portable; }
+
+  std::string serial() const { return io_.transmitted; }
+  std::vector<std::string> lines() const {
+    std::vector<std::string> out;
+    std::istringstream in(io_.transmitted);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      out.push_back(line);
+    }
+    return out;
+  }
+
+  FakePortIo io_;
+  FakeVgaCells cells_;
+  std::vector<uint8_t> memory_;
+  uint64_t tsc_ = 5000000;
+  Console console_;
+};
+
+class FlowTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (uint64_t i = 0; i < kKernelLen; ++i) *m.phys(kKernelAt + i) = static_cast<uint8_t>(i * 7 + 1);
+    for (uint64_t i = 0; i < kInitrdLen; ++i) *m.phys(kInitrdAt + i) = static_cast<uint8_t>(i ^ 0x5a);
+    const char cmdline[] = "console=ttyS0 root=/dev/ram";
+    std::memcpy(m.phys(kCmdlineAt), cmdline, sizeof(cmdline));
+    std::memset(m.phys(kCmdlineAt + sizeof(cmdline) + abi::kCmdlineSpareBytes - 1), 'G', 32);
+    cmdline_length = sizeof(cmdline) - 1;
+
+    std::memset(&vars, 0, sizeof(vars));
+    vars.sha256_regions[0] = {kKernelAt, kKernelLen};
+    vars.sha256_regions[1] = {kInitrdAt, kInitrdLen};
+    sha256::Hasher h;
+    h.update(m.phys(kKernelAt), kKernelLen);
+    h.update(m.phys(kInitrdAt), kInitrdLen);
+    const sha256::Digest d = h.finish();
+    std::memcpy(vars.sha256_digest, d.bytes, sizeof(d.bytes));
+    vars.entry64_regs.rip = 0x1000200;
+    vars.entry64_regs.rsi = 0x8c000;
+    vars.console_serial = 1;
+    vars.serial_base = 0x3f8;
+    vars.serial_baud = 115200;
+    vars.panic_kernel = 1;
+    vars.cmdline_end = kCmdlineAt + cmdline_length;
+    vars.limbo_config = {abi::kConfigMagic, abi::kConfigVersion, sizeof(abi::Config), 0, 0, kTscHz};
+  }
+
+  Outcome run() { return flow::run(m, vars, entry_tsc, report); }
+  std::string cmdline() { return reinterpret_cast<const char*>(m.phys(kCmdlineAt)); }
+  bool has_line(const std::string& line) {
+    for (const auto& l : m.lines())
+      if (l == line) return true;
+    return false;
+  }
+  bool has_line_starting(const std::string& prefix) {
+    for (const auto& l : m.lines())
+      if (l.rfind(prefix, 0) == 0) return true;
+    return false;
+  }
+  bool guard_intact() {
+    const uint8_t* g = m.phys(kCmdlineAt + cmdline_length + abi::kCmdlineSpareBytes);
+    for (int i = 0; i < 31; ++i)
+      if (g[i] != 'G') return false;
+    return true;
+  }
+
+  FakeMachine m;
+  LoaderVariables vars;
+  report::Report report;
+  uint64_t entry_tsc = 4000000;
+  size_t cmdline_length = 0;
+};
+
+TEST_F(FlowTest, VerifiedImageJumpsAndReports) {
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: Limbo purgatory " LIMBO_VERSION " entered, jump_back_entry 0x0, panic_kernel 1"));
+  EXPECT_TRUE(has_line("limbo: tsc 1000000 kHz"));
+  EXPECT_TRUE(has_line_starting("limbo: sha256: ok (2 regions, 16948 bytes, "));
+  EXPECT_EQ(report.verify, report::Verify::kOk);
+  // ms: 1,000,000 ticks before the first read and 1 us per read: just over 1 ms.
+  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:2");
+  EXPECT_TRUE(has_line("limbo: report \" limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:2\""));
+  EXPECT_TRUE(has_line_starting("limbo: jumping to 0x1000200 (rsi 0x8c000) after "));
+  EXPECT_TRUE(guard_intact());
+  for (const auto& line : m.lines()) EXPECT_EQ(line.rfind("limbo: ", 0), 0u) << line;
+}
+
+TEST_F(FlowTest, MismatchHaltsWithDiagnosisAndTouchesNothing) {
+  *m.phys(kInitrdAt + 100) ^= 1;  // one flipped bit
+  vars.backup_start = kMemBase;
+  vars.backup_src_start = kMemBase + 0x1000;
+  vars.backup_src_size = 0x100;
+  std::memset(m.phys(kMemBase + 0x1000), 0xee, 0x100);
+  EXPECT_EQ(run(), Outcome::kHalt);
+  EXPECT_TRUE(has_line("limbo: sha256: MISMATCH"));
+  EXPECT_TRUE(has_line_starting("limbo: computed "));
+  std::string expected = "limbo: expected ";
+  for (uint8_t b : vars.sha256_digest) {
+    char hex[3];
+    std::snprintf(hex, sizeof(hex), "%02x", b);
+    expected += hex;
+  }
+  EXPECT_TRUE(has_line(expected));
+  EXPECT_TRUE(has_line("limbo: region 0 start 0x110000 len 0x3000"));
+  EXPECT_TRUE(has_line("limbo: region 1 start 0x120000 len 0x1234"));
+  EXPECT_EQ(m.lines().back(), "limbo: halting: the loaded image failed verification; not jumping");
+  EXPECT_FALSE(has_line_starting("limbo: jumping"));
+  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram");  // no report
+  EXPECT_EQ(*m.phys(kMemBase), 0);                       // no backup copy
+}
+
+TEST_F(FlowTest, SkipChecksSkipsTheHash) {
+  *m.phys(kKernelAt) ^= 0xff;  // would mismatch
+  vars.skip_checks = 1;
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: sha256: skipped (skip_checks set)"));
+  EXPECT_NE(cmdline().find(" limbo=v1,verify:skipped,reset:0,skip:0,fail:0,ms:"), std::string::npos);
+}
+
+TEST_F(FlowTest, CrashBackupIsCopiedAfterVerification) {
+  vars.backup_start = kMemBase + 0x2000;
+  vars.backup_src_start = kMemBase + 0x1000;
+  vars.backup_src_size = 0x800;
+  for (int i = 0; i < 0x800; ++i) *m.phys(kMemBase + 0x1000 + i) = static_cast<uint8_t>(i * 3);
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_EQ(std::memcmp(m.phys(kMemBase + 0x2000), m.phys(kMemBase + 0x1000), 0x800), 0);
+  EXPECT_TRUE(has_line("limbo: backup: copied 0x800 bytes from 0x101000 to 0x102000"));
+}
+
+TEST_F(FlowTest, NoBackupWithoutPanicKernel) {
+  vars.panic_kernel = 0;
+  vars.backup_start = kMemBase + 0x2000;
+  vars.backup_src_start = kMemBase + 0x1000;
+  vars.backup_src_size = 0x10;
+  std::memset(m.phys(kMemBase + 0x1000), 0xab, 0x10);
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_EQ(*m.phys(kMemBase + 0x2000), 0);
+  EXPECT_FALSE(has_line_starting("limbo: backup"));
+}
+
+TEST_F(FlowTest, JumpBackTextIsWrittenAndTheReportRefused) {
+  vars.jump_back_entry = 0xffffffff81234000ull;
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram kexec_jump_back_entry=0xffffffff81234000");
+  EXPECT_TRUE(has_line_starting("limbo: report does not fit the command line's "));
+  EXPECT_TRUE(guard_intact());
+}
+
+TEST_F(FlowTest, NoCommandLineNoReport) {
+  vars.cmdline_end = 0;
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: report: no command line (cmdline_end 0), not written"));
+}
+
+TEST_F(FlowTest, RefusedConfigFallsBackToPitCalibration) {
+  vars.limbo_config.magic = 0x12345678;
+  m.io_.pit_out2_after_reads = 100;
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: config block refused: magic 0x12345678 version 1 size 24 (expected magic "
+                       "0x4f424d4c version 1 size 24); using defaults"));
+  EXPECT_TRUE(has_line("limbo: tsc frequency unknown"));
+  EXPECT_TRUE(has_line_starting("limbo: tsc calibrated against the 8254 PIT: "));
+}
+
+TEST_F(FlowTest, WrongVersionOrSizeIsRefusedToo) {
+  vars.limbo_config.version = 2;
+  EXPECT_FALSE(check_config(vars.limbo_config).accepted);
+  vars.limbo_config.version = abi::kConfigVersion;
+  vars.limbo_config.size = 16;
+  EXPECT_FALSE(check_config(vars.limbo_config).accepted);
+  vars.limbo_config.size = sizeof(abi::Config);
+  EXPECT_TRUE(check_config(vars.limbo_config).accepted);
+  EXPECT_EQ(check_config(vars.limbo_config).tsc_hz, kTscHz);
+}
+
+TEST_F(FlowTest, UnknownTscWithoutPitReportsZeroTimes) {
+  vars.limbo_config.tsc_hz = 0;
+  m.io_.pit_out2_after_reads = -1;
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line_starting("limbo: tsc calibration failed"));
+  EXPECT_NE(cmdline().find(",ms:0"), std::string::npos);
+}
+
+TEST_F(FlowTest, ResetVgaAndLegacyPicComeFirst) {
+  vars.reset_vga = 1;
+  vars.legacy_pic = 1;
+  EXPECT_EQ(run(), Outcome::kJump);
+  ASSERT_FALSE(m.io_.accesses.empty());
+  EXPECT_EQ(m.io_.accesses[0], (testing::PortAccess{true, 0x3c2, 0x67}));
+  EXPECT_EQ(m.io_.writes_to(0x20).size(), 1u);
+  EXPECT_EQ(m.io_.writes_to(0xa0).size(), 1u);
+}
+
+TEST_F(FlowTest, EmptyRegionsAreSkippedLikeStock) {
+  vars.sha256_regions[1] = {0, 0};
+  vars.sha256_regions[5] = {kInitrdAt, kInitrdLen};  // after a hole: still hashed, in order
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line_starting("limbo: sha256: ok (2 regions, 16948 bytes, "));
+}
+
+}  // namespace
+}  // namespace limbo::flow

@@ -1,0 +1,135 @@
+// The command-line report (purgatory/lib/report.cc): its format, that it fits
+// the 64 spare bytes at its largest, and the refusals when it does not fit.
+#include "lib/report.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+namespace limbo::report {
+namespace {
+
+std::string format(const Report& r, uint64_t ms) {
+  char buf[kCmdlineCapacity];
+  const size_t n = format_report(r, ms, buf, sizeof(buf));
+  EXPECT_EQ(n, std::strlen(buf));
+  return std::string(buf, n);
+}
+
+TEST(ReportFormat, VerifiedNoResets) {
+  Report r;
+  r.verify = Verify::kOk;
+  EXPECT_EQ(format(r, 12), " limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:12");
+}
+
+TEST(ReportFormat, SkippedWithCounters) {
+  Report r;
+  r.verify = Verify::kSkipped;
+  r.reset = 3;
+  r.skip = 2;
+  r.fail = 1;
+  EXPECT_EQ(format(r, 1500), " limbo=v1,verify:skipped,reset:3,skip:2,fail:1,ms:1500");
+}
+
+TEST(ReportFormat, LargestValuesFitTheSpareBytesWithTheirNul) {
+  Report r;
+  r.verify = Verify::kSkipped;  // the longer verify word
+  r.reset = r.skip = r.fail = kMaxCount;
+  const std::string text = format(r, kMaxMs);
+  EXPECT_EQ(text, " limbo=v1,verify:skipped,reset:999,skip:999,fail:999,ms:9999999");
+  EXPECT_EQ(text.size(), kMaxReportLength);
+  EXPECT_LE(text.size() + 1, abi::kCmdlineSpareBytes);
+}
+
+TEST(ReportFormat, ValuesBeyondTheMaximaSaturate) {
+  Report r;
+  r.verify = Verify::kOk;
+  r.reset = 100000;
+  r.skip = UINT32_MAX;
+  r.fail = 1000;
+  EXPECT_EQ(format(r, UINT64_MAX), " limbo=v1,verify:ok,reset:999,skip:999,fail:999,ms:9999999");
+}
+
+TEST(ReportFormat, RefusesABufferTooSmall) {
+  char buf[20];
+  std::memset(buf, 'z', sizeof(buf));
+  Report r;
+  EXPECT_EQ(format_report(r, 1, buf, sizeof(buf)), 0u);
+  EXPECT_EQ(buf[0], '\0');
+}
+
+TEST(JumpBack, MatchesKexecToolsText) {
+  char buf[kCmdlineCapacity];
+  const size_t n = format_jump_back(0xffffffff81234567ull, buf, sizeof(buf));
+  EXPECT_EQ(std::string(buf, n), " kexec_jump_back_entry=0xffffffff81234567");
+}
+
+// The command line's end as kexec-tools leaves it: the NUL, 64 spare bytes,
+// and then memory that is not ours (guard bytes that must survive).
+struct CmdlineBuffer {
+  char bytes[8 + 1 + 64 + 16];
+  CmdlineBuffer() {
+    std::memset(bytes, 'G', sizeof(bytes));
+    std::memcpy(bytes, "root=/x", 8);  // including the terminating NUL at [7]
+  }
+  char* end() { return bytes + 7; }
+  bool guard_intact() const {
+    for (size_t i = 7 + abi::kCmdlineSpareBytes; i < sizeof(bytes); ++i)
+      if (bytes[i] != 'G') return false;
+    return true;
+  }
+};
+
+TEST(CmdlineAppender, AppendsAtTheNulAndStaysTerminated) {
+  CmdlineBuffer line;
+  CmdlineAppender appender(line.end());
+  Report r;
+  r.verify = Verify::kOk;
+  char text[kCmdlineCapacity];
+  const size_t n = format_report(r, 7, text, sizeof(text));
+  ASSERT_EQ(appender.append(text, n), AppendResult::kWritten);
+  EXPECT_STREQ(line.bytes, "root=/x limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:7");
+  EXPECT_TRUE(line.guard_intact());
+}
+
+TEST(CmdlineAppender, LargestReportFitsAlone) {
+  CmdlineBuffer line;
+  CmdlineAppender appender(line.end());
+  Report r;
+  r.reset = r.skip = r.fail = kMaxCount;
+  char text[kCmdlineCapacity];
+  const size_t n = format_report(r, kMaxMs, text, sizeof(text));
+  ASSERT_EQ(appender.append(text, n), AppendResult::kWritten);
+  EXPECT_EQ(std::strlen(line.bytes), 7 + kMaxReportLength);
+  EXPECT_TRUE(line.guard_intact());
+}
+
+TEST(CmdlineAppender, ReportRefusedAfterTheJumpBackText) {
+  CmdlineBuffer line;
+  CmdlineAppender appender(line.end());
+  char text[kCmdlineCapacity];
+  size_t n = format_jump_back(0xffffffff81000000ull, text, sizeof(text));
+  ASSERT_EQ(appender.append(text, n), AppendResult::kWritten);
+  Report r;
+  r.verify = Verify::kOk;
+  n = format_report(r, 1, text, sizeof(text));  // the shortest report there is
+  EXPECT_EQ(appender.append(text, n), AppendResult::kNoRoom);
+  // Untouched by the refusal: the jump-back text and its NUL, then the guard.
+  EXPECT_STREQ(line.bytes, "root=/x kexec_jump_back_entry=0xffffffff81000000");
+  EXPECT_TRUE(line.guard_intact());
+}
+
+TEST(CmdlineAppender, ExactFitAndOneByteOver) {
+  CmdlineBuffer line;
+  CmdlineAppender appender(line.end());
+  const std::string fits(abi::kCmdlineSpareBytes - 1, 'x');
+  const std::string over(abi::kCmdlineSpareBytes, 'x');
+  EXPECT_EQ(appender.append(over.data(), over.size()), AppendResult::kNoRoom);
+  EXPECT_EQ(appender.append(fits.data(), fits.size()), AppendResult::kWritten);
+  EXPECT_EQ(appender.room(), 1u);
+  EXPECT_TRUE(line.guard_intact());
+}
+
+}  // namespace
+}  // namespace limbo::report
