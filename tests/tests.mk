@@ -5,6 +5,7 @@ TEST_BINS :=
 
 include tests/purgatory/tests.mk
 include tests/plugin/tests.mk
+include tests/checker/checker.mk
 
 .PHONY: test-binaries
 test-binaries: $(TEST_BINS)

@@ -1,0 +1,74 @@
+# purgatory-check: the static checker of the final purgatory object
+# ($(BUILD)/purgatory-check), its GoogleTest binary and the fixture objects
+# that test suite builds (one per broken rule, from tests/checker/fixtures).
+#
+# CHECK_PURGATORY=1 also makes `make all` run the checker on
+# $(BUILD)/purgatory.ro and fail on any finding, and makes the scripted test
+# `purgatory-check` (tests/checker/check-purgatory) fail on findings. With 0
+# (the default while the purgatory is being written) the scripted test still
+# runs the checker on it and on the stock purgatory and prints both summaries.
+CHECK_PURGATORY ?= 0
+export CHECK_PURGATORY
+
+CHECKER_DIR := $(BUILD)/checker
+CHECKER_TOOL := $(BUILD)/purgatory-check
+CHECKER_TEST_BIN := $(BUILD)/tests/checker_tests
+CHECKER_LIBS := -lelf -lZydis
+CHECKER_CXXFLAGS := $(HOST_CXXFLAGS) -Itests/checker
+CHECKER_CORE_OBJS := $(CHECKER_DIR)/elf_object.o $(CHECKER_DIR)/purgatory_check.o
+
+$(CHECKER_DIR)/%.o: tests/checker/%.cc tests/checker/checker.mk
+	@mkdir -p $(dir $@)
+	$(CXX) $(CHECKER_CXXFLAGS) $(CHECKER_TEST_DEFINES) -MMD -MP -c $< -o $@
+
+$(CHECKER_TOOL): $(CHECKER_CORE_OBJS) $(CHECKER_DIR)/main.o
+	$(CXX) $(HOST_LDFLAGS) -o $@ $^ $(CHECKER_LIBS)
+
+# ---- Fixtures: tests/checker/fixtures/purgatory.S follows every rule; each
+# BREAK_<RULE> define breaks one. big_frame.cc is built with the purgatory's
+# own flags so a real GCC prologue is measured.
+CHECKER_FIXTURE_DIR := $(CHECKER_DIR)/fixtures
+CHECKER_BREAKS := SSE GATE GATE_CHECKS SYSCALL PRIVILEGED RELOC UNDEFINED \
+  RECURSION FRAME INDIRECT ABI_MISSING ABI_SIZE ABI_BSS ENTRY
+CHECKER_FIXTURES := $(CHECKER_FIXTURE_DIR)/clean.ro \
+  $(patsubst %,$(CHECKER_FIXTURE_DIR)/break-%.ro,$(CHECKER_BREAKS)) \
+  $(CHECKER_FIXTURE_DIR)/break-FRAME_CC.ro
+
+$(CHECKER_FIXTURE_DIR)/clean.o: tests/checker/fixtures/purgatory.S
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+$(CHECKER_FIXTURE_DIR)/break-%.o: tests/checker/fixtures/purgatory.S
+	@mkdir -p $(dir $@)
+	$(CC) -c -DBREAK_$* $< -o $@
+$(CHECKER_FIXTURE_DIR)/big_frame.o: tests/checker/fixtures/big_frame.cc Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) $(PURGATORY_CXXFLAGS) -c $< -o $@
+# kexec-tools takes the entry from e_entry, as the real purgatory link sets it.
+$(CHECKER_FIXTURE_DIR)/break-FRAME_CC.ro: $(CHECKER_FIXTURE_DIR)/break-FRAME_CC.o $(CHECKER_FIXTURE_DIR)/big_frame.o
+	ld -r -e purgatory_start -o $@ $^
+$(CHECKER_FIXTURE_DIR)/%.ro: $(CHECKER_FIXTURE_DIR)/%.o
+	ld -r -e purgatory_start -o $@ $<
+.SECONDARY: $(CHECKER_FIXTURES:.ro=.o)
+
+# ---- GoogleTest binary --------------------------------------------------
+CHECKER_TEST_DEFINES := \
+  -DLIMBO_CHECKER_FIXTURES='"$(abspath $(CHECKER_FIXTURE_DIR))"' \
+  -DLIMBO_CHECKER_TOOL='"$(abspath $(CHECKER_TOOL))"'
+
+$(CHECKER_TEST_BIN): $(CHECKER_DIR)/checker_test.o $(CHECKER_CORE_OBJS) $(CHECKER_TOOL) $(CHECKER_FIXTURES)
+	@mkdir -p $(dir $@)
+	$(CXX) $(HOST_LDFLAGS) -o $@ $(CHECKER_DIR)/checker_test.o $(CHECKER_CORE_OBJS) $(CHECKER_LIBS) $(GTEST_LIBS)
+
+TEST_BINS += $(CHECKER_TEST_BIN)
+
+# ---- The check of the real purgatory as part of the build ----------------
+$(BUILD)/purgatory.checked: $(BUILD)/purgatory.ro $(CHECKER_TOOL)
+	@$(CHECKER_TOOL) $(BUILD)/purgatory.ro > $@.log; rc=$$?; cat $@.log; \
+	if [ $$rc != 0 ]; then echo "purgatory-check: $(BUILD)/purgatory.ro has findings (exit $$rc)" >&2; exit 1; fi
+	@touch $@
+
+ifeq ($(CHECK_PURGATORY),1)
+all: $(BUILD)/purgatory.checked
+endif
+
+-include $(wildcard $(CHECKER_DIR)/*.d)

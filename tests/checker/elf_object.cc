@@ -1,0 +1,271 @@
+// Reading an ELF64 relocatable object through libelf into ObjectFile.
+#include "elf_object.h"
+
+#include <elf.h>
+#include <gelf.h>
+#include <libelf.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+
+namespace limbo::check {
+
+bool Section::is_alloc() const { return (flags & SHF_ALLOC) != 0; }
+bool Section::is_exec() const { return (flags & SHF_EXECINSTR) != 0; }
+bool Section::is_nobits() const { return type == SHT_NOBITS; }
+
+const Symbol* ObjectFile::find_symbol(const std::string& name, uint8_t bind) const {
+  for (const Symbol& symbol : symbols) {
+    if (symbol.index != 0 && symbol.bind == bind && symbol.name == name) return &symbol;
+  }
+  return nullptr;
+}
+
+const Section* ObjectFile::section_of(const Symbol& symbol) const {
+  if (symbol.shndx == SHN_UNDEF || symbol.shndx >= SHN_LORESERVE) return nullptr;
+  if (symbol.shndx >= sections.size()) return nullptr;
+  return &sections[symbol.shndx];
+}
+
+namespace {
+
+// libelf keeps pointers into the buffer; the Elf handle is released on scope exit.
+class ElfHandle {
+ public:
+  explicit ElfHandle(std::span<const uint8_t> bytes)
+      : copy_(bytes.begin(), bytes.end()),
+        elf_(elf_memory(reinterpret_cast<char*>(copy_.data()), copy_.size())) {}
+  ~ElfHandle() {
+    if (elf_ != nullptr) elf_end(elf_);
+  }
+  ElfHandle(const ElfHandle&) = delete;
+  ElfHandle& operator=(const ElfHandle&) = delete;
+  Elf* get() const { return elf_; }
+
+ private:
+  std::vector<uint8_t> copy_;
+  Elf* elf_;
+};
+
+std::string libelf_error(const char* what) {
+  return std::string(what) + ": " + elf_errmsg(-1);
+}
+
+// REL entries keep their addend in the patched bytes.
+int64_t implicit_addend(const Section& target, uint64_t offset, uint32_t type) {
+  size_t width = (type == R_X86_64_64) ? 8 : 4;
+  if (target.bytes.size() < offset + width) return 0;
+  if (width == 8) {
+    int64_t value;
+    std::memcpy(&value, &target.bytes[offset], 8);
+    return value;
+  }
+  int32_t value;
+  std::memcpy(&value, &target.bytes[offset], 4);
+  return value;
+}
+
+}  // namespace
+
+LoadResult read_object(std::span<const uint8_t> bytes) {
+  LoadResult result;
+  if (elf_version(EV_CURRENT) == EV_NONE) {
+    result.error = libelf_error("libelf initialisation");
+    return result;
+  }
+  ElfHandle handle(bytes);
+  Elf* elf = handle.get();
+  if (elf == nullptr || elf_kind(elf) != ELF_K_ELF) {
+    result.error = "not an ELF file";
+    return result;
+  }
+  GElf_Ehdr ehdr;
+  if (gelf_getehdr(elf, &ehdr) == nullptr) {
+    result.error = libelf_error("ELF header");
+    return result;
+  }
+  ObjectFile object;
+  object.elf_class = ehdr.e_ident[EI_CLASS];
+  object.data_encoding = ehdr.e_ident[EI_DATA];
+  object.type = ehdr.e_type;
+  object.machine = ehdr.e_machine;
+  object.entry = ehdr.e_entry;
+
+  size_t section_count = 0;
+  size_t names_index = 0;
+  if (elf_getshdrnum(elf, &section_count) != 0 || elf_getshdrstrndx(elf, &names_index) != 0) {
+    result.error = libelf_error("section headers");
+    return result;
+  }
+  object.sections.resize(section_count);
+  for (size_t i = 0; i < section_count; ++i) {
+    Elf_Scn* scn = elf_getscn(elf, i);
+    GElf_Shdr shdr;
+    if (scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr) {
+      result.error = libelf_error("section header");
+      return result;
+    }
+    Section& section = object.sections[i];
+    section.index = i;
+    const char* name = elf_strptr(elf, names_index, shdr.sh_name);
+    section.name = name != nullptr ? name : "";
+    section.type = shdr.sh_type;
+    section.flags = shdr.sh_flags;
+    section.size = shdr.sh_size;
+    section.align = shdr.sh_addralign;
+    section.link = shdr.sh_link;
+    section.info = shdr.sh_info;
+    if (shdr.sh_type != SHT_NOBITS && shdr.sh_type != SHT_NULL) {
+      Elf_Data* data = elf_rawdata(scn, nullptr);
+      if (data == nullptr && shdr.sh_size != 0) {
+        result.error = libelf_error(("contents of " + section.name).c_str());
+        return result;
+      }
+      if (data != nullptr && data->d_buf != nullptr) {
+        auto* begin = static_cast<const uint8_t*>(data->d_buf);
+        section.bytes.assign(begin, begin + data->d_size);
+      }
+    }
+  }
+
+  // The symbol table (a relocatable object has exactly one SHT_SYMTAB).
+  for (size_t i = 0; i < section_count; ++i) {
+    Elf_Scn* scn = elf_getscn(elf, i);
+    GElf_Shdr shdr;
+    gelf_getshdr(scn, &shdr);
+    if (shdr.sh_type != SHT_SYMTAB) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    size_t count = shdr.sh_entsize != 0 ? shdr.sh_size / shdr.sh_entsize : 0;
+    for (size_t s = 0; s < count; ++s) {
+      GElf_Sym sym;
+      if (gelf_getsym(data, static_cast<int>(s), &sym) == nullptr) {
+        result.error = libelf_error("symbol");
+        return result;
+      }
+      Symbol symbol;
+      symbol.index = s;
+      const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+      symbol.name = name != nullptr ? name : "";
+      symbol.bind = GELF_ST_BIND(sym.st_info);
+      symbol.type = GELF_ST_TYPE(sym.st_info);
+      symbol.shndx = sym.st_shndx;
+      symbol.value = sym.st_value;
+      symbol.size = sym.st_size;
+      // kexec-tools names a section symbol by its section.
+      if (symbol.type == STT_SECTION && symbol.name.empty() && symbol.shndx < section_count) {
+        symbol.name = object.sections[symbol.shndx].name;
+      }
+      object.symbols.push_back(std::move(symbol));
+    }
+    break;
+  }
+
+  for (size_t i = 0; i < section_count; ++i) {
+    Elf_Scn* scn = elf_getscn(elf, i);
+    GElf_Shdr shdr;
+    gelf_getshdr(scn, &shdr);
+    if (shdr.sh_type != SHT_RELA && shdr.sh_type != SHT_REL) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    size_t count = shdr.sh_entsize != 0 ? shdr.sh_size / shdr.sh_entsize : 0;
+    for (size_t r = 0; r < count; ++r) {
+      Relocation relocation;
+      relocation.reloc_section = i;
+      relocation.target_section = shdr.sh_info;
+      if (shdr.sh_type == SHT_RELA) {
+        GElf_Rela rela;
+        if (gelf_getrela(data, static_cast<int>(r), &rela) == nullptr) {
+          result.error = libelf_error("relocation");
+          return result;
+        }
+        relocation.offset = rela.r_offset;
+        relocation.type = GELF_R_TYPE(rela.r_info);
+        relocation.symbol = GELF_R_SYM(rela.r_info);
+        relocation.addend = rela.r_addend;
+      } else {
+        GElf_Rel rel;
+        if (gelf_getrel(data, static_cast<int>(r), &rel) == nullptr) {
+          result.error = libelf_error("relocation");
+          return result;
+        }
+        relocation.offset = rel.r_offset;
+        relocation.type = GELF_R_TYPE(rel.r_info);
+        relocation.symbol = GELF_R_SYM(rel.r_info);
+        if (relocation.target_section < section_count) {
+          relocation.addend = implicit_addend(object.sections[relocation.target_section],
+                                              relocation.offset, relocation.type);
+        }
+      }
+      object.relocations.push_back(relocation);
+    }
+  }
+  result.object = std::move(object);
+  return result;
+}
+
+namespace {
+
+// An ELF64 header at `at` that describes a relocatable x86_64 object: return
+// its total size (the section header table is its last part), or 0.
+size_t embedded_object_size(std::span<const uint8_t> bytes, size_t at) {
+  if (bytes.size() - at < sizeof(Elf64_Ehdr)) return 0;
+  Elf64_Ehdr ehdr;
+  std::memcpy(&ehdr, &bytes[at], sizeof ehdr);
+  if (ehdr.e_ident[EI_CLASS] != ELFCLASS64 || ehdr.e_ident[EI_DATA] != ELFDATA2LSB) return 0;
+  if (ehdr.e_type != ET_REL || ehdr.e_machine != EM_X86_64) return 0;
+  if (ehdr.e_shentsize != sizeof(Elf64_Shdr) || ehdr.e_shnum == 0) return 0;
+  uint64_t end = ehdr.e_shoff + uint64_t{ehdr.e_shnum} * ehdr.e_shentsize;
+  if (end > bytes.size() - at) return 0;
+  return static_cast<size_t>(end);
+}
+
+}  // namespace
+
+LoadResult load_file(const std::string& path) {
+  LoadResult result;
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    result.error = error ? error.message() : "not a regular file";
+    return result;
+  }
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    result.error = std::strerror(errno);
+    return result;
+  }
+  std::vector<uint8_t> bytes;
+  uint8_t chunk[65536];
+  size_t got;
+  while ((got = std::fread(chunk, 1, sizeof chunk, file)) > 0) bytes.insert(bytes.end(), chunk, chunk + got);
+  bool failed = std::ferror(file) != 0;
+  std::fclose(file);
+  if (failed) {
+    result.error = "read error";
+    return result;
+  }
+  static constexpr uint8_t kElfMagic[] = {0x7f, 'E', 'L', 'F'};
+  if (bytes.size() >= sizeof(Elf64_Ehdr) && std::memcmp(bytes.data(), kElfMagic, 4) == 0) {
+    Elf64_Ehdr ehdr;
+    std::memcpy(&ehdr, bytes.data(), sizeof ehdr);
+    if (ehdr.e_type == ET_EXEC || ehdr.e_type == ET_DYN) {
+      for (size_t at = 1; at + sizeof(Elf64_Ehdr) <= bytes.size(); ++at) {
+        if (std::memcmp(&bytes[at], kElfMagic, 4) != 0) continue;
+        size_t size = embedded_object_size(bytes, at);
+        if (size == 0) continue;
+        result = read_object(std::span(bytes).subspan(at, size));
+        std::ostringstream note;
+        note << "relocatable object of " << size << " bytes embedded in " << path
+             << " at offset 0x" << std::hex << at;
+        result.note = note.str();
+        return result;
+      }
+      result.error = path + " is an executable with no embedded relocatable x86_64 object";
+      return result;
+    }
+  }
+  return read_object(bytes);
+}
+
+}  // namespace limbo::check

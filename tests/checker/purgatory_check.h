@@ -1,0 +1,158 @@
+// purgatory-check: a static checker of the final purgatory object. Code that
+// runs after a crash with no OS under it has no second chance (an SSE
+// instruction before SSE is on, a relocation the loader cannot apply, a stack
+// overrun: each ends in a silent reset), so the shipped object itself is
+// checked, not only the flags that built it.
+//
+// Rules (each finding names its rule):
+//   decode     every byte of every executable section decodes (x86_64).
+//   simd       no x87, MMX, SSE, AVX or SHA instruction outside the SIMD place.
+//   simd-gate  code in the SIMD place is reached only from a gate function
+//              (direct call/jump or address taken), and every gate executes
+//              `cpuid` and writes CR4 (itself or through its direct callees).
+//   forbidden  no instruction that needs an OS or faults in the purgatory's
+//              state (syscall, sysenter, int n, int3, ud2, sti, xgetbv, ...).
+//   privileged privileged instructions only from the allow-list: port I/O,
+//              mov to/from CR0/CR2/CR3/CR4, lgdt, lidt, hlt, cli, wbinvd,
+//              invlpg, rdmsr, wrmsr.
+//   reloc      relocations the kexec-tools 2.0.25 x86_64 loader applies to an
+//              SHF_ALLOC section are only R_X86_64_{NONE,64,32,32S,PC32,PLT32},
+//              against defined, non-COMMON symbols.
+//   object     ET_REL, ELFCLASS64, little-endian, EM_X86_64; no undefined or
+//              COMMON symbols; no .init_array/.fini_array/.preinit_array/.ctors/
+//              .dtors; no TLS section or symbol; e_entry is `purgatory_start`
+//              as kexec-tools resolves it (first executable SHF_ALLOC section
+//              whose size exceeds e_entry).
+//   abi        every symbol of limbo::abi::kSymbols (purgatory/abi/limbo_abi.h)
+//              present, STB_GLOBAL, of its exact size, and (except address-only
+//              ones such as stack_end) in a section with contents, not NOBITS.
+//   stack      call graph from decoded direct calls and jumps plus annotated
+//              indirect targets; each function's stack use by data flow over
+//              push/pop/sub/add/lea/leave/and on rsp; no recursion, no
+//              unannotated indirect call, no dynamic stack adjustment; the
+//              worst path fits the stack (see "Stack bound").
+//
+// Conventions the purgatory follows so the checker can see its intent:
+//
+//   SIMD place: every executable section named `.text.simd` or starting with
+//     `.text.simd.`. The SHA-NI translation unit is the only code there (put
+//     its text there with `[[gnu::section(".text.simd")]]` or in the linker
+//     script, and keep the section name in the -r link). SIMD instructions are
+//     allowed only there.
+//   Gate: a function whose unqualified name (demangled, without namespace,
+//     parameters or a `.part`/`.constprop` clone suffix) starts with
+//     `simd_gate`, e.g. `limbo::sha256::simd_gate_compress(...)` or an
+//     extern "C" `simd_gate_sha256`. Only gates may call, jump to or take the
+//     address of SIMD-place code. A gate must execute `cpuid` (to see SHA-NI)
+//     and `mov cr4, reg` (to set CR4.OSFXSR/OSXMMEXCPT) itself or in a
+//     function it calls directly.
+//   Indirect call targets: a non-allocated section `.limbo.calltargets` of
+//     records of 64-bit words, each word an R_X86_64_64 relocation: first an
+//     address inside the calling function, then each possible target, then a
+//     0 word without relocation. Every indirect call or jump in that function
+//     may go to any listed target. A record with no target says the function's
+//     indirect transfers leave the purgatory (the jump to the next kernel). In
+//     C++, inside the caller (the local label ties the record to whatever
+//     function the code ends up in, even after inlining):
+//       asm(".pushsection .limbo.calltargets,\"\",@progbits\n\t"
+//           ".quad 1f, %c0, %c1, 0\n\t.popsection\n1:"
+//           :: "i"(&target_a), "i"(&target_b));
+//     In assembly: `.pushsection .limbo.calltargets,"",@progbits;
+//     .quad caller, 0; .popsection`. Non-allocated sections are not loaded
+//     and kexec-tools does not apply their relocations.
+//   Exception handlers: every symbol whose name starts with
+//     `limbo_exception_` is an exception entry point (a root of the stack
+//     bound, entered with a CPU-pushed frame on the same stack).
+//   Stack: symbols `stack` and `stack_end` in the same section; the stack
+//     size is stack_end - stack. Code that loads rsp from `stack_end`
+//     (`lea rsp, [rip + stack_end]`) switches to it: depth restarts at 0.
+//
+// Stack bound: worst(purgatory_start) + kExceptionFrameBytes + the worst
+// exception handler + kStackMarginBytes <= stack size. worst(f) is the deepest
+// rsp below f's entry (return address excluded) over every path of direct
+// calls, tail jumps and annotated indirect calls.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "elf_object.h"
+
+namespace limbo::check {
+
+// Long mode, same privilege level: the CPU pushes SS, RSP, RFLAGS, CS, RIP and
+// an error code on the current stack (Intel SDM Vol. 3A §6.14.2).
+inline constexpr uint64_t kExceptionFrameBytes = 6 * 8;
+// Room left unaccounted for: a second exception frame if a handler faults
+// (double fault) plus its first pushes, and anything a future handler adds
+// before it is re-measured.
+inline constexpr uint64_t kStackMarginBytes = 256;
+
+inline constexpr const char* kSimdSectionName = ".text.simd";
+inline constexpr const char* kGatePrefix = "simd_gate";
+inline constexpr const char* kCallTargetsSection = ".limbo.calltargets";
+inline constexpr const char* kExceptionPrefix = "limbo_exception";
+inline constexpr const char* kStackStartSymbol = "stack";
+inline constexpr const char* kLimboStackStartSymbol = "limbo_stack";
+inline constexpr const char* kInterruptPrefix = "limbo_interrupt";
+// The loader's register table (limbo::abi::Entry64Regs): loading rsp from it
+// or jumping through it hands over to the next kernel.
+inline constexpr const char* kExitRegisterTable = "entry64_regs";
+inline constexpr const char* kStackEndSymbol = "stack_end";
+
+struct Finding {
+  std::string rule;         // decode, simd, simd-gate, forbidden, privileged, reloc, object, abi, stack
+  std::string where;        // "function+0xoff (.section+0xoff)" or a symbol/section name
+  std::string instruction;  // the disassembled instruction, if one is involved
+  std::string message;
+
+  std::string line() const;  // "rule: where: instruction: message"
+};
+
+// Instruction classes counted in the summary.
+enum class InstructionClass {
+  kGeneral,
+  kControlFlow,
+  kPortIo,
+  kSystem,     // allowed privileged, cpuid, rdtsc, iretq, ...
+  kX87,
+  kMmx,
+  kSse,
+  kAvx,
+  kSha,
+  kPadding,    // nop
+  kForbidden,  // also reported as findings
+  kCount,
+};
+const char* class_name(InstructionClass cls);
+
+struct Summary {
+  uint64_t text_bytes = 0;     // SHF_ALLOC|SHF_EXECINSTR contents
+  uint64_t data_bytes = 0;     // other SHF_ALLOC contents (rodata, data)
+  uint64_t bss_bytes = 0;      // SHF_ALLOC NOBITS
+  uint64_t segment_bytes = 0;  // the memory size kexec-tools gives the segment
+  uint64_t instructions = 0;
+  uint64_t by_class[static_cast<size_t>(InstructionClass::kCount)] = {};
+  bool stack_known = false;    // false when the bound could not be computed
+  uint64_t stack_size = 0;     // stack_end - stack, 0 if unknown
+  uint64_t entry_depth = 0;    // worst(purgatory_start)
+  uint64_t handler_depth = 0;  // worst exception handler, 0 if none
+  uint64_t stack_required = 0; // entry + frame + handler + margin
+  size_t exception_handlers = 0;
+  std::string worst_path;      // "purgatory_start -> f (+N) -> ..."
+  std::string worst_handler_path;
+};
+
+struct Report {
+  std::vector<Finding> findings;
+  Summary summary;
+};
+
+// Runs every rule on a loaded object.
+[[nodiscard]] Report check_object(const ObjectFile& object);
+
+// The text the command prints: findings, then the summary lines.
+std::string format_report(const Report& report);
+
+}  // namespace limbo::check
