@@ -57,13 +57,17 @@ std::vector<MemoryRange> ranges_named(std::span<const MemoryRange> ranges, std::
 
 Result<uint64_t> find_hole(std::span<const MemoryRange> allowed, std::span<const Segment> occupied,
                            uint64_t size, uint64_t align, uint64_t min_address) {
+  // Top-down, as kexec-tools places its purgatory (add_buffer with end = -1).
   std::vector<MemoryRange> sorted(allowed.begin(), allowed.end());
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.start < b.start; });
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.end > b.end; });
+  auto align_down = [align](uint64_t value) { return value & ~(align - 1); };
   for (const MemoryRange& range : sorted) {
-    uint64_t candidate = elf::align_up(std::max(range.start, min_address), align);
-    // Each overlap moves the candidate past that segment; at most one pass per segment.
+    const uint64_t floor = std::max(range.start, min_address);
+    if (range.end < size || range.end - size < floor) continue;
+    uint64_t candidate = align_down(range.end - size);
+    // Each overlap moves the candidate below that segment; at most one move per segment.
     for (size_t tries = 0; tries <= occupied.size(); ++tries) {
-      if (candidate < range.start || candidate > range.end || size > range.end - candidate) break;
+      if (candidate < floor) break;
       const Segment* blocker = nullptr;
       for (const Segment& segment : occupied) {
         if (segment.overlaps(candidate, size)) {
@@ -72,7 +76,8 @@ Result<uint64_t> find_hole(std::span<const MemoryRange> allowed, std::span<const
         }
       }
       if (!blocker) return candidate;
-      candidate = elf::align_up(blocker->end(), align);
+      if (blocker->mem < size) break;
+      candidate = align_down(blocker->mem - size);
     }
   }
   return fail(format("no room: no free %#llx-byte hole aligned to %#llx", static_cast<unsigned long long>(size),

@@ -28,8 +28,9 @@ std::vector<MemoryRange> ranges_named(std::span<const MemoryRange> ranges, std::
 // What /proc/iomem calls the memory a segment of this load may use.
 inline const char* allowed_range_name(bool crash) { return crash ? "Crash kernel" : "System RAM"; }
 
-// The lowest address >= min_address, aligned to `align`, where `size` bytes
-// lie inside one of `allowed` and overlap none of `occupied`.
+// The highest address >= min_address, aligned to `align`, where `size` bytes
+// lie inside one of `allowed` and overlap none of `occupied` (top-down, like
+// kexec-tools' own placement of the purgatory).
 Result<uint64_t> find_hole(std::span<const MemoryRange> allowed, std::span<const Segment> occupied,
                            uint64_t size, uint64_t align, uint64_t min_address);
 

@@ -1,1 +1,34 @@
-# Host tests of the plugin (ELF loader, stock segment decoding).
+# Host tests of the plugin (ELF loader, stock segment decoding, placement,
+# handler with a fake kexec_load, limbo-kexec arguments) and a dry run of the
+# real /sbin/kexec with the plugin preloaded (tests/plugin/dry-run-host).
+PLUGIN_TEST_DIR := $(BUILD)/tests/plugin
+PLUGIN_TEST_BIN := $(BUILD)/tests/plugin_tests
+PLUGIN_TEST_SRCS := tests/plugin/elf_loader_test.cc tests/plugin/replace_test.cc tests/plugin/handler_test.cc
+PLUGIN_TEST_OBJS := $(PLUGIN_TEST_SRCS:tests/plugin/%.cc=$(PLUGIN_TEST_DIR)/%.o)
+
+# Fixture objects: a hand-made Limbo-like purgatory (every ABI symbol), small
+# enough for the stock slot, and a 64 KiB-padded one that is not.
+PLUGIN_FIXTURE_CFLAGS := -c -O2 -ffreestanding -fpie -fvisibility=hidden \
+  -fno-zero-initialized-in-bss -fno-asynchronous-unwind-tables -fno-stack-protector
+$(PLUGIN_TEST_DIR)/fake_limbo.o: tests/plugin/fixtures/fake_limbo.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_FIXTURE_CFLAGS) $< -o $@
+$(PLUGIN_TEST_DIR)/fake_limbo_big.o: tests/plugin/fixtures/fake_limbo.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_FIXTURE_CFLAGS) -DFIXTURE_PAD_BYTES=65536 $< -o $@
+
+PLUGIN_TEST_DEFINES := -DLIMBO_TEST_FIXTURE='"$(abspath $(PLUGIN_TEST_DIR))/fake_limbo.o"' \
+  -DLIMBO_TEST_FIXTURE_BIG='"$(abspath $(PLUGIN_TEST_DIR))/fake_limbo_big.o"' \
+  -DLIMBO_TEST_PURGATORY='"$(abspath $(BUILD))/purgatory.ro"'
+
+$(PLUGIN_TEST_DIR)/%.o: tests/plugin/%.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(PLUGIN_CXXFLAGS) $(PLUGIN_TEST_DEFINES) -Itests/plugin -c $< -o $@
+
+$(PLUGIN_TEST_BIN): $(PLUGIN_TEST_OBJS) $(PLUGIN_CORE_LIB) $(CLI_OBJS) \
+    $(PLUGIN_TEST_DIR)/fake_limbo.o $(PLUGIN_TEST_DIR)/fake_limbo_big.o
+	$(CXX) $(HOST_LDFLAGS) -o $@ $(PLUGIN_TEST_OBJS) $(PLUGIN_CORE_LIB) $(CLI_OBJS) $(PLUGIN_LIBS) $(GTEST_LIBS)
+
+TEST_BINS += $(PLUGIN_TEST_BIN)
+
+-include $(wildcard $(PLUGIN_TEST_DIR)/*.d)

@@ -1,0 +1,263 @@
+// The plugin's handler driven with a recording fake in place of the kexec_load
+// system call (never the kernel's), plus /proc/iomem parsing, hole search and
+// limbo-kexec's argument parsing.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "cli/arguments.h"
+#include "kexec/memory_map.h"
+#include "kexec/tsc.h"
+#include "objects.h"
+#include "plugin/handler.h"
+#include "synthetic_load.h"
+
+namespace limbo::test {
+namespace {
+
+struct Recorded {
+  int calls = 0;
+  unsigned long entry = 0, nr = 0, flags = 0;
+  std::vector<kexec_segment> segments;
+  std::vector<std::vector<uint8_t>> contents;
+  long result = 0;
+  int error = 0;
+};
+Recorded recorded;
+
+long fake_kexec_load(unsigned long entry, unsigned long nr, const kexec_segment* segments, unsigned long flags) {
+  ++recorded.calls;
+  recorded.entry = entry;
+  recorded.nr = nr;
+  recorded.flags = flags;
+  recorded.segments.assign(segments, segments + nr);
+  recorded.contents.clear();
+  for (unsigned long i = 0; i < nr; ++i) {
+    const auto* b = static_cast<const uint8_t*>(segments[i].buf);
+    recorded.contents.emplace_back(b, b + segments[i].bufsz);
+  }
+  errno = recorded.error;
+  return recorded.result;
+}
+
+class Handler : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    recorded = Recorded{};
+    char iomem_name[] = "/tmp/limbo-iomem-XXXXXX";
+    const int fd = mkstemp(iomem_name);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    iomem_path_ = iomem_name;
+    std::ofstream(iomem_path_) << "00001000-0009fbff : System RAM\n00100000-bfffffff : System RAM\n"
+                                  "  01000000-03ffffff : Crash kernel\n";
+    ASSERT_EQ(pipe(status_), 0);
+    log_ = tmpfile();
+    settings_.purgatory_path = LIMBO_TEST_FIXTURE;
+    settings_.kexec_binary = kexec_path();
+    settings_.iomem_path = iomem_path_;
+    settings_.status_fd = status_[1];
+  }
+  void TearDown() override {
+    unlink(iomem_path_.c_str());
+    close(status_[0]);
+    if (status_[1] >= 0) close(status_[1]);
+    fclose(log_);
+  }
+  std::string status() {
+    close(status_[1]);
+    status_[1] = -1;
+    std::string out;
+    char buffer[256];
+    ssize_t n;
+    while ((n = read(status_[0], buffer, sizeof(buffer))) > 0) out.append(buffer, n);
+    return out;
+  }
+  std::string log() {
+    fflush(log_);
+    rewind(log_);
+    std::string out;
+    char buffer[256];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof(buffer), log_)) > 0) out.append(buffer, n);
+    return out;
+  }
+  long call(const SyntheticLoad& load, unsigned long flags) {
+    std::vector<kexec_segment> segments;
+    for (const auto& s : load.segments) segments.push_back(s.to_kernel());
+    return plugin::handle_kexec_load(settings_, load.entry, segments.size(), segments.data(), flags, fake_kexec_load, log_);
+  }
+
+  std::string iomem_path_;
+  int status_[2] = {-1, -1};
+  FILE* log_ = nullptr;
+  plugin::Settings settings_;
+};
+
+TEST_F(Handler, CrashLoadGoesThroughLimbo) {
+  SyntheticLoad load(stock_raw());
+  const unsigned long flags = KEXEC_ON_CRASH | KEXEC_ARCH_X86_64;
+  ASSERT_EQ(call(load, flags), 0) << log();
+  ASSERT_EQ(recorded.calls, 1);
+  EXPECT_EQ(recorded.flags, flags);
+  EXPECT_EQ(recorded.nr, 4u);
+  const RawElf limbo = fixture_raw();
+  EXPECT_EQ(recorded.entry, SyntheticLoad::kPurgatory + limbo.image_offset("purgatory_start"));
+  EXPECT_EQ(reinterpret_cast<uint64_t>(recorded.segments[1].mem), SyntheticLoad::kPurgatory);
+  EXPECT_EQ(recorded.segments[1].bufsz, limbo.layout().bufsz);
+  // The TSC measured at load time is in the config block.
+  abi::Config config;
+  std::memcpy(&config, recorded.contents[1].data() + limbo.image_offset("limbo_config"), sizeof(config));
+  EXPECT_EQ(config.magic, abi::kConfigMagic);
+  EXPECT_GT(config.tsc_hz, 100'000'000u);
+  const std::string line = log();
+  EXPECT_NE(line.find("limbo: loaded Limbo purgatory ("), std::string::npos) << line;
+  EXPECT_NE(line.find("for a crash kernel; stock purgatory replaced"), std::string::npos) << line;
+  char expected[128];
+  std::snprintf(expected, sizeof(expected), "limbo-status: ok 0x%lx 0x%llx ", recorded.entry,
+                static_cast<unsigned long long>(SyntheticLoad::kPurgatory));
+  EXPECT_EQ(status().rfind(expected, 0), 0u);
+}
+
+TEST_F(Handler, DryRunDoesNotCallKexecLoad) {
+  SyntheticLoad load(stock_raw());
+  settings_.dry_run = true;
+  ASSERT_EQ(call(load, KEXEC_ON_CRASH), 0);
+  EXPECT_EQ(recorded.calls, 0);
+  EXPECT_NE(log().find("limbo: dry run: kexec_load("), std::string::npos);
+  EXPECT_EQ(status().rfind("limbo-status: ok 0x", 0), 0u);
+}
+
+TEST_F(Handler, UnloadPassesThrough) {
+  ASSERT_EQ(plugin::handle_kexec_load(settings_, 0, 0, nullptr, KEXEC_ON_CRASH, fake_kexec_load, log_), 0);
+  EXPECT_EQ(recorded.calls, 1);
+  EXPECT_EQ(recorded.nr, 0u);
+  EXPECT_EQ(log(), "");
+}
+
+TEST_F(Handler, MissingPurgatoryFailsWithEnoentAndNoLoad) {
+  SyntheticLoad load(stock_raw());
+  settings_.purgatory_path = "/nonexistent/purgatory.ro";
+  errno = 0;
+  EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(recorded.calls, 0);
+  const std::string text = log();
+  EXPECT_EQ(text.rfind("limbo: error: Limbo purgatory /nonexistent/purgatory.ro: No such file or directory\n", 0), 0u) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1);  // one line
+  EXPECT_EQ(status().rfind("limbo-status: error ", 0), 0u);
+}
+
+TEST_F(Handler, BadPurgatoryFailsWithEinval) {
+  SyntheticLoad load(stock_raw());
+  settings_.purgatory_path = iomem_path_;  // a text file
+  EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(recorded.calls, 0);
+  EXPECT_NE(log().find("limbo: error: "), std::string::npos);
+}
+
+TEST_F(Handler, NoStockPurgatoryInTheBinary) {
+  SyntheticLoad load(stock_raw());
+  settings_.kexec_binary = iomem_path_;
+  EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(recorded.calls, 0);
+  EXPECT_NE(log().find("limbo: error: no stock purgatory found"), std::string::npos) << log();
+}
+
+TEST_F(Handler, RefusedByTheKernelKeepsErrno) {
+  SyntheticLoad load(stock_raw());
+  recorded.result = -1;
+  recorded.error = EPERM;
+  EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_NE(log().find("limbo: error: kexec_load refused Limbo's segments: Operation not permitted"), std::string::npos);
+}
+
+TEST(MemoryMap, ParsesNestedIomem) {
+  auto ranges = plugin::kexec::parse_iomem(
+      "00000000-00000fff : Reserved\n00100000-bfffffff : System RAM\n  01000000-01ffffff : Kernel code\n"
+      "  a0000000-afffffff : Crash kernel\n100000000-13fffffff : System RAM\n");
+  ASSERT_TRUE(ranges.ok());
+  const auto crash = plugin::kexec::ranges_named(*ranges, "Crash kernel");
+  ASSERT_EQ(crash.size(), 1u);
+  EXPECT_EQ(crash[0].start, 0xa0000000u);
+  EXPECT_EQ(crash[0].end, 0xb0000000u);
+  EXPECT_EQ(plugin::kexec::ranges_named(*ranges, "System RAM").size(), 2u);
+  EXPECT_FALSE(plugin::kexec::parse_iomem("garbage line\n").ok());
+}
+
+TEST(MemoryMap, FindHoleIsTopDownSkipsSegmentsAndAligns) {
+  const std::vector<plugin::kexec::MemoryRange> allowed = {{0x10000, 0x20000, "Crash kernel"}};
+  const std::vector<plugin::kexec::Segment> occupied = {
+      {nullptr, 0, 0x10000, 0x3000}, {nullptr, 0, 0x14000, 0x1000}, {nullptr, 0, 0x1c000, 0x4000}};
+  auto hole = plugin::kexec::find_hole(allowed, occupied, 0x1000, 0x1000, 0);
+  ASSERT_TRUE(hole.ok());
+  EXPECT_EQ(*hole, 0x1b000u);
+  hole = plugin::kexec::find_hole(allowed, occupied, 0x6000, 0x1000, 0);
+  ASSERT_TRUE(hole.ok());
+  EXPECT_EQ(*hole, 0x16000u);
+  hole = plugin::kexec::find_hole(allowed, occupied, 0x2000, 0x8000, 0);
+  ASSERT_TRUE(hole.ok());
+  EXPECT_EQ(*hole, 0x18000u);
+  EXPECT_FALSE(plugin::kexec::find_hole(allowed, occupied, 0x8000, 0x1000, 0).ok());
+  EXPECT_FALSE(plugin::kexec::find_hole(allowed, occupied, 0x1000, 0x1000, 0x1c000).ok());
+  // Two ranges: the higher one first.
+  const std::vector<plugin::kexec::MemoryRange> two = {{0x100000, 0x200000, "System RAM"}, {0x1000, 0x9f000, "System RAM"}};
+  hole = plugin::kexec::find_hole(two, {}, 0x2000, 0x1000, 0x3000);
+  ASSERT_TRUE(hole.ok());
+  EXPECT_EQ(*hole, 0x1fe000u);
+}
+
+TEST(Tsc, MeasuresAPlausibleFrequency) {
+  const auto tsc = plugin::kexec::measure_tsc(20'000'000);
+  EXPECT_GT(tsc.hz, 100'000'000u);
+  EXPECT_LT(tsc.hz, 10'000'000'000u);
+}
+
+using plugin::cli::parse_arguments;
+
+TEST(LimboKexecArguments, OwnOptionsAreTakenOthersPassUnchanged) {
+  const auto args = parse_arguments({"limbo-kexec", "-p", "/vmlinuz", "--purgatory=/x/p.ro", "--initrd=/initrd.img",
+                                     "--append=root=/dev/sda console=ttyS0", "--dry-run", "--verbose", "--console-serial",
+                                     "--kexec", "/opt/kexec", "--serial=0x3f8", "--serial-baud=115200", "--test-corrupt-digest"});
+  EXPECT_EQ(args.error, "");
+  EXPECT_EQ(args.purgatory, "/x/p.ro");
+  EXPECT_EQ(args.kexec, "/opt/kexec");
+  EXPECT_TRUE(args.dry_run);
+  EXPECT_TRUE(args.verbose);
+  EXPECT_TRUE(args.corrupt_digest);
+  EXPECT_TRUE(args.expects_load);
+  const std::vector<std::string> expected = {"-p", "/vmlinuz", "--initrd=/initrd.img", "--append=root=/dev/sda console=ttyS0",
+                                             "--console-serial", "--serial=0x3f8", "--serial-baud=115200"};
+  EXPECT_EQ(args.kexec_args, expected);
+}
+
+TEST(LimboKexecArguments, KexecFileLoadIsRefused) {
+  for (const char* option : {"-s", "--kexec-file-syscall", "-a", "--kexec-syscall-auto"}) {
+    const auto args = parse_arguments({"limbo-kexec", "-p", "/vmlinuz", option});
+    EXPECT_NE(args.error.find("kexec_file_load"), std::string::npos) << option;
+  }
+}
+
+TEST(LimboKexecArguments, UnloadAndExecDoNotExpectALoad) {
+  EXPECT_FALSE(parse_arguments({"limbo-kexec", "-u"}).expects_load);
+  EXPECT_FALSE(parse_arguments({"limbo-kexec", "-p", "-u"}).expects_load);
+  EXPECT_FALSE(parse_arguments({"limbo-kexec", "-e"}).expects_load);
+  EXPECT_TRUE(parse_arguments({"limbo-kexec", "-u", "-l", "/vmlinuz"}).expects_load);  // kexec: the last one wins
+  EXPECT_TRUE(parse_arguments({"limbo-kexec", "/vmlinuz"}).expects_load);
+}
+
+TEST(LimboKexecArguments, UsageErrors) {
+  EXPECT_NE(parse_arguments({"limbo-kexec", "--kexec"}).error, "");
+  EXPECT_NE(parse_arguments({"limbo-kexec", "--purgatory="}).error, "");
+  const auto after = parse_arguments({"limbo-kexec", "-l", "--", "--dry-run"});
+  EXPECT_FALSE(after.dry_run);  // after --, everything is kexec's
+  EXPECT_EQ(after.kexec_args.back(), "--dry-run");
+}
+
+}  // namespace
+}  // namespace limbo::test
