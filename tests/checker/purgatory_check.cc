@@ -845,6 +845,43 @@ class Checker {
     if (insn.function >= 0) has_stack_finding_[insn.function] = true;
   }
 
+  // Functions whose address the loaded image takes other than to call or
+  // jump there directly: what an unannotated indirect call could reach.
+  std::string address_taken_hint() const {
+    std::set<std::string> names;
+    for (const Relocation& relocation : object_.relocations) {
+      if (relocation.target_section >= object_.sections.size() ||
+          !object_.sections[relocation.target_section].is_alloc()) {
+        continue;
+      }
+      std::optional<Instruction> insn = instruction_containing(relocation.target_section, relocation.offset);
+      std::optional<Location> target;
+      if (insn) {
+        if (insn->decoded.meta.category == ZYDIS_CATEGORY_CALL || insn->decoded.meta.category == ZYDIS_CATEGORY_UNCOND_BR ||
+            insn->decoded.meta.category == ZYDIS_CATEGORY_COND_BR) {
+          continue;
+        }
+        target = relocation_target(relocation, insn->end() - relocation.offset);
+      } else {
+        target = relocation_target(relocation, 0);
+      }
+      if (!target) continue;
+      int f = function_starting_at(*target);
+      if (f >= 0) names.insert(short_name(functions_[f].symbol));
+    }
+    if (names.empty()) return "";
+    std::string text = "; address-taken functions:";
+    size_t shown = 0;
+    for (const std::string& name : names) {
+      if (++shown > 6) {
+        text += " and " + std::to_string(names.size() - 6) + " more";
+        break;
+      }
+      text += " " + name;
+    }
+    return text;
+  }
+
   bool refers_to(const Instruction& insn, const char* name) const {
     const Relocation* relocation = relocation_in(insn);
     return relocation != nullptr && relocation->symbol < object_.symbols.size() &&
@@ -1025,7 +1062,7 @@ class Checker {
             } else if (is_direct(insn)) {
               stack_finding(insn, "call to an undefined symbol");
             } else if (indirect == call_targets_.end()) {
-              stack_finding(insn, "indirect call without annotated targets (.limbo.calltargets)");
+              stack_finding(insn, "indirect call without annotated targets (.limbo.calltargets)" + address_taken_hint());
             } else {
               for (int callee : indirect->second) edges_[index].push_back({callee, at, insn.offset});
             }
@@ -1056,6 +1093,10 @@ class Checker {
                 int callee = function_index_at(*target);
                 if (callee == index) {
                   work.push_back({target->offset, state});
+                } else if (callee >= 0 && target->offset != functions_[callee].start) {
+                  // Back into the middle of another function (from a GCC
+                  // `.cold` part to its parent): that code is analysed with
+                  // its own function, which reached this split at this depth.
                 } else if (callee >= 0) {
                   edges_[index].push_back({callee, at, insn.offset});
                 } else {
@@ -1064,7 +1105,7 @@ class Checker {
               } else if (is_direct(insn)) {
                 stack_finding(insn, "jump to an undefined symbol");
               } else if (indirect == call_targets_.end()) {
-                stack_finding(insn, "indirect jump without annotated targets (.limbo.calltargets)");
+                stack_finding(insn, "indirect jump without annotated targets (.limbo.calltargets)" + address_taken_hint());
               } else {
                 for (int callee : indirect->second) edges_[index].push_back({callee, at, insn.offset});
               }
@@ -1263,9 +1304,9 @@ std::string format_report(const Report& report) {
   row("stack from entry", std::to_string(s.entry_depth) + " bytes");
   row("exception handlers", std::to_string(s.exception_handlers));
   row("stack in handler", std::to_string(s.handler_depth) + " bytes");
-  row("stack required", std::to_string(s.stack_required) + " bytes (incl. " +
-                            std::to_string(s.exception_handlers ? kExceptionFrameBytes : 0) + " frame, " +
-                            std::to_string(kStackMarginBytes) + " margin)");
+  row("exception frame", std::to_string(s.exception_handlers ? kExceptionFrameBytes : 0) + " bytes");
+  row("stack margin", std::to_string(kStackMarginBytes) + " bytes");
+  row("stack required", std::to_string(s.stack_required) + " bytes");
   row("worst path", s.worst_path.empty() ? "-" : s.worst_path);
   row("worst handler path", s.worst_handler_path.empty() ? "-" : s.worst_handler_path);
   row("findings", std::to_string(report.findings.size()));

@@ -60,12 +60,20 @@
 //     In assembly: `.pushsection .limbo.calltargets,"",@progbits;
 //     .quad caller, 0; .popsection`. Non-allocated sections are not loaded
 //     and kexec-tools does not apply their relocations.
-//   Exception handlers: every symbol whose name starts with
-//     `limbo_exception_` is an exception entry point (a root of the stack
-//     bound, entered with a CPU-pushed frame on the same stack).
-//   Stack: symbols `stack` and `stack_end` in the same section; the stack
-//     size is stack_end - stack. Code that loads rsp from `stack_end`
-//     (`lea rsp, [rip + stack_end]`) switches to it: depth restarts at 0.
+//     An annotated target in the SIMD place is accepted because only a gate
+//     may take its address (the pointer's provenance is the gate).
+//   Exception handlers: every code symbol whose name starts with
+//     `limbo_exception` or `limbo_interrupt` is an exception entry point (a
+//     root of the stack bound, entered with a CPU-pushed frame on the same
+//     stack). Code inside a function that no path from its start reaches (a
+//     table of per-vector stubs) is analysed from depth 0 as extra entries.
+//   Stack: `stack_end` and, in its section, `limbo_stack` or `stack` (or an
+//     object whose end is stack_end); the size is the distance. Code that
+//     loads rsp from `stack_end` (`lea rsp, [rip + stack_end]`) switches to
+//     it: depth restarts at 0. Loading rsp from, or jumping through,
+//     `entry64_regs` is the hand-over to the next kernel: the path ends.
+//   Calls through a register that holds a relocated address (movabs/lea of a
+//     symbol, -mcmodel=large code) count as direct calls.
 //
 // Stack bound: worst(purgatory_start) + kExceptionFrameBytes + the worst
 // exception handler + kStackMarginBytes <= stack size. worst(f) is the deepest
