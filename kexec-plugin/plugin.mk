@@ -15,8 +15,9 @@ PLUGIN_DEFINES := -DLIMBO_PURGATORY_PATH='"$(LIMBO_PURGATORY_PATH)"' \
                   -DLIMBO_PLUGIN_PATH='"$(LIMBO_PLUGIN_PATH)"' \
                   -DLIMBO_VERSION='"$(VERSION)"'
 PLUGIN_CXXFLAGS := $(HOST_CXXFLAGS) -fPIC -fvisibility=hidden $(PLUGIN_DEFINES) -MMD -MP
-# libelf reads the objects; libcrypto (OpenSSL) computes SHA-256.
-PLUGIN_LIBS := -lelf -lcrypto
+# libelf reads the objects. SHA-256 is the purgatory's portable one
+# (purgatory/lib/sha256.cc, compiled here for the host with -fPIC).
+PLUGIN_LIBS := -lelf
 
 # Pure logic shared by the plugin and the host tests.
 PLUGIN_CORE_SRCS := \
@@ -28,7 +29,7 @@ PLUGIN_CORE_SRCS := \
   $(PLUGIN_DIR)/kexec/replace.cc \
   $(PLUGIN_DIR)/kexec/tsc.cc \
   $(PLUGIN_DIR)/plugin/handler.cc
-PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o)
+PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o) $(PLUGIN_OBJ)/purgatory-lib/sha256.o
 PLUGIN_CORE_LIB := $(PLUGIN_OBJ)/libplugin-core.a
 
 CLI_SRCS := $(PLUGIN_DIR)/cli/arguments.cc
@@ -38,12 +39,20 @@ $(PLUGIN_OBJ)/%.o: $(PLUGIN_DIR)/%.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(PLUGIN_CXXFLAGS) -c $< -o $@
 
+$(PLUGIN_OBJ)/purgatory-lib/%.o: purgatory/lib/%.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(PLUGIN_CXXFLAGS) -c $< -o $@
+
 $(PLUGIN_CORE_LIB): $(PLUGIN_CORE_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/liblimbo-kexec.so: $(PLUGIN_OBJ)/plugin/interpose.o $(PLUGIN_CORE_LIB)
-	$(CXX) -shared -Wl,-z,defs -Wl,--as-needed $(HOST_LDFLAGS) -o $@ $^ $(PLUGIN_LIBS)
+# The C++ runtime is linked in (kept local by exports.map): the guest and any
+# system need only libelf (and its libz) besides libc for the preload.
+$(BUILD)/liblimbo-kexec.so: $(PLUGIN_OBJ)/plugin/interpose.o $(PLUGIN_CORE_LIB) $(PLUGIN_DIR)/plugin/exports.map
+	$(CXX) -shared -Wl,-z,defs -Wl,--as-needed -static-libstdc++ -static-libgcc \
+	  -Wl,--version-script=$(PLUGIN_DIR)/plugin/exports.map $(HOST_LDFLAGS) \
+	  -o $@ $(PLUGIN_OBJ)/plugin/interpose.o $(PLUGIN_CORE_LIB) $(PLUGIN_LIBS)
 
 $(BUILD)/limbo-kexec: $(PLUGIN_OBJ)/cli/main.o $(CLI_OBJS)
 	$(CXX) $(HOST_LDFLAGS) -o $@ $^

@@ -1,7 +1,8 @@
 // kexec-tools' update_purgatory (kexec/kexec.c) recomputed: the SHA-256 over
 // every segment but the purgatory's, in segment order, each one's bytes then
 // zeros up to its memsz, and the region table {mem, memsz} the purgatory walks.
-// SHA-256 comes from OpenSSL's libcrypto (EVP).
+// SHA-256 is the purgatory's own portable implementation (purgatory/lib/sha256),
+// so that the plugin needs no crypto library and hashes exactly as Limbo will.
 #pragma once
 
 #include <array>

@@ -1,5 +1,6 @@
 # Host tests of the plugin (ELF loader, stock segment decoding, placement,
-# handler with a fake kexec_load, limbo-kexec arguments) and a dry run of the
+# handler with a fake kexec_load, limbo-kexec arguments). The synthetic
+# kexec-tools load hashes with OpenSSL (libcrypto), independently of the plugin. and a dry run of the
 # real /sbin/kexec with the plugin preloaded (tests/plugin/dry-run-host).
 PLUGIN_TEST_DIR := $(BUILD)/tests/plugin
 PLUGIN_TEST_BIN := $(BUILD)/tests/plugin_tests
@@ -27,7 +28,7 @@ $(PLUGIN_TEST_DIR)/%.o: tests/plugin/%.cc
 
 $(PLUGIN_TEST_BIN): $(PLUGIN_TEST_OBJS) $(PLUGIN_CORE_LIB) $(CLI_OBJS) \
     $(PLUGIN_TEST_DIR)/fake_limbo.o $(PLUGIN_TEST_DIR)/fake_limbo_big.o
-	$(CXX) $(HOST_LDFLAGS) -o $@ $(PLUGIN_TEST_OBJS) $(PLUGIN_CORE_LIB) $(CLI_OBJS) $(PLUGIN_LIBS) $(GTEST_LIBS)
+	$(CXX) $(HOST_LDFLAGS) -o $@ $(PLUGIN_TEST_OBJS) $(PLUGIN_CORE_LIB) $(CLI_OBJS) $(PLUGIN_LIBS) -lcrypto $(GTEST_LIBS)
 
 TEST_BINS += $(PLUGIN_TEST_BIN)
 
