@@ -28,11 +28,12 @@ $(CHECKER_TOOL): $(CHECKER_CORE_OBJS) $(CHECKER_DIR)/main.o
 # BREAK_<RULE> define breaks one. big_frame.cc is built with the purgatory's
 # own flags so a real GCC prologue is measured.
 CHECKER_FIXTURE_DIR := $(CHECKER_DIR)/fixtures
-CHECKER_BREAKS := SSE GATE GATE_CHECKS SYSCALL PRIVILEGED RELOC UNDEFINED \
-  RECURSION FRAME INDIRECT ABI_MISSING ABI_SIZE ABI_BSS ENTRY
+CHECKER_BREAKS := SSE GATE GATE_CHECKS SIMD_ADDRESS SYSCALL PRIVILEGED RELOC \
+  UNDEFINED RECURSION FRAME DYNAMIC_STACK INDIRECT ABI_MISSING ABI_SIZE ABI_BSS ENTRY
 CHECKER_FIXTURES := $(CHECKER_FIXTURE_DIR)/clean.ro \
   $(patsubst %,$(CHECKER_FIXTURE_DIR)/break-%.ro,$(CHECKER_BREAKS)) \
-  $(CHECKER_FIXTURE_DIR)/break-FRAME_CC.ro
+  $(CHECKER_FIXTURE_DIR)/break-FRAME_CC.ro \
+  $(CHECKER_FIXTURE_DIR)/clean-cc.ro $(CHECKER_FIXTURE_DIR)/break-CC_INDIRECT.ro
 
 $(CHECKER_FIXTURE_DIR)/clean.o: tests/checker/fixtures/purgatory.S
 	@mkdir -p $(dir $@)
@@ -43,12 +44,25 @@ $(CHECKER_FIXTURE_DIR)/break-%.o: tests/checker/fixtures/purgatory.S
 $(CHECKER_FIXTURE_DIR)/big_frame.o: tests/checker/fixtures/big_frame.cc Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_CXXFLAGS) -c $< -o $@
+$(CHECKER_FIXTURE_DIR)/with-cc.o: tests/checker/fixtures/purgatory.S
+	@mkdir -p $(dir $@)
+	$(CC) -c -DWITH_CC $< -o $@
+$(CHECKER_FIXTURE_DIR)/annotated.o: tests/checker/fixtures/annotated.cc Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) $(PURGATORY_CXXFLAGS) -c $< -o $@
+$(CHECKER_FIXTURE_DIR)/not-annotated.o: tests/checker/fixtures/annotated.cc Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) $(PURGATORY_CXXFLAGS) -DFIXTURE_NO_ANNOTATION -c $< -o $@
+$(CHECKER_FIXTURE_DIR)/clean-cc.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/annotated.o
+	ld -r -e purgatory_start -o $@ $^
+$(CHECKER_FIXTURE_DIR)/break-CC_INDIRECT.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/not-annotated.o
+	ld -r -e purgatory_start -o $@ $^
 # kexec-tools takes the entry from e_entry, as the real purgatory link sets it.
 $(CHECKER_FIXTURE_DIR)/break-FRAME_CC.ro: $(CHECKER_FIXTURE_DIR)/break-FRAME_CC.o $(CHECKER_FIXTURE_DIR)/big_frame.o
 	ld -r -e purgatory_start -o $@ $^
 $(CHECKER_FIXTURE_DIR)/%.ro: $(CHECKER_FIXTURE_DIR)/%.o
 	ld -r -e purgatory_start -o $@ $<
-.SECONDARY: $(CHECKER_FIXTURES:.ro=.o)
+.SECONDARY: $(CHECKER_FIXTURES:.ro=.o) $(CHECKER_FIXTURE_DIR)/with-cc.o
 
 # ---- GoogleTest binary --------------------------------------------------
 CHECKER_TEST_DEFINES := \

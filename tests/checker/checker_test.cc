@@ -103,6 +103,8 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenRule{"break-GATE", "simd-gate", "fixture_main+0x",
                    "enters the SIMD place without going through a simd_gate function"},
         BrokenRule{"break-GATE_CHECKS", "simd-gate", "simd_gate_sha256", "does not execute cpuid or write CR4"},
+        BrokenRule{"break-SIMD_ADDRESS", "simd-gate", "fixture_main+0x",
+                   "takes the address of SIMD-place code outside a simd_gate function"},
         BrokenRule{"break-SYSCALL", "forbidden", "fixture_main+0x", "syscall: system call instruction"},
         BrokenRule{"break-PRIVILEGED", "privileged", "fixture_main+0x", "mov rax, dr7: privileged instruction"},
         BrokenRule{"break-RELOC", "reloc", "fixture_main+0x",
@@ -112,7 +114,11 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenRule{"break-FRAME", "stack", "purgatory_start",
                    "exceeds the 4096-byte stack; path: purgatory_start (8) -> fixture_main (64) -> huge_frame (8192)"},
         BrokenRule{"break-FRAME_CC", "stack", "purgatory_start", "-> fixture_big_frame ("},
+        BrokenRule{"break-DYNAMIC_STACK", "stack", "fixture_main+0x", "sub rsp, rcx: rsp adjusted by a run-time amount"},
         BrokenRule{"break-INDIRECT", "stack", "run_step+0x9", "call rax: indirect call without annotated targets"},
+        BrokenRule{"break-CC_INDIRECT", "stack", "fixture_cc_dispatch+0x",
+                   "indirect call without annotated targets (.limbo.calltargets); address-taken functions: "
+                   "fixture::add_one"},
         BrokenRule{"break-ABI_MISSING", "abi", "legacy_pic", "missing"},
         BrokenRule{"break-ABI_SIZE", "abi", "serial_base", "size 4, the loader expects 2"},
         BrokenRule{"break-ABI_BSS", "abi", "panic_kernel", "in .bss (NOBITS)"},
@@ -122,6 +128,17 @@ INSTANTIATE_TEST_SUITE_P(
       std::replace(name.begin(), name.end(), '-', '_');
       return name;
     });
+
+// The documented C++ annotation, compiled with the purgatory's flags, makes
+// the indirect call's targets part of the call graph.
+TEST(PurgatoryCheck, AnnotatedIndirectCallInCxxIsFollowed) {
+  Report report = check_fixture("clean-cc");
+  EXPECT_TRUE(report.findings.empty()) << all_lines(report);
+  EXPECT_NE(report.summary.worst_path.find("-> fixture_cc_dispatch ("), std::string::npos) << report.summary.worst_path;
+  EXPECT_NE(report.summary.worst_path.find("-> fixture::scrub ("), std::string::npos) << report.summary.worst_path;
+  // scrub's 40 volatile words lie below its entry: the path is at least that deep.
+  EXPECT_GE(report.summary.entry_depth, 8u + 64 + 8 + 320);
+}
 
 TEST(PurgatoryCheck, CompiledFrameIsMeasuredFromItsPrologue) {
   Report report = check_fixture("break-FRAME_CC");
