@@ -178,6 +178,25 @@ TEST(Replace, NormalLoadUsesSystemRam) {
   expect_limbo_segment(load, limbo_raw, *plan, 0x40000000 - plan->memsz, options);
 }
 
+TEST(Replace, SkipChecksLoadKeepsSkipChecksAndNoDigest) {
+  // kexec -i: update_purgatory sets skip_checks = 1 and writes no digest.
+  SyntheticLoad load(stock_raw());
+  const std::array<abi::Sha256Region, 16> no_regions{};
+  load.set(load.buffers[1], "sha256_regions", no_regions);
+  load.set(load.buffers[1], "sha256_digest", std::array<uint8_t, 32>{});
+  load.set(load.buffers[1], "skip_checks", uint32_t{1});
+  RelObject stock = parse(load.stock, "stock");
+  const RawElf limbo_raw = fixture_raw();
+  RelObject limbo = parse(limbo_raw, "fixture");
+  auto decoded = plugin::kexec::decode_stock(load.entry, load.segments, stock);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(decoded->skip_checks, 1u);
+  auto plan = plugin::kexec::build_replacement(*decoded, load.segments, limbo, crash_options());
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(read_at<uint32_t>(plan->image.bytes, limbo_raw.image_offset("skip_checks")), 1u);
+  EXPECT_EQ((read_at<std::array<uint8_t, 32>>(plan->image.bytes, limbo_raw.image_offset("sha256_digest"))), (std::array<uint8_t, 32>{}));
+}
+
 TEST(ReplaceErrors, EntryInNoSegment) {
   SyntheticLoad load(stock_raw());
   RelObject stock = parse(load.stock, "stock");
