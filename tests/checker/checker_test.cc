@@ -99,7 +99,13 @@ TEST_P(BrokenFixture, CaughtByItsRule) {
 INSTANTIATE_TEST_SUITE_P(
     OneRuleEach, BrokenFixture,
     testing::Values(
-        BrokenRule{"break-SSE", "simd", "fixture_main+0x", "movaps [rsp], xmm0: sse instruction outside the SIMD place"},
+        BrokenRule{"break-SSE", "simd", "fixture_main+0x",
+                   "movaps [rsp], xmm0: sse instruction outside the SIMD place (#UD: CR4.OSFXSR is clear"},
+        BrokenRule{"break-X87", "simd", "fixture_main+0x", "fld1: x87 instruction outside the SIMD place"},
+        BrokenRule{"break-AVX", "simd", "fixture_main+0x", "vpxor ymm0, ymm0, ymm0: avx instruction outside the SIMD place"},
+        BrokenRule{"break-DECODE", "decode", "fixture_main+0x", "(06): 1 byte(s) do not decode"},
+        BrokenRule{"break-CTORS", "object", ".init_array", "static constructor/destructor table"},
+        BrokenRule{"break-TLS", "object", ".tbss", "thread-local storage section"},
         BrokenRule{"break-GATE", "simd-gate", "fixture_main+0x",
                    "enters the SIMD place without going through a simd_gate function"},
         BrokenRule{"break-GATE_CHECKS", "simd-gate", "simd_gate_sha256", "does not execute cpuid or write CR4"},

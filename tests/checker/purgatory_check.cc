@@ -619,6 +619,18 @@ class Checker {
     return InstructionClass::kGeneral;
   }
 
+  static const char* simd_hazard(InstructionClass cls) {
+    switch (cls) {
+      case InstructionClass::kSse:
+      case InstructionClass::kSha:
+        return "#UD: CR4.OSFXSR is clear at entry";
+      case InstructionClass::kAvx:
+        return "#UD: CR4.OSXSAVE and XCR0 are not set up";
+      default:
+        return "runs on the x87/MMX state the crashed kernel left";
+    }
+  }
+
   static bool is_simd(InstructionClass cls) {
     return cls == InstructionClass::kX87 || cls == InstructionClass::kMmx || cls == InstructionClass::kSse ||
            cls == InstructionClass::kAvx || cls == InstructionClass::kSha;
@@ -686,8 +698,7 @@ class Checker {
       }
       if (is_simd(insn.cls) && !is_simd_section(object_.sections[insn.section])) {
         add("simd", where(insn), insn.text,
-            std::string(class_name(insn.cls)) +
-                " instruction outside the SIMD place (faults: CR4.OSFXSR is clear at entry)");
+            std::string(class_name(insn.cls)) + " instruction outside the SIMD place (" + simd_hazard(insn.cls) + ")");
       }
     }
   }
