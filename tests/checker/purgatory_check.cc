@@ -181,9 +181,9 @@ class Checker {
   Report run() {
     check_object_header();
     check_symbols();
+    build_functions();
     check_relocations();
     check_abi();
-    build_functions();
     decode_all();
     read_call_targets();
     check_simd_place();
@@ -302,8 +302,6 @@ class Checker {
       const Relocation& relocation = object_.relocations[i];
       relocs_in_[relocation.target_section][relocation.offset] = i;
     }
-    // Deferred: where needs functions, which need nothing but symbols.
-    build_functions();
     for (const Relocation& relocation : object_.relocations) {
       if (relocation.target_section >= object_.sections.size()) continue;
       // kexec-tools skips relocations of sections it does not load.
@@ -324,7 +322,6 @@ class Checker {
                                       : "against an undefined symbol: the loader dies");
       }
     }
-    functions_.clear();
   }
 
   void check_abi() {
@@ -1279,6 +1276,8 @@ class Checker {
       s.handler_depth = worst_handler.depth;
       s.worst_handler_path = describe(worst_handler);
     }
+    // Recursion is a finding wherever it is, reachable from a root or not.
+    for (size_t i = 0; i < functions_.size(); ++i) worst_from(static_cast<int>(i), memo, active, cycles);
     s.stack_required = s.entry_depth + (s.exception_handlers ? kExceptionFrameBytes + s.handler_depth : 0) +
                        kStackMarginBytes;
     s.stack_known = s.stack_size > 0;
