@@ -3,6 +3,8 @@
 // schedule, so the working variables stay in registers.
 #include "lib/sha256.h"
 
+#include "lib/call_targets.h"
+
 namespace limbo::sha256 {
 namespace {
 
@@ -109,7 +111,9 @@ Hasher::Hasher(BlockFunction compress) : compress_(compress) {
   for (int i = 0; i < 8; ++i) state_[i] = kInitialState[i];
 }
 
+// compress_ is one of the engines: the portable one for now.
 void Hasher::update(const uint8_t* data, size_t length) {
+  LIMBO_CALL_TARGET(compress_portable);
   total_bytes_ += length;
   if (buffered_ > 0) {
     size_t take = kBlockSize - buffered_;
@@ -134,6 +138,7 @@ void Hasher::update(const uint8_t* data, size_t length) {
 }
 
 Digest Hasher::finish() {
+  LIMBO_CALL_TARGET(compress_portable);
   // FIPS 180-4 §5.1.1: a 1 bit, zeros to 448 mod 512, then the bit length
   // as a 64-bit big-endian integer.
   const uint64_t bit_length = total_bytes_ * 8;
