@@ -156,7 +156,12 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
     const long result = load(plan.entry, out.size(), out.data(), flags);
     if (result != 0) {
       const int error = errno;
-      return report_failure(settings, fail(format("kexec_load refused Limbo's segments: %s", std::strerror(error)), error), log);
+      // Under lockdown (secure boot) the kernel refuses kexec_load outright;
+      // kexec_file_load would work but runs the kernel's own purgatory.
+      const char* hint = error == EPERM ? " (kexec_load is refused without CAP_SYS_BOOT or under kernel lockdown/secure boot; "
+                                          "Limbo cannot use kexec_file_load)"
+                                        : "";
+      return report_failure(settings, fail(format("kexec_load refused Limbo's segments: %s%s", std::strerror(error), hint), error), log);
     }
     std::fprintf(log, "limbo: loaded Limbo purgatory (%llu bytes at 0x%llx, entry 0x%llx) for a %s kernel; stock purgatory replaced\n",
                  static_cast<ull>(plan.memsz), static_cast<ull>(plan.image.base), static_cast<ull>(plan.entry), kind);
