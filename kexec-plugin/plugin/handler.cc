@@ -1,5 +1,6 @@
 #include "plugin/handler.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -97,6 +98,8 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
     return report_failure(settings, fail(format("kexec_load with %lu segments is not a kexec-tools load", nr_segments)), log);
   }
   const bool crash = kexec::is_crash_load(flags);
+  timespec started;
+  clock_gettime(CLOCK_MONOTONIC, &started);
   std::vector<kexec::Segment> input;
   for (unsigned long i = 0; i < nr_segments; ++i) input.push_back(kexec::Segment::from_kernel(segments[i]));
 
@@ -141,7 +144,11 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
                  static_cast<ull>(l.bsssz), static_cast<ull>(l.buf_align),
                  plan.in_stock_slot ? "fits the stock slot, placed" : "larger than the stock slot, placed in a free hole",
                  static_cast<ull>(plan.image.base));
-    std::fprintf(log, "limbo: tsc %llu Hz%s\n", static_cast<ull>(tsc.hz), tsc.invariant ? " (invariant)" : "");
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const double ms = (now.tv_sec - started.tv_sec) * 1e3 + (now.tv_nsec - started.tv_nsec) / 1e6;
+    std::fprintf(log, "limbo: tsc %llu Hz%s; decode, digest and replace took %.1f ms\n", static_cast<ull>(tsc.hz),
+                 tsc.invariant ? " (invariant)" : "", ms);
     print_segments(log, "Limbo's segments", plan.segments, plan.index);
   }
 
