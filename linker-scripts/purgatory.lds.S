@@ -27,6 +27,20 @@ SECTIONS {
 #ifndef LIMBO_RELOCATABLE
   . = 0x1000000;
 #endif
+  /* Freestanding rules: these collect what must not exist, to be asserted
+   * empty below. Static constructors would never run (no C++ runtime calls
+   * them); relocated read-only data and TLS have no loader; a GOT or PLT
+   * nothing fills. They come first because the first matching pattern wins:
+   * .data.* below would otherwise take .data.rel.ro.* in. Empty, they leave
+   * no section behind. */
+  .forbidden.ctors SECTION_ADDRESS : {
+    *(.init_array .init_array.* .ctors .ctors.* .fini_array .fini_array.*)
+    *(.dtors .dtors.* .preinit_array .init .fini)
+  }
+  .forbidden.relro SECTION_ADDRESS : { *(.data.rel.ro .data.rel.ro.*) }
+  .forbidden.tls SECTION_ADDRESS : { *(.tdata .tdata.* .tbss .tbss.*) }
+  .forbidden.got SECTION_ADDRESS : { *(.got .got.* .plt .plt.* .igot .igot.* .iplt) }
+
   .text SECTION_ADDRESS : {
     KEEP(*(.text.entry))
     *(.text .text.*)
@@ -45,18 +59,6 @@ SECTIONS {
     *(.bss .bss.*)
     *(COMMON)
   }
-
-  /* Freestanding rules: these collect what must not exist, to be asserted
-   * empty below. Static constructors would never run (no C++ runtime calls
-   * them); relocated read-only data and TLS have no loader; a GOT or PLT
-   * nothing fills. */
-  .forbidden.ctors SECTION_ADDRESS : {
-    *(.init_array .init_array.* .ctors .ctors.* .fini_array .fini_array.*)
-    *(.dtors .dtors.* .preinit_array .init .fini)
-  }
-  .forbidden.relro SECTION_ADDRESS : { *(.data.rel.ro .data.rel.ro.*) }
-  .forbidden.tls SECTION_ADDRESS : { *(.tdata .tdata.* .tbss .tbss.*) }
-  .forbidden.got SECTION_ADDRESS : { *(.got .got.* .plt .plt.* .igot .igot.* .iplt) }
 
   /DISCARD/ : {
     *(.eh_frame .eh_frame_hdr)

@@ -24,10 +24,6 @@ $(BUILD)/purgatory/purgatory-check.ld: linker-scripts/purgatory.lds.S
 	@mkdir -p $(dir $@)
 	$(CC) -E -P -x c $< -o $@
 
-# Relocation types kexec-tools 2.0.25 applies on x86_64
-# (kexec/arch/x86_64/kexec-elf-rel-x86_64.c machine_apply_elf_rel).
-PURGATORY_ALLOWED_RELOCS := R_X86_64_64 R_X86_64_32 R_X86_64_32S R_X86_64_PC32 R_X86_64_PLT32
-
 $(BUILD)/purgatory/%.o: purgatory/%.cc purgatory/purgatory.mk Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_CXXFLAGS) $(PURGATORY_VERSION_DEFINE) -MMD -MP -c $< -o $@
@@ -45,12 +41,15 @@ $(BUILD)/purgatory-check.elf: $(PURGATORY_OBJS) $(BUILD)/purgatory/purgatory-che
 # --force-group-allocation: place COMDAT group members (template and inline
 # variable instances) into the merged sections like any input section, so the
 # object has four allocated sections and no .group.
-$(BUILD)/purgatory.ro: $(PURGATORY_OBJS) $(BUILD)/purgatory/purgatory.ld $(BUILD)/purgatory-check.elf
+$(BUILD)/purgatory.ro: $(PURGATORY_OBJS) $(BUILD)/purgatory/purgatory.ld $(BUILD)/purgatory-check.elf \
+                      linker-scripts/check-relocs
 	ld -r --force-group-allocation -T $(BUILD)/purgatory/purgatory.ld -o $@.tmp $(PURGATORY_OBJS)
-	@bad=$$(readelf -W -r $@.tmp | awk '$$3 ~ /^R_X86_64_/ {print $$3}' | sort -u | \
-	  grep -vxF $(foreach r,$(PURGATORY_ALLOWED_RELOCS),-e $(r)) || true); \
-	if [ -n "$$bad" ]; then \
-	  echo "purgatory: relocation types kexec-tools cannot apply: $$bad" >&2; rm -f $@.tmp; exit 1; fi
+	linker-scripts/check-relocs $@.tmp || { rm -f $@.tmp; exit 1; }
 	mv $@.tmp $@
 
 -include $(PURGATORY_OBJS:.o=.d)
+
+# For tests/purgatory/linker-rules-test: the flag set, printed.
+.PHONY: purgatory-print-cxxflags
+purgatory-print-cxxflags:
+	@echo $(PURGATORY_CXXFLAGS)
