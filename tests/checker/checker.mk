@@ -25,8 +25,9 @@ $(CHECKER_TOOL): $(CHECKER_CORE_OBJS) $(CHECKER_DIR)/main.o
 	$(CXX) $(HOST_LDFLAGS) -o $@ $^ $(CHECKER_LIBS)
 
 # ---- Fixtures: tests/checker/fixtures/purgatory.S follows every rule; each
-# BREAK_<RULE> define breaks one. big_frame.cc is built with the purgatory's
-# own flags so a real GCC prologue is measured.
+# BREAK_<RULE> define breaks one. The C++ fixtures are built with the
+# purgatory's own flags so real GCC prologues are measured, and with
+# -fstack-usage (no effect on code) so the tests compare with GCC's figures.
 CHECKER_FIXTURE_DIR := $(CHECKER_DIR)/fixtures
 CHECKER_BREAKS := SSE X87 AVX DECODE CTORS TLS GATE GATE_CHECKS SIMD_ADDRESS SYSCALL PRIVILEGED RELOC \
   UNDEFINED RECURSION FRAME DYNAMIC_STACK INDIRECT ABI_MISSING ABI_SIZE ABI_BSS ENTRY
@@ -41,18 +42,18 @@ $(CHECKER_FIXTURE_DIR)/clean.o: tests/checker/fixtures/purgatory.S
 $(CHECKER_FIXTURE_DIR)/break-%.o: tests/checker/fixtures/purgatory.S
 	@mkdir -p $(dir $@)
 	$(CC) -c -DBREAK_$* $< -o $@
-$(CHECKER_FIXTURE_DIR)/big_frame.o: tests/checker/fixtures/big_frame.cc Makefile
+$(CHECKER_FIXTURE_DIR)/big_frame.o: tests/checker/fixtures/big_frame.cc Makefile tests/checker/checker.mk
 	@mkdir -p $(dir $@)
-	$(CXX) $(PURGATORY_CXXFLAGS) -c $< -o $@
+	$(CXX) $(PURGATORY_CXXFLAGS) -fstack-usage -c $< -o $@
 $(CHECKER_FIXTURE_DIR)/with-cc.o: tests/checker/fixtures/purgatory.S
 	@mkdir -p $(dir $@)
 	$(CC) -c -DWITH_CC $< -o $@
-$(CHECKER_FIXTURE_DIR)/annotated.o: tests/checker/fixtures/annotated.cc Makefile
+$(CHECKER_FIXTURE_DIR)/annotated.o: tests/checker/fixtures/annotated.cc Makefile tests/checker/checker.mk
 	@mkdir -p $(dir $@)
-	$(CXX) $(PURGATORY_CXXFLAGS) -c $< -o $@
-$(CHECKER_FIXTURE_DIR)/not-annotated.o: tests/checker/fixtures/annotated.cc Makefile
+	$(CXX) $(PURGATORY_CXXFLAGS) -fstack-usage -c $< -o $@
+$(CHECKER_FIXTURE_DIR)/not-annotated.o: tests/checker/fixtures/annotated.cc Makefile tests/checker/checker.mk
 	@mkdir -p $(dir $@)
-	$(CXX) $(PURGATORY_CXXFLAGS) -DFIXTURE_NO_ANNOTATION -c $< -o $@
+	$(CXX) $(PURGATORY_CXXFLAGS) -DFIXTURE_NO_ANNOTATION -fstack-usage -c $< -o $@
 $(CHECKER_FIXTURE_DIR)/clean-cc.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/annotated.o
 	ld -r -e purgatory_start -o $@ $^
 $(CHECKER_FIXTURE_DIR)/break-CC_INDIRECT.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/not-annotated.o

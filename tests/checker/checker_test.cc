@@ -2,12 +2,14 @@
 // one rule is caught by that rule with the right message and place; the
 // command's exit status; the stock purgatory inside /sbin/kexec is checked
 // and its findings printed.
+#include <cxxabi.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -152,6 +154,59 @@ TEST(PurgatoryCheck, CompiledFrameIsMeasuredFromItsPrologue) {
   EXPECT_GE(report.summary.entry_depth, 6000u);
   EXPECT_LT(report.summary.entry_depth, 6000u + 256);
   EXPECT_NE(report.summary.worst_path.find("fixture_big_frame"), std::string::npos) << report.summary.worst_path;
+}
+
+// "uint64_t fixture::scrub(uint64_t)" -> "fixture::scrub": the name without
+// return type or parameters, as both GCC's .su files and the demangler say it.
+std::string base_name(const std::string& pretty) {
+  int angle = 0;
+  size_t begin = 0;
+  for (size_t i = 0; i < pretty.size(); ++i) {
+    if (pretty[i] == '<') ++angle;
+    if (pretty[i] == '>') --angle;
+    if (pretty[i] == ' ' && angle == 0) begin = i + 1;
+    if (pretty[i] == '(' && angle == 0) return pretty.substr(begin, i - begin);
+  }
+  return pretty.substr(begin);
+}
+
+std::string demangled(const std::string& symbol) {
+  int status = 0;
+  char* text = abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status);
+  std::string out = (status == 0 && text != nullptr) ? text : symbol;
+  std::free(text);
+  return out;
+}
+
+// The frames the checker reads from GCC's prologues equal GCC's own
+// -fstack-usage figures (which count the return address) for every function
+// of the C++ fixtures, compiled with the purgatory's flags.
+TEST(PurgatoryCheck, FramesMatchGccStackUsage) {
+  std::vector<Frame> frames = check_fixture("clean-cc").frames;
+  std::vector<Frame> big = check_fixture("break-FRAME_CC").frames;
+  frames.insert(frames.end(), big.begin(), big.end());
+  int compared = 0;
+  for (const char* su : {"annotated.su", "big_frame.su"}) {
+    std::ifstream in(kFixtures + "/" + su);
+    ASSERT_TRUE(in) << "missing " << su << " (built with -fstack-usage)";
+    std::string line;
+    while (std::getline(in, line)) {
+      // file:line:column:signature <TAB> bytes <TAB> static|dynamic|bounded
+      size_t tab = line.find('\t');
+      ASSERT_NE(tab, std::string::npos) << line;
+      std::string signature = line.substr(0, tab);
+      for (int colons = 0; colons < 3; ++colons) signature = signature.substr(signature.find(':') + 1);
+      uint64_t bytes = std::stoull(line.substr(tab + 1));
+      EXPECT_NE(line.find("\tstatic"), std::string::npos) << line;
+      std::string name = base_name(signature);
+      auto frame = std::find_if(frames.begin(), frames.end(),
+                                [&](const Frame& f) { return base_name(demangled(f.symbol)) == name; });
+      ASSERT_NE(frame, frames.end()) << "no function " << name << " in the checked object";
+      EXPECT_EQ(frame->depth + 8, bytes) << name;
+      ++compared;
+    }
+  }
+  EXPECT_GE(compared, 5);  // fixture_big_frame, fixture_consume, dispatch, add_one, scrub
 }
 
 int run_tool(const std::string& argument) {

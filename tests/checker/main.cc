@@ -8,17 +8,26 @@
 #include "purgatory_check.h"
 
 int main(int argc, char** argv) {
-  if (argc != 2 || std::string(argv[1]).starts_with("-")) {
-    std::fprintf(stderr, "usage: purgatory-check FILE.ro\n");
+  // --frames also prints each function's own stack use (to compare with
+  // GCC's -fstack-usage, say).
+  bool frames = argc == 3 && std::string(argv[1]) == "--frames";
+  if ((argc != 2 && !frames) || std::string(argv[argc - 1]).starts_with("-")) {
+    std::fprintf(stderr, "usage: purgatory-check [--frames] FILE.ro\n");
     return 2;
   }
-  limbo::check::LoadResult loaded = limbo::check::load_file(argv[1]);
+  const char* path = argv[argc - 1];
+  limbo::check::LoadResult loaded = limbo::check::load_file(path);
   if (!loaded.object) {
-    std::fprintf(stderr, "purgatory-check: %s: %s\n", argv[1], loaded.error.c_str());
+    std::fprintf(stderr, "purgatory-check: %s: %s\n", path, loaded.error.c_str());
     return 2;
   }
-  std::printf("purgatory-check: %s%s%s\n", argv[1], loaded.note.empty() ? "" : ": ", loaded.note.c_str());
+  std::printf("purgatory-check: %s%s%s\n", path, loaded.note.empty() ? "" : ": ", loaded.note.c_str());
   limbo::check::Report report = limbo::check::check_object(*loaded.object);
+  if (frames) {
+    for (const limbo::check::Frame& frame : report.frames) {
+      std::printf("frame: %s %llu\n", frame.symbol.c_str(), static_cast<unsigned long long>(frame.depth));
+    }
+  }
   std::fputs(limbo::check::format_report(report).c_str(), stdout);
   std::printf("result: %s\n", report.findings.empty() ? "clean" : "FINDINGS");
   return report.findings.empty() ? 0 : 1;

@@ -1222,7 +1222,10 @@ class Checker {
     edges_.assign(functions_.size(), {});
     own_depth_.assign(functions_.size(), 0);
     has_stack_finding_.assign(functions_.size(), false);
-    for (size_t i = 0; i < functions_.size(); ++i) analyse_function(static_cast<int>(i));
+    for (size_t i = 0; i < functions_.size(); ++i) {
+      analyse_function(static_cast<int>(i));
+      report_.frames.push_back({functions_[i].symbol, own_depth_[i]});
+    }
 
     Summary& s = report_.summary;
     const Symbol* end = object_.find_symbol(kStackEndSymbol, STB_GLOBAL);

@@ -152,9 +152,17 @@ struct Summary {
   std::string worst_handler_path;
 };
 
+// One function's own stack use: the deepest rsp below its entry (return
+// address excluded), callees not included.
+struct Frame {
+  std::string symbol;  // as in the symbol table
+  uint64_t depth = 0;
+};
+
 struct Report {
   std::vector<Finding> findings;
   Summary summary;
+  std::vector<Frame> frames;
 };
 
 // Runs every rule on a loaded object.
