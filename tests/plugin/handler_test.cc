@@ -9,6 +9,7 @@
 
 #include "cli/arguments.h"
 #include "kexec/memory_map.h"
+#include "kexec/replace.h"
 #include "kexec/tsc.h"
 #include "objects.h"
 #include "plugin/handler.h"
@@ -210,6 +211,22 @@ TEST(MemoryMap, FindHoleIsTopDownSkipsSegmentsAndAligns) {
   hole = plugin::kexec::find_hole(two, {}, 0x2000, 0x1000, 0x3000);
   ASSERT_TRUE(hole.ok());
   EXPECT_EQ(*hole, 0x1fe000u);
+}
+
+TEST(SegmentChecks, TheKernelsRules) {
+  using plugin::kexec::Segment;
+  const std::vector<plugin::kexec::MemoryRange> crash = {{0x1000000, 0x2000000, "Crash kernel"}};
+  const std::vector<Segment> good = {{nullptr, 0x10, 0x1000000, 0x1000}, {nullptr, 0x1000, 0x1001000, 0x2000}};
+  EXPECT_TRUE(plugin::kexec::check_segments(good, true, crash).ok());
+  const std::vector<Segment> unaligned = {{nullptr, 0x10, 0x1000800, 0x1000}};
+  EXPECT_NE(plugin::kexec::check_segments(unaligned, true, crash).error().message.find("not page-aligned"), std::string::npos);
+  const std::vector<Segment> overlap = {{nullptr, 0, 0x1000000, 0x2000}, {nullptr, 0, 0x1001000, 0x1000}};
+  EXPECT_NE(plugin::kexec::check_segments(overlap, true, crash).error().message.find("overlap"), std::string::npos);
+  const std::vector<Segment> too_big = {{nullptr, 0x2000, 0x1000000, 0x1000}};
+  EXPECT_NE(plugin::kexec::check_segments(too_big, true, crash).error().message.find("bufsz > memsz"), std::string::npos);
+  const std::vector<Segment> outside = {{nullptr, 0, 0x1fff000, 0x2000}};
+  EXPECT_NE(plugin::kexec::check_segments(outside, true, crash).error().message.find("outside the crash kernel reservation"), std::string::npos);
+  EXPECT_TRUE(plugin::kexec::check_segments(outside, false, {}).ok());  // a normal load may use any RAM
 }
 
 TEST(Tsc, MeasuresAPlausibleFrequency) {
