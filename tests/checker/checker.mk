@@ -34,7 +34,8 @@ CHECKER_BREAKS := SSE X87 AVX DECODE CTORS TLS GATE GATE_CHECKS SIMD_ADDRESS SYS
 CHECKER_FIXTURES := $(CHECKER_FIXTURE_DIR)/clean.ro \
   $(patsubst %,$(CHECKER_FIXTURE_DIR)/break-%.ro,$(CHECKER_BREAKS)) \
   $(CHECKER_FIXTURE_DIR)/break-FRAME_CC.ro \
-  $(CHECKER_FIXTURE_DIR)/clean-cc.ro $(CHECKER_FIXTURE_DIR)/break-CC_INDIRECT.ro
+  $(CHECKER_FIXTURE_DIR)/clean-cc.ro $(CHECKER_FIXTURE_DIR)/break-CC_INDIRECT.ro \
+  $(CHECKER_FIXTURE_DIR)/clean-simd.ro $(CHECKER_FIXTURE_DIR)/break-SIMD_PLACE.ro
 
 $(CHECKER_FIXTURE_DIR)/clean.o: tests/checker/fixtures/purgatory.S
 	@mkdir -p $(dir $@)
@@ -57,6 +58,23 @@ $(CHECKER_FIXTURE_DIR)/not-annotated.o: tests/checker/fixtures/annotated.cc Make
 $(CHECKER_FIXTURE_DIR)/clean-cc.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/annotated.o
 	ld -r -e purgatory_start -o $@ $^
 $(CHECKER_FIXTURE_DIR)/break-CC_INDIRECT.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/not-annotated.o
+	ld -r -e purgatory_start -o $@ $^
+# SHA-NI the way DESIGN.md builds it: this file only, legacy-SSE encodings.
+CHECKER_SIMD_CXXFLAGS := $(subst -mgeneral-regs-only,-msha -mssse3 -msse4.1,$(PURGATORY_CXXFLAGS))
+$(CHECKER_FIXTURE_DIR)/simd_gate.o: tests/checker/fixtures/simd_gate.cc Makefile tests/checker/checker.mk
+	@mkdir -p $(dir $@)
+	$(CXX) $(PURGATORY_CXXFLAGS) -c $< -o $@
+$(CHECKER_FIXTURE_DIR)/simd_blocks.o: tests/checker/fixtures/simd_blocks.cc Makefile tests/checker/checker.mk
+	@mkdir -p $(dir $@)
+	$(CXX) $(CHECKER_SIMD_CXXFLAGS) -c $< -o $@
+$(CHECKER_FIXTURE_DIR)/simd_blocks_outside.o: tests/checker/fixtures/simd_blocks.cc Makefile tests/checker/checker.mk
+	@mkdir -p $(dir $@)
+	$(CXX) $(CHECKER_SIMD_CXXFLAGS) -DFIXTURE_OUTSIDE_SIMD_PLACE -c $< -o $@
+$(CHECKER_FIXTURE_DIR)/clean-simd.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/simd_gate.o \
+    $(CHECKER_FIXTURE_DIR)/simd_blocks.o
+	ld -r -e purgatory_start -o $@ $^
+$(CHECKER_FIXTURE_DIR)/break-SIMD_PLACE.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/simd_gate.o \
+    $(CHECKER_FIXTURE_DIR)/simd_blocks_outside.o
 	ld -r -e purgatory_start -o $@ $^
 # kexec-tools takes the entry from e_entry, as the real purgatory link sets it.
 $(CHECKER_FIXTURE_DIR)/break-FRAME_CC.ro: $(CHECKER_FIXTURE_DIR)/break-FRAME_CC.o $(CHECKER_FIXTURE_DIR)/big_frame.o

@@ -124,6 +124,8 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenRule{"break-FRAME_CC", "stack", "purgatory_start", "-> fixture_big_frame ("},
         BrokenRule{"break-DYNAMIC_STACK", "stack", "fixture_main+0x", "sub rsp, rcx: rsp adjusted by a run-time amount"},
         BrokenRule{"break-INDIRECT", "stack", "run_step+0x9", "call rax: indirect call without annotated targets"},
+        BrokenRule{"break-SIMD_PLACE", "simd", "fixture_compress_sha_ni+0x",
+                   "sha256rnds2 xmm2, xmm1: sha instruction outside the SIMD place"},
         BrokenRule{"break-CC_INDIRECT", "stack", "fixture_cc_dispatch+0x",
                    "indirect call without annotated targets (.limbo.calltargets); address-taken functions: "
                    "fixture::add_one"},
@@ -146,6 +148,16 @@ TEST(PurgatoryCheck, AnnotatedIndirectCallInCxxIsFollowed) {
   EXPECT_NE(report.summary.worst_path.find("-> fixture::scrub ("), std::string::npos) << report.summary.worst_path;
   // scrub's 40 volatile words lie below its entry: the path is at least that deep.
   EXPECT_GE(report.summary.entry_depth, 8u + 64 + 8 + 320);
+}
+
+// SHA-NI compiled as DESIGN.md says (its own file, -msha -mssse3 -msse4.1) in
+// `.text.simd`, reached through a gate that runs cpuid and sets CR4 before it
+// hands out the engine's address, called through an annotated pointer: clean.
+TEST(PurgatoryCheck, ShaNiBehindItsGatePasses) {
+  Report report = check_fixture("clean-simd");
+  EXPECT_TRUE(report.findings.empty()) << all_lines(report);
+  EXPECT_GE(report.summary.by_class[static_cast<size_t>(InstructionClass::kSha)], 2u);
+  EXPECT_GE(report.summary.by_class[static_cast<size_t>(InstructionClass::kSse)], 2u);
 }
 
 TEST(PurgatoryCheck, CompiledFrameIsMeasuredFromItsPrologue) {
