@@ -30,6 +30,12 @@ $(PLUGIN_TEST_BIN): $(PLUGIN_TEST_OBJS) $(PLUGIN_CORE_LIB) $(CLI_OBJS) \
     $(PLUGIN_TEST_DIR)/fake_limbo.o $(PLUGIN_TEST_DIR)/fake_limbo_big.o
 	$(CXX) $(HOST_LDFLAGS) -o $@ $(PLUGIN_TEST_OBJS) $(PLUGIN_CORE_LIB) $(CLI_OBJS) $(PLUGIN_LIBS) -lcrypto $(GTEST_LIBS)
 
+# A program that calls syscall() directly, for the preload checks of dry-run-host.
+$(PLUGIN_TEST_DIR)/syscall_probe: tests/plugin/syscall_probe.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(HOST_CXXFLAGS) -o $@ $< $(HOST_LDFLAGS)
+
 TEST_BINS += $(PLUGIN_TEST_BIN)
+test-binaries: $(PLUGIN_TEST_DIR)/syscall_probe
 
 -include $(wildcard $(PLUGIN_TEST_DIR)/*.d)
