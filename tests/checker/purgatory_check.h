@@ -35,10 +35,15 @@
 // Conventions the purgatory follows so the checker can see its intent:
 //
 //   SIMD place: every executable section named `.text.simd` or starting with
-//     `.text.simd.`. The SHA-NI translation unit is the only code there (put
-//     its text there with `[[gnu::section(".text.simd")]]` or in the linker
-//     script, and keep the section name in the -r link). SIMD instructions are
-//     allowed only there.
+//     `.text.simd.`. The SHA-NI translation unit is the only code there.
+//     SIMD instructions are allowed only there. A `*(.text .text.*)` rule in
+//     the linker script swallows `.text.simd` into `.text` (the checker then
+//     reports every SHA-NI instruction), so place the file's code by name,
+//     after `.text` (which must stay the first executable section, see
+//     "object"):
+//       .text : { KEEP(*(.text.entry))
+//                 *(EXCLUDE_FILE(*sha256_ni.o) .text EXCLUDE_FILE(*sha256_ni.o) .text.*) }
+//       .text.simd : { *sha256_ni.o(.text .text.*) }
 //   Gate: a function whose unqualified name (demangled, without namespace,
 //     parameters or a `.part`/`.constprop` clone suffix) starts with
 //     `simd_gate`, e.g. `limbo::sha256::simd_gate_compress(...)` or an
