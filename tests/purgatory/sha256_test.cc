@@ -116,6 +116,54 @@ TEST(Sha256VersusOpenssl, SeveralMegabytesInOneAndManyUpdates) {
   }
 }
 
+// All-zero blocks take their own path (no loads, no schedule): zero fill
+// alone, data then zero fill (a kexec segment), zeros with single bytes set
+// at every offset of a block, and zero runs split at random points.
+TEST(Sha256ZeroBlocks, ZeroFillMatchesOpenssl) {
+  for (size_t length : {size_t{64}, size_t{128}, size_t{4096}, size_t{1} << 20, (size_t{1} << 20) + 63}) {
+    const std::vector<uint8_t> zeros(length, 0);
+    EXPECT_EQ(to_hex(hash(zeros.data(), zeros.size())), to_hex(openssl_sha256(zeros.data(), zeros.size())))
+        << "length " << length;
+  }
+}
+
+TEST(Sha256ZeroBlocks, DataThenZeroFillLikeAKexecSegment) {
+  std::mt19937_64 rng(99);
+  std::vector<uint8_t> segment(3 << 20, 0);
+  for (size_t i = 0; i < 777777; ++i) segment[i] = static_cast<uint8_t>(rng());
+  EXPECT_EQ(to_hex(hash(segment.data(), segment.size())), to_hex(openssl_sha256(segment.data(), segment.size())));
+}
+
+TEST(Sha256ZeroBlocks, OneNonZeroByteAnywhereInABlockIsSeen) {
+  std::vector<uint8_t> data(256, 0);
+  const std::string all_zero = to_hex(hash(data.data(), data.size()));
+  for (size_t i = 64; i < 128; ++i) {
+    data[i] = 1;
+    const std::string got = to_hex(hash(data.data(), data.size()));
+    EXPECT_EQ(got, to_hex(openssl_sha256(data.data(), data.size()))) << "byte " << i;
+    EXPECT_NE(got, all_zero) << "byte " << i;
+    data[i] = 0;
+  }
+}
+
+TEST(Sha256ZeroBlocks, SparseDataSplitAtRandomPoints) {
+  std::mt19937_64 rng(1234);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<uint8_t> data(std::uniform_int_distribution<size_t>(0, 20000)(rng), 0);
+    for (int k = 0; k < 5 && !data.empty(); ++k)
+      data[std::uniform_int_distribution<size_t>(0, data.size() - 1)(rng)] = static_cast<uint8_t>(rng() | 1);
+    Hasher hasher;
+    size_t done = 0;
+    while (done < data.size()) {
+      const size_t piece = std::uniform_int_distribution<size_t>(0, data.size() - done)(rng);
+      hasher.update(data.data() + done, piece);
+      done += piece;
+    }
+    EXPECT_EQ(to_hex(hasher.finish()), to_hex(openssl_sha256(data.data(), data.size())))
+        << "length " << data.size();
+  }
+}
+
 // The engine interface: every block goes through the injected function.
 size_t g_blocks_seen = 0;
 void counting_engine(uint32_t state[8], const uint8_t* blocks, size_t count) {
