@@ -387,6 +387,13 @@ def judge(run):
           if fields.get('verify') != 'ok':
             errors.append(f'limbo= report verify:{fields.get("verify")}, '
                           'expected verify:ok')
+        # What the purgatory says it appended is what the kernel received.
+        printed = [m for m in limbo_msgs if m.startswith('limbo: report "')]
+        if printed:
+          appended = printed[0][len('limbo: report "'):].rstrip('"').strip()
+          if appended not in cmdline:
+            errors.append(f'the purgatory reported appending {appended!r} but '
+                          f'the capture cmdline is {cmdline!r}')
       elif report is not None:
         errors.append(f'a limbo= report in a stock run: {cmdline!r}')
     if run.end_reason != 'exited' or run.exit_code != 0:
