@@ -161,7 +161,6 @@ struct Edge {
   int callee = -1;
   uint64_t depth = 0;       // bytes below the caller's entry rsp when the callee starts
   uint64_t site = 0;        // offset of the transferring instruction
-  bool stack_switch = false;
 };
 
 bool is_simd_section(const Section& section) {
@@ -202,7 +201,6 @@ class Checker {
   std::map<int, std::vector<int>> call_targets_;        // function -> annotated indirect targets
   std::vector<std::vector<Edge>> edges_;
   std::vector<uint64_t> own_depth_;
-  std::vector<bool> has_stack_finding_;
 
   void add(std::string rule, std::string where, std::string instruction, std::string message) {
     report_.findings.push_back({std::move(rule), std::move(where), std::move(instruction),
@@ -850,7 +848,6 @@ class Checker {
 
   void stack_finding(const Instruction& insn, const std::string& message) {
     add("stack", where(insn), insn.text, message);
-    if (insn.function >= 0) has_stack_finding_[insn.function] = true;
   }
 
   // Functions whose address the loaded image takes other than to call or
@@ -1221,7 +1218,6 @@ class Checker {
   void bound_stack() {
     edges_.assign(functions_.size(), {});
     own_depth_.assign(functions_.size(), 0);
-    has_stack_finding_.assign(functions_.size(), false);
     for (size_t i = 0; i < functions_.size(); ++i) {
       analyse_function(static_cast<int>(i));
       report_.frames.push_back({functions_[i].symbol, own_depth_[i]});
