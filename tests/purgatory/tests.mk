@@ -29,3 +29,12 @@ PURGATORY_TEST_BINS := $(addprefix $(PURGATORY_TEST_DIR)/purgatory_,sha256_test 
 TEST_BINS += $(PURGATORY_TEST_BINS)
 
 -include $(addsuffix .d,$(PURGATORY_TEST_BINS))
+
+# Not a test (timings are not pass/fail): `make purgatory-bench`.
+$(PURGATORY_TEST_DIR)/purgatory_sha256_bench: tests/purgatory/sha256_bench.cc $(BUILD)/purgatory/lib/sha256.o
+	@mkdir -p $(dir $@)
+	$(CXX) $(HOST_CXXFLAGS) -o $@ $^ $(HOST_LDFLAGS) -lcrypto
+
+.PHONY: purgatory-bench
+purgatory-bench: $(PURGATORY_TEST_DIR)/purgatory_sha256_bench
+	$<
