@@ -74,6 +74,11 @@ SCENARIOS = {
 # guest hangs by design: that much silence ends the run as expected.
 OVERALL_TIMEOUT_S = 150.0
 SILENCE_AFTER_HALT_S = 12.0
+# After the panic the console is never quiet this long on a good run (the
+# longest gap seen, purgatory to capture kernel, is about 6 s): a hang there
+# (a purgatory spinning, a capture kernel stuck) fails without waiting for
+# the overall limit.
+SILENCE_AFTER_PANIC_S = 45.0
 
 
 @dataclasses.dataclass
@@ -94,7 +99,8 @@ class Run:
   t_start: float
   t_end: float
   exit_code: int | None        # QEMU's, None when the harness killed it
-  end_reason: str              # 'exited', 'silent-after-halt', 'timeout'
+  end_reason: str              # 'exited', 'silent-after-halt',
+                               # 'silent-after-panic', 'timeout'
   log_path: str
   command: list
 
@@ -168,6 +174,7 @@ def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
   partial_t = None
   last_output = t_start
   halted_at = None
+  panicked = False
   end_reason = None
 
   def emit(raw, t):
@@ -189,6 +196,9 @@ def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
       if (halted_at is not None and now - last_output > SILENCE_AFTER_HALT_S):
         end_reason = 'silent-after-halt'
         break
+      if panicked and now - last_output > SILENCE_AFTER_PANIC_S:
+        end_reason = 'silent-after-panic'
+        break
       ready, _, _ = select.select([fd], [], [], 0.2)
       if not ready:
         continue
@@ -209,6 +219,8 @@ def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
           partial, partial_t = b'', None
           if line.message.startswith('limbo: halting'):
             halted_at = line.t
+          if any(m in line.text for m in PANIC_MARKERS):
+            panicked = True
   finally:
     if partial:
       emit(partial, partial_t)
@@ -417,6 +429,9 @@ def judge(run):
                     f'{run.end_reason}, QEMU exit code {run.exit_code})')
   if sc.devices == 'nvme':
     errors += judge_nvme(run, texts)
+  if run.end_reason == 'silent-after-panic':
+    errors.append(f'no console output for {SILENCE_AFTER_PANIC_S:.0f} s after '
+                  'the panic: hung; QEMU killed, log kept')
   if run.end_reason == 'timeout':
     errors.append(f'overall timeout ({run.t_end - run.t_start:.0f} s): the '
                   'guest hung; QEMU killed, log kept')
