@@ -313,6 +313,10 @@ def timings(run, ms):
   t_panic = at(ms.panic)
   return {
       'panic_to_purgatory': delta(t_panic, at(ms.purgatory_first)),
+      # First to last purgatory line: Limbo's time up to its jump. The stock
+      # purgatory prints one line only, so it has no span (None).
+      'purgatory_span': (delta(at(ms.purgatory_first), at(ms.purgatory_last))
+                         if ms.purgatory_first != ms.purgatory_last else None),
       'purgatory_to_capture_kernel': delta(at(ms.purgatory_first),
                                            at(ms.capture_kernel)),
       'panic_to_capture_kernel': delta(t_panic, at(ms.capture_kernel)),
