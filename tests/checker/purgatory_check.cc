@@ -328,9 +328,10 @@ class Checker {
       if (global == nullptr) {
         bool exists = object_.find_symbol(wanted.name, STB_LOCAL) != nullptr ||
                       object_.find_symbol(wanted.name, STB_WEAK) != nullptr;
+        const char* who = wanted.writer == abi::Writer::kLimbo ? "the Limbo plugin" : "kexec-tools";
         add("abi", wanted.name, "",
-            exists ? "present but not STB_GLOBAL: kexec-tools only finds global symbols"
-                   : "missing: kexec-tools dies when it sets or reads it");
+            exists ? std::string("present but not STB_GLOBAL: ") + who + " only finds global symbols"
+                   : std::string("missing: ") + who + " cannot find it by name");
         continue;
       }
       const Section* section = object_.section_of(*global);
