@@ -35,7 +35,8 @@ CHECKER_FIXTURES := $(CHECKER_FIXTURE_DIR)/clean.ro \
   $(patsubst %,$(CHECKER_FIXTURE_DIR)/break-%.ro,$(CHECKER_BREAKS)) \
   $(CHECKER_FIXTURE_DIR)/break-FRAME_CC.ro \
   $(CHECKER_FIXTURE_DIR)/clean-cc.ro $(CHECKER_FIXTURE_DIR)/break-CC_INDIRECT.ro \
-  $(CHECKER_FIXTURE_DIR)/clean-simd.ro $(CHECKER_FIXTURE_DIR)/break-SIMD_PLACE.ro
+  $(CHECKER_FIXTURE_DIR)/clean-simd.ro $(CHECKER_FIXTURE_DIR)/break-SIMD_PLACE.ro \
+  $(CHECKER_FIXTURE_DIR)/instructions.ro
 
 $(CHECKER_FIXTURE_DIR)/clean.o: tests/checker/fixtures/purgatory.S
 	@mkdir -p $(dir $@)
@@ -46,6 +47,9 @@ $(CHECKER_FIXTURE_DIR)/break-%.o: tests/checker/fixtures/purgatory.S
 $(CHECKER_FIXTURE_DIR)/big_frame.o: tests/checker/fixtures/big_frame.cc Makefile tests/checker/checker.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_CXXFLAGS) -fstack-usage -c $< -o $@
+$(CHECKER_FIXTURE_DIR)/instructions.o: tests/checker/fixtures/instructions.S
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 $(CHECKER_FIXTURE_DIR)/with-cc.o: tests/checker/fixtures/purgatory.S
 	@mkdir -p $(dir $@)
 	$(CC) -c -DWITH_CC $< -o $@

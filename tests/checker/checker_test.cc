@@ -139,6 +139,24 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+// The allow-list both ways: nothing in allowed_instructions is reported;
+// each instruction of forbidden_instructions is, by the right rule.
+TEST(PurgatoryCheck, InstructionAllowList) {
+  Report report = check_fixture("instructions");
+  std::vector<std::string> reported;
+  for (const Finding& f : report.findings) {
+    if (f.rule != "forbidden" && f.rule != "privileged" && f.rule != "simd" && f.rule != "decode") continue;
+    EXPECT_NE(f.where.rfind("forbidden_instructions+0x", 0), std::string::npos) << f.line();
+    reported.push_back(f.rule + " " + f.instruction);
+  }
+  std::vector<std::string> expected = {
+      "forbidden syscall",     "forbidden sysenter",  "forbidden int 0x80",        "forbidden int3",
+      "forbidden ud2",         "forbidden sti",       "forbidden xgetbv",          "forbidden rdfsbase rax",
+      "forbidden invd",        "forbidden vmcall",    "privileged ltr ax",         "privileged lldt ax",
+      "privileged mov cr8, rax", "privileged mov dr7, rax", "privileged swapgs",   "privileged clts"};
+  EXPECT_EQ(reported, expected);
+}
+
 // The documented C++ annotation, compiled with the purgatory's flags, makes
 // the indirect call's targets part of the call graph.
 TEST(PurgatoryCheck, AnnotatedIndirectCallInCxxIsFollowed) {

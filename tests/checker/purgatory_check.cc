@@ -54,46 +54,48 @@ std::string hex(uint64_t value) {
 }
 
 std::string demangle(const std::string& name) {
+  // Only C++ names: the demangler would read a C function `f` as "float".
+  if (name.rfind("_Z", 0) != 0) return name;
   int status = 0;
   std::unique_ptr<char, decltype(&std::free)> text(
       ::abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status), &std::free);
   return (status == 0 && text) ? std::string(text.get()) : name;
 }
 
-// "limbo::sha::simd_gate_x(unsigned char const*) [clone .part.0]" -> "simd_gate_x";
-// plain C names lose a ".part.0"-style suffix.
-std::string unqualified_name(const std::string& mangled) {
+// "void limbo::f<T>(int) [clone .part.0]" -> "limbo::f<T>": the name
+// without return type, parameters or clone suffix.
+std::string base_name(const std::string& mangled) {
   std::string name = demangle(mangled);
-  if (name == mangled) return name.substr(0, name.find('.'));
-  // Cut the parameter list at the first '(' outside template brackets.
-  int angle = 0;
-  size_t end = name.size();
-  for (size_t i = 0; i < name.size(); ++i) {
-    if (name[i] == '<') ++angle;
-    if (name[i] == '>') --angle;
-    if (name[i] == '(' && angle == 0) {
-      end = i;
-      break;
-    }
-  }
-  name = name.substr(0, end);
-  size_t colon = name.rfind("::");
-  return colon == std::string::npos ? name : name.substr(colon + 2);
-}
-
-// For call paths: the demangled name without return type or parameters.
-std::string short_name(const std::string& mangled) {
-  std::string name = demangle(mangled);
-  if (name == mangled) return name;
+  if (name == mangled) return name.substr(0, name.find('.'));  // C: drop ".part.0"
   int angle = 0;
   size_t begin = 0;
   for (size_t i = 0; i < name.size(); ++i) {
     if (name[i] == '<') ++angle;
     if (name[i] == '>') --angle;
     if (name[i] == ' ' && angle == 0) begin = i + 1;
-    if (name[i] == '(' && angle == 0) return name.substr(begin, i - begin) + name.substr(name.find(" [clone") == std::string::npos ? name.size() : name.find(" [clone"));
+    if (name[i] == '(' && angle == 0) return name.substr(begin, i - begin);
   }
-  return name;
+  return name.substr(begin);
+}
+
+// For call paths: base_name, keeping a clone suffix (two clones are two frames).
+std::string short_name(const std::string& mangled) {
+  std::string name = demangle(mangled);
+  size_t clone = name.find(" [clone");
+  return base_name(mangled) + (name != mangled && clone != std::string::npos ? name.substr(clone) : "");
+}
+
+// "limbo::sha::simd_gate_x<limbo::T>" -> "simd_gate_x<limbo::T>".
+std::string unqualified_name(const std::string& mangled) {
+  std::string name = base_name(mangled);
+  int angle = 0;
+  size_t begin = 0;
+  for (size_t i = 0; i + 1 < name.size(); ++i) {
+    if (name[i] == '<') ++angle;
+    if (name[i] == '>') --angle;
+    if (angle == 0 && name[i] == ':' && name[i + 1] == ':') begin = i + 2;
+  }
+  return name.substr(begin);
 }
 
 const char* relocation_name(uint32_t type) {
@@ -615,8 +617,16 @@ class Checker {
     return InstructionClass::kGeneral;
   }
 
-  static const char* simd_hazard(InstructionClass cls) {
-    switch (cls) {
+  static const char* simd_hazard(const Instruction& insn) {
+    switch (insn.decoded.mnemonic) {
+      case ZYDIS_MNEMONIC_FXSAVE:
+      case ZYDIS_MNEMONIC_FXSAVE64:
+      case ZYDIS_MNEMONIC_FXRSTOR:
+      case ZYDIS_MNEMONIC_FXRSTOR64:
+        return "moves x87/SSE state the purgatory never set up";
+      default: break;
+    }
+    switch (insn.cls) {
       case InstructionClass::kSse:
       case InstructionClass::kSha:
         return "#UD: CR4.OSFXSR is clear at entry";
@@ -694,7 +704,7 @@ class Checker {
       }
       if (is_simd(insn.cls) && !is_simd_section(object_.sections[insn.section])) {
         add("simd", where(insn), insn.text,
-            std::string(class_name(insn.cls)) + " instruction outside the SIMD place (" + simd_hazard(insn.cls) + ")");
+            std::string(class_name(insn.cls)) + " instruction outside the SIMD place (" + simd_hazard(insn) + ")");
       }
     }
   }
