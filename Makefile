@@ -65,7 +65,7 @@ include qemu/qemu.mk
 
 # ---- Debian packages ----------------------------------------------------
 # Idempotent: apt-get runs only when a package is missing.
-BUILD_PACKAGES := g++ make binutils libelf-dev pkg-config
+BUILD_PACKAGES := g++ make binutils libelf-dev libzydis-dev pkg-config
 TEST_PACKAGES  := $(BUILD_PACKAGES) googletest libgtest-dev libssl-dev \
                   libzydis-dev kexec-tools
 QEMU_PACKAGES  := qemu-system-x86 linux-image-amd64 busybox-static cpio \
