@@ -34,6 +34,7 @@ class Scenario:
   captures: bool        # True: the capture kernel must boot; False: must not
   description: str
   devices: str = ''     # 'nvme': an NVMe controller behind a PCIe root port
+  cpus: int = 1         # the first kernel's CPUs (the capture kernel: nr_cpus=1)
 
 
 # An NVMe controller behind a root port: the endpoint Limbo must reset (a
@@ -67,6 +68,10 @@ SCENARIOS = {
         'limbo-kexec with an NVMe controller the first kernel enabled: Limbo '
         'resets it (CC.EN = 0, Bus Master off) before the capture kernel',
         devices='nvme'),
+    'limbo-smp2': Scenario(
+        'limbo-smp2', 'guest-limbo.img', 'limbo', True,
+        'limbo-kexec with two CPUs: the crashing kernel stops the other CPU '
+        'and the purgatory runs beside it', cpus=2),
 }
 
 # Limits. A normal run takes 10-20 s under TCG; the machine is shared, so the
@@ -138,7 +143,7 @@ def qemu_command(kernel, initrd, scenario):
     append += ' limbo.devices=nvme'
     device_args = NVME_QEMU_ARGS
   return ['qemu-system-x86_64', '-accel', 'tcg', '-machine', 'q35',
-          '-m', '1G', '-smp', '1', '-nographic', '-no-reboot',
+          '-m', '1G', '-smp', str(scenario.cpus), '-nographic', '-no-reboot',
           '-monitor', 'none', '-serial', 'stdio', '-nic', 'none',
           *device_args,
           '-kernel', kernel, '-initrd', initrd, '-append', append]
@@ -433,6 +438,12 @@ def judge(run):
                     f'{run.end_reason}, QEMU exit code {run.exit_code})')
   if sc.devices == 'nvme':
     errors += judge_nvme(run, texts)
+  if sc.cpus > 1:
+    wanted = f'GUEST: cpus online 0-{sc.cpus - 1}'
+    if wanted not in texts:
+      seen = [t for t in texts if t.startswith('GUEST: cpus online')]
+      errors.append(f'the first kernel did not run {sc.cpus} CPUs: ' +
+                    (seen[0] if seen else 'no "GUEST: cpus online" line'))
   if run.end_reason == 'silent-after-panic':
     errors.append(f'no console output for {SILENCE_AFTER_PANIC_S:.0f} s after '
                   'the panic: hung; QEMU killed, log kept')
