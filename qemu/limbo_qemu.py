@@ -15,15 +15,15 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+kRepo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Serial markers. Kernel lines carry a "[    4.286132] " printk time prefix.
-PRINTK_PREFIX = re.compile(r'^\[\s*\d+\.\d+\]\s?')
-PANIC_MARKERS = ('sysrq: Trigger a crash', 'Kernel panic - not syncing')
-STOCK_PURGATORY_LINE = "I'm in purgatory"  # kexec-tools purgatory/purgatory.c
-KERNEL_BANNER = 'Linux version '
-LIMBO_PREFIX = 'limbo:'
-LIMBO_REPORT = re.compile(r'(?:^|\s)limbo=(\S+)')
+kPrintkPrefix = re.compile(r'^\[\s*\d+\.\d+\]\s?')
+kPanicMarkers = ('sysrq: Trigger a crash', 'Kernel panic - not syncing')
+kStockPurgatoryLine = "I'm in purgatory"  # kexec-tools purgatory/purgatory.c
+kKernelBanner = 'Linux version '
+kLimboPrefix = 'limbo:'
+kLimboReport = re.compile(r'(?:^|\s)limbo=(\S+)')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,14 +40,14 @@ class Scenario:
 # An NVMe controller behind a root port: the endpoint Limbo must reset (a
 # secondary bus reset needs a port above the device; q35's own devices sit on
 # the root bus). A null block backend: no file, reads return zeros.
-NVME_QEMU_ARGS = (
+kNvmeQemuArgs = (
     '-device', 'pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1',
     '-blockdev', 'driver=null-co,node-name=nvm0,size=67108864',
     '-device', 'nvme,serial=limbo0,drive=nvm0,bus=rp1',
 )
 
 
-SCENARIOS = {
+kScenarios = {
     'stock': Scenario(
         'stock', 'guest-stock.img', 'stock', True,
         'control run: stock kexec -p -c with its own purgatory, no plugin'),
@@ -77,13 +77,13 @@ SCENARIOS = {
 # Limits. A normal run takes 10-20 s under TCG; the machine is shared, so the
 # overall limit leaves a wide margin. After the purgatory's halting line the
 # guest hangs by design: that much silence ends the run as expected.
-OVERALL_TIMEOUT_S = 150.0
-SILENCE_AFTER_HALT_S = 12.0
+kOverallTimeoutS = 150.0
+kSilenceAfterHaltS = 12.0
 # After the panic the console is never quiet this long on a good run (the
 # longest gap seen, purgatory to capture kernel, is about 6 s): a hang there
 # (a purgatory spinning, a capture kernel stuck) fails without waiting for
 # the overall limit.
-SILENCE_AFTER_PANIC_S = 45.0
+kSilenceAfterPanicS = 45.0
 
 
 @dataclasses.dataclass
@@ -94,7 +94,7 @@ class Line:
   @property
   def message(self):
     """The text without a printk time prefix."""
-    return PRINTK_PREFIX.sub('', self.text, count=1)
+    return kPrintkPrefix.sub('', self.text, count=1)
 
 
 @dataclasses.dataclass
@@ -113,7 +113,7 @@ class Run:
 def build_dir_arg(build):
   """BUILD as the Makefile names it: relative to the repository when inside."""
   build = os.path.abspath(build)
-  rel = os.path.relpath(build, REPO)
+  rel = os.path.relpath(build, kRepo)
   return build if rel.startswith('..') else rel
 
 
@@ -121,7 +121,7 @@ def ensure_image(build, scenario, out=sys.stdout):
   """Builds (or finds up to date) the kernel and image the scenario boots."""
   b = build_dir_arg(build)
   targets = [f'{b}/qemu/vmlinuz', f'{b}/qemu/{scenario.image}']
-  cmd = ['make', '--no-print-directory', '-C', REPO, f'BUILD={b}'] + targets
+  cmd = ['make', '--no-print-directory', '-C', kRepo, f'BUILD={b}'] + targets
   print(f'harness: make {" ".join(cmd[4:])}', file=out, flush=True)
   result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True)
@@ -130,7 +130,7 @@ def ensure_image(build, scenario, out=sys.stdout):
       print(f'harness: | {text}', file=out)
   if result.returncode != 0:
     return None
-  return [os.path.join(REPO, t) for t in targets]
+  return [os.path.join(kRepo, t) for t in targets]
 
 
 def qemu_command(kernel, initrd, scenario):
@@ -141,7 +141,7 @@ def qemu_command(kernel, initrd, scenario):
   device_args = ()
   if scenario.devices == 'nvme':
     append += ' limbo.devices=nvme'
-    device_args = NVME_QEMU_ARGS
+    device_args = kNvmeQemuArgs
   return ['qemu-system-x86_64', '-accel', 'tcg', '-machine', 'q35',
           '-m', '1G', '-smp', str(scenario.cpus), '-nographic', '-no-reboot',
           '-monitor', 'none', '-serial', 'stdio', '-nic', 'none',
@@ -150,16 +150,16 @@ def qemu_command(kernel, initrd, scenario):
 
 
 # Terminal control sequences (SeaBIOS clears the screen) and other controls.
-ANSI_ESCAPE = re.compile(r'\x1b(?:\[[0-9;?]*[A-Za-z]|[^\[])')
+kAnsiEscape = re.compile(r'\x1b(?:\[[0-9;?]*[A-Za-z]|[^\[])')
 
 
 def _printable(raw):
-  text = ANSI_ESCAPE.sub('', raw.decode('utf-8', errors='replace'))
+  text = kAnsiEscape.sub('', raw.decode('utf-8', errors='replace'))
   return ''.join(c for c in text if c == '\t' or c >= ' ')
 
 
 def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
-         overall_timeout=OVERALL_TIMEOUT_S):
+         overall_timeout=kOverallTimeoutS):
   """Boots QEMU, timestamps each serial line as it arrives, ends the run.
 
   Echoes every line as "[+seconds] text" to `echo` (None: silent) and the
@@ -198,10 +198,10 @@ def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
       if now - t_start > overall_timeout:
         end_reason = 'timeout'
         break
-      if (halted_at is not None and now - last_output > SILENCE_AFTER_HALT_S):
+      if (halted_at is not None and now - last_output > kSilenceAfterHaltS):
         end_reason = 'silent-after-halt'
         break
-      if panicked and now - last_output > SILENCE_AFTER_PANIC_S:
+      if panicked and now - last_output > kSilenceAfterPanicS:
         end_reason = 'silent-after-panic'
         break
       ready, _, _ = select.select([fd], [], [], 0.2)
@@ -224,7 +224,7 @@ def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
           partial, partial_t = b'', None
           if line.message.startswith('limbo: halting'):
             halted_at = line.t
-          if any(m in line.text for m in PANIC_MARKERS):
+          if any(m in line.text for m in kPanicMarkers):
             panicked = True
   finally:
     if partial:
@@ -272,14 +272,14 @@ class Milestones:
 
 def milestones(run):
   lines = run.lines
-  panic = first_index(lines, lambda l: any(m in l.text for m in PANIC_MARKERS))
+  panic = first_index(lines, lambda l: any(m in l.text for m in kPanicMarkers))
   after = (panic + 1) if panic is not None else len(lines)
   limbo = [i for i in range(after, len(lines))
-           if lines[i].message.startswith(LIMBO_PREFIX)]
+           if lines[i].message.startswith(kLimboPrefix)]
   stock = [i for i in range(after, len(lines))
-           if lines[i].message.startswith(STOCK_PURGATORY_LINE)]
+           if lines[i].message.startswith(kStockPurgatoryLine)]
   purgatory = sorted(limbo + stock)
-  capture_kernel = first_index(lines, lambda l: KERNEL_BANNER in l.text, after)
+  capture_kernel = first_index(lines, lambda l: kKernelBanner in l.text, after)
   capture_init = first_index(lines, lambda l: l.text.startswith('CAPTURE: '),
                              after)
   return Milestones(panic, purgatory[0] if purgatory else None,
@@ -289,7 +289,7 @@ def milestones(run):
 
 def parse_limbo_report(text):
   """`limbo=v1,verify:ok,reset:0,...` -> ('v1', {'verify': 'ok', ...})."""
-  m = LIMBO_REPORT.search(text)
+  m = kLimboReport.search(text)
   if not m:
     return None
   words = m.group(1).split(',')
@@ -360,12 +360,12 @@ def judge(run):
     errors.append('no panic on the console (sysrq-c line missing)')
 
   limbo_msgs = [messages[i] for i in ms.limbo_lines]
-  stock_seen = any(m.startswith(STOCK_PURGATORY_LINE)
+  stock_seen = any(m.startswith(kStockPurgatoryLine)
                    for m in messages[(ms.panic or 0):])
 
   if sc.purgatory == 'stock':
     if not stock_seen:
-      errors.append(f'the stock purgatory\'s "{STOCK_PURGATORY_LINE}" is missing')
+      errors.append(f'the stock purgatory\'s "{kStockPurgatoryLine}" is missing')
     if limbo_msgs:
       errors.append(f'"limbo:" lines in a stock run: {limbo_msgs[0]!r}')
   else:
@@ -445,7 +445,7 @@ def judge(run):
       errors.append(f'the first kernel did not run {sc.cpus} CPUs: ' +
                     (seen[0] if seen else 'no "GUEST: cpus online" line'))
   if run.end_reason == 'silent-after-panic':
-    errors.append(f'no console output for {SILENCE_AFTER_PANIC_S:.0f} s after '
+    errors.append(f'no console output for {kSilenceAfterPanicS:.0f} s after '
                   'the panic: hung; QEMU killed, log kept')
   if run.end_reason == 'timeout':
     errors.append(f'overall timeout ({run.t_end - run.t_start:.0f} s): the '
@@ -453,7 +453,7 @@ def judge(run):
   return errors
 
 
-NVME_STATE = re.compile(r'^CAPTURE: nvme (\S+) .*bus_master=(\d) cc\.en=(\d) '
+kNvmeState = re.compile(r'^CAPTURE: nvme (\S+) .*bus_master=(\d) cc\.en=(\d) '
                         r'csts\.rdy=(\d)')
 
 
@@ -465,7 +465,7 @@ def judge_nvme(run, texts):
     state = [t for t in texts if t.startswith('GUEST: nvme0 state')]
     errors.append('the first kernel did not bring the NVMe controller up: ' +
                   (state[0] if state else 'no "GUEST: nvme0 state" line'))
-  states = [NVME_STATE.match(t) for t in texts]
+  states = [kNvmeState.match(t) for t in texts]
   states = [m for m in states if m]
   if not states:
     if sc.captures:
@@ -513,7 +513,7 @@ def summary_lines(run):
 
 def run_scenario(name, build, echo=sys.stdout, log_name=None):
   """Builds the image, boots, judges. Returns (run or None, errors)."""
-  scenario = SCENARIOS[name]
+  scenario = kScenarios[name]
   print(f'harness: scenario {name}: {scenario.description}', file=echo or
         sys.stdout, flush=True)
   paths = ensure_image(build, scenario, out=echo or sys.stdout)
@@ -545,5 +545,5 @@ def load_log(path, name):
           end_reason = e.group(1)
           exit_code = None if e.group(2) == 'None' else int(e.group(2))
           total = float(e.group(3))
-  return Run(SCENARIOS[name], lines, 0.0, total, exit_code, end_reason, path,
+  return Run(kScenarios[name], lines, 0.0, total, exit_code, end_reason, path,
              [])
