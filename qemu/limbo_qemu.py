@@ -39,7 +39,7 @@ class Scenario:
 
 # An NVMe controller behind a root port: the endpoint Limbo must reset (a
 # secondary bus reset needs a port above the device; q35's own devices sit on
-# the root bus). A null block backend: no file, reads return zeros.
+# the root bus). A null block backend: no file, nothing stored.
 kNvmeQemuArgs = (
     '-device', 'pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1',
     '-blockdev', 'driver=null-co,node-name=nvm0,size=67108864',
@@ -88,7 +88,7 @@ kSilenceAfterPanicS = 45.0
 
 @dataclasses.dataclass
 class Line:
-  t: float      # host time (time.monotonic) when the line's first byte arrived
+  t: float      # host time.monotonic() when its first printable byte arrived
   text: str
 
   @property
