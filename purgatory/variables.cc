@@ -50,7 +50,16 @@ uint64_t jump_back_entry = 0;  // written by entry.S from 0(%rsp)
 // A valid block with the TSC frequency unknown: a stock kexec that knows
 // nothing of Limbo leaves it so, and the purgatory calibrates the TSC itself.
 limbo::abi::Config limbo_config = {
-    limbo::abi::kConfigMagic, limbo::abi::kConfigVersion, sizeof(limbo::abi::Config), 0, 0, 0,
+    .magic = limbo::abi::kConfigMagic,
+    .version = limbo::abi::kConfigVersion,
+    .size = sizeof(limbo::abi::Config),
+    .flags = 0,
+    .reserved0 = 0,
+    .tsc_hz = 0,
+    .on_corruption = 0,
+    .segment_check_count = 0,
+    .segments = {},
+    .pcie = {},
 };
 
 }  // extern "C"

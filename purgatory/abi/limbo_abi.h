@@ -46,12 +46,98 @@ inline constexpr size_t kCmdlineSpareBytes = 64;
 //
 // The plugin fills it at load time; the purgatory refuses a block whose magic,
 // version or size differs from its own (it then runs with safe defaults and
-// says so on the console). A change of layout bumps kConfigVersion.
+// says so on the console). A change of layout bumps kConfigVersion. An
+// all-zero part means "not provided": no per-segment checks (the purgatory
+// hashes every region in full, as stock), PCIe quiesce off.
 inline constexpr uint32_t kConfigMagic = 0x4f424d4cu;  // "LMBO" little-endian
-inline constexpr uint16_t kConfigVersion = 1;
+inline constexpr uint16_t kConfigVersion = 2;
 
 // Config::flags bits.
 inline constexpr uint32_t kConfigFlagTscInvariant = 1u << 0;  // CPUID 8000_0007h EDX[8] seen by the plugin
+
+// -- Verification: one entry per sha256_regions entry, same index. --------
+
+// What a digested segment holds, for the diagnosis on a mismatch.
+enum class SegmentRole : uint32_t {
+  kOther = 0,
+  kKernel = 1,
+  kInitrd = 2,
+  kBootParams = 3,
+  kElfCoreHeaders = 4,
+  kBackup = 5,
+};
+
+// sha256_regions[i] = {start, len}: the first content_len bytes carry the
+// segment's content, digested into `digest`; the remaining len - content_len
+// bytes are zero fill, which the purgatory checks by scanning, not hashing.
+struct SegmentCheck {
+  uint64_t content_len;
+  uint32_t role;  // SegmentRole
+  uint32_t reserved;
+  uint8_t digest[32];  // SHA-256 of the content bytes only
+};
+static_assert(sizeof(SegmentCheck) == 48);
+static_assert(offsetof(SegmentCheck, role) == 8);
+static_assert(offsetof(SegmentCheck, digest) == 16);
+
+// What the purgatory does when verification fails.
+enum class OnCorruption : uint32_t {
+  kHalt = 0,    // stop the CPU, as stock does
+  kReboot = 1,  // reset the machine so that a server comes back
+};
+
+// -- PCIe quiesce. -------------------------------------------------------
+
+// One ECAM window of the ACPI MCFG table (PCI Firmware Spec r3.3 §4.1.2):
+// config space of (bus, dev, fn) at base + ((bus - start_bus) << 20 | dev << 15 | fn << 12).
+struct EcamWindow {
+  uint64_t base;
+  uint16_t segment;
+  uint8_t start_bus;
+  uint8_t end_bus;
+  uint32_t reserved;
+};
+static_assert(sizeof(EcamWindow) == 16);
+static_assert(offsetof(EcamWindow, segment) == 8);
+static_assert(offsetof(EcamWindow, start_bus) == 10);
+static_assert(offsetof(EcamWindow, end_bus) == 11);
+
+// A PCI function (segment, bus, device << 3 | function); for a root bus only
+// segment and bus count.
+struct PciAddress {
+  uint16_t segment;
+  uint8_t bus;
+  uint8_t devfn;
+};
+static_assert(sizeof(PciAddress) == 4);
+
+enum class PcieMode : uint32_t {
+  kOff = 0,    // touch no device
+  kReset = 1,  // secondary bus reset of eligible ports
+};
+
+// PcieSettings::flags bits.
+inline constexpr uint32_t kPcieFlagIncludeDisplay = 1u << 0;  // also reset ports above display devices
+
+inline constexpr size_t kMaxEcamWindows = 16;
+inline constexpr size_t kMaxRootBuses = 64;
+inline constexpr size_t kMaxExcludedFunctions = 32;
+
+struct PcieSettings {
+  uint32_t mode;  // PcieMode
+  uint32_t flags;  // kPcieFlag*
+  uint32_t settle_ms;  // wait after clearing Secondary Bus Reset (PCIe r6.0 §6.6.1: 100 ms)
+  uint32_t ready_timeout_ms;  // give up on a device that does not answer after this
+  uint32_t ecam_count;
+  uint32_t root_bus_count;
+  uint32_t excluded_count;
+  uint32_t reserved;
+  EcamWindow ecam[kMaxEcamWindows];
+  PciAddress root_buses[kMaxRootBuses];
+  PciAddress excluded[kMaxExcludedFunctions];
+};
+static_assert(sizeof(PcieSettings) == 32 + 16 * kMaxEcamWindows + 4 * kMaxRootBuses + 4 * kMaxExcludedFunctions);
+static_assert(offsetof(PcieSettings, ecam) == 32);
 
 struct Config {
   uint32_t magic;    // kConfigMagic
@@ -60,13 +146,26 @@ struct Config {
   uint32_t flags;    // kConfigFlag*
   uint32_t reserved0;
   uint64_t tsc_hz;   // TSC frequency measured by the plugin at load time; 0 = unknown
+
+  // Verification.
+  uint32_t on_corruption;        // OnCorruption
+  uint32_t segment_check_count;  // entries of `segments` in use; 0 = hash every region in full
+  SegmentCheck segments[kSha256RegionCount];
+
+  // PCIe quiesce.
+  PcieSettings pcie;
 };
-static_assert(sizeof(Config) == 24);
 static_assert(offsetof(Config, magic) == 0);
 static_assert(offsetof(Config, version) == 4);
 static_assert(offsetof(Config, size) == 6);
 static_assert(offsetof(Config, flags) == 8);
 static_assert(offsetof(Config, tsc_hz) == 16);
+static_assert(offsetof(Config, on_corruption) == 24);
+static_assert(offsetof(Config, segment_check_count) == 28);
+static_assert(offsetof(Config, segments) == 32);
+static_assert(offsetof(Config, pcie) == 32 + 48 * kSha256RegionCount);
+static_assert(sizeof(Config) == 32 + 48 * kSha256RegionCount + sizeof(PcieSettings));
+static_assert(sizeof(Config) <= 0xffff, "Config::size is 16 bits");
 
 // ---- Symbol table ------------------------------------------------------
 //

@@ -85,7 +85,11 @@ class FlowTest : public ::testing::Test {
     vars.serial_baud = 115200;
     vars.panic_kernel = 1;
     vars.cmdline_end = kCmdlineAt + cmdline_length;
-    vars.limbo_config = {abi::kConfigMagic, abi::kConfigVersion, sizeof(abi::Config), 0, 0, kTscHz};
+    vars.limbo_config = abi::Config{};
+    vars.limbo_config.magic = abi::kConfigMagic;
+    vars.limbo_config.version = abi::kConfigVersion;
+    vars.limbo_config.size = sizeof(abi::Config);
+    vars.limbo_config.tsc_hz = kTscHz;
   }
 
   Outcome run() { return flow::run(m, vars, entry_tsc, report); }
