@@ -60,6 +60,7 @@ limbo::abi::Config limbo_config = {
     .segment_check_count = 0,
     .segments = {},
     .pcie = {},
+    .reset_register = {},
 };
 
 }  // extern "C"

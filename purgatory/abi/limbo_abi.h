@@ -86,6 +86,24 @@ enum class OnCorruption : uint32_t {
   kReboot = 1,  // reset the machine so that a server comes back
 };
 
+// The FADT's reset register (ACPI r6.5 §5.2.9 FADT: RESET_REG, a Generic
+// Address Structure §5.2.3.2, at offset 116; RESET_VALUE at offset 128; used
+// only when Flags bit 10 RESET_REG_SUP is set). Read by the plugin from
+// /sys/firmware/acpi/tables/FACP; `valid` = 0 means not provided.
+struct ResetRegister {
+  uint8_t address_space;  // GAS Address Space ID: 0 system memory, 1 system I/O, 2 PCI config
+  uint8_t bit_width;
+  uint8_t bit_offset;
+  uint8_t access_size;
+  uint8_t value;  // RESET_VALUE
+  uint8_t valid;  // 1: the FADT has a supported reset register
+  uint16_t reserved;
+  uint64_t address;
+};
+static_assert(sizeof(ResetRegister) == 16);
+static_assert(offsetof(ResetRegister, value) == 4);
+static_assert(offsetof(ResetRegister, address) == 8);
+
 // -- PCIe quiesce. -------------------------------------------------------
 
 // One ECAM window of the ACPI MCFG table (PCI Firmware Spec r3.3 §4.1.2):
@@ -154,6 +172,9 @@ struct Config {
 
   // PCIe quiesce.
   PcieSettings pcie;
+
+  // Verification, continued: how --on-corruption=reboot resets the machine.
+  ResetRegister reset_register;
 };
 static_assert(offsetof(Config, magic) == 0);
 static_assert(offsetof(Config, version) == 4);
@@ -164,7 +185,8 @@ static_assert(offsetof(Config, on_corruption) == 24);
 static_assert(offsetof(Config, segment_check_count) == 28);
 static_assert(offsetof(Config, segments) == 32);
 static_assert(offsetof(Config, pcie) == 32 + 48 * kSha256RegionCount);
-static_assert(sizeof(Config) == 32 + 48 * kSha256RegionCount + sizeof(PcieSettings));
+static_assert(offsetof(Config, reset_register) == 32 + 48 * kSha256RegionCount + sizeof(PcieSettings));
+static_assert(sizeof(Config) == 32 + 48 * kSha256RegionCount + sizeof(PcieSettings) + sizeof(ResetRegister));
 static_assert(sizeof(Config) <= 0xffff, "Config::size is 16 bits");
 
 // ---- Symbol table ------------------------------------------------------
