@@ -1,0 +1,260 @@
+// Discovery: the functions reachable from the root buses, through bridges by
+// their secondary and subordinate bus numbers, into a fixed-capacity table the
+// caller owns (no heap; kept off the purgatory's 16 KiB stack). Breadth-first
+// with an explicit work list (the checker forbids recursion); no bus is read
+// twice, a bus outside the ECAM windows is never read, capability lists are
+// walked at most kMaxCapabilityWalk steps, functions 1-7 only when function 0
+// says multi-function. Reads only: safe for the plan view.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi/limbo_abi.h"
+#include "lib/pcie/config_space.h"
+#include "lib/pcie/registers.h"
+
+namespace limbo::pcie {
+
+inline constexpr size_t kMaxFunctions = 512;
+inline constexpr uint16_t kNoFunction = 0xffff;  // no parent: on a root bus
+inline constexpr int kDevicesPerBus = 32;
+inline constexpr int kFunctionsPerDevice = 8;
+// Distinct segments discovery keeps visited-bus bitmaps for.
+inline constexpr size_t kMaxSegments = abi::kMaxEcamWindows;
+
+// What became of a bridge's secondary bus.
+enum class BusState : uint8_t {
+  kNotBridge,        // not a type 1 function
+  kScanned,          // every function on it is in the table
+  kPending,          // queued, not scanned: the table filled up first
+  kOutsideWindow,    // no ECAM window serves it: never read
+  kAlreadyVisited,   // another bridge or a root bus claimed it (a cycle or a duplicate)
+  kInvalidNumbers,   // secondary 0, secondary <= own bus, or subordinate < secondary
+};
+
+struct Function {
+  abi::PciAddress address;
+  uint16_t vendor_id;
+  uint16_t device_id;
+  uint32_t class_code;     // 24 bits: base class, sub-class, programming interface
+  uint16_t parent;         // table index of the bridge whose secondary bus holds it, or kNoFunction
+  uint8_t pcie_capability; // offset of the PCI Express capability; 0 = none
+  PortType type;
+  uint8_t header_layout;   // HeaderType::layout()
+  uint8_t secondary_bus;   // type 1 only
+  uint8_t subordinate_bus; // type 1 only
+  BusState bus_state;
+  bool multi_function;
+  uint8_t depth;           // 0 on a root bus
+
+  [[nodiscard]] constexpr bool is_bridge() const { return header_layout == HeaderType::kLayoutBridge; }
+  [[nodiscard]] constexpr uint8_t base_class() const { return static_cast<uint8_t>(class_code >> 16); }
+};
+
+struct Topology {
+  Function functions[kMaxFunctions];
+  uint16_t count = 0;
+  bool truncated = false;          // more functions than kMaxFunctions: the rest are unknown
+  uint16_t root_buses_scanned = 0;
+  uint16_t root_buses_ignored = 0; // outside every window, or repeated
+  uint32_t config_reads = 0;       // reads discovery issued
+
+  // Work list of buses to scan: each bus enters once (visited at push), so
+  // the list never holds more than one entry per bridge plus the root buses.
+  struct PendingBus {
+    uint16_t segment;
+    uint8_t bus;
+    uint16_t parent;
+  };
+  PendingBus pending[kMaxFunctions + abi::kMaxRootBuses];
+  // Visited buses per segment: one bit per bus number.
+  uint16_t visited_segment[kMaxSegments];
+  uint64_t visited[kMaxSegments][4];
+  uint8_t visited_segments = 0;
+};
+
+namespace detail {
+
+// A bus claimed before? Claims it. False also when the segment table is full
+// (more segments than windows cannot be served anyway).
+[[nodiscard]] inline bool claim_bus(Topology& t, uint16_t segment, uint8_t bus) {
+  size_t slot = 0;
+  while (slot < t.visited_segments && t.visited_segment[slot] != segment) ++slot;
+  if (slot == t.visited_segments) {
+    if (slot == kMaxSegments) return false;
+    t.visited_segment[slot] = segment;
+    for (uint64_t& word : t.visited[slot]) word = 0;
+    ++t.visited_segments;
+  }
+  uint64_t& word = t.visited[slot][bus >> 6];
+  const uint64_t bit = uint64_t{1} << (bus & 63);
+  if ((word & bit) != 0) return false;
+  word |= bit;
+  return true;
+}
+
+[[nodiscard]] constexpr PortType port_type_from_register(uint16_t value) {
+  switch (PcieCapabilities::from_value(value).port_type()) {
+    case 0: return PortType::kEndpoint;
+    case 1: return PortType::kLegacyEndpoint;
+    case 4: return PortType::kRootPort;
+    case 5: return PortType::kSwitchUpstreamPort;
+    case 6: return PortType::kSwitchDownstreamPort;
+    case 7: return PortType::kPcieToPciBridge;
+    case 8: return PortType::kPciToPcieBridge;
+    case 9: return PortType::kRcIntegratedEndpoint;
+    case 10: return PortType::kRcEventCollector;
+    default: return PortType::kUnknown;
+  }
+}
+
+// Counts every read, for the report and the benchmark.
+template <ConfigReader Space>
+struct CountingReader {
+  Space& space;
+  uint32_t& reads;
+  uint8_t read8(abi::PciAddress a, uint16_t offset) { ++reads; return space.read8(a, offset); }
+  uint16_t read16(abi::PciAddress a, uint16_t offset) { ++reads; return space.read16(a, offset); }
+  uint32_t read32(abi::PciAddress a, uint16_t offset) { ++reads; return space.read32(a, offset); }
+};
+
+}  // namespace detail
+
+// Offset of the capability `id` in the function's capability list, or 0. At
+// most kMaxCapabilityWalk entries are visited, so a looping list ends.
+template <class Reader>
+[[nodiscard]] uint8_t find_capability(Reader& space, abi::PciAddress a, uint8_t id) {
+  if (!Status::from_value(space.read16(a, kStatusOffset)).capabilities_list()) return 0;
+  uint8_t offset = space.read8(a, kCapabilitiesPointerOffset) & kCapabilityPointerMask;
+  for (int step = 0; step < kMaxCapabilityWalk && offset >= kCapabilityFirstOffset; ++step) {
+    // ID and next pointer in one read.
+    const uint16_t entry = space.read16(a, offset);
+    if (static_cast<uint8_t>(entry & 0xff) == id) return offset;
+    offset = static_cast<uint8_t>(entry >> 8) & kCapabilityPointerMask;
+  }
+  return 0;
+}
+
+// Fills `t` from the given root buses (abi::PciAddress: segment and bus
+// count). Returns false when the table filled up (t.truncated): functions
+// past the capacity are unknown, and bridges whose bus was not scanned say
+// so (BusState::kPending), which the policy treats as "leave alone".
+template <ConfigReader Space>
+[[nodiscard]] bool discover(Space& raw_space, const abi::PciAddress* roots, size_t root_count, Topology& t) {
+  t.count = 0;
+  t.truncated = false;
+  t.root_buses_scanned = 0;
+  t.root_buses_ignored = 0;
+  t.config_reads = 0;
+  t.visited_segments = 0;
+  detail::CountingReader<Space> space{raw_space, t.config_reads};
+
+  size_t head = 0;
+  size_t tail = 0;
+  constexpr size_t kPendingCapacity = sizeof(t.pending) / sizeof(t.pending[0]);
+  if (root_count > abi::kMaxRootBuses) root_count = abi::kMaxRootBuses;
+  for (size_t r = 0; r < root_count; ++r) {
+    const abi::PciAddress root = roots[r];
+    if (!raw_space.in_window(root.segment, root.bus) || !detail::claim_bus(t, root.segment, root.bus)) {
+      ++t.root_buses_ignored;
+      continue;
+    }
+    t.pending[tail++] = Topology::PendingBus{root.segment, root.bus, kNoFunction};
+    ++t.root_buses_scanned;
+  }
+
+  while (head < tail) {
+    const Topology::PendingBus bus = t.pending[head++];
+    const uint8_t depth = bus.parent == kNoFunction ? 0 : static_cast<uint8_t>(t.functions[bus.parent].depth + 1);
+    for (int dev = 0; dev < kDevicesPerBus; ++dev) {
+      for (int fn = 0; fn < kFunctionsPerDevice; ++fn) {
+        const abi::PciAddress a =
+            make_address(bus.segment, bus.bus, static_cast<uint8_t>(dev), static_cast<uint8_t>(fn));
+        const uint32_t ids = space.read32(a, kVendorIdOffset);
+        const uint16_t vendor = static_cast<uint16_t>(ids & 0xffff);
+        if (vendor == kVendorIdAbsent || vendor == kVendorIdInvalid) {
+          if (fn == 0) break;  // no device: functions 1-7 are not looked at
+          continue;
+        }
+        if (t.count == kMaxFunctions) {
+          t.truncated = true;
+          return false;
+        }
+        Function& f = t.functions[t.count];
+        f = Function{};
+        f.address = a;
+        f.vendor_id = vendor;
+        f.device_id = static_cast<uint16_t>(ids >> 16);
+        f.parent = bus.parent;
+        f.depth = depth;
+        f.bus_state = BusState::kNotBridge;
+        f.type = PortType::kUnknown;
+        const uint16_t index = t.count++;
+        if (vendor == kVendorIdRetry) {
+          // Not ready (Request Retry Status): nothing else is readable; an
+          // unknown function keeps its port from being reset.
+          if (fn == 0) break;
+          continue;
+        }
+        const HeaderType header = HeaderType::from_value(space.read8(a, kHeaderTypeOffset));
+        f.header_layout = static_cast<uint8_t>(header.layout());
+        f.multi_function = header.multi_function();
+        f.class_code = RevisionClass::from_value(space.read32(a, kRevisionClassOffset)).class_code();
+        f.pcie_capability = find_capability(space, a, kCapabilityIdPciExpress);
+        f.type = f.pcie_capability == 0
+                     ? PortType::kConventional
+                     : detail::port_type_from_register(space.read16(a, f.pcie_capability + kPcieCapabilitiesOffset));
+        if (f.is_bridge()) {
+          const BusNumbers numbers = BusNumbers::from_value(space.read32(a, kBusNumbersOffset));
+          f.secondary_bus = static_cast<uint8_t>(numbers.secondary_bus());
+          f.subordinate_bus = static_cast<uint8_t>(numbers.subordinate_bus());
+          if (f.secondary_bus == 0 || f.secondary_bus <= bus.bus || f.subordinate_bus < f.secondary_bus) {
+            f.bus_state = BusState::kInvalidNumbers;
+          } else if (!raw_space.in_window(bus.segment, f.secondary_bus)) {
+            f.bus_state = BusState::kOutsideWindow;
+          } else if (tail == kPendingCapacity || !detail::claim_bus(t, bus.segment, f.secondary_bus)) {
+            f.bus_state = BusState::kAlreadyVisited;
+          } else {
+            f.bus_state = BusState::kPending;
+            t.pending[tail++] = Topology::PendingBus{bus.segment, f.secondary_bus, index};
+          }
+        }
+        if (fn == 0 && !f.multi_function) break;
+      }
+    }
+    if (bus.parent != kNoFunction) t.functions[bus.parent].bus_state = BusState::kScanned;
+  }
+  return true;
+}
+
+[[nodiscard]] constexpr const char* to_string(PortType type) {
+  switch (type) {
+    case PortType::kEndpoint: return "endpoint";
+    case PortType::kLegacyEndpoint: return "legacy endpoint";
+    case PortType::kRootPort: return "root port";
+    case PortType::kSwitchUpstreamPort: return "switch upstream port";
+    case PortType::kSwitchDownstreamPort: return "switch downstream port";
+    case PortType::kPcieToPciBridge: return "pcie-to-pci bridge";
+    case PortType::kPciToPcieBridge: return "pci-to-pcie bridge";
+    case PortType::kRcIntegratedEndpoint: return "root complex integrated endpoint";
+    case PortType::kRcEventCollector: return "root complex event collector";
+    case PortType::kConventional: return "conventional pci";
+    case PortType::kUnknown: return "unknown";
+  }
+  return "unknown";
+}
+
+[[nodiscard]] constexpr const char* to_string(BusState state) {
+  switch (state) {
+    case BusState::kNotBridge: return "not a bridge";
+    case BusState::kScanned: return "scanned";
+    case BusState::kPending: return "not scanned (table full)";
+    case BusState::kOutsideWindow: return "outside the ecam windows";
+    case BusState::kAlreadyVisited: return "already visited (bus number cycle)";
+    case BusState::kInvalidNumbers: return "invalid bus numbers";
+  }
+  return "unknown";
+}
+
+}  // namespace limbo::pcie

@@ -1,0 +1,268 @@
+// The one reset policy, shared by the purgatory and the plan view: which ports
+// get a secondary bus reset, and for every function the decision with its
+// reason. Reset the endpoints below root ports and switch downstream ports
+// whose secondary bus holds only endpoints; leave a port alone when anything
+// below it is a display device (unless asked), conventional PCI, a bridge,
+// excluded, or unknown; never reset a switch upstream port (its bus numbers
+// and windows would be lost: DESIGN.md); RCiEPs have no port.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi/limbo_abi.h"
+#include "lib/pcie/config_space.h"
+#include "lib/pcie/discovery.h"
+#include "lib/pcie/registers.h"
+
+namespace limbo::pcie {
+
+inline constexpr size_t kMaxResetPorts = 128;
+inline constexpr size_t kMaxResetEndpoints = 256;
+
+// The settings as the core uses them: abi::PcieSettings with defaults for
+// "not provided" (0) and Linux's limits applied.
+struct Settings {
+  bool enabled = false;
+  bool include_display = false;
+  uint32_t settle_ms = kResetToConfigRequestMs;
+  uint32_t ready_timeout_ms = kLinuxResetWaitMs;
+  const abi::PciAddress* excluded = nullptr;
+  size_t excluded_count = 0;
+};
+
+// 0 means the default (PCIe r6.0 §6.6.1's 100 ms; Linux's 1 s); both are
+// capped at Linux's longest wait, 60 s, so a corrupt block cannot park the
+// CPU for hours.
+[[nodiscard]] constexpr Settings settings_from_abi(const abi::PcieSettings& s) {
+  Settings out;
+  out.enabled = s.mode == static_cast<uint32_t>(abi::PcieMode::kReset);
+  out.include_display = (s.flags & abi::kPcieFlagIncludeDisplay) != 0;
+  out.settle_ms = s.settle_ms == 0 ? kResetToConfigRequestMs : s.settle_ms;
+  if (out.settle_ms > kLinuxResetReadyPollMaxMs) out.settle_ms = kLinuxResetReadyPollMaxMs;
+  out.ready_timeout_ms = s.ready_timeout_ms == 0 ? kLinuxResetWaitMs : s.ready_timeout_ms;
+  if (out.ready_timeout_ms > kLinuxResetReadyPollMaxMs) out.ready_timeout_ms = kLinuxResetReadyPollMaxMs;
+  out.excluded = s.excluded;
+  out.excluded_count = s.excluded_count > abi::kMaxExcludedFunctions ? abi::kMaxExcludedFunctions : s.excluded_count;
+  return out;
+}
+
+enum class Action : uint8_t {
+  kReset,  // a port: its secondary bus is reset; an endpoint: reset by its port
+  kSkip,   // an endpoint (or any non-bridge function) deliberately left alone
+  kLeave,  // a port or bridge that is not reset (not counted as a skip)
+};
+
+enum class Reason : uint8_t {
+  // kReset
+  kPortSelected,         // port: every function below is an endpoint
+  kBelowSelectedPort,    // endpoint: its port is reset
+  // kSkip, the function itself
+  kModeOff,              // --pcie=off
+  kDisplay,              // class 0x03
+  kConventional,         // no PCI Express capability
+  kExcluded,             // --pcie-exclude
+  kRcIntegrated,         // root complex integrated endpoint: no port above
+  kNotReady,             // answered Retry Status or an unknown type at discovery
+  kNoPort,               // not below a root or switch downstream port
+  kSharesPort,           // its port is left alone because of another function
+  // kLeave, ports and bridges
+  kSwitchUpstreamPort,   // never reset: the switch's bus numbers and windows would be lost
+  kNotAPort,             // a bridge that is not a root or downstream port
+  kBridgeBelow,
+  kDisplayBelow,
+  kConventionalBelow,
+  kExcludedBelow,
+  kNotReadyBelow,
+  kEmpty,                // nothing below
+  kBusNotScanned,        // the bus below was not (fully) discovered
+  kCapacity,             // more ports or endpoints than the reset tables hold
+};
+
+struct Decision {
+  Action action;
+  Reason reason;
+  uint16_t related;  // endpoint: its port; port: the function that decided it; else kNoFunction
+};
+
+struct Plan {
+  Decision decisions[kMaxFunctions];
+  uint16_t ports[kMaxResetPorts];          // table indices of the ports to reset
+  uint16_t endpoints[kMaxResetEndpoints];  // table indices of the endpoints they reset
+  uint16_t port_count = 0;
+  uint16_t endpoint_count = 0;
+  uint16_t skip_count = 0;                 // functions with Action::kSkip
+};
+
+[[nodiscard]] constexpr bool is_resettable_port(PortType t) {
+  return t == PortType::kRootPort || t == PortType::kSwitchDownstreamPort;
+}
+[[nodiscard]] constexpr bool is_endpoint(PortType t) {
+  return t == PortType::kEndpoint || t == PortType::kLegacyEndpoint;
+}
+
+[[nodiscard]] inline bool is_excluded(const Settings& s, abi::PciAddress a) {
+  for (size_t i = 0; i < s.excluded_count; ++i) {
+    if (s.excluded[i] == a) return true;
+  }
+  return false;
+}
+
+namespace detail {
+
+// How a function below a port weighs on the port's decision; a higher rank
+// wins, so the reported reason is the strongest one.
+[[nodiscard]] inline Reason blocking_reason(const Topology& t, const Settings& s, const Function& f) {
+  if (f.is_bridge()) return Reason::kBridgeBelow;
+  if (f.type == PortType::kConventional) return Reason::kConventionalBelow;
+  if (f.type == PortType::kUnknown || !is_endpoint(f.type)) return Reason::kNotReadyBelow;
+  if (f.base_class() == kBaseClassDisplay && !s.include_display) return Reason::kDisplayBelow;
+  if (is_excluded(s, f.address)) return Reason::kExcludedBelow;
+  (void)t;
+  return Reason::kPortSelected;
+}
+
+[[nodiscard]] constexpr int rank(Reason r) {
+  switch (r) {
+    case Reason::kBusNotScanned: return 7;
+    case Reason::kBridgeBelow: return 6;
+    case Reason::kConventionalBelow: return 5;
+    case Reason::kNotReadyBelow: return 4;
+    case Reason::kDisplayBelow: return 3;
+    case Reason::kExcludedBelow: return 2;
+    default: return 0;
+  }
+}
+
+}  // namespace detail
+
+// Decides every function of `t`. Linear in the functions: one pass over the
+// children of each port, no recursion.
+inline void decide(const Topology& t, const Settings& s, Plan& plan) {
+  plan.port_count = 0;
+  plan.endpoint_count = 0;
+  plan.skip_count = 0;
+  const uint16_t n = t.count;
+
+  // 1. Each function on its own.
+  for (uint16_t i = 0; i < n; ++i) {
+    const Function& f = t.functions[i];
+    Decision& d = plan.decisions[i];
+    d = Decision{Action::kSkip, Reason::kNoPort, kNoFunction};
+    if (f.is_bridge()) {
+      d.action = Action::kLeave;
+      if (!s.enabled) {
+        d.reason = Reason::kModeOff;
+      } else if (f.type == PortType::kSwitchUpstreamPort) {
+        d.reason = Reason::kSwitchUpstreamPort;
+      } else if (!is_resettable_port(f.type)) {
+        d.reason = Reason::kNotAPort;
+      } else if (is_excluded(s, f.address)) {
+        d.reason = Reason::kExcluded;
+      } else if (f.bus_state != BusState::kScanned) {
+        d.reason = Reason::kBusNotScanned;
+      } else {
+        d.reason = Reason::kEmpty;  // until a child says otherwise
+      }
+      continue;
+    }
+    if (!s.enabled) d.reason = Reason::kModeOff;
+    else if (f.type == PortType::kUnknown) d.reason = Reason::kNotReady;
+    else if (is_excluded(s, f.address)) d.reason = Reason::kExcluded;
+    else if (f.base_class() == kBaseClassDisplay && !s.include_display) d.reason = Reason::kDisplay;
+    else if (f.type == PortType::kConventional) d.reason = Reason::kConventional;
+    else if (f.type == PortType::kRcIntegratedEndpoint) d.reason = Reason::kRcIntegrated;
+    else d.reason = Reason::kNoPort;  // settled in step 3 when a resettable port is above
+  }
+  if (!s.enabled) {
+    for (uint16_t i = 0; i < n; ++i) plan.skip_count += plan.decisions[i].action == Action::kSkip;
+    return;
+  }
+
+  // 2. Each candidate port, from its children: the strongest blocking reason.
+  for (uint16_t i = 0; i < n; ++i) {
+    const Function& child = t.functions[i];
+    if (child.parent == kNoFunction) continue;
+    Decision& port = plan.decisions[child.parent];
+    if (port.reason != Reason::kEmpty && port.reason != Reason::kPortSelected &&
+        detail::rank(port.reason) == 0) {
+      continue;  // decided by the port itself (not a port, upstream port, excluded)
+    }
+    const Reason r = detail::blocking_reason(t, s, child);
+    if (port.reason == Reason::kEmpty) {
+      port.reason = r;
+      port.related = r == Reason::kPortSelected ? kNoFunction : i;
+    } else if (detail::rank(r) > detail::rank(port.reason)) {
+      port.reason = r;
+      port.related = i;
+    }
+  }
+
+  // 3. Select ports (in table order) while the reset tables have room.
+  for (uint16_t i = 0; i < n; ++i) {
+    Decision& d = plan.decisions[i];
+    if (d.reason != Reason::kPortSelected) continue;
+    uint16_t children = 0;
+    for (uint16_t j = 0; j < n; ++j) children += t.functions[j].parent == i;
+    if (plan.port_count == kMaxResetPorts || plan.endpoint_count + children > kMaxResetEndpoints) {
+      d.reason = Reason::kCapacity;
+      continue;
+    }
+    d.action = Action::kReset;
+    plan.ports[plan.port_count++] = i;
+    for (uint16_t j = 0; j < n; ++j) {
+      if (t.functions[j].parent != i) continue;
+      plan.decisions[j] = Decision{Action::kReset, Reason::kBelowSelectedPort, i};
+      plan.endpoints[plan.endpoint_count++] = j;
+    }
+  }
+
+  // 4. Endpoints below a port that stays: say why.
+  for (uint16_t i = 0; i < n; ++i) {
+    Decision& d = plan.decisions[i];
+    const Function& f = t.functions[i];
+    if (d.action == Action::kSkip && d.reason == Reason::kNoPort && f.parent != kNoFunction &&
+        is_resettable_port(t.functions[f.parent].type)) {
+      d.reason = Reason::kSharesPort;
+      d.related = f.parent;
+    }
+    plan.skip_count += d.action == Action::kSkip;
+  }
+}
+
+[[nodiscard]] constexpr const char* to_string(Reason r) {
+  switch (r) {
+    case Reason::kPortSelected: return "only endpoints below";
+    case Reason::kBelowSelectedPort: return "below a reset port";
+    case Reason::kModeOff: return "pcie mode off";
+    case Reason::kDisplay: return "display device";
+    case Reason::kConventional: return "conventional pci";
+    case Reason::kExcluded: return "excluded";
+    case Reason::kRcIntegrated: return "root complex integrated endpoint, no port";
+    case Reason::kNotReady: return "not ready at discovery";
+    case Reason::kNoPort: return "no root or downstream port above";
+    case Reason::kSharesPort: return "port left alone for another function";
+    case Reason::kSwitchUpstreamPort: return "switch upstream port, never reset";
+    case Reason::kNotAPort: return "bridge, not a root or downstream port";
+    case Reason::kBridgeBelow: return "bridge below";
+    case Reason::kDisplayBelow: return "display device below";
+    case Reason::kConventionalBelow: return "conventional pci below";
+    case Reason::kExcludedBelow: return "excluded function below";
+    case Reason::kNotReadyBelow: return "unknown function below";
+    case Reason::kEmpty: return "nothing below";
+    case Reason::kBusNotScanned: return "bus below not scanned";
+    case Reason::kCapacity: return "reset tables full";
+  }
+  return "unknown";
+}
+
+[[nodiscard]] constexpr const char* to_string(Action a) {
+  switch (a) {
+    case Action::kReset: return "reset";
+    case Action::kSkip: return "skip";
+    case Action::kLeave: return "leave";
+  }
+  return "unknown";
+}
+
+}  // namespace limbo::pcie

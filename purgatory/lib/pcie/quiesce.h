@@ -1,0 +1,178 @@
+// PCIe quiesce from end to end, what the purgatory's flow calls once: discover,
+// decide, reset, then one console line per function and the totals:
+//   limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready 101 ms
+//   limbo: pcie 0000:00:01.0 1234:1111 class 030000 skip display device
+//   limbo: pcie reset 2 skip 5 fail 0 ports 2 in 103 ms
+// and the plan view's tree (the same decisions, no reset). Output goes to any
+// sink with put(char) (lib/format.h).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi/limbo_abi.h"
+#include "lib/format.h"
+#include "lib/pcie/clock.h"
+#include "lib/pcie/config_space.h"
+#include "lib/pcie/discovery.h"
+#include "lib/pcie/policy.h"
+#include "lib/pcie/registers.h"
+#include "lib/pcie/reset.h"
+
+namespace limbo::pcie {
+
+// Everything the quiesce needs that does not fit a 16 KiB stack: the caller
+// owns one (a global in the purgatory, about 32 KiB).
+struct Workspace {
+  Topology topology;
+  Plan plan;
+  ResetWork reset;
+  abi::PciAddress roots[abi::kMaxRootBuses > abi::kMaxEcamWindows ? abi::kMaxRootBuses : abi::kMaxEcamWindows];
+};
+
+// The report's counters (lib/report.h): endpoints reset and restored,
+// functions deliberately skipped, endpoints that failed.
+struct Totals {
+  uint32_t reset = 0;
+  uint32_t skip = 0;
+  uint32_t fail = 0;
+  uint32_t ports = 0;
+  uint32_t functions = 0;
+  uint64_t elapsed_us = 0;   // first assert to the end of the restore
+  bool enabled = false;
+  bool truncated = false;    // discovery table full
+};
+
+// The root buses to walk: the block's list, or when it gives none, the first
+// bus of each ECAM window.
+[[nodiscard]] inline size_t root_buses(const abi::PcieSettings& s, abi::PciAddress* out) {
+  size_t n = 0;
+  if (s.root_bus_count != 0) {
+    const size_t count = s.root_bus_count > abi::kMaxRootBuses ? abi::kMaxRootBuses : s.root_bus_count;
+    for (; n < count; ++n) out[n] = s.root_buses[n];
+    return n;
+  }
+  const size_t windows = s.ecam_count > abi::kMaxEcamWindows ? abi::kMaxEcamWindows : s.ecam_count;
+  for (size_t i = 0; i < windows; ++i) out[n++] = abi::PciAddress{s.ecam[i].segment, s.ecam[i].start_bus, 0};
+  return n;
+}
+
+template <class Sink>
+void print_address(Sink& sink, abi::PciAddress a) {
+  fmt::print(sink, fmt::hex(a.segment, 4), ':', fmt::hex(a.bus, 2), ':', fmt::hex(device_of(a), 2), '.',
+             fmt::hex(function_of(a), 1));
+}
+
+// "0000:01:00.0 8086:10d3 class 020000"
+template <class Sink>
+void print_function(Sink& sink, const Function& f) {
+  print_address(sink, f.address);
+  fmt::print(sink, ' ', fmt::hex(f.vendor_id, 4), ':', fmt::hex(f.device_id, 4), " class ", fmt::hex(f.class_code, 6));
+}
+
+// The decision part of a line: "skip display device", "reset ok ready 101 ms".
+template <class Sink>
+void print_decision(Sink& sink, const Topology& t, const Plan& plan, const ResetWork* work, uint16_t index) {
+  const Decision& d = plan.decisions[index];
+  if (d.action == Action::kReset && t.functions[index].is_bridge()) {
+    fmt::print(sink, "port reset (", to_string(d.reason), ')');
+    return;
+  }
+  if (d.action == Action::kReset) {
+    if (work == nullptr) {
+      fmt::print(sink, "reset (port ");
+      print_address(sink, t.functions[d.related].address);
+      fmt::print(sink, ')');
+      return;
+    }
+    for (uint16_t e = 0; e < plan.endpoint_count; ++e) {
+      if (plan.endpoints[e] != index) continue;
+      const EndpointResult& r = work->results[e];
+      fmt::print(sink, to_string(r.outcome));
+      if (r.outcome != EndpointOutcome::kNeverAnswered) fmt::print(sink, " ready ", fmt::dec(r.ready_ms), " ms");
+      return;
+    }
+  }
+  fmt::print(sink, to_string(d.action), ' ', to_string(d.reason));
+  if (d.related != kNoFunction) {
+    fmt::print(sink, " (");
+    print_address(sink, t.functions[d.related].address);
+    fmt::print(sink, ')');
+  }
+}
+
+// One console line per non-bridge function, then the totals.
+template <class Sink>
+void print_report(Sink& sink, const Topology& t, const Plan& plan, const ResetWork& work, const Totals& totals) {
+  for (uint16_t i = 0; i < t.count; ++i) {
+    if (t.functions[i].is_bridge()) continue;
+    fmt::print(sink, "limbo: pcie ");
+    print_function(sink, t.functions[i]);
+    sink.put(' ');
+    print_decision(sink, t, plan, &work, i);
+    sink.put('\n');
+  }
+  if (totals.truncated) fmt::println(sink, "limbo: pcie more than ", fmt::dec(kMaxFunctions), " functions: the rest left alone");
+  fmt::println(sink, "limbo: pcie reset ", fmt::dec(totals.reset), " skip ", fmt::dec(totals.skip), " fail ",
+               fmt::dec(totals.fail), " ports ", fmt::dec(totals.ports), " in ", fmt::dec((totals.elapsed_us + 999) / 1000),
+               " ms");
+}
+
+// The tree, like `lspci -tv`, with every function's decision: depth-first
+// over the parent links with an explicit stack (no recursion).
+template <class Sink>
+void print_tree(Sink& sink, const Topology& t, const Plan& plan) {
+  // Children follow their parent in the table (breadth-first discovery), so
+  // a stack of (index) entries walking the table in order suffices.
+  uint16_t stack[kMaxFunctions];
+  size_t depth_of_stack = 0;
+  for (uint16_t root = 0; root < t.count; ++root) {
+    if (t.functions[root].parent != kNoFunction) continue;
+    stack[depth_of_stack++] = root;
+    while (depth_of_stack > 0) {
+      const uint16_t i = stack[--depth_of_stack];
+      const Function& f = t.functions[i];
+      for (uint8_t d = 0; d < f.depth; ++d) fmt::print(sink, "    ");
+      print_function(sink, f);
+      fmt::print(sink, ' ', to_string(f.type), ": ");
+      print_decision(sink, t, plan, nullptr, i);
+      if (f.is_bridge()) {
+        fmt::print(sink, " [bus ", fmt::hex(f.secondary_bus, 2), '-', fmt::hex(f.subordinate_bus, 2));
+        if (f.bus_state != BusState::kScanned) fmt::print(sink, ' ', to_string(f.bus_state));
+        sink.put(']');
+      }
+      sink.put('\n');
+      // Push children in reverse table order so they print in table order.
+      for (uint16_t j = t.count; j-- > 0;) {
+        if (t.functions[j].parent == i && depth_of_stack < kMaxFunctions) stack[depth_of_stack++] = j;
+      }
+    }
+  }
+}
+
+// The purgatory's one call. `space` must reach every window of `settings`
+// (the caller maps them uncached before). Prints the report to `sink`.
+template <ConfigSpace Space, Clock C, class Sink>
+Totals quiesce(Space& space, C& clock, Sink& sink, const abi::PcieSettings& abi_settings, Workspace& ws) {
+  Totals totals;
+  const Settings settings = settings_from_abi(abi_settings);
+  totals.enabled = settings.enabled;
+  if (!settings.enabled) {
+    fmt::println(sink, "limbo: pcie off");
+    return totals;
+  }
+  const size_t roots = root_buses(abi_settings, ws.roots);
+  totals.truncated = !discover(space, ws.roots, roots, ws.topology);
+  decide(ws.topology, settings, ws.plan);
+  const ResetTotals r = reset_ports(space, clock, ws.topology, ws.plan, settings, ws.reset);
+  totals.reset = r.endpoints_reset;
+  totals.fail = r.endpoints_failed;
+  totals.skip = ws.plan.skip_count;
+  totals.ports = r.ports_reset;
+  totals.functions = ws.topology.count;
+  totals.elapsed_us = ws.reset.timeline.end_us - ws.reset.timeline.first_assert_us;
+  print_report(sink, ws.topology, ws.plan, ws.reset, totals);
+  return totals;
+}
+
+}  // namespace limbo::pcie

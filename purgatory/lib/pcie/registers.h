@@ -1,0 +1,343 @@
+// PCI and PCI Express configuration registers as small types: the offsets and
+// bits discovery, policy and the secondary bus reset touch, each with the spec
+// section it comes from, and the timing constants of the reset.
+// References: PCI Local Bus Specification r3.0 (PCI r3.0), PCI Express Base
+// Specification r6.0 (PCIe r6.0).
+#pragma once
+
+#include <stdint.h>
+
+#include "lib/reg.h"
+
+namespace limbo::pcie {
+
+// ---- Common header, both layouts (PCIe r6.0 §7.5.1.1, PCI r3.0 §6.1) ----
+inline constexpr uint16_t kVendorIdOffset = 0x00;        // §7.5.1.1.1, 16 bits
+inline constexpr uint16_t kDeviceIdOffset = 0x02;        // §7.5.1.1.2, 16 bits
+inline constexpr uint16_t kCommandOffset = 0x04;         // §7.5.1.1.3, 16 bits
+inline constexpr uint16_t kStatusOffset = 0x06;          // §7.5.1.1.4, 16 bits
+inline constexpr uint16_t kRevisionClassOffset = 0x08;   // §7.5.1.1.5-6: revision 7:0, class 31:8
+inline constexpr uint16_t kCacheLineSizeOffset = 0x0c;   // §7.5.1.1.7, 8 bits
+inline constexpr uint16_t kHeaderTypeOffset = 0x0e;      // §7.5.1.1.9, 8 bits
+inline constexpr uint16_t kCapabilitiesPointerOffset = 0x34;  // §7.5.1.1.11, 8 bits
+inline constexpr uint16_t kInterruptLineOffset = 0x3c;   // §7.5.1.1.12, 8 bits
+
+// Vendor ID values that are not a device (PCIe r6.0 §2.3.2, §7.5.1.1.1):
+// all ones is what a read of an absent function (or one failing with a
+// completion error) returns; 0x0001 is what a function answering Request
+// Retry Status returns when Root Control's RRS Software Visibility is on
+// (Linux turns it on during enumeration). 0x0000 is never a valid vendor.
+inline constexpr uint16_t kVendorIdAbsent = 0xffff;
+inline constexpr uint16_t kVendorIdRetry = 0x0001;
+inline constexpr uint16_t kVendorIdInvalid = 0x0000;
+
+// A device that answers: neither absent, nor retrying, nor zero.
+[[nodiscard]] constexpr bool vendor_id_answers(uint16_t vendor_id) {
+  return vendor_id != kVendorIdAbsent && vendor_id != kVendorIdRetry && vendor_id != kVendorIdInvalid;
+}
+
+// Command register (PCIe r6.0 §7.5.1.1.3, PCI r3.0 §6.2.2).
+struct Command : reg::Register<Command, uint16_t> {
+  LIMBO_REG_BIT(10, interrupt_disable)
+  LIMBO_REG_BIT(8, serr_enable)
+  LIMBO_REG_BIT(6, parity_error_response)
+  LIMBO_REG_BIT(2, bus_master)
+  LIMBO_REG_BIT(1, memory_space)
+  LIMBO_REG_BIT(0, io_space)
+  // What the reset restores (DESIGN.md): address decode only. Bus Master
+  // stays off until the next kernel's driver sets it.
+  static constexpr uint16_t kDecodeMask = (1u << 1) | (1u << 0);
+};
+
+// Status register (PCIe r6.0 §7.5.1.1.4, PCI r3.0 §6.2.3). Bits 15:11 and 8
+// are write-1-to-clear error flags.
+struct Status : reg::Register<Status, uint16_t> {
+  LIMBO_REG_BIT(15, detected_parity_error)
+  LIMBO_REG_BIT(14, signaled_system_error)
+  LIMBO_REG_BIT(13, received_master_abort)
+  LIMBO_REG_BIT(12, received_target_abort)
+  LIMBO_REG_BIT(11, signaled_target_abort)
+  LIMBO_REG_BIT(8, master_data_parity_error)
+  LIMBO_REG_BIT(4, capabilities_list)
+  static constexpr uint16_t kWriteOneToClearMask = 0xf900;
+};
+
+// Revision ID and Class Code as one dword (PCIe r6.0 §7.5.1.1.5-6).
+struct RevisionClass : reg::Register<RevisionClass, uint32_t> {
+  LIMBO_REG_FIELD(31, 8, class_code)  // base class 23:16, sub-class 15:8, prog-if 7:0
+  LIMBO_REG_FIELD(31, 24, base_class)
+  LIMBO_REG_FIELD(23, 16, sub_class)
+  LIMBO_REG_FIELD(7, 0, revision)
+};
+inline constexpr uint8_t kBaseClassDisplay = 0x03;  // PCI Code and ID Assignment r1.x §1.4
+inline constexpr uint8_t kBaseClassBridge = 0x06;   // §1.7
+
+// Header Type (PCIe r6.0 §7.5.1.1.9, PCI r3.0 §6.2.1).
+struct HeaderType : reg::Register<HeaderType, uint8_t> {
+  static constexpr uint8_t kLayoutEndpoint = 0;  // type 0
+  static constexpr uint8_t kLayoutBridge = 1;    // type 1 (PCI-to-PCI bridge, PCIe port)
+  static constexpr uint8_t kLayoutCardBus = 2;
+  LIMBO_REG_BIT(7, multi_function)
+  LIMBO_REG_FIELD(6, 0, layout)
+};
+
+// ---- Type 0 header (PCI r3.0 §6.2.5) --------------------------------------
+inline constexpr uint16_t kBar0Offset = 0x10;  // §6.2.5.1: six dword BARs, 0x10..0x24
+inline constexpr int kType0BarCount = 6;
+inline constexpr uint16_t kType0RomBarOffset = 0x30;  // §6.2.5.2 Expansion ROM Base Address
+
+// A Base Address Register (PCI r3.0 §6.2.5.1): a 64-bit memory BAR takes
+// the next BAR as its upper 32 bits.
+struct Bar : reg::Register<Bar, uint32_t> {
+  static constexpr uint32_t kType64Bit = 0b10;
+  LIMBO_REG_BIT(3, prefetchable)
+  LIMBO_REG_FIELD(2, 1, memory_type)
+  LIMBO_REG_BIT(0, io_space)
+  [[nodiscard]] constexpr bool is_64bit_memory() const { return !io_space() && memory_type() == kType64Bit; }
+};
+
+// ---- Type 1 header (PCIe r6.0 §7.5.1.3) -----------------------------------
+inline constexpr uint16_t kBusNumbersOffset = 0x18;      // §7.5.1.3.2-5: primary, secondary, subordinate, latency
+inline constexpr uint16_t kSecondaryStatusOffset = 0x1e;  // §7.5.1.3.7, 16 bits
+inline constexpr uint16_t kType1RomBarOffset = 0x38;      // §7.5.1.3.12
+inline constexpr uint16_t kBridgeControlOffset = 0x3e;    // §7.5.1.3.13, 16 bits
+
+// Bus number register dword at 0x18.
+struct BusNumbers : reg::Register<BusNumbers, uint32_t> {
+  LIMBO_REG_FIELD(31, 24, secondary_latency_timer)
+  LIMBO_REG_FIELD(23, 16, subordinate_bus)
+  LIMBO_REG_FIELD(15, 8, secondary_bus)
+  LIMBO_REG_FIELD(7, 0, primary_bus)
+};
+
+// Secondary Status (PCIe r6.0 §7.5.1.3.7): the same write-1-to-clear error
+// flags as Status, seen on the secondary side; a reset can leave them set.
+struct SecondaryStatus : reg::Register<SecondaryStatus, uint16_t> {
+  LIMBO_REG_BIT(15, detected_parity_error)
+  LIMBO_REG_BIT(14, received_system_error)
+  LIMBO_REG_BIT(13, received_master_abort)
+  LIMBO_REG_BIT(12, received_target_abort)
+  LIMBO_REG_BIT(11, signaled_target_abort)
+  LIMBO_REG_BIT(8, master_data_parity_error)
+  static constexpr uint16_t kWriteOneToClearMask = 0xf900;
+};
+
+// Bridge Control (PCIe r6.0 §7.5.1.3.13, PCI-to-PCI Bridge r1.2 §3.2.5.18).
+struct BridgeControl : reg::Register<BridgeControl, uint16_t> {
+  LIMBO_REG_BIT(6, secondary_bus_reset)  // hot reset of everything below the port
+  LIMBO_REG_BIT(5, master_abort_mode)
+  LIMBO_REG_BIT(4, vga_16bit_decode)
+  LIMBO_REG_BIT(3, vga_enable)
+  LIMBO_REG_BIT(2, isa_enable)
+  LIMBO_REG_BIT(1, serr_enable)
+  LIMBO_REG_BIT(0, parity_error_response)
+};
+
+// ---- Capability list (PCIe r6.0 §7.5.1.1.11, PCI r3.0 §6.7) ----------------
+// Each entry: ID byte at +0, next pointer byte at +1 (bits 1:0 reserved).
+inline constexpr uint16_t kCapabilityIdOffset = 0;
+inline constexpr uint16_t kCapabilityNextOffset = 1;
+inline constexpr uint8_t kCapabilityPointerMask = 0xfc;
+// The list lives in 0x40..0xff: a pointer below 0x40 ends it.
+inline constexpr uint8_t kCapabilityFirstOffset = 0x40;
+// At most (256 - 64) / 4 = 48 capabilities fit: a longer walk is a loop.
+inline constexpr int kMaxCapabilityWalk = 48;
+
+inline constexpr uint8_t kCapabilityIdPciExpress = 0x10;  // PCIe r6.0 §7.5.3.1
+inline constexpr uint8_t kCapabilityIdMsi = 0x05;
+inline constexpr uint8_t kCapabilityIdMsix = 0x11;
+
+// ---- PCI Express Capability structure (PCIe r6.0 §7.5.3) -----------------
+// Offsets relative to the capability's own offset.
+inline constexpr uint16_t kPcieCapabilitiesOffset = 0x02;  // §7.5.3.2, 16 bits
+inline constexpr uint16_t kDeviceControlOffset = 0x08;     // §7.5.3.4, 16 bits
+inline constexpr uint16_t kDeviceStatusOffset = 0x0a;      // §7.5.3.5, 16 bits
+inline constexpr uint16_t kLinkCapabilitiesOffset = 0x0c;  // §7.5.3.6, 32 bits
+inline constexpr uint16_t kLinkControlOffset = 0x10;       // §7.5.3.7, 16 bits
+inline constexpr uint16_t kLinkStatusOffset = 0x12;        // §7.5.3.8, 16 bits
+inline constexpr uint16_t kSlotCapabilitiesOffset = 0x14;  // §7.5.3.9, 32 bits
+inline constexpr uint16_t kSlotControlOffset = 0x18;       // §7.5.3.10, 16 bits
+inline constexpr uint16_t kSlotStatusOffset = 0x1a;        // §7.5.3.11, 16 bits
+inline constexpr uint16_t kRootControlOffset = 0x1c;       // §7.5.3.12, 16 bits
+inline constexpr uint16_t kDeviceControl2Offset = 0x28;    // §7.5.3.16, 16 bits
+inline constexpr uint16_t kLinkControl2Offset = 0x30;      // §7.5.3.19, 16 bits
+
+// Device/Port Type values of the PCI Express Capabilities register
+// (PCIe r6.0 §7.5.3.2, bits 7:4).
+enum class PortType : uint8_t {
+  kEndpoint = 0,
+  kLegacyEndpoint = 1,
+  kRootPort = 4,
+  kSwitchUpstreamPort = 5,
+  kSwitchDownstreamPort = 6,
+  kPcieToPciBridge = 7,
+  kPciToPcieBridge = 8,
+  kRcIntegratedEndpoint = 9,
+  kRcEventCollector = 10,
+  // Not register values: Limbo's classification of what has no PCIe capability.
+  kConventional = 0xfe,  // conventional PCI function (no PCI Express capability)
+  kUnknown = 0xff,       // a reserved type value, or a function that never answered
+};
+
+// PCI Express Capabilities register (PCIe r6.0 §7.5.3.2).
+struct PcieCapabilities : reg::Register<PcieCapabilities, uint16_t> {
+  LIMBO_REG_FIELD(13, 9, interrupt_message_number)
+  LIMBO_REG_BIT(8, slot_implemented)
+  LIMBO_REG_FIELD(7, 4, port_type)
+  LIMBO_REG_FIELD(3, 0, version)
+};
+
+// Device Control (PCIe r6.0 §7.5.3.4): max payload (7:5) and max read
+// request (14:12) must again match the port after a reset, so it is restored.
+struct DeviceControl : reg::Register<DeviceControl, uint16_t> {
+  LIMBO_REG_BIT(15, initiate_flr)  // bridge retry enable on PCI Express-to-PCI bridges
+  LIMBO_REG_FIELD(14, 12, max_read_request_size)
+  LIMBO_REG_BIT(11, no_snoop)
+  LIMBO_REG_BIT(8, extended_tag)
+  LIMBO_REG_FIELD(7, 5, max_payload_size)
+  LIMBO_REG_BIT(4, relaxed_ordering)
+  LIMBO_REG_BIT(3, unsupported_request_reporting)
+  LIMBO_REG_BIT(2, fatal_error_reporting)
+  LIMBO_REG_BIT(1, non_fatal_error_reporting)
+  LIMBO_REG_BIT(0, correctable_error_reporting)
+};
+
+// Device Status (PCIe r6.0 §7.5.3.5).
+struct DeviceStatus : reg::Register<DeviceStatus, uint16_t> {
+  LIMBO_REG_BIT(5, transactions_pending)
+  LIMBO_REG_BIT(3, unsupported_request_detected)
+  LIMBO_REG_BIT(2, fatal_error_detected)
+  LIMBO_REG_BIT(1, non_fatal_error_detected)
+  LIMBO_REG_BIT(0, correctable_error_detected)
+};
+
+// Link speed encodings of Max Link Speed / Current Link Speed (PCIe r6.0
+// §7.5.3.6: an index into the Supported Link Speeds Vector; 1 = 2.5 GT/s,
+// 2 = 5.0 GT/s, 3 = 8.0 GT/s and up).
+inline constexpr uint32_t kLinkSpeed5GT = 2;
+
+// Link Capabilities (PCIe r6.0 §7.5.3.6).
+struct LinkCapabilities : reg::Register<LinkCapabilities, uint32_t> {
+  LIMBO_REG_FIELD(31, 24, port_number)
+  LIMBO_REG_BIT(21, link_bandwidth_notification_capable)
+  LIMBO_REG_BIT(20, dll_link_active_reporting_capable)
+  LIMBO_REG_BIT(19, surprise_down_error_reporting_capable)
+  LIMBO_REG_FIELD(11, 10, aspm_support)
+  LIMBO_REG_FIELD(9, 4, max_link_width)
+  LIMBO_REG_FIELD(3, 0, max_link_speed)
+};
+
+// Link Control (PCIe r6.0 §7.5.3.7): ASPM and common clock, cleared by reset.
+struct LinkControl : reg::Register<LinkControl, uint16_t> {
+  LIMBO_REG_BIT(11, link_autonomous_bandwidth_interrupt_enable)
+  LIMBO_REG_BIT(10, link_bandwidth_management_interrupt_enable)
+  LIMBO_REG_BIT(9, hardware_autonomous_width_disable)
+  LIMBO_REG_BIT(8, enable_clock_power_management)
+  LIMBO_REG_BIT(7, extended_synch)
+  LIMBO_REG_BIT(6, common_clock_configuration)
+  LIMBO_REG_BIT(5, retrain_link)
+  LIMBO_REG_BIT(4, link_disable)
+  LIMBO_REG_BIT(3, read_completion_boundary)
+  LIMBO_REG_FIELD(1, 0, aspm_control)
+};
+
+// Link Status (PCIe r6.0 §7.5.3.8).
+struct LinkStatus : reg::Register<LinkStatus, uint16_t> {
+  LIMBO_REG_BIT(15, link_autonomous_bandwidth_status)
+  LIMBO_REG_BIT(14, link_bandwidth_management_status)
+  LIMBO_REG_BIT(13, dll_link_active)
+  LIMBO_REG_BIT(12, slot_clock_configuration)
+  LIMBO_REG_BIT(11, link_training)
+  LIMBO_REG_FIELD(9, 4, negotiated_link_width)
+  LIMBO_REG_FIELD(3, 0, current_link_speed)
+};
+
+// Slot Capabilities (PCIe r6.0 §7.5.3.9).
+struct SlotCapabilities : reg::Register<SlotCapabilities, uint32_t> {
+  LIMBO_REG_FIELD(31, 19, physical_slot_number)
+  LIMBO_REG_BIT(18, no_command_completed_support)
+  LIMBO_REG_BIT(6, hot_plug_capable)
+  LIMBO_REG_BIT(5, hot_plug_surprise)
+  LIMBO_REG_BIT(3, attention_indicator_present)
+  LIMBO_REG_BIT(1, power_controller_present)
+  LIMBO_REG_BIT(0, attention_button_present)
+};
+
+// Slot Control (PCIe r6.0 §7.5.3.10): the enables that turn a reset's link
+// down/up into a hot-plug event.
+struct SlotControl : reg::Register<SlotControl, uint16_t> {
+  LIMBO_REG_BIT(12, dll_state_changed_enable)
+  LIMBO_REG_BIT(10, power_controller_control)
+  LIMBO_REG_BIT(5, hot_plug_interrupt_enable)
+  LIMBO_REG_BIT(4, command_completed_interrupt_enable)
+  LIMBO_REG_BIT(3, presence_detect_changed_enable)
+  LIMBO_REG_BIT(2, mrl_sensor_changed_enable)
+  LIMBO_REG_BIT(1, power_fault_detected_enable)
+  LIMBO_REG_BIT(0, attention_button_pressed_enable)
+  // Masked while the reset runs, as Linux's pciehp_reset_slot masks them.
+  static constexpr uint16_t kResetEventMask = (1u << 12) | (1u << 3);
+};
+
+// Slot Status (PCIe r6.0 §7.5.3.11): bits 8 and 4:0 are write-1-to-clear.
+struct SlotStatus : reg::Register<SlotStatus, uint16_t> {
+  LIMBO_REG_BIT(8, dll_state_changed)
+  LIMBO_REG_BIT(6, presence_detect_state)  // read only
+  LIMBO_REG_BIT(5, mrl_sensor_state)       // read only
+  LIMBO_REG_BIT(4, command_completed)
+  LIMBO_REG_BIT(3, presence_detect_changed)
+  LIMBO_REG_BIT(2, mrl_sensor_changed)
+  LIMBO_REG_BIT(1, power_fault_detected)
+  LIMBO_REG_BIT(0, attention_button_pressed)
+  // What a reset leaves behind on a hot-plug port: the link went down and up.
+  static constexpr uint16_t kResetEventMask = (1u << 8) | (1u << 3);
+};
+
+// Root Control (PCIe r6.0 §7.5.3.12).
+struct RootControl : reg::Register<RootControl, uint16_t> {
+  LIMBO_REG_BIT(4, rrs_software_visibility_enable)  // Vendor ID reads 0x0001 while a device retries
+  LIMBO_REG_BIT(3, pme_interrupt_enable)
+  LIMBO_REG_BIT(2, system_error_on_fatal_error_enable)
+  LIMBO_REG_BIT(1, system_error_on_non_fatal_error_enable)
+  LIMBO_REG_BIT(0, system_error_on_correctable_error_enable)
+};
+
+// Device Control 2 (PCIe r6.0 §7.5.3.16): completion timeout, ARI, LTR,
+// 10-bit tags: restored as saved.
+struct DeviceControl2 : reg::Register<DeviceControl2, uint16_t> {
+  LIMBO_REG_BIT(12, ten_bit_tag_requester_enable)
+  LIMBO_REG_BIT(10, ltr_mechanism_enable)
+  LIMBO_REG_BIT(5, ari_forwarding_enable)
+  LIMBO_REG_BIT(4, completion_timeout_disable)
+  LIMBO_REG_FIELD(3, 0, completion_timeout_value)
+};
+
+// Link Control 2 (PCIe r6.0 §7.5.3.19).
+struct LinkControl2 : reg::Register<LinkControl2, uint16_t> {
+  LIMBO_REG_BIT(5, hardware_autonomous_speed_disable)
+  LIMBO_REG_BIT(4, enter_compliance)
+  LIMBO_REG_FIELD(3, 0, target_link_speed)
+};
+
+// ---- Timing of a secondary bus reset --------------------------------------
+// Each constant is the spec's (or Linux's) value; margins are applied where
+// the constant is used.
+
+// Trst: Secondary Bus Reset must stay set at least 1 ms (PCIe r6.0
+// §7.5.1.3.13, Bridge Control, referring to the reset timing of PCI r3.0
+// §4.3.2).
+inline constexpr uint32_t kTrstUs = 1000;
+// Linux holds it 2 ms (drivers/pci/pci.c pci_reset_secondary_bus: msleep(2)).
+inline constexpr uint32_t kLinuxSecondaryBusResetHoldUs = 2000;
+// After a reset, software waits 100 ms before the first configuration
+// request to a device below the port; on a port faster than 5 GT/s, 100 ms
+// after link training completes (PCIe r6.0 §6.6.1).
+inline constexpr uint32_t kResetToConfigRequestMs = 100;
+// Linux waits this long for Data Link Layer Link Active after a reset
+// (drivers/pci/pci.c PCIE_LINK_RETRAIN_TIMEOUT_MS).
+inline constexpr uint32_t kLinuxLinkActiveTimeoutMs = 1000;
+// Linux: a device still retrying after 1 s is suspect (PCI_RESET_WAIT) and
+// given at most 60 s (PCIE_RESET_READY_POLL_MS).
+inline constexpr uint32_t kLinuxResetWaitMs = 1000;
+inline constexpr uint32_t kLinuxResetReadyPollMaxMs = 60000;
+
+}  // namespace limbo::pcie

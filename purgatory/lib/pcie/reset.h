@@ -1,0 +1,296 @@
+// The secondary bus reset of every selected port, all together so the total
+// time does not grow with their number (PCIe r6.0 §6.6.1, §7.5.1.3.13;
+// DESIGN.md "PCIe facts"): save each endpoint's state, mask hot-plug events,
+// assert Secondary Bus Reset on every port, hold, clear, wait for link up on
+// fast ports, settle, poll each endpoint until it answers (or its deadline),
+// restore (Command last, decode only), clear the port's status, unmask.
+// An endpoint that never answers is reported failed and left alone; the
+// sequence goes on.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/pcie/clock.h"
+#include "lib/pcie/config_space.h"
+#include "lib/pcie/discovery.h"
+#include "lib/pcie/policy.h"
+#include "lib/pcie/registers.h"
+
+namespace limbo::pcie {
+
+// What Linux's pci_save_state covers and a reset clears (DESIGN.md).
+struct SavedEndpoint {
+  uint32_t bars[kType0BarCount];  // raw: a 64-bit BAR's upper half is the next entry
+  uint32_t rom_bar;
+  uint16_t command;
+  uint16_t device_control;   // PCIe capability, when present
+  uint16_t device_control2;
+  uint16_t link_control;
+  uint8_t cache_line_size;
+  uint8_t interrupt_line;
+  uint16_t vendor_id;        // identity check after the reset
+  uint16_t device_id;
+};
+
+enum class EndpointOutcome : uint8_t {
+  kReady,           // answered within the deadline; state restored
+  kNeverAnswered,   // still all ones or Retry Status at the deadline: left alone
+  kChangedIdentity, // answered with another Vendor/Device ID: not restored
+};
+
+struct EndpointResult {
+  EndpointOutcome outcome;
+  uint32_t ready_ms;  // from the clear of Secondary Bus Reset to the first valid Vendor ID
+};
+
+struct PortState {
+  uint16_t bridge_control;  // as found (Secondary Bus Reset clear)
+  uint16_t slot_control;    // as found, hot-plug ports only
+  uint8_t pcie_capability;
+  bool hot_plug;            // slot implemented and hot-plug capable: events masked
+  bool wait_link;           // faster than 5 GT/s and reports DLL Link Active
+  bool link_up;             // DLL Link Active seen (or not waited for)
+  uint64_t link_up_us;
+};
+
+// When each step happened (clock microseconds), for the report, tests and the
+// benchmark.
+struct Timeline {
+  uint64_t start_us;
+  uint64_t first_assert_us;
+  uint64_t last_assert_us;
+  uint64_t first_clear_us;
+  uint64_t last_clear_us;
+  uint64_t settle_end_us;   // no endpoint is read before this
+  uint64_t ready_end_us;    // last endpoint answered, or the ready deadline
+  uint64_t end_us;          // restore and unmask done
+};
+
+struct ResetTotals {
+  uint32_t ports_reset = 0;
+  uint32_t endpoints_reset = 0;   // answered and restored
+  uint32_t endpoints_failed = 0;  // never answered or changed identity
+  uint32_t links_not_up = 0;      // fast ports whose link did not come back in time
+};
+
+struct ResetWork {
+  PortState ports[kMaxResetPorts];
+  SavedEndpoint saved[kMaxResetEndpoints];
+  EndpointResult results[kMaxResetEndpoints];  // same index as Plan::endpoints
+  Timeline timeline;
+  ResetTotals totals;
+};
+
+namespace detail {
+
+template <ConfigSpace Space>
+void save_endpoint(Space& space, const Function& f, SavedEndpoint& s) {
+  const abi::PciAddress a = f.address;
+  s.vendor_id = f.vendor_id;
+  s.device_id = f.device_id;
+  s.command = space.read16(a, kCommandOffset);
+  s.cache_line_size = space.read8(a, kCacheLineSizeOffset);
+  s.interrupt_line = space.read8(a, kInterruptLineOffset);
+  for (int i = 0; i < kType0BarCount; ++i) s.bars[i] = space.read32(a, static_cast<uint16_t>(kBar0Offset + 4 * i));
+  s.rom_bar = space.read32(a, kType0RomBarOffset);
+  s.device_control = s.device_control2 = s.link_control = 0;
+  if (f.pcie_capability != 0) {
+    s.device_control = space.read16(a, f.pcie_capability + kDeviceControlOffset);
+    s.device_control2 = space.read16(a, f.pcie_capability + kDeviceControl2Offset);
+    s.link_control = space.read16(a, f.pcie_capability + kLinkControlOffset);
+  }
+}
+
+// PCIe state first, then the header from BARs down, Command last with decode
+// only: the order of Linux's pci_restore_state, minus Bus Master and MSI.
+template <ConfigSpace Space>
+void restore_endpoint(Space& space, const Function& f, const SavedEndpoint& s) {
+  const abi::PciAddress a = f.address;
+  if (f.pcie_capability != 0) {
+    space.write16(a, f.pcie_capability + kDeviceControlOffset,
+                  DeviceControl::from_value(s.device_control).set_initiate_flr(false).value);
+    space.write16(a, f.pcie_capability + kDeviceControl2Offset, s.device_control2);
+    space.write16(a, f.pcie_capability + kLinkControlOffset,
+                  LinkControl::from_value(s.link_control).set_retrain_link(false).value);
+  }
+  // Low half of a 64-bit BAR before its high half.
+  for (int i = 0; i < kType0BarCount; ++i) space.write32(a, static_cast<uint16_t>(kBar0Offset + 4 * i), s.bars[i]);
+  space.write32(a, kType0RomBarOffset, s.rom_bar);
+  space.write8(a, kInterruptLineOffset, s.interrupt_line);
+  space.write8(a, kCacheLineSizeOffset, s.cache_line_size);
+  space.write16(a, kCommandOffset, static_cast<uint16_t>(s.command & Command::kDecodeMask));
+}
+
+}  // namespace detail
+
+// Runs the sequence over plan.ports / plan.endpoints. Every wait has a
+// deadline; the whole sequence takes at most hold + link wait + settle +
+// ready timeout, whatever the devices do.
+template <ConfigSpace Space, Clock C>
+ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& plan, const Settings& settings,
+                        ResetWork& w) {
+  w.totals = ResetTotals{};
+  Timeline& tl = w.timeline;
+  tl = Timeline{};
+  tl.start_us = clock.now_us();
+  const uint16_t np = plan.port_count;
+  const uint16_t ne = plan.endpoint_count;
+  if (np == 0) {
+    tl.first_assert_us = tl.last_assert_us = tl.first_clear_us = tl.last_clear_us = tl.settle_end_us =
+        tl.ready_end_us = tl.end_us = tl.start_us;
+    return w.totals;
+  }
+
+  // 1. Learn the ports; save the endpoints (before anything changes).
+  for (uint16_t p = 0; p < np; ++p) {
+    const Function& port = t.functions[plan.ports[p]];
+    PortState& ps = w.ports[p];
+    ps = PortState{};
+    ps.pcie_capability = port.pcie_capability;
+    const uint16_t cap = port.pcie_capability;
+    const PcieCapabilities caps = PcieCapabilities::from_value(space.read16(port.address, cap + kPcieCapabilitiesOffset));
+    const LinkCapabilities link = LinkCapabilities::from_value(space.read32(port.address, cap + kLinkCapabilitiesOffset));
+    ps.wait_link = link.max_link_speed() > kLinkSpeed5GT && link.dll_link_active_reporting_capable();
+    if (caps.slot_implemented()) {
+      ps.hot_plug =
+          SlotCapabilities::from_value(space.read32(port.address, cap + kSlotCapabilitiesOffset)).hot_plug_capable();
+    }
+  }
+  for (uint16_t e = 0; e < ne; ++e) detail::save_endpoint(space, t.functions[plan.endpoints[e]], w.saved[e]);
+
+  // 2. Mask the hot-plug events a reset would raise (Linux pciehp_reset_slot).
+  for (uint16_t p = 0; p < np; ++p) {
+    PortState& ps = w.ports[p];
+    if (!ps.hot_plug) continue;
+    const abi::PciAddress a = t.functions[plan.ports[p]].address;
+    ps.slot_control = space.read16(a, ps.pcie_capability + kSlotControlOffset);
+    space.write16(a, ps.pcie_capability + kSlotControlOffset,
+                  static_cast<uint16_t>(ps.slot_control & ~SlotControl::kResetEventMask));
+  }
+
+  // 3. Assert Secondary Bus Reset on every port, back to back.
+  for (uint16_t p = 0; p < np; ++p) {
+    PortState& ps = w.ports[p];
+    const abi::PciAddress a = t.functions[plan.ports[p]].address;
+    ps.bridge_control =
+        BridgeControl::from_value(space.read16(a, kBridgeControlOffset)).set_secondary_bus_reset(false).value;
+    space.write16(a, kBridgeControlOffset, BridgeControl::from_value(ps.bridge_control).set_secondary_bus_reset(true).value);
+    const uint64_t now = clock.now_us();
+    if (p == 0) tl.first_assert_us = now;
+    tl.last_assert_us = now;
+  }
+
+  // 4. Hold: Trst is 1 ms (PCIe r6.0 §7.5.1.3.13); we hold Linux's 2 ms,
+  // counted from the last port asserted, so every port gets at least that.
+  wait_until(clock, tl.last_assert_us + kLinuxSecondaryBusResetHoldUs);
+
+  // 5. Clear, back to back, in the same order.
+  for (uint16_t p = 0; p < np; ++p) {
+    const abi::PciAddress a = t.functions[plan.ports[p]].address;
+    space.write16(a, kBridgeControlOffset, w.ports[p].bridge_control);
+    const uint64_t now = clock.now_us();
+    if (p == 0) tl.first_clear_us = now;
+    tl.last_clear_us = now;
+  }
+
+  // 6. Ports faster than 5 GT/s: the 100 ms count starts when the link is up
+  // again (PCIe r6.0 §6.6.1). Polls the ports only, never the devices below.
+  uint64_t settle_from = tl.last_clear_us;
+  {
+    const uint64_t link_deadline = tl.last_clear_us + uint64_t{kLinuxLinkActiveTimeoutMs} * 1000;
+    uint16_t waiting = 0;
+    for (uint16_t p = 0; p < np; ++p) {
+      w.ports[p].link_up = !w.ports[p].wait_link;
+      waiting += w.ports[p].wait_link;
+    }
+    uint64_t now = clock.now_us();
+    while (waiting > 0 && now < link_deadline) {
+      for (uint16_t p = 0; p < np; ++p) {
+        PortState& ps = w.ports[p];
+        if (ps.link_up) continue;
+        const abi::PciAddress a = t.functions[plan.ports[p]].address;
+        if (LinkStatus::from_value(space.read16(a, ps.pcie_capability + kLinkStatusOffset)).dll_link_active()) {
+          ps.link_up = true;
+          ps.link_up_us = clock.now_us();
+          if (ps.link_up_us > settle_from) settle_from = ps.link_up_us;
+          --waiting;
+        }
+      }
+      if (waiting > 0) clock.relax();
+      now = clock.now_us();
+    }
+    if (waiting > 0) {
+      w.totals.links_not_up = waiting;
+      settle_from = now;  // the devices behind get their 100 ms from the deadline
+    }
+  }
+
+  // 7. Settle: no config request to a device below before this (§6.6.1).
+  const uint64_t settle_end = settle_from + uint64_t{settings.settle_ms} * 1000;
+  wait_until(clock, settle_end);
+  tl.settle_end_us = settle_end;
+
+  // 8. Poll every endpoint round-robin until it answers or the deadline.
+  const uint64_t ready_deadline = settle_end + uint64_t{settings.ready_timeout_ms} * 1000;
+  uint16_t pending = ne;
+  for (uint16_t e = 0; e < ne; ++e) w.results[e] = EndpointResult{EndpointOutcome::kNeverAnswered, 0};
+  uint64_t now = clock.now_us();
+  while (pending > 0) {
+    for (uint16_t e = 0; e < ne; ++e) {
+      EndpointResult& r = w.results[e];
+      if (r.outcome != EndpointOutcome::kNeverAnswered) continue;  // answered already
+      const Function& f = t.functions[plan.endpoints[e]];
+      const uint32_t ids = space.read32(f.address, kVendorIdOffset);
+      const uint16_t vendor = static_cast<uint16_t>(ids & 0xffff);
+      if (!vendor_id_answers(vendor)) continue;
+      const uint64_t at = clock.now_us();
+      const uint64_t ms = (at - tl.last_clear_us + 999) / 1000;
+      r.ready_ms = ms == 0 ? 1 : static_cast<uint32_t>(ms);
+      r.outcome = (vendor == w.saved[e].vendor_id && static_cast<uint16_t>(ids >> 16) == w.saved[e].device_id)
+                      ? EndpointOutcome::kReady
+                      : EndpointOutcome::kChangedIdentity;
+      --pending;
+    }
+    now = clock.now_us();
+    if (pending == 0 || now >= ready_deadline) break;
+    clock.relax();
+  }
+  tl.ready_end_us = now;
+
+  // 9. Restore the endpoints that answered as themselves.
+  for (uint16_t e = 0; e < ne; ++e) {
+    if (w.results[e].outcome == EndpointOutcome::kReady) {
+      detail::restore_endpoint(space, t.functions[plan.endpoints[e]], w.saved[e]);
+      ++w.totals.endpoints_reset;
+    } else {
+      ++w.totals.endpoints_failed;
+    }
+  }
+
+  // 10. Clear what the reset left on the ports (write-1-to-clear), then unmask.
+  for (uint16_t p = 0; p < np; ++p) {
+    const PortState& ps = w.ports[p];
+    const abi::PciAddress a = t.functions[plan.ports[p]].address;
+    const uint16_t secondary = space.read16(a, kSecondaryStatusOffset) & SecondaryStatus::kWriteOneToClearMask;
+    if (secondary != 0) space.write16(a, kSecondaryStatusOffset, secondary);
+    if (!ps.hot_plug) continue;
+    const uint16_t slot = space.read16(a, ps.pcie_capability + kSlotStatusOffset) & SlotStatus::kResetEventMask;
+    if (slot != 0) space.write16(a, ps.pcie_capability + kSlotStatusOffset, slot);
+    space.write16(a, ps.pcie_capability + kSlotControlOffset, ps.slot_control);
+  }
+  w.totals.ports_reset = np;
+  tl.end_us = clock.now_us();
+  return w.totals;
+}
+
+[[nodiscard]] constexpr const char* to_string(EndpointOutcome o) {
+  switch (o) {
+    case EndpointOutcome::kReady: return "reset ok";
+    case EndpointOutcome::kNeverAnswered: return "failed never answered, left alone";
+    case EndpointOutcome::kChangedIdentity: return "failed answered with another id, not restored";
+  }
+  return "unknown";
+}
+
+}  // namespace limbo::pcie
