@@ -95,4 +95,155 @@ template <class PortIo, class ReadTicks>
   return (end - start) * kPitHz / kCalibrationPitTicks;
 }
 
+// ---- The clock of the PCIe reset's polled delays ----------------------
+//
+// The TSC measures time only when its rate is invariant (Intel SDM Vol. 3B
+// §18.17.1; CPUID 8000_0007h EDX[8]) and its frequency is right. The
+// plugin's measurement (limbo_config.tsc_hz) is checked against PIT counter 2;
+// when the TSC is not invariant, or the two disagree by more than
+// kTscTolerancePermille, the delays run on the PIT itself.
+
+// 1%: the plugin's measurement and the 10 ms PIT calibration are each good to
+// about 0.1%; anything wider is a wrong frequency, not noise.
+inline constexpr uint64_t kTscTolerancePermille = 10;
+
+enum class DelaySource : uint8_t { kTsc, kPit, kNone };
+enum class DelayReason : uint8_t {
+  kTscAgrees,        // invariant TSC, the plugin's frequency within tolerance of the PIT's
+  kTscCalibrated,    // invariant TSC, no frequency from the plugin: the PIT-measured one
+  kTscUnchecked,     // invariant TSC, the PIT did not count: the plugin's frequency unchecked
+  kTscNotInvariant,  // the PIT, because the TSC rate may change
+  kTscDisagrees,     // the PIT, because the plugin's frequency is off
+  kNoClock,          // neither: no delay can be timed
+};
+
+[[nodiscard]] constexpr const char* delay_reason_text(DelayReason r) {
+  switch (r) {
+    case DelayReason::kTscAgrees: return "invariant tsc agrees with the pit";
+    case DelayReason::kTscCalibrated: return "invariant tsc, frequency measured against the pit";
+    case DelayReason::kTscUnchecked: return "invariant tsc, pit not counting: frequency unchecked";
+    case DelayReason::kTscNotInvariant: return "tsc not invariant";
+    case DelayReason::kTscDisagrees: return "tsc frequency disagrees with the pit";
+    case DelayReason::kNoClock: return "no tsc frequency and the pit does not count";
+  }
+  return "?";
+}
+
+struct DelayChoice {
+  DelaySource source;
+  DelayReason reason;
+  uint64_t tsc_hz;  // when source is kTsc
+};
+
+// `config_hz`: the plugin's TSC frequency (0 = unknown); `pit_hz`: the TSC
+// frequency measured against the PIT (0 = the PIT never expired).
+[[nodiscard]] constexpr DelayChoice choose_delay_clock(bool tsc_invariant, uint64_t config_hz, uint64_t pit_hz) {
+  if (pit_hz == 0) {
+    if (tsc_invariant && config_hz != 0) return {DelaySource::kTsc, DelayReason::kTscUnchecked, config_hz};
+    return {DelaySource::kNone, DelayReason::kNoClock, 0};
+  }
+  if (!tsc_invariant) return {DelaySource::kPit, DelayReason::kTscNotInvariant, 0};
+  if (config_hz == 0) return {DelaySource::kTsc, DelayReason::kTscCalibrated, pit_hz};
+  const uint64_t diff = config_hz > pit_hz ? config_hz - pit_hz : pit_hz - config_hz;
+  // diff / pit_hz > tolerance, without overflow for any 64-bit frequency.
+  if (diff > pit_hz / 1000 * kTscTolerancePermille) return {DelaySource::kPit, DelayReason::kTscDisagrees, 0};
+  return {DelaySource::kTsc, DelayReason::kTscAgrees, config_hz};
+}
+
+// PIT counter 2 as a free-running time source: mode 2 (rate generator) with
+// the largest count, 65,536 input clocks (55 ms) per turn, read by latching
+// (82C54 datasheet "Counter Latch Command"). now_us() must run at least once
+// per turn: a longer gap loses whole turns, which only makes waits longer.
+// A counter that stops changing is taken as stopped after kPitStuckReads
+// reads; time then advances kPitStuckStepUs per read so that every wait
+// still ends (and stalled() says the times are not real).
+inline constexpr uint8_t kPitMode2 = 0b010;
+inline constexpr uint8_t kAccessLatch = 0b00;
+inline constexpr uint32_t kPitStuckReads = 100000;  // ~84 ms of 0.84 us PIT ticks, read far faster
+inline constexpr uint64_t kPitStuckStepUs = 1000;
+
+template <class PortIo>
+class PitClock {
+ public:
+  explicit PitClock(PortIo& io) : io_(io) {}
+
+  // Gate on, speaker off; counter 2 in mode 2 from 65,536.
+  void start() {
+    io_.out8(kSystemControlB, SystemControlB::from_value(io_.in8(kSystemControlB))
+                                  .set_counter2_gate(true)
+                                  .set_speaker_data(false)
+                                  .value);
+    io_.out8(kPitControl, PitControlWord{}
+                              .set_select_counter(PitControlWord::kSelectCounter2)
+                              .set_read_write(PitControlWord::kAccessLowThenHigh)
+                              .set_mode(kPitMode2)
+                              .value);
+    io_.out8(kPitCounter2, 0);  // 0 = 65,536
+    io_.out8(kPitCounter2, 0);
+    last_ = read_counter();
+  }
+
+  [[nodiscard]] uint64_t now_us() {
+    const uint16_t count = read_counter();
+    if (count == last_) {
+      if (++same_reads_ >= kPitStuckReads) stalled_ = true;
+    } else {
+      same_reads_ = 0;
+      // Counts down and wraps from 1 to 65,536 (read as 0): the 16-bit
+      // difference is the elapsed input clocks.
+      ticks_ += static_cast<uint16_t>(last_ - count);
+      last_ = count;
+    }
+    if (stalled_) stalled_us_ += kPitStuckStepUs;
+    return ticks_ / kPitHz * 1000000 + ticks_ % kPitHz * 1000000 / kPitHz + stalled_us_;
+  }
+  void relax() {}
+  [[nodiscard]] bool stalled() const { return stalled_; }
+
+ private:
+  uint16_t read_counter() {
+    io_.out8(kPitControl, PitControlWord{}
+                              .set_select_counter(PitControlWord::kSelectCounter2)
+                              .set_read_write(kAccessLatch)
+                              .value);
+    const uint8_t low = io_.in8(kPitCounter2);
+    const uint8_t high = io_.in8(kPitCounter2);
+    return static_cast<uint16_t>(high << 8 | low);
+  }
+
+  PortIo& io_;
+  uint16_t last_ = 0;
+  uint64_t ticks_ = 0;
+  uint32_t same_reads_ = 0;
+  bool stalled_ = false;
+  uint64_t stalled_us_ = 0;
+};
+
+// The delay clock the PCIe sequence runs on: the TSC or the PIT, chosen once
+// (choose_delay_clock). `ReadTicks` reads the TSC.
+template <class PortIo, class ReadTicks>
+class DelayClock {
+ public:
+  DelayClock(PortIo& io, ReadTicks read_ticks, DelayChoice choice)
+      : pit_(io), read_ticks_(read_ticks), choice_(choice), tsc_(choice.tsc_hz) {
+    if (choice_.source == DelaySource::kPit) pit_.start();
+    origin_ = read_ticks_();
+  }
+
+  [[nodiscard]] uint64_t now_us() {
+    if (choice_.source == DelaySource::kPit) return pit_.now_us();
+    return tsc_.to_us(read_ticks_() - origin_);
+  }
+  void relax() {}
+  [[nodiscard]] const DelayChoice& choice() const { return choice_; }
+  [[nodiscard]] bool stalled() const { return choice_.source == DelaySource::kPit && pit_.stalled(); }
+
+ private:
+  PitClock<PortIo> pit_;
+  ReadTicks read_ticks_;
+  DelayChoice choice_;
+  Clock tsc_;
+  uint64_t origin_ = 0;
+};
+
 }  // namespace limbo::clock

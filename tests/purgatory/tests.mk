@@ -25,7 +25,17 @@ $(PURGATORY_TEST_DIR)/purgatory_flow_test: tests/purgatory/flow_test.cc purgator
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_TEST_CXXFLAGS) -o $@ $(filter %.cc,$^) $(HOST_LDFLAGS) $(GTEST_LIBS)
 
-PURGATORY_TEST_BINS := $(addprefix $(PURGATORY_TEST_DIR)/purgatory_,sha256_test report_test uart_test console_test flow_test)
+# Header-only portable parts of the PCIe phase: paging (the identity page
+# tables), clock (delay clock choice, PIT clock).
+$(PURGATORY_TEST_DIR)/purgatory_paging_test: tests/purgatory/paging_test.cc purgatory/arch/x86_64/paging.h $(PURGATORY_TEST_DEPS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(PURGATORY_TEST_CXXFLAGS) -o $@ $(filter %.cc,$^) $(HOST_LDFLAGS) $(GTEST_LIBS)
+
+$(PURGATORY_TEST_DIR)/purgatory_clock_test: tests/purgatory/clock_test.cc purgatory/lib/clock.h $(PURGATORY_TEST_DEPS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(PURGATORY_TEST_CXXFLAGS) -o $@ $(filter %.cc,$^) $(HOST_LDFLAGS) $(GTEST_LIBS)
+
+PURGATORY_TEST_BINS := $(addprefix $(PURGATORY_TEST_DIR)/purgatory_,sha256_test report_test uart_test console_test flow_test paging_test clock_test)
 TEST_BINS += $(PURGATORY_TEST_BINS)
 
 -include $(addsuffix .d,$(PURGATORY_TEST_BINS))
