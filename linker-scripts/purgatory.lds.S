@@ -43,7 +43,13 @@ SECTIONS {
 
   .text SECTION_ADDRESS : {
     KEEP(*(.text.entry))
-    *(.text .text.*)
+    *(EXCLUDE_FILE(*sha256_ni.o) .text EXCLUDE_FILE(*sha256_ni.o) .text.*)
+  }
+  /* The SIMD place (tests/checker/README.md): SHA-NI code, built with SSE,
+   * kept apart so that the checker can prove that only the CPUID/CR4 gate
+   * reaches it. */
+  .text.simd SECTION_ADDRESS : {
+    *sha256_ni.o(.text .text.*)
   }
   .rodata SECTION_ADDRESS : {
     *(.rodata .rodata.*)

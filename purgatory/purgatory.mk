@@ -8,7 +8,11 @@ PURGATORY_CC_SRCS := \
   purgatory/variables.cc \
   purgatory/lib/sha256.cc \
   purgatory/lib/report.cc \
+  purgatory/lib/verify/zero_scan.cc \
+  purgatory/lib/verify/segments.cc \
   purgatory/arch/x86_64/main.cc \
+  purgatory/arch/x86_64/simd_gate.cc \
+  purgatory/arch/x86_64/sha256_ni.cc \
   purgatory/arch/x86_64/string.cc
 PURGATORY_ASM_SRCS := purgatory/arch/x86_64/entry.S
 
@@ -27,6 +31,15 @@ $(BUILD)/purgatory/purgatory-check.ld: linker-scripts/purgatory.lds.S
 $(BUILD)/purgatory/%.o: purgatory/%.cc purgatory/purgatory.mk Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_CXXFLAGS) $(PURGATORY_VERSION_DEFINE) -MMD -MP -c $< -o $@
+
+# The SIMD place: the one file whose code uses SSE (SHA-NI), reached only
+# through simd_gate_sha256 after CPUID and CR4.OSFXSR. Legacy SSE encodings
+# (-msha -mssse3 -msse4.1, no AVX): VEX would need XCR0 set up too. The
+# linker script keeps its code in its own section, .text.simd.
+PURGATORY_SIMD_CXXFLAGS := $(subst -mgeneral-regs-only,-msha -mssse3 -msse4.1,$(PURGATORY_CXXFLAGS))
+$(BUILD)/purgatory/arch/x86_64/sha256_ni.o: purgatory/arch/x86_64/sha256_ni.cc purgatory/purgatory.mk Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) $(PURGATORY_SIMD_CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/purgatory/%.o: purgatory/%.S purgatory/purgatory.mk
 	@mkdir -p $(dir $@)

@@ -4,8 +4,10 @@ GTEST_LIBS := -lgtest -lgtest_main -pthread
 TEST_BINS :=
 
 include tests/purgatory/tests.mk
+include tests/purgatory/verify.mk
 include tests/plugin/tests.mk
 include tests/checker/checker.mk
+include tests/pcie/tests.mk
 
 .PHONY: test-binaries
 test-binaries: $(TEST_BINS)

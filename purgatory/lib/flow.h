@@ -19,8 +19,10 @@
 #include "lib/console.h"
 #include "lib/format.h"
 #include "lib/pic8259.h"
+#include "lib/reboot.h"
 #include "lib/report.h"
 #include "lib/sha256.h"
+#include "lib/verify/step.h"
 #include "lib/vga.h"
 #include "lib/version.h"
 
@@ -49,8 +51,15 @@ struct LoaderVariables {
 };
 
 enum class Outcome : uint8_t {
-  kJump,  // jump through entry64_regs
-  kHalt,  // the image failed verification: stop the CPU, never jump
+  kJump,    // jump through entry64_regs
+  kHalt,    // the image failed verification: stop the CPU, never jump
+  kReboot,  // it failed and --on-corruption=reboot: every reset way was tried; the caller triple-faults
+};
+
+// Phase times for the console's "times:" line, in microseconds from the TSC.
+struct PhaseTimes {
+  uint64_t verify_us = 0;
+  uint64_t pcie_us = 0;  // set by the PCIe phase
 };
 
 // Why a configuration block was refused (nothing when it was accepted).
@@ -63,33 +72,6 @@ struct ConfigCheck {
   const bool ok = config.magic == abi::kConfigMagic && config.version == abi::kConfigVersion &&
                   config.size == sizeof(abi::Config);
   return ConfigCheck{ok, ok ? config.tsc_hz : 0};
-}
-
-struct VerifyResult {
-  bool match;
-  size_t regions;  // regions with a non-zero length
-  uint64_t bytes;
-  sha256::Digest computed;
-};
-
-// kexec-tools' check: the digest of every region in table order (a region of
-// length 0 adds nothing, exactly as in the stock loop over all 16).
-template <class Machine>
-[[nodiscard]] VerifyResult verify_regions(Machine& machine, const LoaderVariables& vars) {
-  sha256::Hasher hasher(machine.sha256_engine());
-  VerifyResult result{false, 0, 0, {}};
-  for (const abi::Sha256Region& region : vars.sha256_regions) {
-    if (region.len == 0) continue;
-    hasher.update(machine.phys(region.start), region.len);
-    ++result.regions;
-    result.bytes += region.len;
-  }
-  result.computed = hasher.finish();
-  result.match = true;
-  for (size_t i = 0; i < abi::kSha256DigestSize; ++i) {
-    if (result.computed.bytes[i] != vars.sha256_digest[i]) result.match = false;
-  }
-  return result;
 }
 
 template <class Machine>
@@ -129,31 +111,29 @@ template <class Machine>
     }
   }
 
-  // 3. Verification.
+  // 3. Verification (lib/verify/step.h): per-segment digests and zero-fill
+  // scan when the config block describes the segments, else the full hash.
+  PhaseTimes times;
   if (vars.skip_checks != 0) {
     report.verify = report::Verify::kSkipped;
     fmt::println(con, "sha256: skipped (skip_checks set)");
   } else {
     const uint64_t start = machine.read_tsc();
-    const VerifyResult verified = verify_regions(machine, vars);
-    const uint64_t took_us = clk.to_us(machine.read_tsc() - start);
-    if (!verified.match) {
-      fmt::println(con, "sha256: MISMATCH");
-      fmt::println(con, "computed ", fmt::hex_bytes(verified.computed.bytes, sha256::kDigestSize));
-      fmt::println(con, "expected ", fmt::hex_bytes(vars.sha256_digest, abi::kSha256DigestSize));
-      for (size_t i = 0; i < abi::kSha256RegionCount; ++i) {
-        const abi::Sha256Region& region = vars.sha256_regions[i];
-        if (region.len == 0) continue;
-        fmt::println(con, "region ", fmt::dec(i), " start 0x", fmt::hex(region.start), " len 0x",
-                     fmt::hex(region.len));
+    const abi::Config* checks = config.accepted ? &vars.limbo_config : nullptr;
+    const bool intact = verify::verify_image(machine, vars.sha256_regions, vars.sha256_digest, checks, clk);
+    times.verify_us = clk.to_us(machine.read_tsc() - start);
+    if (!intact) {
+      if (checks && checks->on_corruption == static_cast<uint32_t>(abi::OnCorruption::kReboot)) {
+        fmt::println(con, "rebooting: the loaded image failed verification; not jumping");
+        reboot::reset_machine(machine.port_io(), con, checks->reset_register,
+                              [&machine, &clk](uint32_t us) { reboot::busy_wait_us(machine, clk, us); });
+        return Outcome::kReboot;
       }
       fmt::println(con, "halting: the loaded image failed verification; not jumping");
       con.drain();
       return Outcome::kHalt;
     }
     report.verify = report::Verify::kOk;
-    fmt::println(con, "sha256: ok (", fmt::dec(verified.regions), " regions, ", fmt::dec(verified.bytes),
-                 " bytes, ", fmt::dec(took_us), " us)");
   }
 
   // 4. kexec-tools' post-verification work, in its order.
@@ -193,6 +173,8 @@ template <class Machine>
   }
 
   // 6. The jump itself is the caller's (arch code); say where it goes.
+  fmt::println(con, "times: verify ", fmt::dec(times.verify_us), " us, pcie ", fmt::dec(times.pcie_us),
+               " us, total ", fmt::dec(clk.to_us(machine.read_tsc() - entry_tsc)), " us");
   fmt::println(con, "jumping to 0x", fmt::hex(regs.rip), " (rsi 0x", fmt::hex(regs.rsi), ") after ",
                fmt::dec(clk.to_us(machine.read_tsc() - entry_tsc)), " us");
   con.drain();

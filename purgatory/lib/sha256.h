@@ -18,6 +18,17 @@ using BlockFunction = void (*)(uint32_t state[8], const uint8_t* blocks, size_t 
 // The portable engine: plain C++, general-purpose registers only.
 void compress_portable(uint32_t state[8], const uint8_t* blocks, size_t block_count);
 
+// The SHA-NI engine (arch/x86_64/sha256_ni.cc, the SIMD place). Needs CPUID
+// SHA, SSSE3 and SSE4.1 and SSE enabled: in the purgatory only
+// simd_gate_sha256 (arch/x86_64/simd_gate.cc) may hand out its address.
+void compress_sha_ni(uint32_t state[8], const uint8_t* blocks, size_t block_count);
+
+// What the console says ran: the portable engine or the other one, SHA-NI
+// (the purgatory has exactly these two).
+[[nodiscard]] inline const char* engine_name(BlockFunction compress) {
+  return compress == compress_portable ? "portable" : "sha-ni";
+}
+
 struct Digest {
   uint8_t bytes[kDigestSize];
 };

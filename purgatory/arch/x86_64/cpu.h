@@ -28,6 +28,19 @@ inline uint64_t read_cr2() {
   return value;
 }
 
+// The last way to reset (after ACPI, 0xCF9 and the keyboard controller): an
+// empty IDT, then a divide error. The #DE finds no gate, nor does the #GP
+// and the #DF that follow: a triple fault, which resets the CPU (SDM Vol. 3A
+// §6.15 "Interrupt 8: Double Fault"). Halts if the machine survives even that.
+[[noreturn]] inline void triple_fault() {
+  struct [[gnu::packed]] {
+    uint16_t limit;
+    uint64_t base;
+  } empty_idt{0, 0};
+  asm volatile("lidt %0\n\txor %%ecx, %%ecx\n\tdiv %%ecx" : : "m"(empty_idt) : "eax", "ecx", "edx", "memory");
+  for (;;) asm volatile("cli; hlt" ::: "memory");
+}
+
 // Interrupts off, then hlt forever: an NMI may wake the CPU; it halts again.
 [[noreturn]] inline void halt_forever() {
   for (;;) asm volatile("cli; hlt" ::: "memory");

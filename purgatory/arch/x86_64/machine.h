@@ -23,6 +23,9 @@ struct VgaCells {
 
 using Console = console::Console<PortIo, VgaCells>;
 
+// simd_gate.cc: SHA-NI with SSE enabled when CPUID has it, else portable.
+sha256::BlockFunction simd_gate_sha256();
+
 // The one console (constant-initialised: no constructor runs in purgatory).
 Console& the_console();
 
@@ -33,7 +36,7 @@ class Machine {
   uint64_t read_tsc() { return arch::read_tsc(); }
   // The crashed kernel's identity map covers RAM (DESIGN.md "CPU state").
   uint8_t* phys(uint64_t address) { return reinterpret_cast<uint8_t*>(address); }
-  sha256::BlockFunction sha256_engine() { return sha256::compress_portable; }
+  sha256::BlockFunction sha256_engine() { return simd_gate_sha256(); }
 
  private:
   PortIo io_;

@@ -106,7 +106,9 @@ void limbo_main() {
 
   arch::Machine machine;
   report::Report report;
-  if (flow::run(machine, vars, limbo_entry_tsc, report) == flow::Outcome::kHalt) arch::halt_forever();
+  const flow::Outcome outcome = flow::run(machine, vars, limbo_entry_tsc, report);
+  if (outcome == flow::Outcome::kHalt) arch::halt_forever();
+  if (outcome == flow::Outcome::kReboot) arch::triple_fault();
 }
 
 }  // extern "C"

@@ -1,0 +1,43 @@
+// The gate in front of the SIMD place (sha256_ni.cc, section .text.simd):
+// the only code that may hand out the SHA-NI engine, and only after CPUID
+// says it exists and SSE has been switched on, because the crashed kernel's
+// relocate_kernel leaves CR4.OSFXSR clear (shared/DESIGN.md "CPU state").
+// General-register code, like the rest of the purgatory.
+#include "lib/cpu_features.h"
+#include "lib/sha256.h"
+
+namespace limbo::arch {
+namespace {
+
+struct CpuidResult {
+  uint32_t eax, ebx, ecx, edx;
+};
+
+CpuidResult cpuid(uint32_t leaf, uint32_t subleaf) {
+  CpuidResult r;
+  asm volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf));
+  return r;
+}
+
+}  // namespace
+
+// Returns the SHA-NI engine with SSE enabled, or the portable one (and
+// touches no control register) when the CPU lacks any needed feature.
+[[gnu::noinline]] sha256::BlockFunction simd_gate_sha256() {
+  cpu::CpuidSha id{};
+  id.max_leaf = cpuid(0, 0).eax;
+  const CpuidResult leaf1 = cpuid(1, 0);
+  id.leaf1_ecx = leaf1.ecx;
+  id.leaf1_edx = leaf1.edx;
+  if (id.max_leaf >= 7) id.leaf7_ebx = cpuid(7, 0).ebx;
+  if (!cpu::sha_ni_usable(id)) return sha256::compress_portable;
+
+  uint64_t cr0, cr4;
+  asm volatile("mov %%cr0, %0" : "=r"(cr0));
+  asm volatile("mov %0, %%cr0" : : "r"(cpu::cr0_for_sse(cr0)) : "memory");
+  asm volatile("mov %%cr4, %0" : "=r"(cr4));
+  asm volatile("mov %0, %%cr4" : : "r"(cpu::cr4_for_sse(cr4)) : "memory");
+  return sha256::compress_sha_ni;
+}
+
+}  // namespace limbo::arch

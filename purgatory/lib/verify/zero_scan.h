@@ -1,0 +1,15 @@
+// The zero-fill scan: proves that the tail of a segment past its content is
+// still all zero, at memory speed, instead of hashing it (issue 9). Same
+// integrity promise as hashing: any changed byte is found, with its offset.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace limbo::verify {
+
+// Offset of the first non-zero byte of [data, data + length), or `length`
+// when every byte is zero. General registers only (the purgatory's flags).
+[[nodiscard]] size_t find_nonzero(const uint8_t* data, size_t length);
+
+}  // namespace limbo::verify
