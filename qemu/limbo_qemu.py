@@ -7,6 +7,7 @@ summarised) and qemu/compare (stock and Limbo in one session, timed).
 """
 
 import dataclasses
+import hashlib
 import os
 import re
 import select
@@ -33,7 +34,8 @@ class Scenario:
   purgatory: str        # 'stock' or 'limbo': whose console lines to expect
   captures: bool        # True: the capture kernel must boot; False: must not
   description: str
-  devices: str = ''     # 'nvme': an NVMe controller behind a PCIe root port
+  devices: str = ''     # 'nvme': an NVMe controller behind a PCIe root port;
+                        # 'fabric': the issue 3 topology (kFabricQemuArgs)
   cpus: int = 1         # the first kernel's CPUs (the capture kernel: nr_cpus=1)
 
 
@@ -45,6 +47,58 @@ kNvmeQemuArgs = (
     '-blockdev', 'driver=null-co,node-name=nvm0,size=67108864',
     '-device', 'nvme,serial=limbo0,drive=nvm0,bus=rp1',
 )
+
+
+# The issue 3 topology: the two endpoints Limbo must reset, each on its own
+# root port, and two it must leave alone. QEMU places the root ports on
+# pcie.0 and numbers the buses by the firmware's enumeration; the first
+# kernel names the functions it finds (guest-init, "GUEST: fabric ...").
+#   rp1 -> NVMe (1b36:0010) with a 1 MiB read-only disk of a known pattern
+#   rp2 -> e1000e (8086:10d3), no network peer (receive enable needs none)
+#   rp3 -> switch upstream port x3130 -> downstream port xio3130 ->
+#          bochs-display (class 0380): a display device, skipped by policy
+#   rp4 -> pcie-pci-bridge -> pci-testdev (1b36:0005): conventional PCI,
+#          skipped by policy
+# q35's default VGA (00:01.0, on the root bus) is left out (-vga none) so
+# that the display below the switch is the topology's only one; it is a
+# bochs-display (class 0380), a display device without the legacy VGA ranges.
+kFabricDisk = 'fabric-disk.img'
+
+
+def fabric_qemu_args(disk):
+  return (
+      '-vga', 'none',
+      '-device', 'pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1',
+      '-blockdev', f'driver=file,filename={disk},node-name=disk0,read-only=on',
+      '-blockdev', 'driver=raw,file=disk0,node-name=nvm0,read-only=on',
+      '-device', 'nvme,serial=limbo0,drive=nvm0,bus=rp1',
+      '-device', 'pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2',
+      '-device', 'e1000e,bus=rp2',
+      '-device', 'pcie-root-port,id=rp3,bus=pcie.0,chassis=3,slot=3',
+      '-device', 'x3130-upstream,id=up1,bus=rp3',
+      '-device', 'xio3130-downstream,id=dp1,bus=up1,chassis=4,slot=0',
+      '-device', 'bochs-display,bus=dp1',
+      '-device', 'pcie-root-port,id=rp4,bus=pcie.0,chassis=5,slot=5',
+      '-device', 'pcie-pci-bridge,id=pb1,bus=rp4',
+      '-device', 'pci-testdev,bus=pb1,addr=1',
+  )
+
+
+# The disk's pattern: 2048 sectors of 512 bytes, each naming itself, so that
+# a sector read from the wrong place or a stale buffer changes the digest.
+kDiskSectors = 2048
+
+
+def disk_pattern():
+  out = bytearray()
+  for i in range(kDiskSectors):
+    text = f'limbo fabric disk sector {i:04d} of {kDiskSectors}\n'.encode()
+    out += (text * (512 // len(text) + 1))[:512]
+  return bytes(out)
+
+
+def disk_pattern_md5():
+  return hashlib.md5(disk_pattern()).hexdigest()
 
 
 kScenarios = {
@@ -72,6 +126,19 @@ kScenarios = {
         'limbo-smp2', 'guest-limbo.img', 'limbo', True,
         'limbo-kexec with two CPUs: the crashing kernel stops the other CPU '
         'and the purgatory runs beside it', cpus=2),
+    'stock-fabric': Scenario(
+        'stock-fabric', 'guest-stock.img', 'stock', True,
+        'control run on the issue 3 topology (NVMe and e1000e on root ports, '
+        'a display behind a switch, a PCI device behind a PCIe-to-PCI '
+        'bridge): stock kexec leaves NVMe CC.EN = 1 and e1000e RCTL.EN = 1',
+        devices='fabric'),
+    'limbo-fabric': Scenario(
+        'limbo-fabric', 'guest-limbo.img', 'limbo', True,
+        'limbo-kexec on the issue 3 topology: Limbo resets the NVMe and the '
+        'e1000e (CC.EN = 0, RCTL.EN = 0, Bus Master off), skips the display '
+        'and the conventional device, restores the BARs; the capture '
+        'kernel reads the disk through the NVMe driver',
+        devices='fabric'),
 }
 
 # Limits. A normal run takes 10-20 s under TCG; the machine is shared, so the
@@ -121,6 +188,8 @@ def ensure_image(build, scenario, out=sys.stdout):
   """Builds (or finds up to date) the kernel and image the scenario boots."""
   b = build_dir_arg(build)
   targets = [f'{b}/qemu/vmlinuz', f'{b}/qemu/{scenario.image}']
+  if scenario.devices == 'fabric':
+    targets.append(f'{b}/qemu/{kFabricDisk}')
   cmd = ['make', '--no-print-directory', '-C', kRepo, f'BUILD={b}'] + targets
   print(f'harness: make {" ".join(cmd[4:])}', file=out, flush=True)
   result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -133,7 +202,7 @@ def ensure_image(build, scenario, out=sys.stdout):
   return [os.path.join(kRepo, t) for t in targets]
 
 
-def qemu_command(kernel, initrd, scenario):
+def qemu_command(kernel, initrd, scenario, disk=None):
   # limbo.scenario names how guest-init loads; the stock/limbo/corrupt word
   # is the scenario name before any device suffix.
   append = ('console=ttyS0,115200 crashkernel=256M quiet panic=1 '
@@ -142,6 +211,9 @@ def qemu_command(kernel, initrd, scenario):
   if scenario.devices == 'nvme':
     append += ' limbo.devices=nvme'
     device_args = kNvmeQemuArgs
+  elif scenario.devices == 'fabric':
+    append += ' limbo.devices=fabric'
+    device_args = fabric_qemu_args(disk)
   return ['qemu-system-x86_64', '-accel', 'tcg', '-machine', 'q35',
           '-m', '1G', '-smp', str(scenario.cpus), '-nographic', '-no-reboot',
           '-monitor', 'none', '-serial', 'stdio', '-nic', 'none',
@@ -159,14 +231,14 @@ def _printable(raw):
 
 
 def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
-         overall_timeout=kOverallTimeoutS):
+         overall_timeout=kOverallTimeoutS, disk=None):
   """Boots QEMU, timestamps each serial line as it arrives, ends the run.
 
   Echoes every line as "[+seconds] text" to `echo` (None: silent) and the
   same to log_path, which is kept whatever the outcome.
   """
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
-  cmd = qemu_command(kernel, initrd, scenario)
+  cmd = qemu_command(kernel, initrd, scenario, disk)
   log = open(log_path, 'w', encoding='utf-8')
   log.write('# ' + ' '.join(cmd) + '\n')
   t_start = time.monotonic()
@@ -436,8 +508,10 @@ def judge(run):
     if run.end_reason != 'silent-after-halt':
       errors.append(f'the run did not end halted and silent (end: '
                     f'{run.end_reason}, QEMU exit code {run.exit_code})')
-  if sc.devices == 'nvme':
+  if sc.devices in ('nvme', 'fabric'):
     errors += judge_nvme(run, texts)
+  if sc.devices == 'fabric':
+    errors += judge_fabric(run, texts, [messages[i] for i in ms.limbo_lines])
   if sc.cpus > 1:
     wanted = f'GUEST: cpus online 0-{sc.cpus - 1}'
     if wanted not in texts:
@@ -497,6 +571,184 @@ def judge_nvme(run, texts):
   return errors
 
 
+kFabricFunction = re.compile(r'^GUEST: fabric (\S+) (\S+) (\S+) class (\S+) '
+                             r'bars ?(.*)$')
+kE1000eState = re.compile(r'^CAPTURE: e1000e (\S+) .*bus_master=(\d) '
+                          r'rctl\.en=(\d)')
+kCaptureBars = re.compile(r'^CAPTURE: bars (\S+) ?(.*)$')
+kFabricRoles = ('nvme', 'e1000e', 'display', 'conventional')
+# The roles Limbo resets (an endpoint alone below its root port) and the ones
+# its policy leaves alone (a display device; a conventional PCI function).
+kFabricReset = ('nvme', 'e1000e')
+kFabricSkipped = ('display', 'conventional')
+
+
+def pcie_line(limbo_msgs, bdf):
+  """Limbo's console line for one function: `limbo: pcie BDF ...`."""
+  for m in limbo_msgs:
+    if m.startswith(f'limbo: pcie {bdf} '):
+      return m
+  return None
+
+
+def judge_fabric(run, texts, limbo_msgs):
+  """The issue 3 topology: what the first kernel drove and named, what the
+  capture kernel found before any driver bound, what Limbo printed, and the
+  disk read back through the NVMe driver in the capture kernel."""
+  errors = []
+  sc = run.scenario
+  expected_md5 = disk_pattern_md5()
+
+  functions = {}
+  for t in texts:
+    m = kFabricFunction.match(t)
+    if m:
+      role, bdf, ident, cls, bars = m.groups()
+      if role in functions:
+        errors.append(f'the first kernel found two {role} functions: '
+                      f'{functions[role][0]} and {bdf}')
+      functions[role] = (bdf, ident.lower(), cls.lower(), bars.strip())
+  for role in kFabricRoles:
+    if role not in functions:
+      errors.append(f'the first kernel did not find the {role} function '
+                    f'(no "GUEST: fabric {role}" line)')
+  for role in kFabricReset:
+    if role in functions and not functions[role][3]:
+      errors.append(f'the first kernel\'s {role} {functions[role][0]} has no '
+                    'assigned BAR')
+
+  disk = [t for t in texts if t.startswith('GUEST: disk ')]
+  if disk != [f'GUEST: disk md5 {expected_md5}']:
+    errors.append('the first kernel did not read the disk pattern: ' +
+                  (disk[0] if disk else 'no "GUEST: disk" line') +
+                  f' (expected md5 {expected_md5})')
+  flags = [t for t in texts if t.startswith('GUEST: eth0 flags ')]
+  try:
+    up = bool(flags) and int(flags[0].split()[-1], 16) & 1 == 1  # IFF_UP
+  except ValueError:
+    up = False
+  if not up:
+    errors.append('the first kernel did not bring eth0 (e1000e) up: ' +
+                  (flags[0] if flags else 'no "GUEST: eth0 flags" line'))
+
+  if not sc.captures:
+    return errors
+
+  # Device state in the capture kernel, before any driver.
+  nvme = [kNvmeState.match(t) for t in texts]
+  nvme = [m for m in nvme if m]
+  e1000e = [kE1000eState.match(t) for t in texts]
+  e1000e = [m for m in e1000e if m]
+  if not e1000e:
+    errors.append('the capture init reported no e1000e state')
+  for role, states in (('nvme', nvme), ('e1000e', e1000e)):
+    if states and role in functions and states[0].group(1) != functions[role][0]:
+      errors.append(f'the capture kernel\'s {role} is {states[0].group(1)}, '
+                    f'the first kernel\'s {functions[role][0]}')
+  live = {}
+  if nvme and sc.purgatory == 'stock':
+    # (With Limbo, judge_nvme asserts the NVMe bits are 0.)
+    _, bus_master, enabled, ready = nvme[0].groups()
+    live['NVMe Bus Master'] = bus_master
+    live['NVMe CSTS.RDY'] = ready
+  if e1000e:
+    _, bus_master, rx_enabled = e1000e[0].groups()
+    live['e1000e Bus Master'] = bus_master
+    live['e1000e RCTL.EN'] = rx_enabled
+  if sc.purgatory == 'stock':
+    # The control: without a reset both devices are still live (NVMe CC.EN
+    # is checked by judge_nvme).
+    for what, value in live.items():
+      if value != '1':
+        errors.append(f'control did not reproduce the problem: {what}='
+                      f'{value} after a stock kexec (expected 1)')
+  else:
+    for what, value in live.items():
+      if value != '0':
+        errors.append(f'{what}={value} in the capture kernel (expected 0 '
+                      'after Limbo\'s reset)')
+
+  # BARs: what the first kernel used is what the capture kernel finds.
+  capture_bars = {}
+  for t in texts:
+    m = kCaptureBars.match(t)
+    if m:
+      capture_bars[m.group(1)] = m.group(2).strip()
+  for role in kFabricReset:
+    if role not in functions:
+      continue
+    bdf, _, _, bars = functions[role]
+    if bdf not in capture_bars:
+      errors.append(f'the capture init reported no BARs for the {role} {bdf}')
+    elif capture_bars[bdf] != bars:
+      errors.append(f'{role} {bdf} BARs differ: first kernel "{bars}", '
+                    f'capture kernel "{capture_bars[bdf]}"')
+
+  # The restored (or, in the control, never reset) controller works.
+  disk = [t for t in texts if t.startswith('CAPTURE: disk ')]
+  if disk != [f'CAPTURE: disk md5 {expected_md5}']:
+    state = [t for t in texts if t.startswith('CAPTURE: nvme0 state')]
+    errors.append('the capture kernel did not read the disk pattern through '
+                  'the NVMe driver: ' +
+                  (disk[0] if disk else 'no "CAPTURE: disk" line') +
+                  (f' ({state[0][len("CAPTURE: "):]})' if state else '') +
+                  f' (expected md5 {expected_md5})')
+
+  if sc.purgatory == 'limbo':
+    # Limbo's per-function lines: the two endpoints reset, the display and
+    # the conventional device skipped.
+    for role in kFabricReset:
+      if role not in functions:
+        continue
+      bdf, ident, cls, _ = functions[role]
+      line = pcie_line(limbo_msgs, bdf)
+      wanted = re.compile(rf'^limbo: pcie {re.escape(bdf)} {re.escape(ident)} '
+                          rf'class {re.escape(cls)} reset ok ready \d+ ms',
+                          re.IGNORECASE)
+      if line is None or not wanted.match(line):
+        errors.append(f'Limbo did not report the {role} {bdf} reset ok: ' +
+                      (repr(line) if line else f'no "limbo: pcie {bdf}" line'))
+    for role in kFabricSkipped:
+      if role not in functions:
+        continue
+      bdf = functions[role][0]
+      line = pcie_line(limbo_msgs, bdf)
+      if line is None or 'skip' not in line:
+        errors.append(f'Limbo did not report the {role} {bdf} skipped: ' +
+                      (repr(line) if line else f'no "limbo: pcie {bdf}" line'))
+    cmdline = capture_cmdline(run)
+    report = parse_limbo_report(cmdline) if cmdline else None
+    if report is not None:
+      fields = report[1]
+      for key, least in (('reset', 2), ('skip', 2)):
+        value = fields.get(key, '')
+        if not value.isdigit() or int(value) < least:
+          errors.append(f'limbo= report {key}:{value}, expected at least '
+                        f'{least}')
+  return errors
+
+
+kLimboTimes = re.compile(r'^limbo: times: .*\bpcie (\d+) us')
+
+
+def pcie_summary(run):
+  """Limbo's `limbo: pcie` console lines, for the summaries."""
+  ms = milestones(run)
+  idx = [i for i in ms.limbo_lines
+         if run.lines[i].message.startswith('limbo: pcie')]
+  return [run.lines[i].message for i in idx]
+
+
+def pcie_time_us(run):
+  """The purgatory's own measure of its PCIe work (`limbo: times: ... pcie
+  N us`), None when it printed none."""
+  for i in milestones(run).limbo_lines:
+    m = kLimboTimes.match(run.lines[i].message)
+    if m:
+      return int(m.group(1))
+  return None
+
+
 def summary_lines(run):
   ms = milestones(run)
   t = timings(run, ms)
@@ -508,6 +760,11 @@ def summary_lines(run):
          f'{fmt_s(t["panic_to_capture_init"])}  total {fmt_s(t["total"])}',
          f'end: {run.end_reason}, QEMU exit code {run.exit_code}; '
          f'log {run.log_path}']
+  out += [f'pcie: {m[len("limbo: pcie "):]}' for m in pcie_summary(run)]
+  pcie_us = pcie_time_us(run)
+  if pcie_us is not None:
+    out.append(f'pcie: Limbo\'s PCIe time (its TSC) {pcie_us / 1000:.1f} ms')
+  return out
   return out
 
 
@@ -520,10 +777,11 @@ def run_scenario(name, build, echo=sys.stdout, log_name=None):
   if paths is None:
     return None, [f'could not build the guest image {scenario.image} '
                   '(see the make output above)']
-  kernel, initrd = paths
+  kernel, initrd = paths[:2]
+  disk = paths[2] if len(paths) > 2 else None
   log_path = os.path.join(os.path.abspath(build), 'qemu', 'logs',
                           (log_name or name) + '.log')
-  run = boot(scenario, kernel, initrd, log_path, echo=echo)
+  run = boot(scenario, kernel, initrd, log_path, echo=echo, disk=disk)
   return run, judge(run)
 
 

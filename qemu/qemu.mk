@@ -26,9 +26,18 @@ $(QEMU_DIR)/vmlinuz: $(QEMU_KERNEL) | $(BUILD)
 	mkdir -p $(QEMU_DIR)
 	cp $(QEMU_KERNEL) $@
 
-$(QEMU_DIR)/capture.img: qemu/build-initramfs qemu/capture-init $(wildcard /usr/bin/busybox)
+# The capture initramfs carries the NVMe driver: the fabric scenarios load it
+# after reading the controller's state, to read the disk through it.
+$(QEMU_DIR)/capture.img: qemu/build-initramfs qemu/capture-init $(wildcard /usr/bin/busybox) \
+                         $(wildcard /lib/modules/$(QEMU_KERNEL_VERSION)/modules.dep)
 	mkdir -p $(QEMU_DIR)
-	qemu/build-initramfs capture $@
+	qemu/build-initramfs capture $@ $(QEMU_KERNEL_VERSION)
+
+# The fabric scenarios' NVMe disk: 1 MiB of a known pattern that both kernels
+# read back (qemu/limbo_qemu.py, disk_pattern), attached read-only.
+$(QEMU_DIR)/fabric-disk.img: qemu/make-disk qemu/limbo_qemu.py
+	mkdir -p $(QEMU_DIR)
+	qemu/make-disk $@
 
 # The stock control image: no Limbo in it, so it builds before Limbo does.
 $(QEMU_DIR)/guest-stock.img: $(QEMU_BASE_INPUTS)
