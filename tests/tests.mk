@@ -8,6 +8,7 @@ include tests/purgatory/verify.mk
 include tests/plugin/tests.mk
 include tests/checker/checker.mk
 include tests/pcie/tests.mk
+include tests/pcie/tests.mk
 
 .PHONY: test-binaries
 test-binaries: $(TEST_BINS)

@@ -1,0 +1,319 @@
+// A stateful simulated PCIe fabric and a fake clock for the pcie core's host
+// tests and benchmark. Each function is a 4 KiB register array with its
+// power-on image; setting Secondary Bus Reset on a bridge really resets every
+// function on its secondary..subordinate buses (config back to power-on);
+// after the clear a device answers Request Retry Status (Vendor ID 0x0001) or
+// all ones for a set time, or never. The clock advances on every read. Every
+// config access is logged with the time, for the order and timing tests.
+#pragma once
+
+#include <stdint.h>
+#include <string.h>
+
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "abi/limbo_abi.h"
+#include "lib/pcie/config_space.h"
+#include "lib/pcie/registers.h"
+
+namespace limbo::pcie::testing {
+
+class FakeClock {
+ public:
+  uint64_t now_us() {
+    ++reads_;
+    const uint64_t t = t_;
+    t_ += tick_us;
+    return t;
+  }
+  void relax() { t_ += relax_us; }
+  uint64_t peek() const { return t_; }
+  void advance(uint64_t us) { t_ += us; }
+  uint64_t reads() const { return reads_; }
+
+  uint64_t tick_us = 1;   // each read of the clock moves it on
+  uint64_t relax_us = 10; // each poll round's pause
+
+ private:
+  uint64_t t_ = 1000000;
+  uint64_t reads_ = 0;
+};
+static_assert(Clock<FakeClock>);
+
+struct Access {
+  uint64_t time_us;
+  bool write;
+  abi::PciAddress address;
+  uint16_t offset;
+  int size;
+  uint32_t value;
+};
+
+enum class AfterReset : uint8_t {
+  kRetryStatus,  // Vendor ID reads 0x0001 until ready (RRS Software Visibility on)
+  kAllOnes,      // reads fail (all ones) until ready
+};
+
+struct SimFunction {
+  uint8_t config[kConfigSpaceSize] = {};
+  uint8_t power_on[kConfigSpaceSize] = {};
+  uint64_t ready_after_us = 0;  // after the reset is cleared
+  bool never_ready = false;     // after a reset, never answers again
+  AfterReset after_reset = AfterReset::kRetryStatus;
+  // Reset state.
+  bool in_reset = false;
+  bool reset_seen = false;
+  uint64_t ready_at_us = 0;
+  uint32_t resets = 0;
+  // Ports: link behaviour.
+  uint64_t link_up_after_us = 0;
+  uint64_t link_up_at_us = 0;
+  bool link_down = false;
+};
+
+class Fabric {
+ public:
+  explicit Fabric(FakeClock& clock) : clock_(clock) {}
+
+  // ---- building ---------------------------------------------------------
+  void add_window(uint16_t segment, uint8_t start, uint8_t end) {
+    windows_.push_back(abi::EcamWindow{0xb0000000ull + windows_.size() * 0x10000000ull, segment, start, end, 0});
+  }
+
+  struct FunctionSpec {
+    uint16_t vendor = 0x8086;
+    uint16_t device = 0x10d3;
+    uint32_t class_code = 0x020000;
+    uint8_t layout = HeaderType::kLayoutEndpoint;
+    bool multi_function = false;
+    int port_type = -1;          // -1: no PCIe capability (conventional)
+    bool extra_capability = true;  // an MSI capability ahead of the PCIe one
+    uint8_t secondary = 0, subordinate = 0;
+    bool slot_hot_plug = false;
+    uint32_t max_link_speed = 1;  // 2.5 GT/s
+    bool dll_reporting = false;
+  };
+
+  SimFunction& add(abi::PciAddress a, const FunctionSpec& spec) {
+    auto& slot = functions_[key(a)];
+    slot = std::make_unique<SimFunction>();
+    SimFunction& f = *slot;
+    uint8_t* c = f.power_on;
+    put16(c, kVendorIdOffset, spec.vendor);
+    put16(c, kDeviceIdOffset, spec.device);
+    put32(c, kRevisionClassOffset, spec.class_code << 8 | 0x01);
+    c[kHeaderTypeOffset] = static_cast<uint8_t>(spec.layout | (spec.multi_function ? 0x80 : 0));
+    if (spec.port_type >= 0) {
+      put16(c, kStatusOffset, Status{}.set_capabilities_list(true).value);
+      uint8_t pcie = 0x40;
+      if (spec.extra_capability) {
+        c[kCapabilitiesPointerOffset] = 0x90;  // after the PCIe capability (0x40..0x7b)
+        c[0x90] = kCapabilityIdMsi;
+        c[0x91] = pcie;
+      } else {
+        c[kCapabilitiesPointerOffset] = pcie;
+      }
+      c[pcie] = kCapabilityIdPciExpress;
+      c[pcie + 1] = 0;
+      put16(c, pcie + kPcieCapabilitiesOffset,
+            PcieCapabilities{}.set_version(2).set_port_type(static_cast<uint16_t>(spec.port_type))
+                .set_slot_implemented(spec.slot_hot_plug).value);
+      put32(c, pcie + kLinkCapabilitiesOffset,
+            LinkCapabilities{}.set_max_link_speed(spec.max_link_speed).set_max_link_width(1)
+                .set_dll_link_active_reporting_capable(spec.dll_reporting).value);
+      put16(c, pcie + kLinkStatusOffset,
+            LinkStatus{}.set_current_link_speed(spec.max_link_speed).set_negotiated_link_width(1)
+                .set_dll_link_active(spec.dll_reporting).value);
+      if (spec.slot_hot_plug) {
+        put32(c, pcie + kSlotCapabilitiesOffset, SlotCapabilities{}.set_hot_plug_capable(true).value);
+        put16(c, pcie + kSlotStatusOffset, SlotStatus{}.set_presence_detect_state(true).value);
+      }
+    }
+    if (spec.layout == HeaderType::kLayoutBridge) {
+      put32(c, kBusNumbersOffset,
+            BusNumbers{}.set_primary_bus(a.bus).set_secondary_bus(spec.secondary).set_subordinate_bus(spec.subordinate).value);
+    }
+    memcpy(f.config, f.power_on, sizeof(f.config));
+    return f;
+  }
+
+  // What firmware or the old kernel programmed (lost by a reset).
+  void program16(abi::PciAddress a, uint16_t offset, uint16_t v) { put16(fn(a).config, offset, v); }
+  void program32(abi::PciAddress a, uint16_t offset, uint32_t v) { put32(fn(a).config, offset, v); }
+  void program8(abi::PciAddress a, uint16_t offset, uint8_t v) { fn(a).config[offset] = v; }
+
+  SimFunction& fn(abi::PciAddress a) { return *functions_.at(key(a)); }
+  bool has(abi::PciAddress a) const { return functions_.count(key(a)) != 0; }
+
+  // ---- ConfigSpace --------------------------------------------------------
+  uint8_t read8(abi::PciAddress a, uint16_t o) { return static_cast<uint8_t>(read(a, o, 1)); }
+  uint16_t read16(abi::PciAddress a, uint16_t o) { return static_cast<uint16_t>(read(a, o, 2)); }
+  uint32_t read32(abi::PciAddress a, uint16_t o) { return read(a, o, 4); }
+  void write8(abi::PciAddress a, uint16_t o, uint8_t v) { write(a, o, 1, v); }
+  void write16(abi::PciAddress a, uint16_t o, uint16_t v) { write(a, o, 2, v); }
+  void write32(abi::PciAddress a, uint16_t o, uint32_t v) { write(a, o, 4, v); }
+  bool in_window(uint16_t segment, uint8_t bus) const {
+    if (all_ones) return true;
+    for (const auto& w : windows_) {
+      if (w.segment == segment && w.start_bus <= bus && bus <= w.end_bus) return true;
+    }
+    return false;
+  }
+
+  // ---- observation ----------------------------------------------------------
+  std::vector<Access> log;
+  bool logging = true;
+  uint64_t reads = 0;
+  uint64_t writes = 0;
+  uint64_t reads_outside_window = 0;
+  bool all_ones = false;  // a fabric where every read returns all ones
+  const std::vector<abi::EcamWindow>& windows() const { return windows_; }
+
+  // Peek at config without a logged access (for assertions).
+  uint32_t peek(abi::PciAddress a, uint16_t o, int size) const {
+    const SimFunction& f = *functions_.at(key(a));
+    uint32_t v = 0;
+    memcpy(&v, f.config + o, size);
+    return v;
+  }
+
+ private:
+  static uint64_t key(abi::PciAddress a) { return uint64_t{a.segment} << 16 | uint64_t{a.bus} << 8 | a.devfn; }
+  static void put16(uint8_t* c, uint16_t o, uint16_t v) { memcpy(c + o, &v, 2); }
+  static void put32(uint8_t* c, uint16_t o, uint32_t v) { memcpy(c + o, &v, 4); }
+
+  uint32_t ones(int size) const { return size == 4 ? 0xffffffffu : size == 2 ? 0xffffu : 0xffu; }
+
+  uint32_t read(abi::PciAddress a, uint16_t o, int size) {
+    ++reads;
+    const uint64_t now = clock_.now_us();
+    uint32_t value = ones(size);
+    if (!in_window(a.segment, a.bus)) ++reads_outside_window;
+    if (!all_ones) {
+      auto it = functions_.find(key(a));
+      if (it != functions_.end()) {
+        SimFunction& f = *it->second;
+        if (f.in_reset || (f.reset_seen && (f.never_ready || now < f.ready_at_us))) {
+          // Link down, or Retry Status: only the Vendor ID says 0x0001.
+          if (!f.in_reset && f.after_reset == AfterReset::kRetryStatus && o == kVendorIdOffset) {
+            value = size == 4 ? 0xffff0001u : size == 2 ? kVendorIdRetry : 0x01;
+          }
+        } else {
+          memcpy(&value, f.config + o, size);
+          value = live_link_status(f, o, size, value, now);
+        }
+      }
+    }
+    if (logging) log.push_back(Access{now, false, a, o, size, value});
+    return value;
+  }
+
+  // A port's DLL Link Active bit is 0 while its bus is in reset and until its
+  // link comes back.
+  uint32_t live_link_status(SimFunction& f, uint16_t o, int size, uint32_t value, uint64_t now) {
+    const uint16_t link_status = 0x40 + kLinkStatusOffset;
+    if (size == 2 && o == link_status && f.link_down) {
+      if (now >= f.link_up_at_us && f.link_up_at_us != 0) {
+        f.link_down = false;
+      } else {
+        value &= ~uint32_t{LinkStatus{}.set_dll_link_active(true).value};
+      }
+    }
+    return value;
+  }
+
+  void write(abi::PciAddress a, uint16_t o, int size, uint32_t v) {
+    ++writes;
+    const uint64_t now = clock_.peek();
+    if (logging) log.push_back(Access{now, true, a, o, size, v});
+    auto it = functions_.find(key(a));
+    if (all_ones || it == functions_.end()) return;
+    SimFunction& f = *it->second;
+    if (f.in_reset || (f.reset_seen && (f.never_ready || now < f.ready_at_us))) return;  // dropped
+    uint8_t* c = f.config;
+    // Read-only and write-1-to-clear registers.
+    auto w1c = [&](uint16_t reg, uint16_t mask) {
+      if (o == reg && size == 2) {
+        uint16_t cur;
+        memcpy(&cur, c + reg, 2);
+        cur = static_cast<uint16_t>(cur & ~(v & mask));
+        memcpy(c + reg, &cur, 2);
+        return true;
+      }
+      return false;
+    };
+    if (o < 4 || (o >= kRevisionClassOffset && o < kRevisionClassOffset + 4) || o == kHeaderTypeOffset) return;
+    if (w1c(kStatusOffset, Status::kWriteOneToClearMask)) return;
+    const bool bridge = (c[kHeaderTypeOffset] & 0x7f) == HeaderType::kLayoutBridge;
+    if (bridge && w1c(kSecondaryStatusOffset, SecondaryStatus::kWriteOneToClearMask)) return;
+    if (w1c(0x40 + kSlotStatusOffset, 0x011f)) return;
+    if (o == 0x40 + kLinkStatusOffset) return;
+    uint16_t old_bridge_control = 0;
+    memcpy(&old_bridge_control, c + kBridgeControlOffset, 2);
+    memcpy(c + o, &v, size);
+    if (bridge && o == kBridgeControlOffset && size == 2) {
+      const bool was = BridgeControl::from_value(old_bridge_control).secondary_bus_reset();
+      const bool now_set = BridgeControl::from_value(static_cast<uint16_t>(v)).secondary_bus_reset();
+      if (!was && now_set) assert_reset(a.segment, f, now);
+      if (was && !now_set) clear_reset(a.segment, f, now);
+    }
+  }
+
+  template <class Each>
+  void below(uint16_t segment, const SimFunction& port, Each each) {
+    const BusNumbers n = BusNumbers::from_value(peek_raw(port, kBusNumbersOffset));
+    for (auto& [k, f] : functions_) {
+      const uint16_t seg = static_cast<uint16_t>(k >> 16);
+      const uint8_t bus = static_cast<uint8_t>(k >> 8);
+      if (seg == segment && bus >= n.secondary_bus() && bus <= n.subordinate_bus() && f.get() != &port) each(*f);
+    }
+  }
+  static uint32_t peek_raw(const SimFunction& f, uint16_t o) {
+    uint32_t v;
+    memcpy(&v, f.config + o, 4);
+    return v;
+  }
+
+  void assert_reset(uint16_t segment, SimFunction& port, uint64_t now) {
+    (void)now;
+    port.link_down = true;
+    port.link_up_at_us = 0;
+    below(segment, port, [&](SimFunction& f) {
+      memcpy(f.config, f.power_on, sizeof(f.config));
+      f.in_reset = true;
+      f.reset_seen = true;
+      ++f.resets;
+    });
+    // A hot-plug port sees the link go down and come back: PDC and DLLSC.
+    uint16_t slot_status;
+    memcpy(&slot_status, port.config + 0x40 + kSlotStatusOffset, 2);
+    uint16_t pcie_caps;
+    memcpy(&pcie_caps, port.config + 0x40 + kPcieCapabilitiesOffset, 2);
+    if (PcieCapabilities::from_value(pcie_caps).slot_implemented()) {
+      slot_status |= SlotStatus::kResetEventMask;
+      memcpy(port.config + 0x40 + kSlotStatusOffset, &slot_status, 2);
+    }
+    uint16_t secondary_status;
+    memcpy(&secondary_status, port.config + kSecondaryStatusOffset, 2);
+    secondary_status |= SecondaryStatus{}.set_received_master_abort(true).value;
+    memcpy(port.config + kSecondaryStatusOffset, &secondary_status, 2);
+  }
+
+  void clear_reset(uint16_t segment, SimFunction& port, uint64_t now) {
+    port.link_up_at_us = now + port.link_up_after_us + 1;
+    below(segment, port, [&](SimFunction& f) {
+      f.in_reset = false;
+      f.ready_at_us = now + f.ready_after_us;
+    });
+  }
+
+  FakeClock& clock_;
+  std::vector<abi::EcamWindow> windows_;
+  std::map<uint64_t, std::unique_ptr<SimFunction>> functions_;
+};
+static_assert(ConfigSpace<Fabric>);
+
+}  // namespace limbo::pcie::testing

@@ -1,0 +1,622 @@
+// Host tests of the pcie core (purgatory/lib/pcie) over the simulated fabric:
+// discovery, the policy on every topology class, the reset sequence's exact
+// write order, timing, saved and restored state, hostile fabrics.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "lib/pcie/quiesce.h"
+#include "tests/pcie/fabric.h"
+#include "tests/pcie/topologies.h"
+
+namespace limbo::pcie::testing {
+namespace {
+
+struct StringSink {
+  std::string text;
+  void put(char c) { text.push_back(c); }
+};
+
+abi::PcieSettings settings_for(const Fabric& f) {
+  abi::PcieSettings s{};
+  s.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
+  for (const auto& w : f.windows()) s.ecam[s.ecam_count++] = w;
+  return s;
+}
+
+struct Scenario {
+  FakeClock clock;
+  Fabric fabric{clock};
+  std::unique_ptr<Workspace> ws = std::make_unique<Workspace>();
+  StringSink sink;
+  Totals totals;
+
+  Totals quiesce(const abi::PcieSettings& s) {
+    totals = pcie::quiesce(fabric, clock, sink, s, *ws);
+    return totals;
+  }
+  Totals quiesce() { return quiesce(settings_for(fabric)); }
+
+  int index_of(abi::PciAddress a) const {
+    for (int i = 0; i < ws->topology.count; ++i) {
+      if (ws->topology.functions[i].address == a) return i;
+    }
+    return -1;
+  }
+  Decision decision(abi::PciAddress a) const {
+    const int i = index_of(a);
+    EXPECT_GE(i, 0);
+    return ws->plan.decisions[i < 0 ? 0 : i];
+  }
+  std::vector<Access> writes() const {
+    std::vector<Access> out;
+    for (const Access& x : fabric.log) {
+      if (x.write) out.push_back(x);
+    }
+    return out;
+  }
+};
+
+void expect_decision(const Scenario& r, abi::PciAddress a, Action action, Reason reason) {
+  const Decision d = r.decision(a);
+  EXPECT_EQ(d.action, action) << int(a.bus) << ":" << int(a.devfn) << " " << to_string(d.reason);
+  EXPECT_EQ(d.reason, reason) << int(a.bus) << ":" << int(a.devfn) << " " << to_string(d.reason);
+}
+
+// ---- ECAM and settings ------------------------------------------------------
+
+TEST(EcamMap, AddressOfAFunctionRegister) {
+  const abi::EcamWindow w[] = {{0xb0000000, 0, 0, 255, 0}, {0xe0000000, 1, 0x40, 0x7f, 0}};
+  const EcamMap map(w, 2);
+  EXPECT_EQ(map.physical_address(bdf(1, 2, 3), 0x3e), 0xb0000000u + (1u << 20) + (2u << 15) + (3u << 12) + 0x3e);
+  EXPECT_EQ(map.physical_address(bdf(0x41, 0, 0, 1), 4), 0xe0000000u + (1u << 20) + 4);
+  EXPECT_EQ(map.physical_address(bdf(0x3f, 0, 0, 1), 0), 0u);  // below the window's start bus
+  EXPECT_EQ(map.physical_address(bdf(1, 0, 0, 2), 0), 0u);     // no such segment
+  EXPECT_EQ(map.physical_address(bdf(1, 0), 4096), 0u);
+  EXPECT_EQ(EcamMap::window_size(w[1]), 64u << 20);
+}
+
+TEST(Settings, ZeroMeansSpecDefaultsAndLinuxCapsTheWaits) {
+  abi::PcieSettings s{};
+  s.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
+  Settings out = settings_from_abi(s);
+  EXPECT_TRUE(out.enabled);
+  EXPECT_EQ(out.settle_ms, 100u);
+  EXPECT_EQ(out.ready_timeout_ms, 1000u);
+  s.settle_ms = 0xffffffff;
+  s.ready_timeout_ms = 0xffffffff;
+  s.excluded_count = 1000;
+  s.flags = abi::kPcieFlagIncludeDisplay;
+  out = settings_from_abi(s);
+  EXPECT_EQ(out.settle_ms, 60000u);
+  EXPECT_EQ(out.ready_timeout_ms, 60000u);
+  EXPECT_EQ(out.excluded_count, abi::kMaxExcludedFunctions);
+  EXPECT_TRUE(out.include_display);
+  s.mode = 7;  // unknown mode: off
+  EXPECT_FALSE(settings_from_abi(s).enabled);
+}
+
+// ---- Policy on every topology class ----------------------------------------
+
+TEST(Policy, QemuLikeTopologyEveryClass) {
+  Scenario r;
+  build_qemu_like(r.fabric);
+  r.quiesce();
+  expect_decision(r, bdf(0, 0), Action::kSkip, Reason::kConventional);
+  expect_decision(r, bdf(0, 1), Action::kSkip, Reason::kRcIntegrated);
+  expect_decision(r, bdf(0, 2), Action::kReset, Reason::kPortSelected);
+  expect_decision(r, bdf(1, 0), Action::kReset, Reason::kBelowSelectedPort);
+  expect_decision(r, bdf(0, 3), Action::kReset, Reason::kPortSelected);
+  expect_decision(r, bdf(2, 0), Action::kReset, Reason::kBelowSelectedPort);
+  expect_decision(r, bdf(0, 4), Action::kLeave, Reason::kBridgeBelow);  // root port above the switch
+  expect_decision(r, bdf(3, 0), Action::kLeave, Reason::kSwitchUpstreamPort);
+  expect_decision(r, bdf(4, 0), Action::kLeave, Reason::kDisplayBelow);
+  expect_decision(r, bdf(5, 0), Action::kSkip, Reason::kDisplay);
+  expect_decision(r, bdf(0, 5), Action::kLeave, Reason::kBridgeBelow);
+  expect_decision(r, bdf(6, 0), Action::kLeave, Reason::kNotAPort);
+  expect_decision(r, bdf(7, 1), Action::kSkip, Reason::kConventional);
+  EXPECT_EQ(r.totals.reset, 2u);
+  EXPECT_EQ(r.totals.skip, 4u);  // host bridge, RCiEP, display, conventional
+  EXPECT_EQ(r.totals.fail, 0u);
+  EXPECT_EQ(r.totals.ports, 2u);
+  // Reset really happened to the two endpoints only.
+  EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 1u);
+  EXPECT_EQ(r.fabric.fn(bdf(2, 0)).resets, 1u);
+  EXPECT_EQ(r.fabric.fn(bdf(5, 0)).resets, 0u);
+  EXPECT_EQ(r.fabric.fn(bdf(7, 1)).resets, 0u);
+}
+
+TEST(Policy, SwitchWithSeveralDownstreamPortsResetsEachDownstreamPortNeverTheUpstream) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 5));
+  r.fabric.add(bdf(1, 0), switch_port(PortType::kSwitchUpstreamPort, 2, 5));
+  for (uint8_t d = 0; d < 3; ++d) {
+    r.fabric.add(bdf(2, d), switch_port(PortType::kSwitchDownstreamPort, 3 + d, 3 + d));
+    r.fabric.add(bdf(3 + d, 0), endpoint(0x8086, 0x1500 + d));
+  }
+  r.quiesce();
+  expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kBridgeBelow);
+  expect_decision(r, bdf(1, 0), Action::kLeave, Reason::kSwitchUpstreamPort);
+  for (uint8_t d = 0; d < 3; ++d) {
+    expect_decision(r, bdf(2, d), Action::kReset, Reason::kPortSelected);
+    expect_decision(r, bdf(3 + d, 0), Action::kReset, Reason::kBelowSelectedPort);
+  }
+  EXPECT_EQ(r.totals.ports, 3u);
+  EXPECT_EQ(r.totals.reset, 3u);
+  // The switch's own bus numbers survive: nothing above it was reset.
+  EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 0u);
+  EXPECT_EQ(BusNumbers::from_value(r.fabric.peek(bdf(1, 0), kBusNumbersOffset, 4)).secondary_bus(), 2u);
+}
+
+TEST(Policy, IncludeDisplayResetsThePortAboveADisplay) {
+  Scenario r;
+  build_qemu_like(r.fabric);
+  abi::PcieSettings s = settings_for(r.fabric);
+  s.flags = abi::kPcieFlagIncludeDisplay;
+  r.quiesce(s);
+  expect_decision(r, bdf(4, 0), Action::kReset, Reason::kPortSelected);
+  expect_decision(r, bdf(5, 0), Action::kReset, Reason::kBelowSelectedPort);
+  EXPECT_EQ(r.totals.reset, 3u);
+}
+
+TEST(Policy, MultiFunctionEndpointBothFunctionsResetWithTheirPort) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  Fabric::FunctionSpec f0 = endpoint(0x8086, 0x1521);
+  f0.multi_function = true;
+  r.fabric.add(bdf(1, 0, 0), f0);
+  r.fabric.add(bdf(1, 0, 1), endpoint(0x8086, 0x1521));
+  r.quiesce();
+  expect_decision(r, bdf(0, 2), Action::kReset, Reason::kPortSelected);
+  expect_decision(r, bdf(1, 0, 0), Action::kReset, Reason::kBelowSelectedPort);
+  expect_decision(r, bdf(1, 0, 1), Action::kReset, Reason::kBelowSelectedPort);
+  EXPECT_EQ(r.totals.reset, 2u);
+}
+
+TEST(Discovery, FunctionsOneToSevenReadOnlyForMultiFunctionDevices) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 0);
+  r.fabric.add(bdf(0, 3, 0), endpoint());           // single function
+  r.fabric.add(bdf(0, 3, 1), endpoint(0x8086, 1));  // would answer, but must not be read
+  r.quiesce();
+  EXPECT_EQ(r.ws->topology.count, 1);
+  for (const Access& a : r.fabric.log) EXPECT_FALSE(a.address == bdf(0, 3, 1));
+}
+
+TEST(Policy, ExclusionLeavesThePortAlone) {
+  Scenario r;
+  build_qemu_like(r.fabric);
+  abi::PcieSettings s = settings_for(r.fabric);
+  s.excluded[s.excluded_count++] = bdf(2, 0);
+  r.quiesce(s);
+  expect_decision(r, bdf(2, 0), Action::kSkip, Reason::kExcluded);
+  expect_decision(r, bdf(0, 3), Action::kLeave, Reason::kExcludedBelow);
+  EXPECT_EQ(r.fabric.fn(bdf(2, 0)).resets, 0u);
+  EXPECT_EQ(r.totals.reset, 1u);
+}
+
+TEST(Policy, AnEndpointSharingAPortWithADisplayIsSkippedWithTheReason) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  Fabric::FunctionSpec gpu = endpoint(0x10de, 0x1eb8, 0x030200);
+  gpu.multi_function = true;
+  r.fabric.add(bdf(1, 0, 0), gpu);
+  r.fabric.add(bdf(1, 0, 1), endpoint(0x10de, 0x10f8, 0x040300));  // its audio function
+  r.quiesce();
+  expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kDisplayBelow);
+  expect_decision(r, bdf(1, 0, 1), Action::kSkip, Reason::kSharesPort);
+  EXPECT_EQ(r.fabric.writes, 0u);
+}
+
+TEST(Policy, EmptyPortAndModeOffTouchNothing) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1, true));
+  r.quiesce();
+  expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kEmpty);
+  EXPECT_EQ(r.fabric.writes, 0u);
+
+  Scenario off;
+  build_qemu_like(off.fabric);
+  abi::PcieSettings s = settings_for(off.fabric);
+  s.mode = static_cast<uint32_t>(abi::PcieMode::kOff);
+  off.quiesce(s);
+  EXPECT_EQ(off.fabric.reads, 0u);
+  EXPECT_EQ(off.fabric.writes, 0u);
+  EXPECT_EQ(off.sink.text, "limbo: pcie off\n");
+}
+
+// ---- The sequence: exact writes, timing, saved and restored state ----------
+
+TEST(Reset, ExactWriteOrderOnAHotPlugPort) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1, true));
+  r.fabric.add(bdf(1, 0), endpoint());
+  const abi::PciAddress port = bdf(0, 2), ep = bdf(1, 0);
+  const uint16_t slot_control = SlotControl{}
+                                    .set_hot_plug_interrupt_enable(true)
+                                    .set_presence_detect_changed_enable(true)
+                                    .set_dll_state_changed_enable(true)
+                                    .value;
+  r.fabric.program16(port, 0x40 + kSlotControlOffset, slot_control);
+  r.fabric.program16(port, kBridgeControlOffset, BridgeControl{}.set_serr_enable(true).value);
+  r.fabric.program16(ep, kCommandOffset, 0x0406);  // memory, bus master, INTx disable
+  r.fabric.program32(ep, kBar0Offset, 0xfebc0000);
+  r.fabric.program8(ep, kInterruptLineOffset, 11);
+  r.fabric.program8(ep, kCacheLineSizeOffset, 0x10);
+  r.fabric.program16(ep, 0x40 + kDeviceControlOffset, 0x2810);
+  r.quiesce();
+
+  struct W {
+    abi::PciAddress a;
+    uint16_t offset;
+    int size;
+    uint32_t value;
+  };
+  const uint16_t masked = slot_control & ~SlotControl::kResetEventMask;
+  const std::vector<W> expected = {
+      {port, 0x40 + kSlotControlOffset, 2, masked},                  // mask PDC and DLLSC events
+      {port, kBridgeControlOffset, 2, 0x0042},                       // SBR on, SERR kept
+      {port, kBridgeControlOffset, 2, 0x0002},                       // SBR off
+      {ep, 0x40 + kDeviceControlOffset, 2, 0x2810},
+      {ep, 0x40 + kDeviceControl2Offset, 2, 0},
+      {ep, 0x40 + kLinkControlOffset, 2, 0},
+      {ep, 0x10, 4, 0xfebc0000}, {ep, 0x14, 4, 0}, {ep, 0x18, 4, 0}, {ep, 0x1c, 4, 0}, {ep, 0x20, 4, 0}, {ep, 0x24, 4, 0},
+      {ep, kType0RomBarOffset, 4, 0},
+      {ep, kInterruptLineOffset, 1, 11},
+      {ep, kCacheLineSizeOffset, 1, 0x10},
+      {ep, kCommandOffset, 2, 0x0002},                               // decode only, last
+      {port, kSecondaryStatusOffset, 2, 0x2000},                     // W1C what the reset left
+      {port, 0x40 + kSlotStatusOffset, 2, SlotStatus::kResetEventMask},
+      {port, 0x40 + kSlotControlOffset, 2, slot_control},            // unmask
+  };
+  const std::vector<Access> got = r.writes();
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(got[i].address == expected[i].a) << i;
+    EXPECT_EQ(got[i].offset, expected[i].offset) << i;
+    EXPECT_EQ(got[i].size, expected[i].size) << i;
+    EXPECT_EQ(got[i].value, expected[i].value) << i;
+  }
+  // The port's status is clean and its events unmasked afterwards.
+  EXPECT_EQ(r.fabric.peek(port, 0x40 + kSlotStatusOffset, 2) & SlotStatus::kResetEventMask, 0u);
+  EXPECT_EQ(r.fabric.peek(port, kSecondaryStatusOffset, 2), 0u);
+  EXPECT_EQ(r.fabric.peek(port, 0x40 + kSlotControlOffset, 2), slot_control);
+}
+
+TEST(Reset, SavedStateRestoredCommandDecodeOnlyBusMasterOff) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  r.fabric.add(bdf(1, 0), endpoint());
+  const abi::PciAddress ep = bdf(1, 0);
+  const uint32_t bars[6] = {0xfe000004, 0x00000001, 0x0000c001, 0xfd00000c, 0x00000080, 0};  // 64-bit pairs
+  for (int i = 0; i < 6; ++i) r.fabric.program32(ep, kBar0Offset + 4 * i, bars[i]);
+  r.fabric.program32(ep, kType0RomBarOffset, 0xfeb00001);
+  r.fabric.program16(ep, kCommandOffset, Command{}.set_io_space(true).set_memory_space(true).set_bus_master(true)
+                                             .set_interrupt_disable(true).set_serr_enable(true).value);
+  r.fabric.program8(ep, kCacheLineSizeOffset, 0x10);
+  r.fabric.program8(ep, kInterruptLineOffset, 10);
+  r.fabric.program16(ep, 0x40 + kDeviceControlOffset, 0x5936);
+  r.fabric.program16(ep, 0x40 + kDeviceControl2Offset, 0x0415);
+  r.fabric.program16(ep, 0x40 + kLinkControlOffset, 0x0042);
+  r.quiesce();
+  ASSERT_EQ(r.totals.reset, 1u);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(r.fabric.peek(ep, kBar0Offset + 4 * i, 4), bars[i]) << i;
+  EXPECT_EQ(r.fabric.peek(ep, kType0RomBarOffset, 4), 0xfeb00001u);
+  EXPECT_EQ(r.fabric.peek(ep, kCacheLineSizeOffset, 1), 0x10u);
+  EXPECT_EQ(r.fabric.peek(ep, kInterruptLineOffset, 1), 10u);
+  EXPECT_EQ(r.fabric.peek(ep, 0x40 + kDeviceControlOffset, 2), 0x5936u);
+  EXPECT_EQ(r.fabric.peek(ep, 0x40 + kDeviceControl2Offset, 2), 0x0415u);
+  EXPECT_EQ(r.fabric.peek(ep, 0x40 + kLinkControlOffset, 2), 0x0042u);
+  const Command cmd = Command::from_value(static_cast<uint16_t>(r.fabric.peek(ep, kCommandOffset, 2)));
+  EXPECT_TRUE(cmd.io_space());
+  EXPECT_TRUE(cmd.memory_space());
+  EXPECT_FALSE(cmd.bus_master());
+  EXPECT_FALSE(cmd.interrupt_disable());
+  EXPECT_FALSE(cmd.serr_enable());
+}
+
+TEST(Reset, TimingHoldSettleAndAllPortsTogether) {
+  Scenario r;
+  build_many_ports(r.fabric, 8);
+  r.quiesce();
+  ASSERT_EQ(r.totals.ports, 8u);
+  uint64_t last_assert = 0, first_clear = UINT64_MAX, last_clear = 0, first_endpoint_read_after_assert = UINT64_MAX;
+  int asserts = 0;
+  for (const Access& a : r.fabric.log) {
+    if (a.write && a.offset == kBridgeControlOffset) {
+      if (BridgeControl::from_value(static_cast<uint16_t>(a.value)).secondary_bus_reset()) {
+        ++asserts;
+        EXPECT_EQ(first_clear, UINT64_MAX) << "a port asserted after another was cleared";
+        last_assert = a.time_us;
+      } else {
+        first_clear = std::min(first_clear, a.time_us);
+        last_clear = a.time_us;
+      }
+    }
+    if (!a.write && a.address.bus != 0 && asserts > 0) first_endpoint_read_after_assert = std::min(first_endpoint_read_after_assert, a.time_us);
+  }
+  EXPECT_EQ(asserts, 8);
+  EXPECT_GE(first_clear - last_assert, uint64_t{kLinuxSecondaryBusResetHoldUs});  // every port held >= 2 ms
+  EXPECT_LT(first_clear - last_assert, uint64_t{kLinuxSecondaryBusResetHoldUs} + 100);
+  EXPECT_GE(first_endpoint_read_after_assert, last_clear + 100000);  // nothing below read before settle
+  EXPECT_LT(first_endpoint_read_after_assert, last_clear + 100000 + 100);
+  const Timeline& tl = r.ws->reset.timeline;
+  EXPECT_EQ(tl.settle_end_us, tl.last_clear_us + 100000);
+}
+
+TEST(Reset, SixtyFourPortsTakeHoldPlusSettleWithinTwoMilliseconds) {
+  for (int ports : {1, 8, 64}) {
+    Scenario r;
+    build_many_ports(r.fabric, ports);
+    r.quiesce();
+    ASSERT_EQ(r.totals.reset, static_cast<uint32_t>(ports));
+    const uint64_t hold_plus_settle = kLinuxSecondaryBusResetHoldUs + 100000;
+    EXPECT_GE(r.totals.elapsed_us, hold_plus_settle);
+    EXPECT_LE(r.totals.elapsed_us, hold_plus_settle + 2000) << ports << " ports";
+  }
+}
+
+TEST(Reset, FastPortWaitsForLinkUpThenSettles) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  Fabric::FunctionSpec rp = root_port(1, 1);
+  rp.max_link_speed = 3;  // 8 GT/s
+  rp.dll_reporting = true;
+  r.fabric.add(bdf(0, 2), rp).link_up_after_us = 30000;
+  r.fabric.add(bdf(1, 0), endpoint());
+  r.quiesce();
+  const Timeline& tl = r.ws->reset.timeline;
+  EXPECT_TRUE(r.ws->reset.ports[0].wait_link);
+  EXPECT_TRUE(r.ws->reset.ports[0].link_up);
+  EXPECT_GE(r.ws->reset.ports[0].link_up_us, tl.last_clear_us + 30000);
+  EXPECT_GE(tl.settle_end_us, r.ws->reset.ports[0].link_up_us + 100000);
+  for (const Access& a : r.fabric.log) {
+    if (a.address == bdf(1, 0) && a.time_us > tl.first_assert_us) {
+      EXPECT_GE(a.time_us, tl.settle_end_us);
+    }
+  }
+  EXPECT_EQ(r.totals.reset, 1u);
+}
+
+TEST(Reset, RetryStatusThenReadyReportsTheReadyTime) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  r.fabric.add(bdf(1, 0), endpoint()).ready_after_us = 250000;  // 150 ms after settle
+  r.fabric.add(bdf(0, 3), root_port(2, 2));
+  SimFunction& quiet = r.fabric.add(bdf(2, 0), endpoint(0x1b36, 0x0010, 0x010802));
+  quiet.ready_after_us = 40000;
+  quiet.after_reset = AfterReset::kAllOnes;
+  r.quiesce();
+  EXPECT_EQ(r.totals.reset, 2u);
+  EXPECT_EQ(r.ws->reset.results[0].outcome, EndpointOutcome::kReady);
+  EXPECT_GE(r.ws->reset.results[0].ready_ms, 250u);
+  EXPECT_LE(r.ws->reset.results[0].ready_ms, 252u);
+  EXPECT_EQ(r.ws->reset.results[1].ready_ms, 101u);  // ready before settle ended: first poll
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:02:00.0 1b36:0010 class 010802 reset ok ready 101 ms\n"),
+            std::string::npos)
+      << r.sink.text;
+}
+
+TEST(Reset, DeviceThatNeverAnswersFailsBoundedAndTheOthersAreRestored) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  r.fabric.add(bdf(1, 0), endpoint()).never_ready = true;
+  r.fabric.add(bdf(0, 3), root_port(2, 2));
+  r.fabric.add(bdf(2, 0), endpoint(0x1b36, 0x0010, 0x010802));
+  r.fabric.program32(bdf(2, 0), kBar0Offset, 0xfe000004);
+  abi::PcieSettings s = settings_for(r.fabric);
+  s.ready_timeout_ms = 500;
+  r.quiesce(s);
+  EXPECT_EQ(r.totals.reset, 1u);
+  EXPECT_EQ(r.totals.fail, 1u);
+  EXPECT_EQ(r.fabric.peek(bdf(2, 0), kBar0Offset, 4), 0xfe000004u);
+  const Timeline& tl = r.ws->reset.timeline;
+  EXPECT_GE(tl.ready_end_us, tl.settle_end_us + 500000);
+  EXPECT_LT(tl.ready_end_us, tl.settle_end_us + 500000 + 1000);
+  for (const Access& a : r.fabric.log) {
+    if (a.address == bdf(1, 0) && a.time_us > tl.first_assert_us) {
+      EXPECT_FALSE(a.write);
+    }
+  }
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 failed never answered, left alone\n"),
+            std::string::npos)
+      << r.sink.text;
+  EXPECT_NE(r.sink.text.find("limbo: pcie reset 1 skip 0 fail 1 ports 2 in "), std::string::npos) << r.sink.text;
+}
+
+TEST(Reset, ConsoleLinesForTheQemuTopology) {
+  Scenario r;
+  build_qemu_like(r.fabric);
+  r.quiesce();
+  const std::string& t = r.sink.text;
+  EXPECT_NE(t.find("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready 101 ms\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:02:00.0 1b36:0010 class 010802 reset ok ready 101 ms\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:05:00.0 1234:1111 class 030000 skip display device\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:07:01.0 8086:100e class 020000 skip conventional pci\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:00:01.0 1af4:1041 class 020000 skip root complex integrated endpoint, no port\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie reset 2 skip 4 fail 0 ports 2 in 103 ms\n"), std::string::npos) << t;
+  // No line for ports and bridges.
+  EXPECT_EQ(t.find("0000:00:02.0"), std::string::npos) << t;
+}
+
+TEST(Plan, TreeShowsEveryFunctionWithItsDecision) {
+  Scenario r;
+  build_qemu_like(r.fabric);
+  r.fabric.logging = false;
+  const abi::PcieSettings s = settings_for(r.fabric);
+  const size_t roots = root_buses(s, r.ws->roots);
+  ASSERT_TRUE(discover(r.fabric, r.ws->roots, roots, r.ws->topology));
+  decide(r.ws->topology, settings_from_abi(s), r.ws->plan);
+  EXPECT_EQ(r.fabric.writes, 0u);  // the plan path never writes
+  StringSink tree;
+  print_tree(tree, r.ws->topology, r.ws->plan);
+  EXPECT_NE(tree.text.find("0000:00:04.0 1b36:000c class 060400 root port: leave bridge below (0000:03:00.0) [bus 03-05]\n"
+                           "    0000:03:00.0 104c:8232 class 060400 switch upstream port: leave switch upstream port, never reset [bus 04-05]\n"
+                           "        0000:04:00.0 104c:8233 class 060400 switch downstream port: leave display device below (0000:05:00.0) [bus 05-05]\n"
+                           "            0000:05:00.0 1234:1111 class 030000 endpoint: skip display device\n"),
+            std::string::npos)
+      << tree.text;
+  EXPECT_NE(tree.text.find("0000:00:02.0 1b36:000c class 060400 root port: port reset (only endpoints below) [bus 01-01]\n"
+                           "    0000:01:00.0 8086:10d3 class 020000 endpoint: reset (port 0000:00:02.0)\n"),
+            std::string::npos)
+      << tree.text;
+}
+
+// ---- Hostile fabrics ---------------------------------------------------------
+
+TEST(Hostile, AllOnesFabricFindsNothingInBoundedReads) {
+  Scenario r;
+  r.fabric.all_ones = true;
+  abi::PcieSettings s{};
+  s.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
+  s.ecam_count = 1;
+  s.ecam[0] = abi::EcamWindow{0xb0000000, 0, 0, 255, 0};
+  r.quiesce(s);
+  EXPECT_EQ(r.ws->topology.count, 0);
+  EXPECT_EQ(r.fabric.reads, 32u);  // function 0 of each device on the root bus
+  EXPECT_EQ(r.fabric.writes, 0u);
+  EXPECT_NE(r.sink.text.find("limbo: pcie reset 0 skip 0 fail 0 ports 0 in 0 ms\n"), std::string::npos) << r.sink.text;
+}
+
+TEST(Hostile, BusNumberCyclesAreNotFollowed) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 2));
+  r.fabric.add(bdf(0, 3), root_port(1, 1));  // claims bus 1 again
+  r.fabric.add(bdf(1, 0), root_port(0, 3));  // points back to bus 0 (secondary 0: invalid)
+  Fabric::FunctionSpec back = switch_port(PortType::kSwitchDownstreamPort, 1, 1);
+  r.fabric.add(bdf(1, 1), back);             // secondary below its own bus
+  r.quiesce();
+  EXPECT_EQ(r.ws->topology.count, 4);
+  EXPECT_EQ(r.ws->topology.functions[r.index_of(bdf(0, 3))].bus_state, BusState::kAlreadyVisited);
+  EXPECT_EQ(r.ws->topology.functions[r.index_of(bdf(1, 0))].bus_state, BusState::kInvalidNumbers);
+  EXPECT_EQ(r.ws->topology.functions[r.index_of(bdf(1, 1))].bus_state, BusState::kInvalidNumbers);
+  expect_decision(r, bdf(0, 3), Action::kLeave, Reason::kBusNotScanned);
+  expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kBridgeBelow);
+  EXPECT_EQ(r.fabric.writes, 0u);
+}
+
+TEST(Hostile, SecondaryBusOutsideTheWindowIsNeverRead) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 3);
+  r.fabric.add(bdf(0, 2), root_port(9, 9));
+  r.fabric.add(bdf(9, 0), endpoint());
+  r.quiesce();
+  EXPECT_EQ(r.fabric.reads_outside_window, 0u);
+  EXPECT_EQ(r.ws->topology.count, 1);
+  expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kBusNotScanned);
+  EXPECT_EQ(r.fabric.writes, 0u);
+}
+
+TEST(Hostile, RootBusOutsideTheWindowIsIgnored) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 3);
+  r.fabric.add(bdf(0, 2), endpoint());
+  abi::PcieSettings s = settings_for(r.fabric);
+  s.root_bus_count = 3;
+  s.root_buses[0] = bdf(0x80, 0);
+  s.root_buses[1] = bdf(0, 0, 0, 5);  // other segment
+  s.root_buses[2] = bdf(0, 0);
+  r.quiesce(s);
+  EXPECT_EQ(r.fabric.reads_outside_window, 0u);
+  EXPECT_EQ(r.ws->topology.root_buses_ignored, 2);
+  EXPECT_EQ(r.ws->topology.count, 1);
+}
+
+TEST(Hostile, CapabilityListLoopEndsWithinTheBound) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  SimFunction& f = r.fabric.add(bdf(1, 0), conventional());
+  r.fabric.program16(bdf(1, 0), kStatusOffset, Status{}.set_capabilities_list(true).value);
+  r.fabric.program8(bdf(1, 0), kCapabilitiesPointerOffset, 0x60);
+  r.fabric.program16(bdf(1, 0), 0x60, 0x7005);  // MSI, next 0x70
+  r.fabric.program16(bdf(1, 0), 0x70, 0x6009);  // vendor, next 0x60: a loop
+  (void)f;
+  r.quiesce();
+  int cap_reads = 0;
+  for (const Access& a : r.fabric.log) cap_reads += a.address == bdf(1, 0) && (a.offset == 0x60 || a.offset == 0x70);
+  EXPECT_EQ(cap_reads, kMaxCapabilityWalk);
+  expect_decision(r, bdf(1, 0), Action::kSkip, Reason::kConventional);
+  expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kConventionalBelow);
+}
+
+TEST(Hostile, MoreFunctionsThanTheTableLeavesTheRestAlone) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  // 20 root ports, each with a bus of 32 multi-function devices x 8.
+  for (uint8_t p = 0; p < 20; ++p) {
+    Fabric::FunctionSpec rp = root_port(1 + p, 1 + p);
+    rp.multi_function = true;
+    r.fabric.add(bdf(0, 1 + p / 8, p % 8), rp);
+    for (uint8_t d = 0; d < 32; ++d) {
+      for (uint8_t fn = 0; fn < 8; ++fn) {
+        Fabric::FunctionSpec e = endpoint();
+        e.multi_function = true;
+        r.fabric.add(bdf(1 + p, d, fn), e);
+      }
+    }
+  }
+  r.fabric.logging = false;
+  r.quiesce();
+  EXPECT_TRUE(r.totals.truncated);
+  EXPECT_EQ(r.ws->topology.count, kMaxFunctions);
+  // Ports whose bus was not fully discovered stay alone.
+  int pending = 0;
+  for (int i = 0; i < r.ws->topology.count; ++i) {
+    const Function& f = r.ws->topology.functions[i];
+    if (f.is_bridge() && f.bus_state == BusState::kPending) {
+      ++pending;
+      EXPECT_EQ(r.ws->plan.decisions[i].reason, Reason::kBusNotScanned);
+    }
+  }
+  EXPECT_GT(pending, 0);
+  EXPECT_NE(r.sink.text.find("limbo: pcie more than 512 functions"), std::string::npos);
+}
+
+TEST(Hostile, ChangedIdentityAfterResetIsNotRestored) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  SimFunction& f = r.fabric.add(bdf(1, 0), endpoint());
+  f.power_on[kDeviceIdOffset] = 0x99;  // comes back as another device
+  r.fabric.program32(bdf(1, 0), kBar0Offset, 0xfe000000);
+  r.quiesce();
+  EXPECT_EQ(r.totals.fail, 1u);
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), kBar0Offset, 4), 0u);
+}
+
+// ---- Discovery cost ------------------------------------------------------------
+
+TEST(Discovery, ReadsGrowWithFunctionsPresentNotWithTheBusSpace) {
+  uint32_t reads[3];
+  int i = 0;
+  for (int ports : {1, 8, 64}) {
+    Scenario r;
+    build_many_ports(r.fabric, ports);
+    r.fabric.logging = false;
+    const abi::PcieSettings s = settings_for(r.fabric);
+    const size_t roots = root_buses(s, r.ws->roots);
+    ASSERT_TRUE(discover(r.fabric, r.ws->roots, roots, r.ws->topology));
+    EXPECT_EQ(r.ws->topology.count, 2 * ports);
+    reads[i++] = r.ws->topology.config_reads;
+    EXPECT_EQ(r.ws->topology.config_reads, r.fabric.reads);
+  }
+  // Per bus: 32 device probes; per function a handful of reads.
+  EXPECT_LT(reads[2], 65536u);
+  EXPECT_LT(reads[2], 64u * 32 + 33 + 128u * 12);
+  EXPECT_GT(reads[2], reads[1]);
+}
+
+}  // namespace
+}  // namespace limbo::pcie::testing
