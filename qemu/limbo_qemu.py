@@ -580,7 +580,9 @@ kFabricRoles = ('nvme', 'e1000e', 'display', 'conventional')
 # The roles Limbo resets (an endpoint alone below its root port) and the ones
 # its policy leaves alone (a display device; a conventional PCI function).
 kFabricReset = ('nvme', 'e1000e')
-kFabricSkipped = ('display', 'conventional')
+# Each skipped role and the start of the reason Limbo prints for it
+# (purgatory/lib/pcie/policy.h, to_string(Reason)).
+kFabricSkipped = {'display': 'display', 'conventional': 'conventional pci'}
 
 
 def pcie_line(limbo_msgs, bdf):
@@ -708,13 +710,17 @@ def judge_fabric(run, texts, limbo_msgs):
       if line is None or not wanted.match(line):
         errors.append(f'Limbo did not report the {role} {bdf} reset ok: ' +
                       (repr(line) if line else f'no "limbo: pcie {bdf}" line'))
-    for role in kFabricSkipped:
+    for role, reason in kFabricSkipped.items():
       if role not in functions:
         continue
-      bdf = functions[role][0]
+      bdf, ident, cls, _ = functions[role]
       line = pcie_line(limbo_msgs, bdf)
-      if line is None or 'skip' not in line:
-        errors.append(f'Limbo did not report the {role} {bdf} skipped: ' +
+      wanted = re.compile(rf'^limbo: pcie {re.escape(bdf)} {re.escape(ident)} '
+                          rf'class {re.escape(cls)} skip {reason}',
+                          re.IGNORECASE)
+      if line is None or not wanted.match(line):
+        errors.append(f'Limbo did not report the {role} {bdf} skipped '
+                      f'("skip {reason}..."): ' +
                       (repr(line) if line else f'no "limbo: pcie {bdf}" line'))
     cmdline = capture_cmdline(run)
     report = parse_limbo_report(cmdline) if cmdline else None
