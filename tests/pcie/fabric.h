@@ -72,6 +72,12 @@ struct SimFunction {
   uint64_t link_up_after_us = 0;
   uint64_t link_up_at_us = 0;
   bool link_down = false;
+  // Hot-plug ports: a Slot Control write sets Command Completed this long
+  // after it (PCIe r6.0 §6.7.3.2).
+  uint64_t command_completed_after_us = 5;
+  uint64_t command_completed_at_us = 0;
+  uint32_t slot_control_writes = 0;
+  bool slot_control_write_before_completion = false;
 };
 
 class Fabric {
@@ -202,6 +208,7 @@ class Fabric {
             value = size == 4 ? 0xffff0001u : size == 2 ? kVendorIdRetry : 0x01;
           }
         } else {
+          complete_slot_command(f, now);
           memcpy(&value, f.config + o, size);
           value = live_link_status(f, o, size, value, now);
         }
@@ -209,6 +216,13 @@ class Fabric {
     }
     if (logging) log.push_back(Access{now, false, a, o, size, value});
     return value;
+  }
+
+  void complete_slot_command(SimFunction& f, uint64_t now) {
+    if (f.command_completed_at_us != 0 && now >= f.command_completed_at_us) {
+      f.command_completed_at_us = 0;
+      f.config[0x40 + kSlotStatusOffset] |= SlotStatus::kCommandCompletedMask;
+    }
   }
 
   // A port's DLL Link Active bit is 0 while its bus is in reset and until its
@@ -251,6 +265,12 @@ class Fabric {
     if (bridge && w1c(kSecondaryStatusOffset, SecondaryStatus::kWriteOneToClearMask)) return;
     if (w1c(0x40 + kSlotStatusOffset, 0x011f)) return;
     if (o == 0x40 + kLinkStatusOffset) return;
+    if (bridge && o == 0x40 + kSlotControlOffset && size == 2) {
+      complete_slot_command(f, now);
+      if (f.slot_control_writes > 0 && (f.command_completed_at_us != 0)) f.slot_control_write_before_completion = true;
+      ++f.slot_control_writes;
+      f.command_completed_at_us = now + f.command_completed_after_us;
+    }
     uint16_t old_bridge_control = 0;
     memcpy(&old_bridge_control, c + kBridgeControlOffset, 2);
     memcpy(c + o, &v, size);

@@ -272,7 +272,7 @@ TEST(Reset, ExactWriteOrderOnAHotPlugPort) {
       {ep, kCacheLineSizeOffset, 1, 0x10},
       {ep, kCommandOffset, 2, 0x0002},                               // decode only, last
       {port, kSecondaryStatusOffset, 2, 0x2000},                     // W1C what the reset left
-      {port, 0x40 + kSlotStatusOffset, 2, SlotStatus::kResetEventMask},
+      {port, 0x40 + kSlotStatusOffset, 2, SlotStatus::kResetEventMask | SlotStatus::kCommandCompletedMask},
       {port, 0x40 + kSlotControlOffset, 2, slot_control},            // unmask
   };
   const std::vector<Access> got = r.writes();
@@ -287,6 +287,46 @@ TEST(Reset, ExactWriteOrderOnAHotPlugPort) {
   EXPECT_EQ(r.fabric.peek(port, 0x40 + kSlotStatusOffset, 2) & SlotStatus::kResetEventMask, 0u);
   EXPECT_EQ(r.fabric.peek(port, kSecondaryStatusOffset, 2), 0u);
   EXPECT_EQ(r.fabric.peek(port, 0x40 + kSlotControlOffset, 2), slot_control);
+}
+
+TEST(Reset, SlotControlWritesWaitForCommandCompleted) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  SimFunction& port = r.fabric.add(bdf(0, 2), root_port(1, 1, true));
+  r.fabric.add(bdf(1, 0), endpoint());
+  // The old kernel left Command Completed set; this slot takes 300 ms per
+  // command, longer than the settle time.
+  r.fabric.program16(bdf(0, 2), 0x40 + kSlotStatusOffset,
+                     SlotStatus{}.set_presence_detect_state(true).set_command_completed(true).value);
+  port.command_completed_after_us = 300000;
+  r.quiesce();
+  const std::vector<Access> w = r.writes();
+  ASSERT_GE(w.size(), 2u);
+  EXPECT_EQ(w[0].offset, 0x40 + kSlotStatusOffset);  // stale Command Completed cleared first
+  EXPECT_EQ(w[0].value, SlotStatus::kCommandCompletedMask);
+  EXPECT_EQ(w[1].offset, 0x40 + kSlotControlOffset);
+  EXPECT_EQ(port.slot_control_writes, 2u);
+  EXPECT_FALSE(port.slot_control_write_before_completion);
+  EXPECT_EQ(r.totals.reset, 1u);
+}
+
+TEST(Reset, SlotsThatNeverCompleteACommandAreStillUnmaskedWithinOneDeadline) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  SimFunction& port = r.fabric.add(bdf(0, 2), root_port(1, 1, true));
+  r.fabric.add(bdf(1, 0), endpoint());
+  SimFunction& port2 = r.fabric.add(bdf(0, 3), root_port(2, 2, true));
+  r.fabric.add(bdf(2, 0), endpoint());
+  port2.command_completed_after_us = UINT64_MAX / 2;
+  const uint16_t enables = SlotControl{}.set_presence_detect_changed_enable(true).set_dll_state_changed_enable(true).value;
+  r.fabric.program16(bdf(0, 2), 0x40 + kSlotControlOffset, enables);
+  port.command_completed_after_us = UINT64_MAX / 2;
+  r.quiesce();
+  const Timeline& tl = r.ws->reset.timeline;
+  EXPECT_GE(tl.end_us - tl.ready_end_us, uint64_t{kSlotCommandTimeoutMs} * 1000);
+  EXPECT_LT(tl.end_us - tl.ready_end_us, uint64_t{kSlotCommandTimeoutMs} * 1000 + 1000);  // one deadline for both
+  EXPECT_EQ(r.fabric.peek(bdf(0, 2), 0x40 + kSlotControlOffset, 2), enables);
+  EXPECT_EQ(r.totals.reset, 2u);
 }
 
 TEST(Reset, SavedStateRestoredCommandDecodeOnlyBusMasterOff) {

@@ -290,6 +290,7 @@ struct SlotStatus : reg::Register<SlotStatus, uint16_t> {
   LIMBO_REG_BIT(0, attention_button_pressed)
   // What a reset leaves behind on a hot-plug port: the link went down and up.
   static constexpr uint16_t kResetEventMask = (1u << 8) | (1u << 3);
+  static constexpr uint16_t kCommandCompletedMask = 1u << 4;
 };
 
 // Root Control (PCIe r6.0 §7.5.3.12).
@@ -335,6 +336,10 @@ inline constexpr uint32_t kResetToConfigRequestMs = 100;
 // Linux waits this long for Data Link Layer Link Active after a reset
 // (drivers/pci/pci.c PCIE_LINK_RETRAIN_TIMEOUT_MS).
 inline constexpr uint32_t kLinuxLinkActiveTimeoutMs = 1000;
+// A hot-plug controller completes a Slot Control write within 1 s, and
+// software waits for Command Completed before the next write (PCIe r6.0
+// §6.7.3.2; Linux pcie_wait_cmd).
+inline constexpr uint32_t kSlotCommandTimeoutMs = 1000;
 // Linux: a device still retrying after 1 s is suspect (PCI_RESET_WAIT) and
 // given at most 60 s (PCIE_RESET_READY_POLL_MS).
 inline constexpr uint32_t kLinuxResetWaitMs = 1000;

@@ -49,6 +49,8 @@ struct PortState {
   uint16_t slot_control;    // as found, hot-plug ports only
   uint8_t pcie_capability;
   bool hot_plug;            // slot implemented and hot-plug capable: events masked
+  bool command_completed;   // the slot signals Command Completed for Slot Control writes
+  bool slot_command_done;   // the masking write's Command Completed was seen
   bool wait_link;           // faster than 5 GT/s and reports DLL Link Active
   bool link_up;             // DLL Link Active seen (or not waited for)
   uint64_t link_up_us;
@@ -153,17 +155,25 @@ ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& p
     const LinkCapabilities link = LinkCapabilities::from_value(space.read32(port.address, cap + kLinkCapabilitiesOffset));
     ps.wait_link = link.max_link_speed() > kLinkSpeed5GT && link.dll_link_active_reporting_capable();
     if (caps.slot_implemented()) {
-      ps.hot_plug =
-          SlotCapabilities::from_value(space.read32(port.address, cap + kSlotCapabilitiesOffset)).hot_plug_capable();
+      const SlotCapabilities slot =
+          SlotCapabilities::from_value(space.read32(port.address, cap + kSlotCapabilitiesOffset));
+      ps.hot_plug = slot.hot_plug_capable();
+      ps.command_completed = !slot.no_command_completed_support();
     }
   }
   for (uint16_t e = 0; e < ne; ++e) detail::save_endpoint(space, t.functions[plan.endpoints[e]], w.saved[e]);
 
   // 2. Mask the hot-plug events a reset would raise (Linux pciehp_reset_slot).
+  // A Command Completed left over from the old kernel is cleared first, so
+  // that the one seen later is this write's.
   for (uint16_t p = 0; p < np; ++p) {
     PortState& ps = w.ports[p];
     if (!ps.hot_plug) continue;
     const abi::PciAddress a = t.functions[plan.ports[p]].address;
+    if (ps.command_completed) {
+      const uint16_t stale = space.read16(a, ps.pcie_capability + kSlotStatusOffset) & SlotStatus::kCommandCompletedMask;
+      if (stale != 0) space.write16(a, ps.pcie_capability + kSlotStatusOffset, stale);
+    }
     ps.slot_control = space.read16(a, ps.pcie_capability + kSlotControlOffset);
     space.write16(a, ps.pcie_capability + kSlotControlOffset,
                   static_cast<uint16_t>(ps.slot_control & ~SlotControl::kResetEventMask));
@@ -270,12 +280,35 @@ ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& p
 
   // 10. Clear what the reset left on the ports (write-1-to-clear), then unmask.
   for (uint16_t p = 0; p < np; ++p) {
-    const PortState& ps = w.ports[p];
     const abi::PciAddress a = t.functions[plan.ports[p]].address;
     const uint16_t secondary = space.read16(a, kSecondaryStatusOffset) & SecondaryStatus::kWriteOneToClearMask;
     if (secondary != 0) space.write16(a, kSecondaryStatusOffset, secondary);
+  }
+  // The masking writes must have completed before the next Slot Control
+  // write (PCIe r6.0 §6.7.3.2): normally long done after the settle time;
+  // all slots share one deadline.
+  {
+    const uint64_t deadline = clock.now_us() + uint64_t{kSlotCommandTimeoutMs} * 1000;
+    for (;;) {
+      bool waiting = false;
+      for (uint16_t p = 0; p < np; ++p) {
+        PortState& ps = w.ports[p];
+        if (!ps.hot_plug || !ps.command_completed || ps.slot_command_done) continue;
+        const abi::PciAddress a = t.functions[plan.ports[p]].address;
+        ps.slot_command_done = (space.read16(a, ps.pcie_capability + kSlotStatusOffset) &
+                                SlotStatus::kCommandCompletedMask) != 0;
+        waiting = waiting || !ps.slot_command_done;
+      }
+      if (!waiting || clock.now_us() >= deadline) break;
+      clock.relax();
+    }
+  }
+  for (uint16_t p = 0; p < np; ++p) {
+    const PortState& ps = w.ports[p];
     if (!ps.hot_plug) continue;
-    const uint16_t slot = space.read16(a, ps.pcie_capability + kSlotStatusOffset) & SlotStatus::kResetEventMask;
+    const abi::PciAddress a = t.functions[plan.ports[p]].address;
+    const uint16_t slot = space.read16(a, ps.pcie_capability + kSlotStatusOffset) &
+                          (SlotStatus::kResetEventMask | SlotStatus::kCommandCompletedMask);
     if (slot != 0) space.write16(a, ps.pcie_capability + kSlotStatusOffset, slot);
     space.write16(a, ps.pcie_capability + kSlotControlOffset, ps.slot_control);
   }
