@@ -52,13 +52,15 @@ struct Function {
   [[nodiscard]] constexpr uint8_t base_class() const { return static_cast<uint8_t>(class_code >> 16); }
 };
 
+// Plain data (no default member initialisers): a global of it is all zero
+// and can live in .bss; discover() resets what it uses.
 struct Topology {
   Function functions[kMaxFunctions];
-  uint16_t count = 0;
-  bool truncated = false;          // more functions than kMaxFunctions: the rest are unknown
-  uint16_t root_buses_scanned = 0;
-  uint16_t root_buses_ignored = 0; // outside every window, or repeated
-  uint32_t config_reads = 0;       // reads discovery issued
+  uint16_t count;
+  bool truncated;                  // more functions than kMaxFunctions: the rest are unknown
+  uint16_t root_buses_scanned;
+  uint16_t root_buses_ignored; // outside every window, or repeated
+  uint32_t config_reads;           // reads discovery issued
 
   // Work list of buses to scan: each bus enters once (visited at push), so
   // the list never holds more than one entry per bridge plus the root buses.
@@ -71,7 +73,7 @@ struct Topology {
   // Visited buses per segment: one bit per bus number.
   uint16_t visited_segment[kMaxSegments];
   uint64_t visited[kMaxSegments][4];
-  uint8_t visited_segments = 0;
+  uint8_t visited_segments;
 };
 
 namespace detail {

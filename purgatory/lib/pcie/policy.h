@@ -85,13 +85,14 @@ struct Decision {
   uint16_t related;  // endpoint: its port; port: the function that decided it; else kNoFunction
 };
 
+// Plain data, filled by decide().
 struct Plan {
   Decision decisions[kMaxFunctions];
   uint16_t ports[kMaxResetPorts];          // table indices of the ports to reset
   uint16_t endpoints[kMaxResetEndpoints];  // table indices of the endpoints they reset
-  uint16_t port_count = 0;
-  uint16_t endpoint_count = 0;
-  uint16_t skip_count = 0;                 // functions with Action::kSkip
+  uint16_t port_count;
+  uint16_t endpoint_count;
+  uint16_t skip_count;                     // functions with Action::kSkip
 };
 
 [[nodiscard]] constexpr bool is_resettable_port(PortType t) {

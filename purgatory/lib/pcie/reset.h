@@ -70,12 +70,13 @@ struct Timeline {
 };
 
 struct ResetTotals {
-  uint32_t ports_reset = 0;
-  uint32_t endpoints_reset = 0;   // answered and restored
-  uint32_t endpoints_failed = 0;  // never answered or changed identity
-  uint32_t links_not_up = 0;      // fast ports whose link did not come back in time
+  uint32_t ports_reset;
+  uint32_t endpoints_reset;   // answered and restored
+  uint32_t endpoints_failed;  // never answered or changed identity
+  uint32_t links_not_up;      // fast ports whose link did not come back in time
 };
 
+// Plain data, filled by reset_ports().
 struct ResetWork {
   PortState ports[kMaxResetPorts];
   SavedEndpoint saved[kMaxResetEndpoints];
