@@ -3,6 +3,8 @@
 #   elf/      the relocatable-object loader (libelf): layout, relocation, symbols
 #   kexec/    stock-segment decoding, placement, digest, TSC: pure logic
 #   plugin/   the handler and the thin syscall() interposer
+#   pcie/     ECAM windows (MCFG, /proc/iomem), root buses, PCIe settings,
+#             the sysfs config reader and the plan view over the core's policy
 #   cli/      limbo-kexec
 #
 # LIMBO_PURGATORY_PATH (top Makefile) and LIMBO_PLUGIN_PATH are compiled in;
@@ -19,6 +21,15 @@ PLUGIN_CXXFLAGS := $(HOST_CXXFLAGS) -fPIC -fvisibility=hidden $(PLUGIN_DEFINES) 
 # (purgatory/lib/sha256.cc, compiled here for the host with -fPIC).
 PLUGIN_LIBS := -lelf
 
+# The PCIe part: also linked into limbo-kexec (--plan), so no libelf in it.
+PLUGIN_PCIE_SRCS := \
+  $(PLUGIN_DIR)/pcie/address.cc \
+  $(PLUGIN_DIR)/pcie/ecam.cc \
+  $(PLUGIN_DIR)/pcie/plan.cc \
+  $(PLUGIN_DIR)/pcie/settings.cc \
+  $(PLUGIN_DIR)/pcie/system.cc \
+  $(PLUGIN_DIR)/pcie/sysfs_config.cc
+
 # Pure logic shared by the plugin and the host tests.
 PLUGIN_CORE_SRCS := \
   $(PLUGIN_DIR)/common/result.cc \
@@ -28,7 +39,8 @@ PLUGIN_CORE_SRCS := \
   $(PLUGIN_DIR)/kexec/stock_finder.cc \
   $(PLUGIN_DIR)/kexec/replace.cc \
   $(PLUGIN_DIR)/kexec/tsc.cc \
-  $(PLUGIN_DIR)/plugin/handler.cc
+  $(PLUGIN_DIR)/plugin/handler.cc \
+  $(PLUGIN_PCIE_SRCS)
 PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o) $(PLUGIN_OBJ)/purgatory-lib/sha256.o
 PLUGIN_CORE_LIB := $(PLUGIN_OBJ)/libplugin-core.a
 
@@ -54,7 +66,9 @@ $(BUILD)/liblimbo-kexec.so: $(PLUGIN_OBJ)/plugin/interpose.o $(PLUGIN_CORE_LIB) 
 	  -Wl,--version-script=$(PLUGIN_DIR)/plugin/exports.map $(HOST_LDFLAGS) \
 	  -o $@ $(PLUGIN_OBJ)/plugin/interpose.o $(PLUGIN_CORE_LIB) $(PLUGIN_LIBS)
 
-$(BUILD)/limbo-kexec: $(PLUGIN_OBJ)/cli/main.o $(CLI_OBJS)
-	$(CXX) $(HOST_LDFLAGS) -o $@ $^
+# From the core library only what --plan and the option parsing use (pcie/,
+# the iomem parser, Result): the archive brings in no libelf code.
+$(BUILD)/limbo-kexec: $(PLUGIN_OBJ)/cli/main.o $(CLI_OBJS) $(PLUGIN_CORE_LIB)
+	$(CXX) $(HOST_LDFLAGS) -o $@ $(PLUGIN_OBJ)/cli/main.o $(CLI_OBJS) $(PLUGIN_CORE_LIB)
 
 -include $(wildcard $(PLUGIN_OBJ)/*/*.d)

@@ -3,6 +3,8 @@
 #include <array>
 #include <string_view>
 
+#include "pcie/address.h"
+
 namespace limbo::plugin::cli {
 namespace {
 
@@ -64,6 +66,36 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
       out.dry_run = true;
     } else if (arg == "--verbose") {
       out.verbose = true;
+    } else if (take_value(arg, "--pcie", value)) {
+      auto mode = pcie::parse_mode(value);
+      if (!mode) out.error = arg + ": " + mode.error().message;
+      else out.pcie.mode = *mode;
+    } else if (take_value(arg, "--pcie-exclude", value)) {
+      auto excluded = pcie::parse_excluded(value);
+      if (!excluded) {
+        out.error = arg + ": " + excluded.error().message;
+      } else {
+        // Repeatable: the lists add up, still within the configuration's room.
+        std::string all;
+        for (const abi::PciAddress& a : out.pcie.excluded) all += pcie::format_function_address(a) + ",";
+        auto merged = pcie::parse_excluded(all + value);
+        if (!merged) out.error = arg + ": " + merged.error().message;
+        else out.pcie.excluded = std::move(merged.value());
+      }
+    } else if (arg == "--pcie-include-display") {
+      out.pcie.include_display = true;
+    } else if (take_value(arg, "--pcie-settle-ms", value)) {
+      auto ms = pcie::parse_settle_ms(value);
+      if (!ms) out.error = arg + ": " + ms.error().message;
+      else out.pcie.settle_ms = *ms;
+    } else if (take_value(arg, "--pcie-ready-timeout-ms", value)) {
+      auto ms = pcie::parse_ready_timeout_ms(value);
+      if (!ms) out.error = arg + ": " + ms.error().message;
+      else out.pcie.ready_timeout_ms = *ms;
+    } else if (arg == "--pcie" || arg == "--pcie-exclude" || arg == "--pcie-settle-ms" || arg == "--pcie-ready-timeout-ms") {
+      out.error = arg + " takes its value after '=' (" + arg + "=...)";
+    } else if (arg == "--plan") {
+      out.plan = true;
     } else if (arg == "--test-corrupt-digest") {
       out.corrupt_digest = true;
     } else if (arg == "--help") {
@@ -86,6 +118,7 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
 std::string usage_text() {
   return
       "Usage: limbo-kexec [LIMBO OPTIONS] KEXEC ARGUMENTS...\n"
+      "       limbo-kexec --plan [PCIE OPTIONS]\n"
       "Runs the system kexec with Limbo's purgatory in place of the stock one.\n"
       "Example: limbo-kexec -p /vmlinuz --initrd=/initrd.img --append=\"...\" \\\n"
       "           --console-serial --serial=0x3f8 --serial-baud=115200\n"
@@ -100,6 +133,19 @@ std::string usage_text() {
       "  --dry-run              do everything except the kexec_load system call\n"
       "  --verbose              print the layout, segments and placement (lines 'limbo: ')\n"
       "  --test-corrupt-digest  TEST ONLY: give Limbo a wrong digest (it must refuse to boot)\n"
+      "\n"
+      "PCIe quiesce (the purgatory resets endpoints before the jump; --verbose\n"
+      "prints the plan before loading):\n"
+      "  --pcie=reset|off       secondary bus reset of eligible ports (default), or touch no device\n"
+      "  --pcie-exclude=SSSS:BB:DD.F[,...]\n"
+      "                         leave the port above these functions alone (at most 32)\n"
+      "  --pcie-include-display also reset ports above display devices (class 03)\n"
+      "  --pcie-settle-ms=N     wait after the reset, 100..60000 (default 100, PCIe r6.0 6.6.1)\n"
+      "  --pcie-ready-timeout-ms=N\n"
+      "                         give up on a device after N ms more, 1..60000 (default 1000)\n"
+      "  --plan                 print this system's reset plan (tree, decision and reason per\n"
+      "                         function) and load nothing; needs root to read config space\n"
+      "                         past its first 64 bytes\n"
       "  --help, --version\n"
       "\n"
       "Exit status: 0 loaded through Limbo (or kexec -u/-e/-S passed through),\n"

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "pcie/settings.h"
+
 namespace limbo::plugin::cli {
 
 // Exit codes scripts can rely on (also in --help).
@@ -19,6 +21,8 @@ struct Arguments {
   bool dry_run = false;           // --dry-run
   bool verbose = false;           // --verbose
   bool corrupt_digest = false;    // --test-corrupt-digest (TEST-ONLY)
+  bool plan = false;              // --plan: print the PCIe reset plan of this system, load nothing
+  pcie::PcieOptions pcie;         // --pcie=, --pcie-exclude=, --pcie-include-display, --pcie-*-ms=
   bool help = false;
   bool version = false;
   std::vector<std::string> kexec_args;  // everything else, in order, for kexec

@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "cli/arguments.h"
+#include "pcie/plan.h"
+#include "pcie/settings.h"
+#include "pcie/system.h"
 
 #ifndef LIMBO_PLUGIN_PATH
 #error "LIMBO_PLUGIN_PATH must be defined by the build (kexec-plugin/plugin.mk)"
@@ -82,6 +85,7 @@ int run(const Arguments& args) {
     if (args.dry_run) setenv("LIMBO_DRY_RUN", "1", 1); else unsetenv("LIMBO_DRY_RUN");
     if (args.verbose) setenv("LIMBO_VERBOSE", "1", 1); else unsetenv("LIMBO_VERBOSE");
     if (args.corrupt_digest) setenv("LIMBO_TEST_CORRUPT_DIGEST", "1", 1); else unsetenv("LIMBO_TEST_CORRUPT_DIGEST");
+    for (const auto& [name, value] : limbo::plugin::pcie::options_to_environment(args.pcie)) setenv(name.c_str(), value.c_str(), 1);
     execv(kexec.c_str(), argv.data());
     std::fprintf(stderr, "limbo-kexec: cannot run %s: %s\n", kexec.c_str(), std::strerror(errno));
     _exit(127);
@@ -123,6 +127,35 @@ int run(const Arguments& args) {
   return kExitOk;
 }
 
+// --plan: the purgatory's discovery and policy over this system's config
+// space (sysfs), as a tree; nothing is loaded and no device is written.
+int run_plan(const Arguments& args) {
+  namespace pcie = limbo::plugin::pcie;
+  const pcie::SystemPaths paths = pcie::SystemPaths::from_environment();
+  const pcie::Topology topology = pcie::read_topology(paths);
+  const pcie::FilledSettings load = pcie::fill_settings(args.pcie, topology);
+  const pcie::FilledSettings filled = pcie::plan_settings(args.pcie, topology);
+  std::printf("PCIe reset plan (limbo-kexec %s; read from %s, nothing is written)\n", LIMBO_VERSION, paths.sysfs.c_str());
+  if (!topology.ecam_source.empty()) std::printf("ECAM windows from %s\n", topology.ecam_source.c_str());
+  for (const std::string& line : pcie::describe_settings(filled.settings)) std::printf("%s\n", line.c_str());
+  for (const std::string& warning : load.warnings) {
+    std::printf("%s: %s\n", load.quiesce_disabled ? "WARNING" : "warning", warning.c_str());
+  }
+  if (load.quiesce_disabled) {
+    std::printf("The tree below is what the policy would do if the purgatory could reach config space.\n");
+  }
+  if (geteuid() != 0) std::printf("note: not root: MCFG and config space past 64 bytes are unreadable\n");
+  const pcie::PlanSummary plan = pcie::make_plan(paths.sysfs, filled.settings);
+  std::fputs(plan.text.c_str(), stdout);
+  for (const std::string& note : plan.notes) std::printf("note: %s\n", note.c_str());
+  if (plan.functions == 0) {
+    std::fprintf(stderr, "limbo-kexec: --plan found no PCI function under %s (%s)\n", paths.sysfs.c_str(),
+                 topology.root_bus_problem.empty() ? "no function on the root buses" : topology.root_bus_problem.c_str());
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,6 +172,7 @@ int main(int argc, char** argv) {
     std::printf("limbo-kexec %s\n", LIMBO_VERSION);
     return kExitOk;
   }
+  if (args.plan) return run_plan(args);
   if (args.kexec_args.empty()) {
     std::fprintf(stderr, "limbo-kexec: no kexec arguments\nTry 'limbo-kexec --help'.\n");
     return kExitUsage;

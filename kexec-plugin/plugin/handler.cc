@@ -13,6 +13,8 @@
 #include "kexec/replace.h"
 #include "kexec/stock_finder.h"
 #include "kexec/tsc.h"
+#include "pcie/plan.h"
+#include "pcie/system.h"
 
 #ifndef LIMBO_PURGATORY_PATH
 #error "LIMBO_PURGATORY_PATH must be defined by the build (kexec-plugin/plugin.mk)"
@@ -72,6 +74,38 @@ long report_failure(const Settings& settings, const Error& error, FILE* log) {
   return -1;
 }
 
+// The configuration block's PCIe part from the settings and the running
+// system. Never fails: without ECAM the load goes on with PCIe quiesce off,
+// and says so loudly. Verbose: the settings and the plan the purgatory will follow.
+abi::PcieSettings fill_pcie(const Settings& settings, FILE* log) {
+  if (settings.pcie.mode == abi::PcieMode::kOff) {
+    if (settings.verbose || settings.dry_run) std::fprintf(log, "limbo: pcie: mode off (no device is touched)\n");
+    return abi::PcieSettings{};
+  }
+  const pcie::SystemPaths paths{settings.mcfg_path, settings.iomem_path, settings.sysfs_root};
+  const pcie::Topology topology = pcie::read_topology(paths);
+  const pcie::FilledSettings filled = pcie::fill_settings(settings.pcie, topology);
+  for (const std::string& warning : filled.warnings) {
+    std::fprintf(log, "limbo: %s: %s\n", filled.quiesce_disabled ? "WARNING" : "warning", warning.c_str());
+  }
+  if (settings.verbose) {
+    if (!topology.ecam_source.empty()) std::fprintf(log, "limbo: pcie: ECAM windows from %s\n", topology.ecam_source.c_str());
+    for (const std::string& line : pcie::describe_settings(filled.settings)) std::fprintf(log, "limbo: %s\n", line.c_str());
+    if (!filled.quiesce_disabled) {
+      const pcie::PlanSummary plan = pcie::make_plan(settings.sysfs_root, filled.settings);
+      std::fprintf(log, "limbo: pcie plan (what the purgatory will do, from sysfs now):\n");
+      size_t at = 0;
+      while (at < plan.text.size()) {
+        const size_t eol = plan.text.find('\n', at);
+        std::fprintf(log, "limbo:   %s\n", plan.text.substr(at, eol - at).c_str());
+        at = eol == std::string::npos ? plan.text.size() : eol + 1;
+      }
+      for (const std::string& note : plan.notes) std::fprintf(log, "limbo: pcie plan note: %s\n", note.c_str());
+    }
+  }
+  return filled.settings;
+}
+
 }  // namespace
 
 Settings Settings::from_environment() {
@@ -87,6 +121,13 @@ Settings Settings::from_environment() {
     if (*end == '\0' && value >= 0) settings.status_fd = static_cast<int>(value);
   }
   if (const char* iomem = std::getenv("LIMBO_TEST_IOMEM"); iomem && *iomem) settings.iomem_path = iomem;
+  // The plugin may be preloaded without limbo-kexec: its values are checked here again.
+  auto pcie = pcie::options_from_environment([](const char* name) { return std::getenv(name); });
+  if (pcie) settings.pcie = std::move(pcie.value());
+  else settings.pcie_error = pcie.error().message;
+  const pcie::SystemPaths paths = pcie::SystemPaths::from_environment();
+  settings.mcfg_path = paths.mcfg;
+  settings.sysfs_root = paths.sysfs;
   return settings;
 }
 
@@ -97,6 +138,7 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
   if (!segments || nr_segments > KEXEC_SEGMENT_MAX) {
     return report_failure(settings, fail(format("kexec_load with %lu segments is not a kexec-tools load", nr_segments)), log);
   }
+  if (!settings.pcie_error.empty()) return report_failure(settings, fail(settings.pcie_error), log);
   const bool crash = kexec::is_crash_load(flags);
   timespec started;
   clock_gettime(CLOCK_MONOTONIC, &started);
@@ -123,6 +165,7 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
   const kexec::TscInfo tsc = kexec::measure_tsc();
   options.config.tsc_hz = tsc.hz;
   options.config.flags = tsc.invariant ? abi::kConfigFlagTscInvariant : 0;
+  options.config.pcie = fill_pcie(settings, log);
 
   auto replacement = kexec::build_replacement(stock, input, *limbo, options);
   if (!replacement) return report_failure(settings, replacement.error(), log);

@@ -9,6 +9,8 @@
 
 #include <linux/kexec.h>
 
+#include "pcie/settings.h"
+
 namespace limbo::plugin {
 
 // The environment interface fixed with the rest of Limbo (see kexec-plugin/README.md).
@@ -20,6 +22,10 @@ struct Settings {
   int status_fd = -1;                  // LIMBO_STATUS_FD
   std::string iomem_path = "/proc/iomem";   // LIMBO_TEST_IOMEM (TEST-ONLY)
   std::string kexec_binary = "/proc/self/exe";  // where the stock purgatory is embedded
+  pcie::PcieOptions pcie;              // LIMBO_PCIE, LIMBO_PCIE_EXCLUDE, ... (pcie/settings.h)
+  std::string pcie_error;              // a bad LIMBO_PCIE* value: every load is refused with it
+  std::string mcfg_path = "/sys/firmware/acpi/tables/MCFG";  // LIMBO_TEST_MCFG (TEST-ONLY)
+  std::string sysfs_root = "/sys";     // LIMBO_TEST_SYSFS (TEST-ONLY)
 
   static Settings from_environment();
 };

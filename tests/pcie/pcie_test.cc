@@ -624,6 +624,21 @@ TEST(Hostile, MoreFunctionsThanTheTableLeavesTheRestAlone) {
   EXPECT_NE(r.sink.text.find("limbo: pcie more than 512 functions"), std::string::npos);
 }
 
+TEST(Hostile, DeviceRetryingAtDiscoveryKeepsItsPortAlone) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  SimFunction& f = r.fabric.add(bdf(1, 0), endpoint());
+  f.reset_seen = true;  // still in Request Retry Status when the purgatory starts
+  f.never_ready = true;
+  r.quiesce();
+  expect_decision(r, bdf(1, 0), Action::kSkip, Reason::kNotReady);
+  expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kNotReadyBelow);
+  EXPECT_EQ(r.fabric.writes, 0u);
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:01:00.0 0001:ffff class 000000 skip not ready at discovery\n"),
+            std::string::npos) << r.sink.text;
+}
+
 TEST(Hostile, ChangedIdentityAfterResetIsNotRestored) {
   Scenario r;
   r.fabric.add_window(0, 0, 255);

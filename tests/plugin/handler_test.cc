@@ -8,10 +8,12 @@
 #include <fstream>
 
 #include "cli/arguments.h"
+#include "fake_sysfs.h"
 #include "kexec/memory_map.h"
 #include "kexec/replace.h"
 #include "kexec/tsc.h"
 #include "objects.h"
+#include "pcie/settings.h"
 #include "plugin/handler.h"
 #include "synthetic_load.h"
 
@@ -60,6 +62,9 @@ class Handler : public ::testing::Test {
     settings_.kexec_binary = kexec_path();
     settings_.iomem_path = iomem_path_;
     settings_.status_fd = status_[1];
+    // Hermetic: no ECAM from this host (tests that want PCIe give a fake tree).
+    settings_.mcfg_path = "/nonexistent/MCFG";
+    settings_.sysfs_root = "/nonexistent/sys";
   }
   void TearDown() override {
     unlink(iomem_path_.c_str());
@@ -176,6 +181,127 @@ TEST_F(Handler, RefusedByTheKernelKeepsErrno) {
   EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
   EXPECT_EQ(errno, EPERM);
   EXPECT_NE(log().find("limbo: error: kexec_load refused Limbo's segments: Operation not permitted"), std::string::npos);
+}
+
+// ---- PCIe settings through the handler into limbo_config ----------------------
+
+abi::Config config_of_recorded_load() {
+  abi::Config config;
+  std::memcpy(&config, recorded.contents[1].data() + fixture_raw().image_offset("limbo_config"), sizeof(config));
+  return config;
+}
+
+// A q35-like system: MCFG with one window, root port 00:01.0 above an NVMe endpoint.
+void make_q35_like(FakeSysfs& sys) {
+  sys.write("MCFG", make_mcfg({{0xb0000000, 0, 0, 0xff}}));
+  const auto host = sys.host_bridge(0, 0);
+  const auto port = sys.add({.device = 1, .class_code = 0x060400, .pcie_type = 4, .secondary = 1, .subordinate = 1}, host);
+  sys.add({.bus = 1, .vendor = 0x1b36, .device_id = 0x0010, .class_code = 0x010802, .pcie_type = 0}, port);
+}
+
+TEST_F(Handler, PcieSettingsReachTheConfigBlock) {
+  FakeSysfs sys;
+  make_q35_like(sys);
+  settings_.mcfg_path = sys.path("MCFG");
+  settings_.sysfs_root = sys.root();
+  settings_.pcie.settle_ms = 250;
+  settings_.pcie.ready_timeout_ms = 3000;
+  settings_.pcie.include_display = true;
+  settings_.pcie.excluded = *plugin::pcie::parse_excluded("0000:01:00.0");
+  SyntheticLoad load(stock_raw());
+  ASSERT_EQ(call(load, KEXEC_ON_CRASH | KEXEC_ARCH_X86_64), 0) << log();
+  const abi::PcieSettings& p = config_of_recorded_load().pcie;
+  EXPECT_EQ(p.mode, static_cast<uint32_t>(abi::PcieMode::kReset));
+  EXPECT_EQ(p.flags, abi::kPcieFlagIncludeDisplay);
+  EXPECT_EQ(p.settle_ms, 250u);
+  EXPECT_EQ(p.ready_timeout_ms, 3000u);
+  ASSERT_EQ(p.ecam_count, 1u);
+  EXPECT_EQ(p.ecam[0].base, 0xb0000000u);
+  EXPECT_EQ(p.ecam[0].end_bus, 0xff);
+  ASSERT_EQ(p.root_bus_count, 1u);
+  EXPECT_EQ(p.root_buses[0].bus, 0);
+  ASSERT_EQ(p.excluded_count, 1u);
+  EXPECT_EQ(p.excluded[0].bus, 1);
+  EXPECT_EQ(log().find("WARNING"), std::string::npos) << log();
+}
+
+TEST_F(Handler, PcieOffLeavesThePartZero) {
+  FakeSysfs sys;
+  make_q35_like(sys);
+  settings_.mcfg_path = sys.path("MCFG");
+  settings_.sysfs_root = sys.root();
+  settings_.pcie.mode = abi::PcieMode::kOff;
+  SyntheticLoad load(stock_raw());
+  ASSERT_EQ(call(load, KEXEC_ON_CRASH), 0) << log();
+  const abi::PcieSettings zero{};
+  const abi::Config config = config_of_recorded_load();
+  EXPECT_EQ(std::memcmp(&config.pcie, &zero, sizeof(zero)), 0);
+}
+
+// No MCFG and no ECAM line in /proc/iomem: the capture kernel still loads,
+// with PCIe quiesce off, and stderr says so loudly.
+TEST_F(Handler, NoEcamLoadsAnywayWithPcieOffAndAWarning) {
+  SyntheticLoad load(stock_raw());
+  ASSERT_EQ(call(load, KEXEC_ON_CRASH), 0) << log();
+  EXPECT_EQ(recorded.calls, 1);
+  EXPECT_EQ(config_of_recorded_load().pcie.mode, static_cast<uint32_t>(abi::PcieMode::kOff));
+  const std::string text = log();
+  EXPECT_NE(text.find("limbo: WARNING: PCIe quiesce is OFF for this load: no ECAM window (/nonexistent/MCFG: No such file"),
+            std::string::npos) << text;
+  EXPECT_EQ(status().rfind("limbo-status: ok ", 0), 0u);
+}
+
+TEST_F(Handler, BadPcieEnvironmentRefusesEveryLoad) {
+  setenv("LIMBO_PCIE_SETTLE_MS", "5", 1);
+  const plugin::Settings from_env = plugin::Settings::from_environment();
+  unsetenv("LIMBO_PCIE_SETTLE_MS");
+  ASSERT_NE(from_env.pcie_error, "");
+  settings_.pcie_error = from_env.pcie_error;
+  SyntheticLoad load(stock_raw());
+  errno = 0;
+  EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(recorded.calls, 0);
+  EXPECT_EQ(log(), "limbo: error: LIMBO_PCIE_SETTLE_MS=5: 5 ms is below the minimum 100 ms (PCIe r6.0 §6.6.1: 100 ms "
+                   "after a reset before the first config request)\n");
+  EXPECT_EQ(status().rfind("limbo-status: error LIMBO_PCIE_SETTLE_MS=5", 0), 0u);
+}
+
+TEST_F(Handler, EnvironmentCarriesThePcieSettings) {
+  setenv("LIMBO_PCIE", "off", 1);
+  setenv("LIMBO_TEST_MCFG", "/x/MCFG", 1);
+  setenv("LIMBO_TEST_SYSFS", "/x/sys", 1);
+  const plugin::Settings from_env = plugin::Settings::from_environment();
+  unsetenv("LIMBO_PCIE");
+  unsetenv("LIMBO_TEST_MCFG");
+  unsetenv("LIMBO_TEST_SYSFS");
+  EXPECT_EQ(from_env.pcie_error, "");
+  EXPECT_EQ(from_env.pcie.mode, abi::PcieMode::kOff);
+  EXPECT_EQ(from_env.mcfg_path, "/x/MCFG");
+  EXPECT_EQ(from_env.sysfs_root, "/x/sys");
+  const plugin::Settings defaults = plugin::Settings::from_environment();
+  EXPECT_EQ(defaults.pcie.mode, abi::PcieMode::kReset);
+  EXPECT_EQ(defaults.mcfg_path, "/sys/firmware/acpi/tables/MCFG");
+}
+
+TEST_F(Handler, VerbosePrintsThePlanBeforeLoading) {
+  FakeSysfs sys;
+  make_q35_like(sys);
+  settings_.mcfg_path = sys.path("MCFG");
+  settings_.sysfs_root = sys.root();
+  settings_.verbose = true;
+  SyntheticLoad load(stock_raw());
+  ASSERT_EQ(call(load, KEXEC_ON_CRASH), 0) << log();
+  const std::string text = log();
+  const size_t plan = text.find("limbo: pcie plan (what the purgatory will do, from sysfs now):\n");
+  ASSERT_NE(plan, std::string::npos) << text;
+  EXPECT_NE(text.find("limbo: pcie: ECAM windows from MCFG\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("limbo:   -[0000:00]-\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("limbo:    \\-00:01.0 8086:1234 class 060400 root port: port reset (only endpoints below) [bus 01-01]\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("limbo:      \\-01:00.0 1b36:0010 class 010802 endpoint: reset (port 0000:00:01.0)\n"),
+            std::string::npos) << text;
+  EXPECT_LT(plan, text.find("limbo: loaded Limbo purgatory"));
 }
 
 TEST(MemoryMap, ParsesNestedIomem) {

@@ -4,19 +4,22 @@
 # real /sbin/kexec with the plugin preloaded (tests/plugin/dry-run-host).
 PLUGIN_TEST_DIR := $(BUILD)/tests/plugin
 PLUGIN_TEST_BIN := $(BUILD)/tests/plugin_tests
-PLUGIN_TEST_SRCS := tests/plugin/elf_loader_test.cc tests/plugin/replace_test.cc tests/plugin/handler_test.cc
+PLUGIN_TEST_SRCS := tests/plugin/elf_loader_test.cc tests/plugin/replace_test.cc tests/plugin/handler_test.cc \
+  tests/plugin/pcie_test.cc
 PLUGIN_TEST_OBJS := $(PLUGIN_TEST_SRCS:tests/plugin/%.cc=$(PLUGIN_TEST_DIR)/%.o)
 
 # Fixture objects: a hand-made Limbo-like purgatory (every ABI symbol), small
 # enough for the stock slot, and a 64 KiB-padded one that is not.
-PLUGIN_FIXTURE_CFLAGS := -c -O2 -ffreestanding -fpie -fvisibility=hidden \
-  -fno-zero-initialized-in-bss -fno-asynchronous-unwind-tables -fno-stack-protector
-$(PLUGIN_TEST_DIR)/fake_limbo.o: tests/plugin/fixtures/fake_limbo.c
+# C++ only to size the symbols with the ABI header's types (C linkage).
+PLUGIN_FIXTURE_CFLAGS := -c -std=c++20 -O2 -ffreestanding -fpie -fvisibility=hidden \
+  -fno-zero-initialized-in-bss -fno-asynchronous-unwind-tables -fno-stack-protector \
+  -fno-exceptions -fno-rtti -Ipurgatory
+$(PLUGIN_TEST_DIR)/fake_limbo.o: tests/plugin/fixtures/fake_limbo.cc purgatory/abi/limbo_abi.h
 	@mkdir -p $(dir $@)
-	$(CC) $(PLUGIN_FIXTURE_CFLAGS) $< -o $@
-$(PLUGIN_TEST_DIR)/fake_limbo_big.o: tests/plugin/fixtures/fake_limbo.c
+	$(CXX) $(PLUGIN_FIXTURE_CFLAGS) $< -o $@
+$(PLUGIN_TEST_DIR)/fake_limbo_big.o: tests/plugin/fixtures/fake_limbo.cc purgatory/abi/limbo_abi.h
 	@mkdir -p $(dir $@)
-	$(CC) $(PLUGIN_FIXTURE_CFLAGS) -DFIXTURE_PAD_BYTES=65536 $< -o $@
+	$(CXX) $(PLUGIN_FIXTURE_CFLAGS) -DFIXTURE_PAD_BYTES=65536 $< -o $@
 
 PLUGIN_TEST_DEFINES := -DLIMBO_TEST_FIXTURE='"$(abspath $(PLUGIN_TEST_DIR))/fake_limbo.o"' \
   -DLIMBO_TEST_FIXTURE_BIG='"$(abspath $(PLUGIN_TEST_DIR))/fake_limbo_big.o"' \

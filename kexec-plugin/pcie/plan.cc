@@ -1,0 +1,103 @@
+#include "pcie/plan.h"
+
+#include <memory>
+
+#include "lib/pcie/discovery.h"
+#include "lib/pcie/policy.h"
+#include "lib/pcie/quiesce.h"
+#include "pcie/sysfs_config.h"
+
+namespace limbo::plugin::pcie {
+namespace {
+
+namespace core = ::limbo::pcie;
+
+// A limbo::fmt sink that appends to a string, so that the decision text is
+// the purgatory's own (core::print_decision).
+struct StringSink {
+  std::string& text;
+  void put(char c) { text.push_back(c); }
+};
+
+struct Tables {
+  core::Topology topology;
+  core::Plan plan;
+};
+
+// "-[0000:00]-" then, per function, a branch like lspci -tv's, with its
+// bus:device.function, IDs, class, PCIe type and decision.
+void print_subtree(std::string& out, const Tables& tables, uint16_t index, const std::string& indent, bool last) {
+  const core::Topology& t = tables.topology;
+  const core::Function& f = t.functions[index];
+  out += indent + (last ? "\\-" : "+-");
+  out += format("%02x:%02x.%x %04x:%04x class %06x %s: ", f.address.bus, core::device_of(f.address),
+                core::function_of(f.address), f.vendor_id, f.device_id, f.class_code, core::to_string(f.type));
+  StringSink sink{out};
+  core::print_decision(sink, t, tables.plan, nullptr, index);
+  if (f.is_bridge()) {
+    out += format(" [bus %02x-%02x", f.secondary_bus, f.subordinate_bus);
+    if (f.bus_state != core::BusState::kScanned) out += std::string(", ") + core::to_string(f.bus_state);
+    out += "]";
+  }
+  out += "\n";
+  std::vector<uint16_t> children;
+  for (uint16_t j = 0; j < t.count; ++j) {
+    if (t.functions[j].parent == index) children.push_back(j);
+  }
+  const std::string child_indent = indent + (last ? "  " : "| ");
+  for (size_t k = 0; k < children.size(); ++k) {
+    print_subtree(out, tables, children[k], child_indent, k + 1 == children.size());
+  }
+}
+
+}  // namespace
+
+PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& settings) {
+  PlanSummary summary;
+  const uint32_t window_count = settings.ecam_count > abi::kMaxEcamWindows ? abi::kMaxEcamWindows : settings.ecam_count;
+  SysfsConfigReader reader(sysfs_root, std::vector<abi::EcamWindow>(settings.ecam, settings.ecam + window_count));
+  // The core's tables are sized for the purgatory's static workspace: too big
+  // for a thread's stack, fine on the heap.
+  auto tables = std::make_unique<Tables>();
+  abi::PciAddress roots[abi::kMaxRootBuses > abi::kMaxEcamWindows ? abi::kMaxRootBuses : abi::kMaxEcamWindows];
+  const size_t root_count = core::root_buses(settings, roots);
+  summary.discovery_truncated = !core::discover(reader, roots, root_count, tables->topology);
+  core::decide(tables->topology, core::settings_from_abi(settings), tables->plan);
+
+  const core::Topology& t = tables->topology;
+  std::string& out = summary.text;
+  for (size_t r = 0; r < root_count; ++r) {
+    std::vector<uint16_t> on_bus;
+    for (uint16_t i = 0; i < t.count; ++i) {
+      const core::Function& f = t.functions[i];
+      if (f.parent == core::kNoFunction && f.address.segment == roots[r].segment && f.address.bus == roots[r].bus) {
+        on_bus.push_back(i);
+      }
+    }
+    out += format("-[%04x:%02x]-%s\n", roots[r].segment, roots[r].bus,
+                  reader.in_window(roots[r].segment, roots[r].bus) ? (on_bus.empty() ? " (no function)" : "")
+                                                                   : " (in no ECAM window: not walked)");
+    for (size_t k = 0; k < on_bus.size(); ++k) print_subtree(out, *tables, on_bus[k], " ", k + 1 == on_bus.size());
+  }
+  summary.ports = tables->plan.port_count;
+  summary.endpoints = tables->plan.endpoint_count;
+  summary.skipped = tables->plan.skip_count;
+  summary.functions = t.count;
+  summary.config_reads = t.config_reads;
+  summary.truncated_config = reader.truncated_functions();
+  out += format("plan: %u port%s to reset (%u endpoint%s), %u function%s skipped, %u found in %u config reads\n",
+                summary.ports, summary.ports == 1 ? "" : "s", summary.endpoints, summary.endpoints == 1 ? "" : "s",
+                summary.skipped, summary.skipped == 1 ? "" : "s", summary.functions, summary.config_reads);
+  if (summary.discovery_truncated) {
+    summary.notes.push_back(format("more than %zu functions: the purgatory leaves the rest alone", core::kMaxFunctions));
+  }
+  if (summary.truncated_config > 0) {
+    summary.notes.push_back(format("%zu function%s showed only the first %zu bytes of config space (not root): "
+                                   "capabilities unread, so they look like conventional PCI; run as root for the real plan",
+                                   summary.truncated_config, summary.truncated_config == 1 ? "" : "s",
+                                   kUnprivilegedConfigBytes));
+  }
+  return summary;
+}
+
+}  // namespace limbo::plugin::pcie

@@ -1,0 +1,213 @@
+#include "pcie/settings.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "pcie/address.h"
+
+namespace limbo::plugin::pcie {
+namespace {
+
+using ull = unsigned long long;
+
+Result<uint32_t> parse_bounded_ms(std::string_view text, uint32_t min, uint32_t max, const char* why_min) {
+  const std::string shown(text);
+  if (text.empty()) return fail("needs a number of milliseconds");
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 10);
+  if (ec == std::errc::result_out_of_range) return fail(format("%s ms is out of range %u..%u", shown.c_str(), min, max));
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return fail("\"" + shown + "\" is not a whole number of milliseconds");
+  }
+  if (value < min) return fail(format("%s ms is below the minimum %u ms (%s)", shown.c_str(), min, why_min));
+  if (value > max) return fail(format("%s ms is above the maximum %u ms (Linux's longest reset wait)", shown.c_str(), max));
+  return static_cast<uint32_t>(value);
+}
+
+bool less(const abi::PciAddress& a, const abi::PciAddress& b) {
+  if (a.segment != b.segment) return a.segment < b.segment;
+  if (a.bus != b.bus) return a.bus < b.bus;
+  return a.devfn < b.devfn;
+}
+
+bool window_holds(const abi::EcamWindow& w, uint16_t segment, uint8_t bus) {
+  return w.segment == segment && w.start_bus <= bus && bus <= w.end_bus;
+}
+
+std::string root_bus_text(const abi::PciAddress& a) { return format("%04x:%02x", a.segment, a.bus); }
+
+}  // namespace
+
+Result<abi::PcieMode> parse_mode(std::string_view text) {
+  if (text == "reset") return abi::PcieMode::kReset;
+  if (text == "off") return abi::PcieMode::kOff;
+  return fail("\"" + std::string(text) + "\" is not a mode: reset or off");
+}
+
+Result<std::vector<abi::PciAddress>> parse_excluded(std::string_view text) {
+  std::vector<abi::PciAddress> out;
+  if (text.empty()) return fail("needs SSSS:BB:DD.F[,...]");
+  while (true) {
+    const size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    auto address = parse_function_address(item);
+    if (!address) return address.error();
+    if (std::none_of(out.begin(), out.end(), [&](const abi::PciAddress& a) { return same_function(a, *address); })) {
+      out.push_back(*address);
+    }
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  if (out.size() > abi::kMaxExcludedFunctions) {
+    return fail(format("%zu functions, Limbo's configuration holds at most %zu", out.size(), abi::kMaxExcludedFunctions));
+  }
+  std::sort(out.begin(), out.end(), less);
+  return out;
+}
+
+Result<uint32_t> parse_settle_ms(std::string_view text) {
+  return parse_bounded_ms(text, kMinSettleMs, kMaxSettleMs, "PCIe r6.0 §6.6.1: 100 ms after a reset before the first config request");
+}
+
+Result<uint32_t> parse_ready_timeout_ms(std::string_view text) {
+  return parse_bounded_ms(text, kMinReadyTimeoutMs, kMaxReadyTimeoutMs, "a device must get some time to answer");
+}
+
+Result<PcieOptions> options_from_environment(const EnvLookup& lookup) {
+  PcieOptions options;
+  auto get = [&](const char* name) -> std::string_view {
+    const char* value = lookup(name);
+    return value ? std::string_view(value) : std::string_view();
+  };
+  auto bad = [](const char* name, std::string_view value, const Error& error) {
+    return fail(format("%s=%.*s: %s", name, static_cast<int>(value.size()), value.data(), error.message.c_str()));
+  };
+  if (const std::string_view v = get(kEnvMode); !v.empty()) {
+    auto mode = parse_mode(v);
+    if (!mode) return bad(kEnvMode, v, mode.error());
+    options.mode = *mode;
+  }
+  if (const std::string_view v = get(kEnvExclude); !v.empty()) {
+    auto excluded = parse_excluded(v);
+    if (!excluded) return bad(kEnvExclude, v, excluded.error());
+    options.excluded = std::move(excluded.value());
+  }
+  if (const std::string_view v = get(kEnvIncludeDisplay); !v.empty()) {
+    if (v != "0" && v != "1") return bad(kEnvIncludeDisplay, v, fail("is 1 or 0"));
+    options.include_display = v == "1";
+  }
+  if (const std::string_view v = get(kEnvSettleMs); !v.empty()) {
+    auto ms = parse_settle_ms(v);
+    if (!ms) return bad(kEnvSettleMs, v, ms.error());
+    options.settle_ms = *ms;
+  }
+  if (const std::string_view v = get(kEnvReadyTimeoutMs); !v.empty()) {
+    auto ms = parse_ready_timeout_ms(v);
+    if (!ms) return bad(kEnvReadyTimeoutMs, v, ms.error());
+    options.ready_timeout_ms = *ms;
+  }
+  return options;
+}
+
+std::vector<std::pair<std::string, std::string>> options_to_environment(const PcieOptions& options) {
+  std::string excluded;
+  for (const abi::PciAddress& a : options.excluded) excluded += (excluded.empty() ? "" : ",") + format_function_address(a);
+  return {
+      {kEnvMode, options.mode == abi::PcieMode::kReset ? "reset" : "off"},
+      {kEnvExclude, excluded},
+      {kEnvIncludeDisplay, options.include_display ? "1" : "0"},
+      {kEnvSettleMs, std::to_string(options.settle_ms)},
+      {kEnvReadyTimeoutMs, std::to_string(options.ready_timeout_ms)},
+  };
+}
+
+namespace {
+
+// Everything but the decision to load with mode off when no window is known.
+FilledSettings build_settings(const PcieOptions& options, const Topology& topology) {
+  FilledSettings out;
+  abi::PcieSettings& s = out.settings;
+  s.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
+  s.flags = options.include_display ? abi::kPcieFlagIncludeDisplay : 0;
+  s.settle_ms = options.settle_ms;
+  s.ready_timeout_ms = options.ready_timeout_ms;
+  const size_t windows = std::min(topology.windows.size(), abi::kMaxEcamWindows);
+  std::copy_n(topology.windows.begin(), windows, s.ecam);
+  s.ecam_count = static_cast<uint32_t>(windows);
+
+  std::vector<abi::PciAddress> roots;
+  for (const abi::PciAddress& bus : topology.root_buses) {
+    const bool reachable = windows == 0 || std::any_of(s.ecam, s.ecam + windows, [&](const abi::EcamWindow& w) {
+                             return window_holds(w, bus.segment, bus.bus);
+                           });
+    if (reachable) {
+      roots.push_back({bus.segment, bus.bus, 0});
+    } else {
+      out.warnings.push_back("root bus " + root_bus_text(bus) + " is in no ECAM window: its devices are left alone");
+    }
+  }
+  if (topology.root_buses.empty()) {
+    out.warnings.push_back("no root bus found in sysfs (" + topology.root_bus_problem +
+                           "): discovery starts at each ECAM window's first bus");
+    for (size_t i = 0; i < windows; ++i) roots.push_back({s.ecam[i].segment, s.ecam[i].start_bus, 0});
+  }
+  if (roots.size() > abi::kMaxRootBuses) {
+    out.warnings.push_back(format("%zu root buses, Limbo's configuration holds %zu: devices below %s and later are left alone",
+                                  roots.size(), abi::kMaxRootBuses, root_bus_text(roots[abi::kMaxRootBuses]).c_str()));
+    roots.resize(abi::kMaxRootBuses);
+  }
+  std::copy(roots.begin(), roots.end(), s.root_buses);
+  s.root_bus_count = static_cast<uint32_t>(roots.size());
+
+  const size_t excluded = std::min(options.excluded.size(), abi::kMaxExcludedFunctions);
+  std::copy_n(options.excluded.begin(), excluded, s.excluded);
+  s.excluded_count = static_cast<uint32_t>(excluded);
+  return out;
+}
+
+}  // namespace
+
+FilledSettings fill_settings(const PcieOptions& options, const Topology& topology) {
+  if (options.mode == abi::PcieMode::kOff) return FilledSettings{};
+  if (topology.windows.empty()) {
+    FilledSettings out;
+    out.quiesce_disabled = true;
+    out.warnings.push_back("PCIe quiesce is OFF for this load: no ECAM window (" + topology.ecam_problem +
+                           "); the capture kernel still loads, but devices may keep doing DMA across the switch "
+                           "(--pcie=off says this is intended)");
+    return out;
+  }
+  return build_settings(options, topology);
+}
+
+FilledSettings plan_settings(const PcieOptions& options, const Topology& topology) {
+  FilledSettings out = build_settings(options, topology);
+  if (options.mode == abi::PcieMode::kOff) out.settings.mode = static_cast<uint32_t>(abi::PcieMode::kOff);
+  return out;
+}
+
+std::vector<std::string> describe_settings(const abi::PcieSettings& s) {
+  std::vector<std::string> lines;
+  if (s.mode != static_cast<uint32_t>(abi::PcieMode::kReset)) {
+    lines.push_back("pcie: mode off (no device is touched)");
+    return lines;
+  }
+  lines.push_back(format("pcie: mode reset, settle %u ms, ready timeout %u ms%s", s.settle_ms, s.ready_timeout_ms,
+                         s.flags & abi::kPcieFlagIncludeDisplay ? ", display devices included" : ""));
+  for (uint32_t i = 0; i < s.ecam_count && i < abi::kMaxEcamWindows; ++i) {
+    const abi::EcamWindow& w = s.ecam[i];
+    lines.push_back(format("pcie: ECAM segment %04x buses %02x-%02x at %#llx", w.segment, w.start_bus, w.end_bus,
+                           static_cast<ull>(w.base)));
+  }
+  std::string roots;
+  for (uint32_t i = 0; i < s.root_bus_count && i < abi::kMaxRootBuses; ++i) roots += " " + root_bus_text(s.root_buses[i]);
+  lines.push_back("pcie: root buses" + (roots.empty() ? std::string(" none") : roots));
+  std::string excluded;
+  for (uint32_t i = 0; i < s.excluded_count && i < abi::kMaxExcludedFunctions; ++i) {
+    excluded += " " + format_function_address(s.excluded[i]);
+  }
+  if (!excluded.empty()) lines.push_back("pcie: excluded" + excluded);
+  return lines;
+}
+
+}  // namespace limbo::plugin::pcie

@@ -1,0 +1,96 @@
+// The user's PCIe quiesce settings (limbo-kexec --pcie*, or the LIMBO_PCIE*
+// environment the plugin reads), their validation, and the fill of the
+// configuration block's PcieSettings from them and the system's topology.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "abi/limbo_abi.h"
+#include "common/result.h"
+
+namespace limbo::plugin::pcie {
+
+// PCIe r6.0 §6.6.1: software waits at least 100 ms after a Conventional
+// Reset (here: clearing Secondary Bus Reset) before its first config request.
+// Less would break the spec, so it is also the minimum.
+inline constexpr uint32_t kDefaultSettleMs = 100;
+inline constexpr uint32_t kMinSettleMs = 100;
+// Linux PCIE_RESET_READY_POLL_MS: 60 s is the longest any device is given to
+// come back; the same bound caps both waits, so that the switch window stays
+// bounded whatever the user types.
+inline constexpr uint32_t kMaxSettleMs = 60000;
+// Linux PCI_RESET_WAIT: after 1 s a device that has not answered is suspect.
+inline constexpr uint32_t kDefaultReadyTimeoutMs = 1000;
+inline constexpr uint32_t kMinReadyTimeoutMs = 1;
+inline constexpr uint32_t kMaxReadyTimeoutMs = 60000;
+
+struct PcieOptions {
+  abi::PcieMode mode = abi::PcieMode::kReset;
+  bool include_display = false;
+  uint32_t settle_ms = kDefaultSettleMs;
+  uint32_t ready_timeout_ms = kDefaultReadyTimeoutMs;
+  std::vector<abi::PciAddress> excluded;  // sorted, no duplicates, at most abi::kMaxExcludedFunctions
+};
+
+// Each parser checks one value; the message names the rule, not the option,
+// so that limbo-kexec and the plugin can each prefix their own name.
+Result<abi::PcieMode> parse_mode(std::string_view text);                    // "reset" | "off"
+Result<std::vector<abi::PciAddress>> parse_excluded(std::string_view text);  // "SSSS:BB:DD.F[,...]"
+Result<uint32_t> parse_settle_ms(std::string_view text);                    // decimal, 100..60000
+Result<uint32_t> parse_ready_timeout_ms(std::string_view text);             // decimal, 1..60000
+
+// The plugin's environment (kexec-plugin/README.md).
+inline constexpr const char* kEnvMode = "LIMBO_PCIE";                       // reset | off
+inline constexpr const char* kEnvExclude = "LIMBO_PCIE_EXCLUDE";            // SSSS:BB:DD.F[,...]
+inline constexpr const char* kEnvIncludeDisplay = "LIMBO_PCIE_INCLUDE_DISPLAY";  // 1 | 0
+inline constexpr const char* kEnvSettleMs = "LIMBO_PCIE_SETTLE_MS";
+inline constexpr const char* kEnvReadyTimeoutMs = "LIMBO_PCIE_READY_TIMEOUT_MS";
+
+// Unset or empty variables keep the defaults; a bad value fails with
+// "LIMBO_PCIE_SETTLE_MS=5: ...". `lookup` is getenv in the plugin.
+using EnvLookup = std::function<const char*(const char*)>;
+Result<PcieOptions> options_from_environment(const EnvLookup& lookup);
+
+// The variables that carry `options` to the plugin (every one, explicitly, so
+// that nothing inherited from the caller's environment leaks in).
+std::vector<std::pair<std::string, std::string>> options_to_environment(const PcieOptions& options);
+
+// What the running system says about PCIe (pcie/system.h reads it).
+struct Topology {
+  std::vector<abi::EcamWindow> windows;
+  std::string ecam_source;       // "MCFG" or "/proc/iomem"; empty when no window was found
+  std::string ecam_problem;      // why there is no window (each source's error)
+  std::vector<abi::PciAddress> root_buses;  // from sysfs, sorted
+  std::string root_bus_problem;  // why sysfs gave none
+};
+
+struct FilledSettings {
+  abi::PcieSettings settings{};
+  std::vector<std::string> warnings;  // one line each, for stderr, without "limbo: "
+  bool quiesce_disabled = false;      // mode reset was asked for, but nothing can be reset
+};
+
+// The configuration block's PCIe part. Mode off: all zero ("not provided").
+// Mode reset with no ECAM window: all zero too, quiesce_disabled set and a
+// warning, so that the capture kernel still loads (a kdump that loads without
+// the reset is better than none). Root buses outside every window are dropped
+// with a warning; with no root bus from sysfs, each window's start bus is used;
+// more than abi::kMaxRootBuses are cut with a warning.
+FilledSettings fill_settings(const PcieOptions& options, const Topology& topology);
+
+// What the plan view runs the policy with: fill_settings' result as if
+// windows were known (with none, every root bus from sysfs is kept, since the
+// plan reads sysfs, not ECAM), and with mode off the settings kept but the
+// mode off, so that the tree shows what the purgatory would skip.
+FilledSettings plan_settings(const PcieOptions& options, const Topology& topology);
+
+// One line per fact of `settings`, for --verbose: windows, root buses, times,
+// exclusions.
+std::vector<std::string> describe_settings(const abi::PcieSettings& settings);
+
+}  // namespace limbo::plugin::pcie
