@@ -36,6 +36,7 @@ PLUGIN_CORE_SRCS := \
   $(PLUGIN_DIR)/elf/rel_object.cc \
   $(PLUGIN_DIR)/kexec/memory_map.cc \
   $(PLUGIN_DIR)/kexec/digest.cc \
+  $(PLUGIN_DIR)/kexec/segment_checks.cc \
   $(PLUGIN_DIR)/kexec/stock_finder.cc \
   $(PLUGIN_DIR)/kexec/replace.cc \
   $(PLUGIN_DIR)/kexec/tsc.cc \

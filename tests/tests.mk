@@ -6,6 +6,7 @@ TEST_BINS :=
 include tests/purgatory/tests.mk
 include tests/purgatory/verify.mk
 include tests/plugin/tests.mk
+include tests/plugin/verify.mk
 include tests/checker/checker.mk
 include tests/pcie/tests.mk
 include tests/pcie/tests.mk

@@ -62,6 +62,12 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
     } else if (take_value(arg, "--kexec", value)) {
       if (value.empty()) out.error = "--kexec= needs a path";
       out.kexec = value;
+    } else if (take_value(arg, "--on-corruption", value)) {
+      if (value != "halt" && value != "reboot") out.error = "--on-corruption takes halt or reboot, not '" + value + "'";
+      out.on_corruption = value;
+    } else if (take_value(arg, "--test-damage-segment", value)) {
+      if (value.empty()) out.error = "--test-damage-segment= needs ROLE[:OFFSET]";
+      out.damage_segment = value;
     } else if (arg == "--dry-run") {
       out.dry_run = true;
     } else if (arg == "--verbose") {
@@ -147,6 +153,15 @@ std::string usage_text() {
       "                         function) and load nothing; needs root to read config space\n"
       "                         past its first 64 bytes\n"
       "  --help, --version\n"
+      "\n"
+      "Verification (the purgatory hashes each segment's content and scans its zero fill):\n"
+      "  --on-corruption=halt|reboot\n"
+      "                         on a damaged image stop the CPU (default, as stock) or reset the\n"
+      "                         machine (ACPI reset register, 0xCF9, keyboard controller, triple fault)\n"
+      "  --test-damage-segment=ROLE[:OFFSET]\n"
+      "                         TEST ONLY: change one byte of the first segment with that role\n"
+      "                         (kernel, initrd, boot-params, elfcorehdr, backup, other) at OFFSET\n"
+      "                         (default 0; 'last' = its last byte) after the digests were computed\n"
       "\n"
       "Exit status: 0 loaded through Limbo (or kexec -u/-e/-S passed through),\n"
       "  1 kexec or Limbo failed, 2 usage error, 3 kexec, plugin or purgatory not found.\n";

@@ -30,6 +30,9 @@ struct Arguments {
   // decides whether kexec will load; only a load must go through Limbo.
   bool expects_load = true;
   std::string error;              // non-empty: a usage error, exit kExitUsage
+  // Verification (issue 9).
+  std::string on_corruption;      // --on-corruption=halt|reboot (empty: the plugin's default, halt)
+  std::string damage_segment;     // --test-damage-segment=ROLE[:OFFSET] (TEST-ONLY)
 };
 
 Arguments parse_arguments(const std::vector<std::string>& argv);

@@ -82,6 +82,9 @@ int run(const Arguments& args) {
     setenv("LD_PRELOAD", plugin.c_str(), 1);
     setenv("LIMBO_PURGATORY", purgatory.c_str(), 1);
     setenv("LIMBO_STATUS_FD", std::to_string(fd).c_str(), 1);
+    if (!args.on_corruption.empty()) setenv("LIMBO_ON_CORRUPTION", args.on_corruption.c_str(), 1);
+    if (!args.damage_segment.empty()) setenv("LIMBO_TEST_DAMAGE_SEGMENT", args.damage_segment.c_str(), 1);
+    else unsetenv("LIMBO_TEST_DAMAGE_SEGMENT");
     if (args.dry_run) setenv("LIMBO_DRY_RUN", "1", 1); else unsetenv("LIMBO_DRY_RUN");
     if (args.verbose) setenv("LIMBO_VERBOSE", "1", 1); else unsetenv("LIMBO_VERBOSE");
     if (args.corrupt_digest) setenv("LIMBO_TEST_CORRUPT_DIGEST", "1", 1); else unsetenv("LIMBO_TEST_CORRUPT_DIGEST");

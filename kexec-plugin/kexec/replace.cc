@@ -230,8 +230,26 @@ Result<Replacement> build_replacement(const StockDecode& stock, std::span<const 
   config.magic = abi::kConfigMagic;
   config.version = abi::kConfigVersion;
   config.size = sizeof(abi::Config);
+  config.segment_check_count = 0;
+  if (stock.skip_checks == 0 && options.segment_checks) {
+    // Issue 9: per-segment content length, role and digest, so that the
+    // purgatory hashes only content, scans the fill and names a damaged segment.
+    RoleHints hints{stock.regs.rip, stock.regs.rsi, 0};
+    if (const AbiValue* v = stock.value("backup_start"); v && v->bytes.size() == sizeof(hints.backup_start)) {
+      std::memcpy(&hints.backup_start, v->bytes.data(), sizeof(hints.backup_start));
+    }
+    Status checks = fill_segment_checks(out.segments, out.index, hints, config);
+    if (!checks) return checks.error();
+    if (options.corrupt_digest && config.segment_check_count > 0) config.segments[0].digest[0] ^= 0x01;  // TEST-ONLY
+    if (options.damage) {
+      auto damaged = damage_segment(out.segments, out.index, config, *options.damage, out.damaged_bytes);
+      if (!damaged) return damaged.error();
+      out.damaged_index = static_cast<int>(*damaged);
+    }
+  }
   Status c = limbo.set_symbol(out.image, "limbo_config", {reinterpret_cast<const uint8_t*>(&config), sizeof(config)});
   if (!c) return c.error();
+  out.config = config;
   return out;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "kexec/digest.h"
 #include "kexec/memory_map.h"
 #include "kexec/segment.h"
+#include "kexec/segment_checks.h"
 
 namespace limbo::plugin::kexec {
 
@@ -46,6 +48,8 @@ struct ReplaceOptions {
   std::vector<MemoryRange> allowed;  // "Crash kernel" (crash) or "System RAM" (normal) ranges
   abi::Config config{};              // filled in except magic/version/size, which are set here
   bool corrupt_digest = false;       // TEST-ONLY: flip one bit of the digest Limbo gets
+  bool segment_checks = true;        // per-segment content length, role and digest (issue 9)
+  std::optional<DamageRequest> damage;  // TEST-ONLY: damage one segment after the digests
   uint64_t min_address = 0x3000;     // kexec-tools' lowest purgatory address (bzImage64)
 };
 
@@ -57,6 +61,9 @@ struct Replacement {
   bool in_stock_slot = false;     // placed where the stock purgatory was
   SegmentDigest digest;           // recomputed (equal to the stock one)
   std::vector<Segment> segments;  // the new list; segments[index].buf is image.bytes
+  std::vector<uint8_t> damaged_bytes;  // TEST-ONLY: the damaged segment's copy (options.damage)
+  int damaged_index = -1;              // TEST-ONLY: which segment it is
+  abi::Config config{};                // the limbo_config written into the image
 
   // The list for kexec_load; valid while *this lives and is not moved.
   std::vector<kexec_segment> kernel_segments() const;

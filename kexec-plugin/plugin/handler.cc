@@ -11,6 +11,7 @@
 #include "elf/rel_object.h"
 #include "kexec/memory_map.h"
 #include "kexec/replace.h"
+#include "kexec/segment_checks.h"
 #include "kexec/stock_finder.h"
 #include "kexec/tsc.h"
 #include "pcie/plan.h"
@@ -67,6 +68,30 @@ void print_segments(FILE* log, const char* title, std::span<const kexec::Segment
   }
 }
 
+// The per-segment checks Limbo's purgatory will run, and the corruption action.
+void print_segment_checks(FILE* log, const kexec::Replacement& plan) {
+  std::fprintf(log, "limbo: verify: %zu per-segment checks (content hashed, zero fill scanned)\n",
+               static_cast<size_t>(plan.config.segment_check_count));
+  size_t region = 0;
+  for (size_t i = 0; i < plan.segments.size() && region < plan.config.segment_check_count; ++i) {
+    if (i == plan.index) continue;
+    const abi::SegmentCheck& check = plan.config.segments[region++];
+    std::fprintf(log, "limbo:   [%zu] %-11s content %#9llx of %#9llx%s\n", i,
+                 kexec::role_word(static_cast<abi::SegmentRole>(check.role)), static_cast<ull>(check.content_len),
+                 static_cast<ull>(plan.segments[i].memsz),
+                 static_cast<int>(i) == plan.damaged_index ? "  DAMAGED (TEST-ONLY switch)" : "");
+  }
+  const abi::ResetRegister& reg = plan.config.reset_register;
+  std::fprintf(log, "limbo: on corruption: %s", plan.config.on_corruption ? "reboot" : "halt");
+  if (plan.config.on_corruption && reg.valid) {
+    std::fprintf(log, " (ACPI reset register: space %u address %#llx value %#x)", reg.address_space,
+                 static_cast<ull>(reg.address), reg.value);
+  } else if (plan.config.on_corruption) {
+    std::fprintf(log, " (no ACPI reset register: 0xcf9, keyboard controller, triple fault)");
+  }
+  std::fprintf(log, "\n");
+}
+
 long report_failure(const Settings& settings, const Error& error, FILE* log) {
   std::fprintf(log, "limbo: error: %s\n", error.message.c_str());
   if (settings.status_fd >= 0) dprintf(settings.status_fd, "limbo-status: error %s\n", error.message.c_str());
@@ -121,6 +146,13 @@ Settings Settings::from_environment() {
     if (*end == '\0' && value >= 0) settings.status_fd = static_cast<int>(value);
   }
   if (const char* iomem = std::getenv("LIMBO_TEST_IOMEM"); iomem && *iomem) settings.iomem_path = iomem;
+  if (const char* action = std::getenv("LIMBO_ON_CORRUPTION"); action && *action) {
+    auto parsed = kexec::parse_on_corruption(action);
+    if (parsed) settings.on_corruption = static_cast<uint32_t>(*parsed);
+    else settings.verify_error = parsed.error().message;
+  }
+  if (const char* damage = std::getenv("LIMBO_TEST_DAMAGE_SEGMENT"); damage && *damage) settings.damage_segment = damage;
+  if (const char* fadt = std::getenv("LIMBO_TEST_FADT"); fadt && *fadt) settings.fadt_path = fadt;
   // The plugin may be preloaded without limbo-kexec: its values are checked here again.
   auto pcie = pcie::options_from_environment([](const char* name) { return std::getenv(name); });
   if (pcie) settings.pcie = std::move(pcie.value());
@@ -139,6 +171,7 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
     return report_failure(settings, fail(format("kexec_load with %lu segments is not a kexec-tools load", nr_segments)), log);
   }
   if (!settings.pcie_error.empty()) return report_failure(settings, fail(settings.pcie_error), log);
+  if (!settings.verify_error.empty()) return report_failure(settings, fail(settings.verify_error), log);
   const bool crash = kexec::is_crash_load(flags);
   timespec started;
   clock_gettime(CLOCK_MONOTONIC, &started);
@@ -165,6 +198,16 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
   const kexec::TscInfo tsc = kexec::measure_tsc();
   options.config.tsc_hz = tsc.hz;
   options.config.flags = tsc.invariant ? abi::kConfigFlagTscInvariant : 0;
+  // Verification (issue 9): the corruption action and, for a reboot, the FADT's reset register.
+  options.config.on_corruption = settings.on_corruption;
+  if (auto fadt = kexec::read_file(settings.fadt_path)) {
+    if (auto reg = kexec::reset_register_from_fadt(*fadt)) options.config.reset_register = *reg;
+  }
+  if (!settings.damage_segment.empty()) {
+    auto damage = kexec::parse_damage(settings.damage_segment);
+    if (!damage) return report_failure(settings, damage.error(), log);
+    options.damage = *damage;
+  }
   options.config.pcie = fill_pcie(settings, log);
 
   auto replacement = kexec::build_replacement(stock, input, *limbo, options);
@@ -193,6 +236,7 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
     std::fprintf(log, "limbo: tsc %llu Hz%s; decode, digest and replace took %.1f ms\n", static_cast<ull>(tsc.hz),
                  tsc.invariant ? " (invariant)" : "", ms);
     print_segments(log, "Limbo's segments", plan.segments, plan.index);
+    print_segment_checks(log, plan);
   }
 
   const std::vector<kexec_segment> out = plan.kernel_segments();

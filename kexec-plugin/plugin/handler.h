@@ -22,6 +22,10 @@ struct Settings {
   int status_fd = -1;                  // LIMBO_STATUS_FD
   std::string iomem_path = "/proc/iomem";   // LIMBO_TEST_IOMEM (TEST-ONLY)
   std::string kexec_binary = "/proc/self/exe";  // where the stock purgatory is embedded
+  uint32_t on_corruption = 0;          // LIMBO_ON_CORRUPTION=halt|reboot (abi::OnCorruption)
+  std::string verify_error;            // a bad LIMBO_ON_CORRUPTION or LIMBO_TEST_DAMAGE_SEGMENT: loads refused
+  std::string damage_segment;          // LIMBO_TEST_DAMAGE_SEGMENT=ROLE[:OFFSET] (TEST-ONLY)
+  std::string fadt_path = "/sys/firmware/acpi/tables/FACP";  // LIMBO_TEST_FADT (TEST-ONLY)
   pcie::PcieOptions pcie;              // LIMBO_PCIE, LIMBO_PCIE_EXCLUDE, ... (pcie/settings.h)
   std::string pcie_error;              // a bad LIMBO_PCIE* value: every load is refused with it
   std::string mcfg_path = "/sys/firmware/acpi/tables/MCFG";  // LIMBO_TEST_MCFG (TEST-ONLY)

@@ -207,6 +207,9 @@ ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& p
 
   // 6. Ports faster than 5 GT/s: the 100 ms count starts when the link is up
   // again (PCIe r6.0 §6.6.1). Polls the ports only, never the devices below.
+  // Such a port must report DLL Link Active (§7.5.3.6); one that does not
+  // gets the settle time from the clear, and the ready poll below covers a
+  // link that trains late.
   uint64_t settle_from = tl.last_clear_us;
   {
     const uint64_t link_deadline = tl.last_clear_us + uint64_t{kLinuxLinkActiveTimeoutMs} * 1000;
