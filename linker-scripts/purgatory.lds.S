@@ -64,6 +64,9 @@ SECTIONS {
   .bss SECTION_ADDRESS : {
     *(.bss .bss.*)
     *(COMMON)
+    /* The purgatory's last byte + 1 (its segment is .text to .bss): what
+     * its own page tables must map (arch/x86_64/address_space.cc). */
+    limbo_image_end = .;
   }
 
   /DISCARD/ : {

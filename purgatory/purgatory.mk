@@ -11,6 +11,7 @@ PURGATORY_CC_SRCS := \
   purgatory/lib/verify/zero_scan.cc \
   purgatory/lib/verify/segments.cc \
   purgatory/arch/x86_64/main.cc \
+  purgatory/arch/x86_64/address_space.cc \
   purgatory/arch/x86_64/simd_gate.cc \
   purgatory/arch/x86_64/sha256_ni.cc \
   purgatory/arch/x86_64/string.cc

@@ -9,6 +9,7 @@
 //   uint64_t read_tsc();
 //   uint8_t* phys(uint64_t address); identity-mapped physical memory
 //   sha256::BlockFunction sha256_engine();
+//   and the PCIe step's (lib/flow_pcie.h).
 #pragma once
 
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include "lib/clock.h"
 #include "lib/console.h"
 #include "lib/format.h"
+#include "lib/flow_pcie.h"
 #include "lib/pic8259.h"
 #include "lib/reboot.h"
 #include "lib/report.h"
@@ -111,6 +113,8 @@ template <class Machine>
     }
   }
 
+  print_paging(con, machine.paging_summary());
+
   // 3. Verification (lib/verify/step.h): per-segment digests and zero-fill
   // scan when the config block describes the segments, else the full hash.
   PhaseTimes times;
@@ -136,7 +140,11 @@ template <class Machine>
     report.verify = report::Verify::kOk;
   }
 
-  // 4. kexec-tools' post-verification work, in its order.
+  // 4. PCIe quiesce (lib/flow_pcie.h): the image is good, the jump will
+  // happen; stop the devices before anything the next kernel reads is final.
+  times.pcie_us = quiesce_pcie(machine, con, config.accepted ? &vars.limbo_config : nullptr, report).elapsed_us;
+
+  // 4b. kexec-tools' post-verification work, in its order.
   if (vars.panic_kernel) {
     if (vars.backup_src_size != 0 && vars.backup_start != 0) {
       uint8_t* dst = machine.phys(vars.backup_start);

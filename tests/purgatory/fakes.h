@@ -8,8 +8,15 @@
 
 #include <array>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "abi/limbo_abi.h"
+#include "lib/flow_pcie.h"
+#include "lib/pcie/quiesce.h"
 
 namespace limbo::testing {
 
@@ -120,6 +127,33 @@ struct FakeVgaCells {
 struct StringSink {
   std::string text;
   void put(char c) { text.push_back(c); }
+};
+
+// The PCIe step's machine requirements (lib/flow_pcie.h) for a fake machine
+// whose tests do not exercise PCIe: no page tables of its own, so ECAM is
+// unreachable and the step says so (it never gets as far as config space
+// unless a test turns PCIe on, which then fails loudly on these).
+struct AbsentConfigSpace {
+  uint8_t read8(abi::PciAddress, uint16_t) { return 0xff; }
+  uint16_t read16(abi::PciAddress, uint16_t) { return 0xffff; }
+  uint32_t read32(abi::PciAddress, uint16_t) { return 0xffffffffu; }
+  void write8(abi::PciAddress, uint16_t, uint8_t) {}
+  void write16(abi::PciAddress, uint16_t, uint16_t) {}
+  void write32(abi::PciAddress, uint16_t, uint32_t) {}
+  bool in_window(uint16_t, uint8_t) { return false; }
+};
+
+struct NoPcie {
+  flow::PagingSummary paging_summary() const {
+    return flow::PagingSummary{false, false, 4, false, 0, 0, "host test without PCIe"};
+  }
+  bool tsc_invariant() const { return false; }
+  AbsentConfigSpace pcie_config_space(const abi::PcieSettings&) { return {}; }
+  pcie::Workspace& pcie_workspace() {
+    ADD_FAILURE() << "PCIe workspace asked of a machine without PCIe";
+    return *workspace;
+  }
+  std::unique_ptr<pcie::Workspace> workspace = std::make_unique<pcie::Workspace>();
 };
 
 }  // namespace limbo::testing

@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "fakes.h"
+#include "tests/pcie/fabric.h"
+#include "tests/pcie/topologies.h"
 
 namespace limbo::flow {
 namespace {
@@ -34,13 +37,23 @@ class FakeMachine {
 
   FakePortIo& port_io() { return io_; }
   Console& console() { return console_; }
-  uint64_t read_tsc() { return tsc_ += kTscStep; }
+  uint64_t read_tsc() {
+    fabric_clock.advance(kTscStep * 1000000 / kTscHz);
+    return tsc_ += kTscStep;
+  }
   uint8_t* phys(uint64_t address) {
     EXPECT_GE(address, kMemBase);
     EXPECT_LT(address, kMemBase + memory_.size());
     return memory_.data() + (address - kMemBase);
   }
   sha256::BlockFunction sha256_engine() { return sha256::compress_portable; }
+
+  // The PCIe step: a simulated fabric whose time runs with the TSC (each TSC
+  // read is 1 us on both), the page tables as the arch code reports them.
+  PagingSummary paging_summary() const { return paging; }
+  bool tsc_invariant() const { return invariant_tsc; }
+  pcie::testing::Fabric& pcie_config_space(const abi::PcieSettings&) { return fabric; }
+  pcie::Workspace& pcie_workspace() { return *workspace; }
 
   std::string serial() const { return io_.transmitted; }
   std::vector<std::string> lines() const {
@@ -57,6 +70,11 @@ class FakeMachine {
   FakeVgaCells cells_;
   std::vector<uint8_t> memory_;
   uint64_t tsc_ = 5000000;
+  PagingSummary paging{true, true, 4, false, 7, 16, nullptr};
+  bool invariant_tsc = true;
+  pcie::testing::FakeClock fabric_clock;
+  pcie::testing::Fabric fabric{fabric_clock};
+  std::unique_ptr<pcie::Workspace> workspace = std::make_unique<pcie::Workspace>();
   Console console_;
 };
 
@@ -203,14 +221,16 @@ TEST_F(FlowTest, RefusedConfigFallsBackToPitCalibration) {
   vars.limbo_config.magic = 0x12345678;
   m.io_.pit_out2_after_reads = 100;
   EXPECT_EQ(run(), Outcome::kJump);
-  EXPECT_TRUE(has_line("limbo: config block refused: magic 0x12345678 version 1 size 24 (expected magic "
-                       "0x4f424d4c version 1 size 24); using defaults"));
+  const std::string size = std::to_string(sizeof(abi::Config));
+  const std::string version = std::to_string(abi::kConfigVersion);
+  EXPECT_TRUE(has_line("limbo: config block refused: magic 0x12345678 version " + version + " size " + size +
+                       " (expected magic 0x4f424d4c version " + version + " size " + size + "); using defaults"));
   EXPECT_TRUE(has_line("limbo: tsc frequency unknown"));
   EXPECT_TRUE(has_line_starting("limbo: tsc calibrated against the 8254 PIT: "));
 }
 
 TEST_F(FlowTest, WrongVersionOrSizeIsRefusedToo) {
-  vars.limbo_config.version = 2;
+  vars.limbo_config.version = abi::kConfigVersion + 1;
   EXPECT_FALSE(check_config(vars.limbo_config).accepted);
   vars.limbo_config.version = abi::kConfigVersion;
   vars.limbo_config.size = 16;
@@ -243,6 +263,121 @@ TEST_F(FlowTest, EmptyRegionsAreSkippedLikeStock) {
   vars.sha256_regions[5] = {kInitrdAt, kInitrdLen};  // after a hole: still hashed, in order
   EXPECT_EQ(run(), Outcome::kJump);
   EXPECT_TRUE(has_line_starting("limbo: sha256: ok (2 regions, 16948 bytes, "));
+}
+
+// ---- The PCIe step (lib/flow_pcie.h) ----------------------------------
+
+class FlowPcieTest : public FlowTest {
+ protected:
+  void SetUp() override {
+    FlowTest::SetUp();
+    using namespace pcie::testing;
+    m.fabric.add_window(0, 0, 255);
+    m.fabric.add(bdf(0, 0), conventional(0x8086, 0x29c0, 0x060000));  // host bridge
+    m.fabric.add(bdf(0, 2), root_port(1, 1));
+    m.fabric.add(bdf(1, 0), endpoint(0x8086, 0x10d3, 0x020000));
+    m.fabric.program16(bdf(1, 0), pcie::kCommandOffset, 0x0006);  // memory decode + bus master: live
+    m.fabric.program32(bdf(1, 0), 0x10, 0xfebc0000);               // BAR0
+    abi::PcieSettings& p = vars.limbo_config.pcie;
+    p.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
+    p.ecam_count = 1;
+    p.ecam[0] = abi::EcamWindow{0xb0000000, 0, 0, 255, 0};
+    // The PIT calibration measures 10 ms of TSC: 100 polls of port 0x61,
+    // 100,000 ticks (0.1 ms at 1 GHz) each, agreeing with the block's 1 GHz.
+    m.io_.pit_out2_after_reads = 99;
+    m.io_.on_port61_read = [this] { m.tsc_ += 100000; };
+  }
+  size_t index_of_line_starting(const std::string& prefix) {
+    const auto lines = m.lines();
+    for (size_t i = 0; i < lines.size(); ++i)
+      if (lines[i].rfind(prefix, 0) == 0) return i;
+    return lines.size();
+  }
+};
+
+TEST_F(FlowPcieTest, OffWhenTheBlockSaysSoAndNothingIsTouched) {
+  vars.limbo_config.pcie.mode = static_cast<uint32_t>(abi::PcieMode::kOff);
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: pcie: off"));
+  EXPECT_EQ(m.fabric.reads + m.fabric.writes, 0u);
+  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:2");
+}
+
+TEST_F(FlowPcieTest, RefusedBlockMeansOff) {
+  vars.limbo_config.magic = 0;
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: pcie: off"));
+  EXPECT_EQ(m.fabric.reads + m.fabric.writes, 0u);
+}
+
+TEST_F(FlowPcieTest, ResetRunsAfterVerificationAndBeforeTheBackupAndReport) {
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: paging: own identity tables, 4 levels, 2 MiB pages, 7 of 16 table pages, ECAM uncached"));
+  EXPECT_TRUE(has_line_starting("limbo: pcie: delays on the tsc (invariant tsc agrees with the pit; tsc 1000000 kHz "
+                                "from the loader, 1000"));
+  EXPECT_TRUE(has_line_starting("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready "));
+  EXPECT_TRUE(has_line("limbo: pcie 0000:00:00.0 8086:29c0 class 060000 skip conventional pci"));
+  for (const auto& line : m.lines()) {
+    EXPECT_EQ(line.rfind("limbo: ", 0), 0u) << line;
+    EXPECT_NE(line.rfind("limbo: limbo:", 0), 0u) << "prefix doubled: " << line;
+  }
+  const size_t verified = index_of_line_starting("limbo: sha256: ok");
+  const size_t pcie = index_of_line_starting("limbo: pcie 0000:01:00.0");
+  const size_t backup = index_of_line_starting("limbo: backup:");
+  const size_t reported = index_of_line_starting("limbo: report \"");
+  EXPECT_LT(verified, pcie);
+  EXPECT_LT(pcie, backup);
+  EXPECT_LT(backup, reported);
+  EXPECT_EQ(report.reset, 1u);
+  EXPECT_EQ(report.skip, 1u);
+  EXPECT_EQ(report.fail, 0u);
+  EXPECT_NE(cmdline().find(" limbo=v1,verify:ok,reset:1,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
+  // The device was reset (BAR gone, then restored) and left with Bus Master off.
+  EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), 0x10, 4), 0xfebc0000u);
+  EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), pcie::kCommandOffset, 2), 0x0002u);
+  // The 100 ms settle, on the TSC: the step took at least that.
+  bool times_ok = false;
+  for (const auto& line : m.lines()) {
+    const auto at = line.find(" us, pcie ");
+    if (line.rfind("limbo: times: ", 0) == 0 && at != std::string::npos) {
+      times_ok = std::stoull(line.substr(at + 10)) >= 100000;
+    }
+  }
+  EXPECT_TRUE(times_ok);
+}
+
+TEST_F(FlowPcieTest, EcamNotMappedIsReportedAndNothingTouched) {
+  m.paging = PagingSummary{false, false, 4, false, 0, 16, "page-table pool too small"};
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: paging: loader's tables kept (page-table pool too small); no ECAM access"));
+  EXPECT_TRUE(has_line("limbo: pcie: not reset: ECAM not mapped (page-table pool too small)"));
+  EXPECT_EQ(m.fabric.reads + m.fabric.writes, 0u);
+  EXPECT_EQ(report.reset, 0u);
+}
+
+TEST_F(FlowPcieTest, NoEcamWindowNoReset) {
+  vars.limbo_config.pcie.ecam_count = 0;
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: pcie: not reset: the configuration block has no ECAM window"));
+  EXPECT_EQ(m.fabric.reads + m.fabric.writes, 0u);
+}
+
+TEST_F(FlowPcieTest, TscThatDisagreesGivesWayToThePit) {
+  vars.limbo_config.tsc_hz = kTscHz * 2;  // the plugin got it wrong
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line_starting("limbo: pcie: delays on the pit (tsc frequency disagrees with the pit; "));
+  // The fake PIT counter never moves (reads all ones): the stall guard ends
+  // every wait and says so, and the reset still completes.
+  EXPECT_TRUE(has_line("limbo: pcie: the pit stopped counting: the delays above were not timed"));
+  EXPECT_TRUE(has_line_starting("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok"));
+}
+
+TEST_F(FlowPcieTest, NonInvariantTscWithoutPitHasNoClockAndResetsNothing) {
+  m.invariant_tsc = false;
+  m.io_.pit_out2_after_reads = -1;  // the PIT never expires
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: pcie: not reset: no clock for the delays (no tsc frequency and the pit does not count)"));
+  EXPECT_EQ(m.fabric.reads + m.fabric.writes, 0u);
 }
 
 }  // namespace

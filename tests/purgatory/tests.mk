@@ -21,12 +21,13 @@ $(PURGATORY_TEST_DIR)/purgatory_console_test: tests/purgatory/console_test.cc $(
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_TEST_CXXFLAGS) -o $@ $(filter %.cc,$^) $(HOST_LDFLAGS) $(GTEST_LIBS)
 
+# -I. : the PCIe step runs on the pcie core's simulated fabric (tests/pcie/).
 $(PURGATORY_TEST_DIR)/purgatory_flow_test: tests/purgatory/flow_test.cc purgatory/lib/sha256.cc purgatory/lib/report.cc $(PURGATORY_TEST_DEPS)
 	@mkdir -p $(dir $@)
-	$(CXX) $(PURGATORY_TEST_CXXFLAGS) -o $@ $(filter %.cc,$^) $(HOST_LDFLAGS) $(GTEST_LIBS)
+	$(CXX) $(PURGATORY_TEST_CXXFLAGS) -I. -o $@ $(filter %.cc,$^) $(HOST_LDFLAGS) $(GTEST_LIBS)
 
 # Header-only portable parts of the PCIe phase: paging (the identity page
-# tables), clock (delay clock choice, PIT clock).
+# tables), clock (delay clock choice, PIT clock), ecam (the config-space backend).
 $(PURGATORY_TEST_DIR)/purgatory_paging_test: tests/purgatory/paging_test.cc purgatory/arch/x86_64/paging.h $(PURGATORY_TEST_DEPS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_TEST_CXXFLAGS) -o $@ $(filter %.cc,$^) $(HOST_LDFLAGS) $(GTEST_LIBS)
@@ -35,7 +36,11 @@ $(PURGATORY_TEST_DIR)/purgatory_clock_test: tests/purgatory/clock_test.cc purgat
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_TEST_CXXFLAGS) -o $@ $(filter %.cc,$^) $(HOST_LDFLAGS) $(GTEST_LIBS)
 
-PURGATORY_TEST_BINS := $(addprefix $(PURGATORY_TEST_DIR)/purgatory_,sha256_test report_test uart_test console_test flow_test paging_test clock_test)
+$(PURGATORY_TEST_DIR)/purgatory_ecam_test: tests/purgatory/ecam_test.cc purgatory/arch/x86_64/ecam.h $(PURGATORY_TEST_DEPS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(PURGATORY_TEST_CXXFLAGS) -o $@ $(filter %.cc,$^) $(HOST_LDFLAGS) $(GTEST_LIBS)
+
+PURGATORY_TEST_BINS := $(addprefix $(PURGATORY_TEST_DIR)/purgatory_,sha256_test report_test uart_test console_test flow_test paging_test clock_test ecam_test)
 TEST_BINS += $(PURGATORY_TEST_BINS)
 
 -include $(addsuffix .d,$(PURGATORY_TEST_BINS))

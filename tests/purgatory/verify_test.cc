@@ -62,7 +62,7 @@ TEST(ZeroScan, FirstOfSeveralAndLastByteOfMegabytes) {
 constexpr uint64_t kMemBase = 0x100000;
 constexpr uint64_t kTscHz = 1000000000;
 
-class Machine {
+class Machine : public testing::NoPcie {
  public:
   using Console = console::Console<FakePortIo, FakeVgaCells>;
   explicit Machine(size_t size) : memory_(size, 0), console_(io_, cells_) {

@@ -6,7 +6,11 @@
 #include <stdint.h>
 
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/address_space.h"
+#include "arch/x86_64/ecam.h"
 #include "lib/console.h"
+#include "lib/flow_pcie.h"
+#include "lib/pcie/quiesce.h"
 #include "lib/sha256.h"
 #include "lib/vga.h"
 
@@ -29,17 +33,43 @@ sha256::BlockFunction simd_gate_sha256();
 // The one console (constant-initialised: no constructor runs in purgatory).
 Console& the_console();
 
+// The PCIe quiesce's tables (tens of KiB): a global in .bss, not the stack.
+pcie::Workspace& pcie_workspace();
+
 class Machine {
  public:
+  explicit Machine(const AddressSpace& space) : space_(space) {}
+
   PortIo& port_io() { return io_; }
   Console& console() { return the_console(); }
   uint64_t read_tsc() { return arch::read_tsc(); }
-  // The crashed kernel's identity map covers RAM (DESIGN.md "CPU state").
+  // Identity-mapped: by our own tables (address_space.h), or the loader's,
+  // which cover RAM (DESIGN.md "CPU state").
   uint8_t* phys(uint64_t address) { return reinterpret_cast<uint8_t*>(address); }
   sha256::BlockFunction sha256_engine() { return simd_gate_sha256(); }
 
+  // The PCIe step (lib/flow_pcie.h).
+  flow::PagingSummary paging_summary() const {
+    flow::PagingSummary p;
+    p.own_tables = space_.own_tables;
+    p.ecam_mapped = space_.ecam_mapped;
+    p.levels = space_.levels;
+    p.gib_pages = space_.gib_pages;
+    p.tables = space_.result.tables;
+    p.pool = kPageTablePoolPages;
+    if (space_.request_full) p.problem = "too many ranges to map";
+    else if (!space_.result.ok()) p.problem = x86::paging::error_text(space_.result.error);
+    return p;
+  }
+  bool tsc_invariant() const { return space_.tsc_invariant; }
+  EcamConfigSpace pcie_config_space(const abi::PcieSettings& s) {
+    return EcamConfigSpace(pcie::EcamMap(s.ecam, s.ecam_count));
+  }
+  pcie::Workspace& pcie_workspace() { return arch::pcie_workspace(); }
+
  private:
   PortIo io_;
+  const AddressSpace& space_;
 };
 
 }  // namespace limbo::arch

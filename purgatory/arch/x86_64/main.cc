@@ -33,6 +33,14 @@ constinit bool in_exception = false;
 
 Console& the_console() { return console_instance; }
 
+namespace {
+// The PCIe quiesce's discovery table, plan and saved state (35 KiB of plain
+// data): .bss, not the 16 KiB stack, and not the object file.
+[[gnu::section(".bss.limbo_pcie_workspace")]] pcie::Workspace pcie_workspace_instance;
+}  // namespace
+
+pcie::Workspace& pcie_workspace() { return pcie_workspace_instance; }
+
 }  // namespace limbo::arch
 
 extern "C" {
@@ -104,11 +112,19 @@ void limbo_main() {
   vars.jump_back_entry = jump_back_entry;
   vars.limbo_config = limbo_config;
 
-  arch::Machine machine;
+  // Our own identity page tables before anything else touches memory or
+  // ECAM (arch/x86_64/address_space.h); the loader's go back before the jump.
+  const bool config_accepted = flow::check_config(vars.limbo_config).accepted;
+  const arch::AddressSpace space = arch::enter_own_address_space(arch::Touched{
+      vars.sha256_regions, vars.backup_start, vars.backup_src_start, vars.backup_src_size, vars.cmdline_end,
+      config_accepted ? &vars.limbo_config.pcie : nullptr});
+
+  arch::Machine machine(space);
   report::Report report;
   const flow::Outcome outcome = flow::run(machine, vars, limbo_entry_tsc, report);
   if (outcome == flow::Outcome::kHalt) arch::halt_forever();
   if (outcome == flow::Outcome::kReboot) arch::triple_fault();
+  arch::leave_own_address_space(space);
 }
 
 }  // extern "C"

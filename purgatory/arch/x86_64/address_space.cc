@@ -1,0 +1,143 @@
+// Builds the purgatory's identity page tables (address_space.h) from what the
+// loader wrote, and switches CR3. Control registers and CPUID are the only
+// machine-specific part; the tables themselves come from paging.h.
+#include "arch/x86_64/address_space.h"
+
+#include "lib/pcie/config_space.h"
+#include "lib/vga.h"
+
+extern "C" {
+// The purgatory's bounds, for its own mapping: .text begins with
+// purgatory_start (entry.S; the linker script places .text.entry first) and
+// .bss, which kexec-tools puts after the data in the same segment, ends at
+// limbo_image_end (linker script).
+extern const uint8_t purgatory_start[];
+extern const uint8_t limbo_image_end[];
+}
+
+namespace limbo::arch {
+namespace {
+
+// SDM Vol. 3A §2.5: CR4.LA57 (bit 12) selects 5-level paging; it cannot be
+// changed in long mode, so the tables follow whatever the loader left.
+constexpr uint64_t kCr4La57 = uint64_t{1} << 12;
+// CPUID 8000_0001h EDX[26] (Page1GB); 8000_0007h EDX[8] (invariant TSC).
+constexpr uint32_t kExtLeafFeatures = 0x80000001u;
+constexpr uint32_t kExtLeafPower = 0x80000007u;
+constexpr uint32_t kEdxPage1Gb = 1u << 26;
+constexpr uint32_t kEdxInvariantTsc = 1u << 8;
+// CR3 bits 11:0 (PWT, PCD, or a PCID) are kept from the loader's value only
+// on restore; ours are 0: the root tables are write-back, PCIDs are off
+// (relocate_kernel leaves CR4.PCIDE clear).
+constexpr uint64_t kCr3FrameMask = ~uint64_t{0xfff};
+
+// Legacy VGA memory, 0xa0000-0xbffff (the text buffer at 0xb8000 inside):
+// uncached, like the MTRRs of a PC make it.
+constexpr uint64_t kVgaHoleBase = 0xa0000;
+constexpr uint64_t kVgaHoleSize = 0x20000;
+static_assert(vga::kTextBufferPhys >= kVgaHoleBase && vga::kTextBufferPhys < kVgaHoleBase + kVgaHoleSize);
+
+// The page-table pool: page aligned, in .bss (the section name makes GCC
+// emit it as NOBITS despite -fno-zero-initialized-in-bss).
+[[gnu::section(".bss.limbo_page_tables")]] alignas(x86::paging::kPageSize) uint8_t
+    page_table_pool[kPageTablePoolPages * x86::paging::kPageSize];
+
+struct Cpuid {
+  uint32_t eax, ebx, ecx, edx;
+};
+
+Cpuid cpuid(uint32_t leaf) {
+  Cpuid r;
+  asm volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(0));
+  return r;
+}
+
+uint64_t read_cr3() {
+  uint64_t v;
+  asm volatile("mov %%cr3, %0" : "=r"(v));
+  return v;
+}
+
+uint64_t read_cr4() {
+  uint64_t v;
+  asm volatile("mov %%cr4, %0" : "=r"(v));
+  return v;
+}
+
+// Also flushes every non-global TLB entry (SDM Vol. 3A §4.10.4.1); the
+// purgatory never sets G, and relocate_kernel left CR4.PGE clear.
+void write_cr3(uint64_t v) { asm volatile("mov %0, %%cr3" : : "r"(v) : "memory"); }
+
+// The tables are written through the loader's identity map (physical ==
+// virtual), before they are loaded.
+struct PoolMemory {
+  void zero_table(uint64_t table) {
+    volatile uint64_t* t = reinterpret_cast<volatile uint64_t*>(table);
+    for (unsigned i = 0; i < x86::paging::kEntriesPerTable; ++i) t[i] = 0;
+  }
+  void write_entry(uint64_t table, unsigned index, uint64_t entry) {
+    reinterpret_cast<volatile uint64_t*>(table)[index] = entry;
+  }
+};
+
+bool fill_request(const Touched& t, x86::paging::Request& request, bool& ecam_requested) {
+  // The low 4 GiB whole: legacy areas, the loader's usual placement, local
+  // APIC/IOAPIC/HPET. Its MMIO holes are write-back in the PTEs but the
+  // firmware's MTRRs make them UC (SDM Vol. 3A §11.11.4.1: UC wins).
+  bool ok = request.map(0, x86::paging::k4GiB);
+  ok = ok && request.map_uncached(kVgaHoleBase, kVgaHoleSize);
+  for (size_t i = 0; i < abi::kSha256RegionCount; ++i) ok = ok && request.map(t.regions[i].start, t.regions[i].len);
+  ok = ok && request.map(t.backup_start, t.backup_src_size);
+  ok = ok && request.map(t.backup_src_start, t.backup_src_size);
+  // cmdline_end, the spare bytes after it and its NUL.
+  if (t.cmdline_end != 0) ok = ok && request.map(t.cmdline_end, abi::kCmdlineSpareBytes + 1);
+  // Code, data, the stack, this pool: one segment.
+  const uint64_t image = reinterpret_cast<uint64_t>(purgatory_start);
+  ok = ok && request.map(image, reinterpret_cast<uint64_t>(limbo_image_end) - image);
+  ecam_requested = false;
+  if (t.pcie != nullptr && t.pcie->mode == static_cast<uint32_t>(abi::PcieMode::kReset)) {
+    const size_t count = t.pcie->ecam_count > abi::kMaxEcamWindows ? abi::kMaxEcamWindows : t.pcie->ecam_count;
+    for (size_t i = 0; i < count; ++i) {
+      const abi::EcamWindow& w = t.pcie->ecam[i];
+      if (w.base == 0) continue;
+      ok = ok && request.map_uncached(w.base, pcie::EcamMap::window_size(w));
+      ecam_requested = true;
+    }
+  }
+  return ok;
+}
+
+}  // namespace
+
+AddressSpace enter_own_address_space(const Touched& touched) {
+  AddressSpace space;
+  space.loader_cr3 = read_cr3();
+  space.levels = (read_cr4() & kCr4La57) != 0 ? 5 : 4;
+  const uint32_t max_ext = cpuid(0x80000000u).eax;
+  space.gib_pages = max_ext >= kExtLeafFeatures && (cpuid(kExtLeafFeatures).edx & kEdxPage1Gb) != 0;
+  space.tsc_invariant = max_ext >= kExtLeafPower && (cpuid(kExtLeafPower).edx & kEdxInvariantTsc) != 0;
+
+  // 1.5 KiB on the stack, gone before the flow's deeper calls start.
+  x86::paging::Request request;
+  request.levels = space.levels;
+  request.gib_pages = space.gib_pages;
+  bool ecam_requested = false;
+  if (!fill_request(touched, request, ecam_requested)) {
+    space.request_full = true;
+    return space;
+  }
+  PoolMemory memory;
+  x86::paging::Builder<PoolMemory> builder(memory, reinterpret_cast<uint64_t>(page_table_pool), kPageTablePoolPages);
+  space.result = builder.build(request);
+  if (!space.result.ok()) return space;
+  write_cr3(space.result.root & kCr3FrameMask);
+  space.own_tables = true;
+  space.ecam_mapped = ecam_requested;
+  return space;
+}
+
+void leave_own_address_space(const AddressSpace& space) {
+  if (space.own_tables) write_cr3(space.loader_cr3);
+}
+
+}  // namespace limbo::arch
