@@ -139,7 +139,22 @@ kScenarios = {
         'and the conventional device, restores the BARs; the capture '
         'kernel reads the disk through the NVMe driver',
         devices='fabric'),
+    # Issue 9: one segment damaged after the digests were computed (the
+    # plugin's TEST-ONLY --test-damage-segment). The guest-init word is the
+    # name itself (no dash).
+    'damage': Scenario(
+        'damage', 'guest-limbo.img', 'limbo', False,
+        'limbo-kexec --test-damage-segment=initrd:0x1000 (test-only): the '
+        'purgatory names the damaged initrd segment and halts'),
+    'reboot': Scenario(
+        'reboot', 'guest-limbo.img', 'limbo', False,
+        'limbo-kexec --on-corruption=reboot --test-damage-segment=kernel:last '
+        '(test-only): the purgatory names the kernel segment and the changed '
+        'zero-fill offset, then resets through the FADT reset register (QEMU '
+        'runs with -no-reboot: the reset makes it exit)'),
 }
+
+kDamageScenarios = {'damage': 'initrd', 'reboot': 'kernel'}
 
 # Limits. A normal run takes 10-20 s under TCG; the machine is shared, so the
 # overall limit leaves a wide margin. After the purgatory's halting line the
@@ -458,6 +473,16 @@ def judge(run):
         errors.append('no "limbo: report" line')
       if not any(m.startswith('limbo: jumping to 0x') for m in limbo_msgs):
         errors.append('no "limbo: jumping to 0x..." line')
+      # Issue 9: QEMU's TCG has no SHA extensions, so the portable engine
+      # runs; the plugin's per-segment checks turn the fill into a scan.
+      if 'limbo: sha256: portable' not in limbo_msgs:
+        errors.append('no "limbo: sha256: portable" line (TCG has no SHA-NI)')
+      if not any(m.startswith('limbo: sha256: ok (') and 'zero fill scanned' in m
+                 for m in limbo_msgs):
+        errors.append('the per-segment check did not run (no "zero fill '
+                      'scanned" in the sha256: ok line)')
+      if not any(m.startswith('limbo: times: verify ') for m in limbo_msgs):
+        errors.append('no "limbo: times: verify ..." line')
     if ms.capture_kernel is None:
       errors.append('the capture kernel did not boot (no "Linux version" '
                     'after the panic)')
@@ -494,6 +519,8 @@ def judge(run):
                     f'{run.end_reason}, QEMU exit code {run.exit_code})')
     elif not has(lambda t: t.startswith('CAPTURE: powering off')):
       errors.append('QEMU exited without the capture init powering off')
+  elif sc.name in kDamageScenarios:
+    errors += judge_damage(run, limbo_msgs, ms)
   else:
     for needed in ('limbo: sha256: MISMATCH', 'limbo: computed',
                    'limbo: expected', 'limbo: halting'):
@@ -524,6 +551,65 @@ def judge(run):
   if run.end_reason == 'timeout':
     errors.append(f'overall timeout ({run.t_end - run.t_start:.0f} s): the '
                   'guest hung; QEMU killed, log kept')
+  return errors
+
+
+kDamagedLine = re.compile(r'^limbo: damaged: segment (\d+) \(([^)]*)\) at 0x([0-9a-f]+) '
+                          r'size 0x([0-9a-f]+), content 0x([0-9a-f]+) bytes$')
+
+
+def judge_damage(run, limbo_msgs, ms):
+  """Issue 9: one damaged segment, named by role; then halt or reboot."""
+  errors = []
+  sc = run.scenario
+  role = kDamageScenarios[sc.name]
+  if 'limbo: sha256: portable' not in limbo_msgs:
+    errors.append('no "limbo: sha256: portable" line')
+  if not any(re.match(r'^limbo: sha256: MISMATCH in 1 of \d+ segments$', m)
+             for m in limbo_msgs):
+    errors.append('no "limbo: sha256: MISMATCH in 1 of N segments" line')
+  damaged = [kDamagedLine.match(m) for m in limbo_msgs]
+  damaged = [d for d in damaged if d]
+  if len(damaged) != 1:
+    errors.append(f'expected one "limbo: damaged: segment" line, got '
+                  f'{len(damaged)}')
+  elif damaged[0].group(2) != role:
+    errors.append(f'the damaged segment is named {damaged[0].group(2)!r}, '
+                  f'expected {role!r}')
+  if sc.name == 'damage':
+    # initrd:0x1000 is in the content: the digests are printed.
+    for needed in ('limbo: computed ', 'limbo: expected ', 'limbo: halting'):
+      if not any(m.startswith(needed) for m in limbo_msgs):
+        errors.append(f'no "{needed.strip()}" line')
+    if run.end_reason != 'silent-after-halt':
+      errors.append(f'the run did not end halted and silent (end: '
+                    f'{run.end_reason}, QEMU exit code {run.exit_code})')
+  else:
+    # kernel:last is the last byte of the zero fill: its offset is size - 1.
+    if damaged and len(damaged) == 1:
+      size = int(damaged[0].group(4), 16)
+      start = int(damaged[0].group(3), 16)
+      wanted = (f'limbo: zero fill changed: first non-zero byte at offset '
+                f'0x{size - 1:x} (address 0x{start + size - 1:x})')
+      if wanted not in limbo_msgs:
+        errors.append(f'no "{wanted}" line')
+    if not any(m.startswith('limbo: rebooting:') for m in limbo_msgs):
+      errors.append('no "limbo: rebooting:" line')
+    if not any(m.startswith('limbo: reboot: ACPI reset register: I/O port')
+               for m in limbo_msgs):
+      errors.append('the FADT reset register was not used (q35 has one)')
+    if any(m.startswith('limbo: reboot: still running') for m in limbo_msgs):
+      errors.append('every reset way failed')
+    if any(m.startswith('limbo: halting') for m in limbo_msgs):
+      errors.append('Limbo halted instead of rebooting')
+    # -no-reboot: the machine's reset is QEMU's exit, code 0.
+    if run.end_reason != 'exited' or run.exit_code != 0:
+      errors.append(f'QEMU did not see the reset (end: {run.end_reason}, '
+                    f'exit code {run.exit_code})')
+  if any(m.startswith('limbo: jumping') for m in limbo_msgs):
+    errors.append('Limbo jumped to the capture kernel despite the damage')
+  if ms.capture_kernel is not None:
+    errors.append('a capture kernel booted despite the damage')
   return errors
 
 
