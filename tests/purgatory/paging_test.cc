@@ -3,6 +3,8 @@
 // (SDM Vol. 3A §4.5), and every translation and its cache bits checked.
 #include "arch/x86_64/paging.h"
 
+#include "arch/x86_64/address_space.h"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -233,6 +235,105 @@ TEST_F(PagingTest, RequestTableFull) {
   for (size_t i = 0; i < kMaxRanges; ++i) ASSERT_TRUE(request.map(i * k1GiB, 1));
   EXPECT_FALSE(request.map(kMaxRanges * k1GiB, 1));
   EXPECT_TRUE(request.map(0, 0));  // empty: nothing to add
+}
+
+// ---- What the purgatory asks for (arch/x86_64/address_space.h) ----------
+
+class IdentityRequestTest : public PagingTest {
+ protected:
+  void SetUp() override {
+    // The QEMU limbo-fabric load (crashkernel=256M at 0x39000000).
+    regions[0] = {0x39e00000, 0x3f98000};  // kernel
+    regions[1] = {0x3de2a000, 0x124000};   // initrd
+    regions[2] = {0x3df4e000, 0x6000};     // boot params
+    regions[4] = {0x3df5d000, 0x4000};     // elfcorehdr
+    regions[5] = {0x3df61000, 0x9f000};    // backup
+    config = abi::Config{};
+    config.pcie.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
+    config.pcie.ecam_count = 1;
+    config.pcie.ecam[0] = abi::EcamWindow{kEcam, 0, 0, 255, 0};
+    touched = arch::Touched{regions, 0x3df61000, 0x1000, 0x9ec00, 0x3df4e000 + 0x5000, &config};
+  }
+  Result build_request(size_t pool = arch::kPageTablePoolPages) {
+    EXPECT_TRUE(arch::identity_request(touched, image, image_end, request, ecam_requested));
+    return build(pool);
+  }
+  void expect_touched_mapped() {
+    for (const auto& r : regions) {
+      if (r.len == 0) continue;
+      expect_mapped(r.start, false);
+      expect_mapped(r.start + r.len - 1, false);
+    }
+    expect_mapped(touched.backup_start, false);
+    expect_mapped(touched.backup_start + touched.backup_src_size - 1, false);
+    expect_mapped(touched.backup_src_start + touched.backup_src_size - 1, false);
+    expect_mapped(touched.cmdline_end + abi::kCmdlineSpareBytes, false);
+    expect_mapped(image, false);
+    expect_mapped(image_end - 1, false);
+    expect_mapped(0xb8000, true);  // the VGA console
+  }
+
+  abi::Sha256Region regions[abi::kSha256RegionCount] = {};
+  abi::Config config;
+  arch::Touched touched{};
+  uint64_t image = 0x3ddeb000, image_end = 0x3de2a000;
+  bool ecam_requested = false;
+};
+
+TEST_F(IdentityRequestTest, QemuLoadFitsThePoolWithEcamUncached) {
+  ASSERT_TRUE(build_request().ok());
+  EXPECT_TRUE(ecam_requested);
+  expect_touched_mapped();
+  expect_mapped(kEcam, true);
+  expect_mapped(kEcam + kEcamSize - 1, true);
+  expect_mapped(kEcam + kEcamSize, false);
+  EXPECT_EQ(result.tables, 7u);  // what the QEMU console line says
+}
+
+TEST_F(IdentityRequestTest, PcieOffOrRefusedBlockMapsNoEcamUncached) {
+  config.pcie.mode = static_cast<uint32_t>(abi::PcieMode::kOff);
+  ASSERT_TRUE(build_request().ok());
+  EXPECT_FALSE(ecam_requested);
+  expect_touched_mapped();
+  expect_mapped(kEcam, false);  // inside the low 4 GiB: plain, never touched
+  touched.config = nullptr;
+  request = Request{};
+  mem = FakeMemory{};
+  ASSERT_TRUE(build_request().ok());
+  EXPECT_FALSE(ecam_requested);
+}
+
+TEST_F(IdentityRequestTest, MemoryMappedResetRegisterIsUncached) {
+  config.reset_register = abi::ResetRegister{0, 8, 0, 1, 0x06, 1, 0, 0x1fed00cf9};  // above 4 GiB
+  ASSERT_TRUE(build_request().ok());
+  expect_mapped(0x1fed00cf9, true);
+  expect_unmapped(0x1fed00000 - 1);
+  expect_unmapped(0x1fed01000 + k2MiB);
+}
+
+TEST_F(IdentityRequestTest, HighCrashKernelFitsThePool) {
+  // crashkernel=512M,high at 60 GiB: every segment and the purgatory there,
+  // the backup region low; no 1 GiB pages (QEMU's default CPU).
+  const uint64_t base = 60 * k1GiB;
+  regions[0] = {base, 0x4000000};
+  regions[1] = {base + 0x4000000, 0x1000000};
+  regions[2] = {base + 0x5000000, 0x6000};
+  regions[4] = {base + 0x5010000, 0x4000};
+  regions[5] = {base + 0x5020000, 0x9f000};
+  touched.backup_start = base + 0x5020000;
+  touched.cmdline_end = base + 0x5005000;
+  image = base + 0x6000000;
+  image_end = image + 0x3f000;
+  ASSERT_TRUE(build_request().ok());
+  expect_touched_mapped();
+  EXPECT_LE(result.tables, arch::kPageTablePoolPages);
+}
+
+TEST_F(IdentityRequestTest, ScatteredHighRegionsRunOutOfPoolAndSayWhy) {
+  // Sixteen regions each in its own 512 GiB: more tables than the pool has.
+  for (size_t i = 0; i < abi::kSha256RegionCount; ++i) regions[i] = {(i + 1) * (uint64_t{512} << 30), 0x1000};
+  EXPECT_EQ(build_request().error, Error::kOutOfTables);
+  EXPECT_EQ(mem.writes_outside_pool, 0);
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ $(PURGATORY_TEST_DIR)/purgatory_flow_test: tests/purgatory/flow_test.cc purgator
 
 # Header-only portable parts of the PCIe phase: paging (the identity page
 # tables), clock (delay clock choice, PIT clock), ecam (the config-space backend).
-$(PURGATORY_TEST_DIR)/purgatory_paging_test: tests/purgatory/paging_test.cc purgatory/arch/x86_64/paging.h $(PURGATORY_TEST_DEPS)
+$(PURGATORY_TEST_DIR)/purgatory_paging_test: tests/purgatory/paging_test.cc purgatory/arch/x86_64/paging.h purgatory/arch/x86_64/address_space.h $(PURGATORY_TEST_DEPS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_TEST_CXXFLAGS) -o $@ $(filter %.cc,$^) $(HOST_LDFLAGS) $(GTEST_LIBS)
 

@@ -3,8 +3,6 @@
 // machine-specific part; the tables themselves come from paging.h.
 #include "arch/x86_64/address_space.h"
 
-#include "lib/pcie/config_space.h"
-#include "lib/vga.h"
 
 extern "C" {
 // The purgatory's bounds, for its own mapping: .text begins with
@@ -30,12 +28,6 @@ constexpr uint32_t kEdxInvariantTsc = 1u << 8;
 // on restore; ours are 0: the root tables are write-back, PCIDs are off
 // (relocate_kernel leaves CR4.PCIDE clear).
 constexpr uint64_t kCr3FrameMask = ~uint64_t{0xfff};
-
-// Legacy VGA memory, 0xa0000-0xbffff (the text buffer at 0xb8000 inside):
-// uncached, like the MTRRs of a PC make it.
-constexpr uint64_t kVgaHoleBase = 0xa0000;
-constexpr uint64_t kVgaHoleSize = 0x20000;
-static_assert(vga::kTextBufferPhys >= kVgaHoleBase && vga::kTextBufferPhys < kVgaHoleBase + kVgaHoleSize);
 
 // The page-table pool: page aligned, in .bss (the section name makes GCC
 // emit it as NOBITS despite -fno-zero-initialized-in-bss).
@@ -80,33 +72,6 @@ struct PoolMemory {
   }
 };
 
-bool fill_request(const Touched& t, x86::paging::Request& request, bool& ecam_requested) {
-  // The low 4 GiB whole: legacy areas, the loader's usual placement, local
-  // APIC/IOAPIC/HPET. Its MMIO holes are write-back in the PTEs but the
-  // firmware's MTRRs make them UC (SDM Vol. 3A §11.11.4.1: UC wins).
-  bool ok = request.map(0, x86::paging::k4GiB);
-  ok = ok && request.map_uncached(kVgaHoleBase, kVgaHoleSize);
-  for (size_t i = 0; i < abi::kSha256RegionCount; ++i) ok = ok && request.map(t.regions[i].start, t.regions[i].len);
-  ok = ok && request.map(t.backup_start, t.backup_src_size);
-  ok = ok && request.map(t.backup_src_start, t.backup_src_size);
-  // cmdline_end, the spare bytes after it and its NUL.
-  if (t.cmdline_end != 0) ok = ok && request.map(t.cmdline_end, abi::kCmdlineSpareBytes + 1);
-  // Code, data, the stack, this pool: one segment.
-  const uint64_t image = reinterpret_cast<uint64_t>(purgatory_start);
-  ok = ok && request.map(image, reinterpret_cast<uint64_t>(limbo_image_end) - image);
-  ecam_requested = false;
-  if (t.pcie != nullptr && t.pcie->mode == static_cast<uint32_t>(abi::PcieMode::kReset)) {
-    const size_t count = t.pcie->ecam_count > abi::kMaxEcamWindows ? abi::kMaxEcamWindows : t.pcie->ecam_count;
-    for (size_t i = 0; i < count; ++i) {
-      const abi::EcamWindow& w = t.pcie->ecam[i];
-      if (w.base == 0) continue;
-      ok = ok && request.map_uncached(w.base, pcie::EcamMap::window_size(w));
-      ecam_requested = true;
-    }
-  }
-  return ok;
-}
-
 }  // namespace
 
 AddressSpace enter_own_address_space(const Touched& touched) {
@@ -122,7 +87,8 @@ AddressSpace enter_own_address_space(const Touched& touched) {
   request.levels = space.levels;
   request.gib_pages = space.gib_pages;
   bool ecam_requested = false;
-  if (!fill_request(touched, request, ecam_requested)) {
+  const uint64_t image = reinterpret_cast<uint64_t>(purgatory_start);
+  if (!identity_request(touched, image, reinterpret_cast<uint64_t>(limbo_image_end), request, ecam_requested)) {
     space.request_full = true;
     return space;
   }

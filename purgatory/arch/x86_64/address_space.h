@@ -14,6 +14,8 @@
 
 #include "abi/limbo_abi.h"
 #include "arch/x86_64/paging.h"
+#include "lib/pcie/config_space.h"
+#include "lib/vga.h"
 
 namespace limbo::arch {
 
@@ -36,14 +38,59 @@ struct AddressSpace {
   uint64_t loader_cr3 = 0;
 };
 
-// The physical ranges the purgatory and the next steps touch. `ecam` may be
-// null (block refused or PCIe off): then no window is mapped.
+// The physical ranges the purgatory and the next steps touch. `config` is
+// null when the block was refused: then no ECAM window (nor the reset
+// register) is mapped.
 struct Touched {
   const abi::Sha256Region* regions;  // kSha256RegionCount entries
   uint64_t backup_start, backup_src_start, backup_src_size;
   uint64_t cmdline_end;
-  const abi::PcieSettings* pcie;
+  const abi::Config* config;
 };
+
+// Legacy VGA memory, 0xa0000-0xbffff (the text buffer at 0xb8000 inside):
+// uncached, like the MTRRs of a PC make it.
+inline constexpr uint64_t kVgaHoleBase = 0xa0000;
+inline constexpr uint64_t kVgaHoleSize = 0x20000;
+static_assert(vga::kTextBufferPhys >= kVgaHoleBase && vga::kTextBufferPhys < kVgaHoleBase + kVgaHoleSize);
+
+// What the purgatory's tables map (portable: host-tested with paging.h's
+// builder). [image, image_end) is the purgatory's own segment. False when
+// the request's range table is full. `ecam_requested`: a window was added.
+[[nodiscard]] inline bool identity_request(const Touched& t, uint64_t image, uint64_t image_end,
+                                           x86::paging::Request& request, bool& ecam_requested) {
+  // The low 4 GiB whole: legacy areas, the loader's usual placement, local
+  // APIC/IOAPIC/HPET. Its MMIO holes are write-back in the PTEs but the
+  // firmware's MTRRs make them UC (SDM Vol. 3A §11.11.4.1: UC wins).
+  bool ok = request.map(0, x86::paging::k4GiB);
+  ok = ok && request.map_uncached(kVgaHoleBase, kVgaHoleSize);
+  for (size_t i = 0; i < abi::kSha256RegionCount; ++i) ok = ok && request.map(t.regions[i].start, t.regions[i].len);
+  ok = ok && request.map(t.backup_start, t.backup_src_size);
+  ok = ok && request.map(t.backup_src_start, t.backup_src_size);
+  // cmdline_end, the spare bytes after it and its NUL.
+  if (t.cmdline_end != 0) ok = ok && request.map(t.cmdline_end, abi::kCmdlineSpareBytes + 1);
+  // Code, data, the stack, the table pool: one segment.
+  ok = ok && request.map(image, image_end - image);
+  ecam_requested = false;
+  if (t.config == nullptr) return ok;
+  // --on-corruption=reboot's ACPI reset register, when it is memory-mapped
+  // (ACPI 6.5 §5.2.3.2 GAS, address space 0): its page, uncached.
+  const abi::ResetRegister& reset = t.config->reset_register;
+  if (reset.valid != 0 && reset.address_space == 0 && reset.address != 0) {
+    ok = ok && request.map_uncached(reset.address & ~(x86::paging::kPageSize - 1), x86::paging::kPageSize);
+  }
+  const abi::PcieSettings& pcie = t.config->pcie;
+  if (pcie.mode == static_cast<uint32_t>(abi::PcieMode::kReset)) {
+    const size_t count = pcie.ecam_count > abi::kMaxEcamWindows ? abi::kMaxEcamWindows : pcie.ecam_count;
+    for (size_t i = 0; i < count; ++i) {
+      const abi::EcamWindow& w = pcie.ecam[i];
+      if (w.base == 0) continue;
+      ok = ok && request.map_uncached(w.base, pcie::EcamMap::window_size(w));
+      ecam_requested = true;
+    }
+  }
+  return ok;
+}
 
 // Builds and loads the tables. On any failure the loader's tables stay and
 // ECAM is reported unreachable.

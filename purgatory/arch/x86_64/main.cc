@@ -117,7 +117,7 @@ void limbo_main() {
   const bool config_accepted = flow::check_config(vars.limbo_config).accepted;
   const arch::AddressSpace space = arch::enter_own_address_space(arch::Touched{
       vars.sha256_regions, vars.backup_start, vars.backup_src_start, vars.backup_src_size, vars.cmdline_end,
-      config_accepted ? &vars.limbo_config.pcie : nullptr});
+      config_accepted ? &vars.limbo_config : nullptr});
 
   arch::Machine machine(space);
   report::Report report;
