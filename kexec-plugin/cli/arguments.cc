@@ -118,6 +118,10 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
     }
     if (!out.error.empty()) break;
   }
+  // A plan next to kexec arguments would read as if it loaded something.
+  if (out.error.empty() && out.plan && !out.kexec_args.empty()) {
+    out.error = "--plan loads nothing: give it no kexec arguments (only Limbo's PCIe options)";
+  }
   return out;
 }
 

@@ -347,6 +347,11 @@ TEST(LimboKexecPcieArguments, Accepted) {
   EXPECT_EQ(defaults.pcie.settle_ms, 100u);
   EXPECT_FALSE(defaults.plan);
   EXPECT_TRUE(parse_arguments({"limbo-kexec", "--plan"}).plan);
+  const auto plan = parse_arguments({"limbo-kexec", "--plan", "--pcie-exclude=01:00.0", "--pcie-include-display"});
+  EXPECT_EQ(plan.error, "");
+  EXPECT_EQ(plan.pcie.excluded.size(), 1u);
+  EXPECT_EQ(parse_arguments({"limbo-kexec", "--plan", "-p", "/vmlinuz"}).error,
+            "--plan loads nothing: give it no kexec arguments (only Limbo's PCIe options)");
 }
 
 TEST(LimboKexecPcieArguments, BadValuesAreUsageErrors) {
