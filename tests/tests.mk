@@ -7,6 +7,7 @@ include tests/purgatory/tests.mk
 include tests/purgatory/verify.mk
 include tests/plugin/tests.mk
 include tests/plugin/verify.mk
+include tests/bench/bench.mk
 include tests/checker/checker.mk
 include tests/pcie/tests.mk
 include tests/pcie/tests.mk

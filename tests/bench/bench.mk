@@ -1,0 +1,24 @@
+# `make bench`: issue 9's figures (Google Benchmark; not part of `make test`).
+# Limbo's side links the purgatory's own objects (the purgatory's flags); the
+# stock side is the SHA-256 of the purgatory embedded in /sbin/kexec, its
+# globals but the three sha256_* entry points made local; OpenSSL is the
+# reference. -no-pie: the stock object is -mcmodel=large (absolute relocations);
+# noexecstack: it carries no .note.GNU-stack.
+BENCH_DIR := $(BUILD)/bench
+BENCH_KEXEC ?= /sbin/kexec
+BENCH_LIMBO_OBJS := $(BUILD)/purgatory/lib/sha256.o $(BUILD)/purgatory/arch/x86_64/sha256_ni.o \
+                    $(BUILD)/purgatory/lib/verify/zero_scan.o $(BUILD)/purgatory/lib/verify/segments.o
+
+$(BENCH_DIR)/stock-sha256.o: tests/bench/extract-stock-purgatory $(BENCH_KEXEC)
+	@mkdir -p $(dir $@)
+	tests/bench/extract-stock-purgatory $(BENCH_DIR)/stock-purgatory.ro $(BENCH_KEXEC)
+	objcopy --keep-global-symbol=sha256_starts --keep-global-symbol=sha256_update \
+	  --keep-global-symbol=sha256_finish $(BENCH_DIR)/stock-purgatory.ro $@
+
+$(BENCH_DIR)/verify_bench: tests/bench/verify_bench.cc $(BENCH_LIMBO_OBJS) $(BENCH_DIR)/stock-sha256.o tests/bench/bench.mk
+	@mkdir -p $(dir $@)
+	$(CXX) $(HOST_CXXFLAGS) -no-pie -Wl,-z,noexecstack -o $@ $(filter %.cc %.o,$^) $(HOST_LDFLAGS) -lbenchmark -lcrypto -pthread
+
+.PHONY: bench
+bench: $(BENCH_DIR)/verify_bench
+	$< --benchmark_min_time=1
