@@ -109,8 +109,10 @@ TEST(Mcfg, MalformedTablesAreRefusedWithTheReason) {
   expect_mcfg_error(make_mcfg({{0xfffffffffff00000, 0, 0, 0xff}}), "overflows");
   expect_mcfg_error(make_mcfg({{0xb0000000, 0, 0, 0x7f}, {0xc0000000, 0, 0x40, 0xff}}),
                     "windows 0 and 1 both claim buses of segment 0000");
-  // The same buses on two segments are fine.
+  // The same buses on two segments are fine, and so are two windows of one
+  // segment that split its buses.
   EXPECT_TRUE(parse_mcfg(make_mcfg({{0xb0000000, 0, 0, 0xff}, {0xc0000000, 1, 0, 0xff}})));
+  EXPECT_TRUE(parse_mcfg(make_mcfg({{0xb0000000, 0, 0, 0x7f}, {0xc0000000, 0, 0x80, 0xff}})));
 }
 
 // ---- /proc/iomem -------------------------------------------------------------
@@ -709,6 +711,44 @@ TEST_F(UnprivilegedPlan, SaysTheConfigSpaceWasCutShort) {
   EXPECT_GT(plan.truncated_config, 0u);
   ASSERT_EQ(plan.notes.size(), 1u);
   EXPECT_NE(plan.notes[0].find("only the first 64 bytes of config space (not root)"), std::string::npos);
+}
+
+// Two segments, each with its root bus and window: both trees, in order.
+TEST(PlanSegments, EachRootBusItsTree) {
+  FakeSysfs sys;
+  const auto host0 = sys.host_bridge(0, 0);
+  const auto rp0 = sys.add({.device = 1, .class_code = 0x060400, .pcie_type = 4, .secondary = 1, .subordinate = 1}, host0);
+  sys.add({.bus = 1, .class_code = 0x010802, .pcie_type = 0}, rp0);
+  const auto host1 = sys.host_bridge(1, 0x80);
+  const auto rp1 = sys.add({.segment = 1, .bus = 0x80, .class_code = 0x060400, .pcie_type = 4, .secondary = 0x81,
+                            .subordinate = 0x81}, host1);
+  sys.add({.segment = 1, .bus = 0x81, .class_code = 0x020000, .pcie_type = 0}, rp1);
+  sys.write("MCFG", make_mcfg({{0xb0000000, 0, 0, 0x7f}, {0xc0000000, 1, 0x80, 0xff}}));
+  Topology t = read_topology({sys.path("MCFG"), "/nonexistent", sys.root()});
+  ASSERT_EQ(t.root_buses.size(), 2u);
+  const FilledSettings filled = fill_settings(PcieOptions{}, t);
+  EXPECT_TRUE(filled.warnings.empty());
+  EXPECT_EQ(filled.settings.ecam[1].base, 0xc0000000u + (0x80u << 20));
+  const PlanSummary plan = make_plan(sys.root(), filled.settings);
+  EXPECT_EQ(plan.ports, 2u) << plan.text;
+  const size_t first = plan.text.find("-[0000:00]-\n");
+  const size_t second = plan.text.find("-[0001:80]-\n");
+  ASSERT_NE(first, std::string::npos) << plan.text;
+  ASSERT_NE(second, std::string::npos) << plan.text;
+  EXPECT_LT(first, second);
+  EXPECT_NE(plan.text.find(" \\-81:00.0 8086:1234 class 020000 endpoint: reset (port 0001:80:00.0)"), std::string::npos)
+      << plan.text;
+}
+
+// Conventional functions have 256 bytes of config space: past them, ones.
+TEST(SysfsConfig, ConventionalSpaceEndsAt256) {
+  FakeSysfs sys;
+  sys.add({.class_code = 0x060000}, sys.host_bridge(0, 0));
+  SysfsConfigReader reader(sys.root(), {});
+  EXPECT_EQ(reader.readable_bytes(bdf(0, 0, 0, 0)), 256u);
+  EXPECT_EQ(reader.read32(bdf(0, 0, 0, 0), 0xfc), 0u);
+  EXPECT_EQ(reader.read32(bdf(0, 0, 0, 0), 0x100), 0xffffffffu);
+  EXPECT_EQ(reader.truncated_functions(), 0u);
 }
 
 // A bridge whose secondary bus points back at its own bus: discovery ends and
