@@ -109,7 +109,20 @@ PcieStepResult quiesce_pcie(Machine& machine, Console& con, const abi::Config* c
   const uint64_t start_us = delay.now_us();
   auto&& space = machine.pcie_config_space(settings);  // a backend by value (ECAM) or a reference (tests)
   UnprefixedSink<Console> sink(con);
-  const pcie::Totals totals = pcie::quiesce(space, delay, sink, settings, machine.pcie_workspace());
+  pcie::Workspace& ws = machine.pcie_workspace();
+  const pcie::Totals totals = pcie::quiesce(space, delay, sink, settings, ws);
+  // Where the time went, for whoever reads a slow reset: the phases of the
+  // one parallel sequence, on the delay clock.
+  const pcie::Timeline& tl = ws.reset.timeline;
+  if (totals.ports != 0) {
+    const uint64_t settle_from = tl.settle_end_us - uint64_t{pcie::settings_from_abi(settings).settle_ms} * 1000;
+    fmt::println(con, "pcie: timeline: assert ", fmt::dec(tl.last_assert_us - tl.first_assert_us), " us, hold ",
+                 fmt::dec(tl.first_clear_us - tl.last_assert_us), " us, link wait ",
+                 fmt::dec(settle_from - tl.last_clear_us), " us (", fmt::dec(ws.reset.totals.links_not_up),
+                 " links not up), settle to ", fmt::dec(tl.settle_end_us - tl.last_clear_us), " us, ready at ",
+                 fmt::dec(tl.ready_end_us - tl.last_clear_us), " us, end at ", fmt::dec(tl.end_us - tl.last_clear_us),
+                 " us after the clear");
+  }
   out.ran = true;
   out.elapsed_us = delay.now_us() - start_us;
   report.reset = totals.reset;

@@ -317,6 +317,13 @@ TEST_F(FlowPcieTest, ResetRunsAfterVerificationAndBeforeTheBackupAndReport) {
                                 "from the loader, 1000"));
   EXPECT_TRUE(has_line_starting("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready "));
   EXPECT_TRUE(has_line("limbo: pcie 0000:00:00.0 8086:29c0 class 060000 skip conventional pci"));
+  // A 2.5 GT/s port: no link wait; the settle is exactly the 100 ms default.
+  bool timeline = false;
+  for (const auto& line : m.lines()) {
+    if (line.rfind("limbo: pcie: timeline: assert ", 0) != 0) continue;
+    timeline = line.find(" link wait 0 us (0 links not up), settle to 100000 us, ready at ") != std::string::npos;
+  }
+  EXPECT_TRUE(timeline);
   for (const auto& line : m.lines()) {
     EXPECT_EQ(line.rfind("limbo: ", 0), 0u) << line;
     EXPECT_NE(line.rfind("limbo: limbo:", 0), 0u) << "prefix doubled: " << line;
