@@ -855,7 +855,7 @@ def summary_lines(run):
   out += [f'pcie: {m[len("limbo: pcie "):]}' for m in pcie_summary(run)]
   pcie_us = pcie_time_us(run)
   if pcie_us is not None:
-    out.append(f'pcie: Limbo\'s PCIe time (its TSC) {pcie_us / 1000:.1f} ms')
+    out.append(f'pcie: Limbo\'s PCIe phase (its own clock) {pcie_us / 1000:.1f} ms')
   return out
   return out
 
