@@ -4,6 +4,8 @@
 // action and the TEST-ONLY damage switch.
 #include "kexec/segment_checks.h"
 
+#include "cli/arguments.h"
+
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
@@ -179,6 +181,21 @@ TEST(TestDamage, ChangesOneByteOfACopyInContentOrFill) {
   EXPECT_FALSE(damage_segment(load.segments, 5, config, *parse_damage("kernel:0x40000"), kernel_copy));
   config.segment_check_count = 0;
   EXPECT_FALSE(damage_segment(load.segments, 5, config, *parse_damage("initrd"), storage));
+}
+
+// limbo-kexec's options for issue 9 (they become LIMBO_ON_CORRUPTION and
+// LIMBO_TEST_DAMAGE_SEGMENT for the plugin, which parses them again).
+TEST(CliOptions, OnCorruptionAndTestDamage) {
+  auto args = cli::parse_arguments({"limbo-kexec", "--on-corruption=reboot", "--test-damage-segment=kernel:last", "-p", "/k"});
+  EXPECT_TRUE(args.error.empty()) << args.error;
+  EXPECT_EQ(args.on_corruption, "reboot");
+  EXPECT_EQ(args.damage_segment, "kernel:last");
+  EXPECT_EQ(args.kexec_args, (std::vector<std::string>{"-p", "/k"}));
+  args = cli::parse_arguments({"limbo-kexec", "--on-corruption=maybe", "-p", "/k"});
+  EXPECT_NE(args.error.find("--on-corruption takes halt or reboot"), std::string::npos);
+  args = cli::parse_arguments({"limbo-kexec", "--test-damage-segment=", "-p", "/k"});
+  EXPECT_FALSE(args.error.empty());
+  EXPECT_NE(cli::usage_text().find("--on-corruption=halt|reboot"), std::string::npos);
 }
 
 }  // namespace

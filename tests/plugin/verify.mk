@@ -5,7 +5,7 @@ $(PLUGIN_TEST_DIR)/segment_checks_test.o: tests/plugin/segment_checks_test.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(PLUGIN_CXXFLAGS) -c $< -o $@
 
-$(PLUGIN_VERIFY_TEST_BIN): $(PLUGIN_TEST_DIR)/segment_checks_test.o $(PLUGIN_CORE_LIB)
+$(PLUGIN_VERIFY_TEST_BIN): $(PLUGIN_TEST_DIR)/segment_checks_test.o $(CLI_OBJS) $(PLUGIN_CORE_LIB)
 	$(CXX) $(HOST_LDFLAGS) -o $@ $^ $(PLUGIN_LIBS) -lcrypto $(GTEST_LIBS)
 
 TEST_BINS += $(PLUGIN_VERIFY_TEST_BIN)
