@@ -101,6 +101,7 @@ class Fabric {
     bool slot_hot_plug = false;
     uint32_t max_link_speed = 1;  // 2.5 GT/s
     bool dll_reporting = false;
+    bool dll_status_works = true;  // false: DLL Link Active never reads 1 (QEMU 7.2 root ports)
   };
 
   SimFunction& add(abi::PciAddress a, const FunctionSpec& spec) {
@@ -132,7 +133,7 @@ class Fabric {
                 .set_dll_link_active_reporting_capable(spec.dll_reporting).value);
       put16(c, pcie + kLinkStatusOffset,
             LinkStatus{}.set_current_link_speed(spec.max_link_speed).set_negotiated_link_width(1)
-                .set_dll_link_active(spec.dll_reporting).value);
+                .set_dll_link_active(spec.dll_reporting && spec.dll_status_works).value);
       if (spec.slot_hot_plug) {
         put32(c, pcie + kSlotCapabilitiesOffset, SlotCapabilities{}.set_hot_plug_capable(true).value);
         put16(c, pcie + kSlotStatusOffset, SlotStatus{}.set_presence_detect_state(true).value);

@@ -423,6 +423,52 @@ TEST(Reset, FastPortWaitsForLinkUpThenSettles) {
     }
   }
   EXPECT_EQ(r.totals.reset, 1u);
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:00:02.0 port link up 30 ms after the reset\n"), std::string::npos)
+      << r.sink.text;
+}
+
+TEST(Reset, FastPortWhoseLinkNeverComesBackSettlesFromTheDeadline) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  Fabric::FunctionSpec rp = root_port(1, 1);
+  rp.max_link_speed = 4;  // 16 GT/s
+  rp.dll_reporting = true;
+  r.fabric.add(bdf(0, 2), rp).link_up_after_us = UINT64_MAX / 4;
+  r.fabric.add(bdf(1, 0), endpoint());
+  r.quiesce();
+  const Timeline& tl = r.ws->reset.timeline;
+  EXPECT_FALSE(r.ws->reset.ports[0].link_up);
+  EXPECT_EQ(r.ws->reset.totals.links_not_up, 1u);
+  EXPECT_GE(tl.settle_end_us, tl.last_clear_us + uint64_t{kLinuxLinkActiveTimeoutMs} * 1000 + 100000);
+  EXPECT_LT(tl.settle_end_us, tl.last_clear_us + uint64_t{kLinuxLinkActiveTimeoutMs} * 1000 + 100000 + 100);
+  EXPECT_EQ(r.totals.reset, 1u);  // the device answers anyway: restored
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:00:02.0 port link not up within 1000 ms\n"), std::string::npos)
+      << r.sink.text;
+}
+
+TEST(Reset, FastPortThatNeverShowsLinkActiveSettlesFromTheClear) {
+  // QEMU 7.2's pcie-root-port: 16 GT/s, DLL Link Active Reporting Capable,
+  // Link Status DLL Link Active always 0 (measured in the capture kernel:
+  // lnkcap 0x00300604, lnksta 0x0011).
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  Fabric::FunctionSpec rp = root_port(1, 1, true);
+  rp.max_link_speed = 4;
+  rp.dll_reporting = true;
+  rp.dll_status_works = false;
+  r.fabric.add(bdf(0, 2), rp);
+  r.fabric.add(bdf(1, 0), endpoint());
+  r.quiesce();
+  const Timeline& tl = r.ws->reset.timeline;
+  EXPECT_FALSE(r.ws->reset.ports[0].wait_link);
+  EXPECT_TRUE(r.ws->reset.ports[0].link_reporting_broken);
+  EXPECT_EQ(tl.settle_end_us, tl.last_clear_us + 100000);
+  EXPECT_EQ(r.totals.reset, 1u);
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:00:02.0 port link state not reported (dll link active 0 with its link "
+                             "up): settled from the reset\n"),
+            std::string::npos)
+      << r.sink.text;
+  EXPECT_LE(r.totals.elapsed_us, uint64_t{kLinuxSecondaryBusResetHoldUs} + 100000 + 2000);
 }
 
 TEST(Reset, RetryStatusThenReadyReportsTheReadyTime) {

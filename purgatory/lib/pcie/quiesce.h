@@ -118,6 +118,22 @@ void print_report(Sink& sink, const Topology& t, const Plan& plan, const ResetWo
     print_decision(sink, t, plan, &work, i);
     sink.put('\n');
   }
+  // Ports faster than 5 GT/s: how long their link took, which sets the
+  // start of their settle time.
+  for (uint16_t p = 0; p < plan.port_count; ++p) {
+    const PortState& ps = work.ports[p];
+    if (!ps.wait_link && !ps.link_reporting_broken) continue;
+    fmt::print(sink, "limbo: pcie ");
+    print_address(sink, t.functions[plan.ports[p]].address);
+    if (ps.link_reporting_broken) {
+      fmt::println(sink, " port link state not reported (dll link active 0 with its link up): settled from the reset");
+    } else if (ps.link_up) {
+      fmt::println(sink, " port link up ", fmt::dec((ps.link_up_us - work.timeline.last_clear_us) / 1000),
+                   " ms after the reset");
+    } else {
+      fmt::println(sink, " port link not up within ", fmt::dec(kLinuxLinkActiveTimeoutMs), " ms");
+    }
+  }
   if (totals.truncated) fmt::println(sink, "limbo: pcie more than ", fmt::dec(kMaxFunctions), " functions: the rest left alone");
   fmt::println(sink, "limbo: pcie reset ", fmt::dec(totals.reset), " skip ", fmt::dec(totals.skip), " fail ",
                fmt::dec(totals.fail), " ports ", fmt::dec(totals.ports), " in ", fmt::dec((totals.elapsed_us + 999) / 1000),
