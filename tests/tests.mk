@@ -10,7 +10,6 @@ include tests/plugin/verify.mk
 include tests/bench/bench.mk
 include tests/checker/checker.mk
 include tests/pcie/tests.mk
-include tests/pcie/tests.mk
 
 .PHONY: test-binaries
 test-binaries: $(TEST_BINS)
