@@ -101,6 +101,7 @@ class Fabric {
     bool slot_hot_plug = false;
     uint32_t max_link_speed = 1;  // 2.5 GT/s
     bool dll_reporting = false;
+    uint16_t pcie_version = 2;     // PCI Express capability version
     bool dll_status_works = true;  // false: DLL Link Active never reads 1 (QEMU 7.2 root ports)
   };
 
@@ -126,7 +127,7 @@ class Fabric {
       c[pcie] = kCapabilityIdPciExpress;
       c[pcie + 1] = 0;
       put16(c, pcie + kPcieCapabilitiesOffset,
-            PcieCapabilities{}.set_version(2).set_port_type(static_cast<uint16_t>(spec.port_type))
+            PcieCapabilities{}.set_version(spec.pcie_version).set_port_type(static_cast<uint16_t>(spec.port_type))
                 .set_slot_implemented(spec.slot_hot_plug).value);
       put32(c, pcie + kLinkCapabilitiesOffset,
             LinkCapabilities{}.set_max_link_speed(spec.max_link_speed).set_max_link_width(1)

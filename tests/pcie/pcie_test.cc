@@ -362,6 +362,28 @@ TEST(Reset, SavedStateRestoredCommandDecodeOnlyBusMasterOff) {
   EXPECT_FALSE(cmd.serr_enable());
 }
 
+TEST(Reset, VersionOneCapabilityHasNoDeviceControl2ToRestore) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  Fabric::FunctionSpec v1 = endpoint();
+  v1.pcie_version = 1;
+  r.fabric.add(bdf(1, 0), v1);
+  // Where a version 2 structure would have Device Control 2, this one's
+  // neighbour (say, MSI data) lives: it must not be written back.
+  r.fabric.program16(bdf(1, 0), 0x40 + kDeviceControl2Offset, 0x4321);
+  r.fabric.program16(bdf(1, 0), 0x40 + kDeviceControlOffset, 0x2810);
+  r.quiesce();
+  ASSERT_EQ(r.totals.reset, 1u);
+  for (const Access& a : r.fabric.log) {
+    if (a.address == bdf(1, 0)) {
+      EXPECT_NE(a.offset, 0x40 + kDeviceControl2Offset) << (a.write ? "write" : "read");
+    }
+  }
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), 0x40 + kDeviceControl2Offset, 2), 0u);
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), 0x40 + kDeviceControlOffset, 2), 0x2810u);
+}
+
 TEST(Reset, TimingHoldSettleAndAllPortsTogether) {
   Scenario r;
   build_many_ports(r.fabric, 8);

@@ -187,6 +187,12 @@ struct PcieCapabilities : reg::Register<PcieCapabilities, uint16_t> {
   LIMBO_REG_FIELD(3, 0, version)
 };
 
+// Device Capabilities 2 / Device Control 2 and the later registers exist only
+// in a version 2 capability (PCIe r6.0 §7.5.3.2: Capability Version); a
+// version 1 endpoint structure ends at 0x14 and what follows may be another
+// capability (Linux pcie_capability_reg_implemented).
+inline constexpr uint16_t kPcieCapabilityVersion2 = 2;
+
 // Device Control (PCIe r6.0 §7.5.3.4): max payload (7:5) and max read
 // request (14:12) must again match the port after a reset, so it is restored.
 struct DeviceControl : reg::Register<DeviceControl, uint16_t> {

@@ -31,6 +31,7 @@ struct SavedEndpoint {
   uint8_t interrupt_line;
   uint16_t vendor_id;        // identity check after the reset
   uint16_t device_id;
+  bool has_device_control2;  // version 2 PCIe capability
 };
 
 enum class EndpointOutcome : uint8_t {
@@ -99,10 +100,14 @@ void save_endpoint(Space& space, const Function& f, SavedEndpoint& s) {
   for (int i = 0; i < kType0BarCount; ++i) s.bars[i] = space.read32(a, static_cast<uint16_t>(kBar0Offset + 4 * i));
   s.rom_bar = space.read32(a, kType0RomBarOffset);
   s.device_control = s.device_control2 = s.link_control = 0;
+  s.has_device_control2 = false;
   if (f.pcie_capability != 0) {
     s.device_control = space.read16(a, f.pcie_capability + kDeviceControlOffset);
-    s.device_control2 = space.read16(a, f.pcie_capability + kDeviceControl2Offset);
     s.link_control = space.read16(a, f.pcie_capability + kLinkControlOffset);
+    s.has_device_control2 =
+        PcieCapabilities::from_value(space.read16(a, f.pcie_capability + kPcieCapabilitiesOffset)).version() >=
+        kPcieCapabilityVersion2;
+    if (s.has_device_control2) s.device_control2 = space.read16(a, f.pcie_capability + kDeviceControl2Offset);
   }
 }
 
@@ -114,7 +119,7 @@ void restore_endpoint(Space& space, const Function& f, const SavedEndpoint& s) {
   if (f.pcie_capability != 0) {
     space.write16(a, f.pcie_capability + kDeviceControlOffset,
                   DeviceControl::from_value(s.device_control).set_initiate_flr(false).value);
-    space.write16(a, f.pcie_capability + kDeviceControl2Offset, s.device_control2);
+    if (s.has_device_control2) space.write16(a, f.pcie_capability + kDeviceControl2Offset, s.device_control2);
     space.write16(a, f.pcie_capability + kLinkControlOffset,
                   LinkControl::from_value(s.link_control).set_retrain_link(false).value);
   }
