@@ -129,8 +129,15 @@ template <class Machine>
     if (!intact) {
       if (checks && checks->on_corruption == static_cast<uint32_t>(abi::OnCorruption::kReboot)) {
         fmt::println(con, "rebooting: the loaded image failed verification; not jumping");
-        reboot::reset_machine(machine.port_io(), con, checks->reset_register,
-                              [&machine, &clk](uint32_t us) { reboot::busy_wait_us(machine, clk, us); });
+        const bool own_tables = machine.paging_summary().own_tables;
+        reboot::reset_machine(
+            machine.port_io(), con, checks->reset_register,
+            [&machine, &clk](uint32_t us) { reboot::busy_wait_us(machine, clk, us); },
+            [&machine, own_tables](uint64_t address, uint8_t value) {
+              if (!own_tables) return false;
+              *reinterpret_cast<volatile uint8_t*>(machine.phys(address)) = value;
+              return true;
+            });
         return Outcome::kReboot;
       }
       fmt::println(con, "halting: the loaded image failed verification; not jumping");

@@ -53,21 +53,35 @@ void busy_wait_us(Machine& machine, const clock::Clock& clk, uint32_t us) {
 }
 
 // Tries every way; returns only if the machine is still running after all of
-// them. `wait_us(n)` busy-waits about n microseconds.
-template <class PortIo, class Console, class WaitUs>
-void reset_machine(PortIo& io, Console& con, const abi::ResetRegister& reg, WaitUs&& wait_us) {
+// them. `wait_us(n)` busy-waits about n microseconds. `write_memory(address,
+// value)` writes one byte of physical memory and returns true, or returns
+// false when that address may not be mapped: the crashed kernel's identity
+// map does not cover MMIO (DESIGN.md) and a fault would halt instead of
+// rebooting; the purgatory's own page tables map a memory-space reset
+// register uncached (arch/x86_64/address_space.h).
+template <class PortIo, class Console, class WaitUs, class WriteMemory>
+void reset_machine(PortIo& io, Console& con, const abi::ResetRegister& reg, WaitUs&& wait_us,
+                   WriteMemory&& write_memory) {
+  // ACPI r6.5 §4.8.3.6: the reset register is 8 bits wide; one byte write.
   if (reg.valid && reg.address_space == kAddressSpaceSystemIo && reg.address <= 0xffff) {
     fmt::println(con, "reboot: ACPI reset register: I/O port 0x", fmt::hex(reg.address), " <- 0x",
                  fmt::hex(reg.value));
     con.drain();
     io.out8(static_cast<uint16_t>(reg.address), reg.value);
     wait_us(kSettleUs);
+  } else if (reg.valid && reg.address_space == kAddressSpaceSystemMemory) {
+    fmt::println(con, "reboot: ACPI reset register: memory 0x", fmt::hex(reg.address), " <- 0x",
+                 fmt::hex(reg.value));
+    con.drain();
+    if (write_memory(reg.address, reg.value)) {
+      wait_us(kSettleUs);
+    } else {
+      fmt::println(con, "reboot: ACPI reset register not mapped (the loader's page tables): skipped");
+    }
   } else if (reg.valid) {
-    // System memory or PCI configuration space: the crashed kernel's identity
-    // map does not cover MMIO (DESIGN.md), and a fault here would halt
-    // instead of rebooting. Left to the fallbacks.
+    // PCI configuration space (bus 0 through 0xCF8/0xCFC): not supported.
     fmt::println(con, "reboot: ACPI reset register in address space ", fmt::dec(reg.address_space),
-                 " at 0x", fmt::hex(reg.address), " not used (only system I/O is)");
+                 " at 0x", fmt::hex(reg.address), " not used (only system I/O and memory are)");
   } else {
     fmt::println(con, "reboot: no ACPI reset register provided");
   }

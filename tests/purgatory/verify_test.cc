@@ -239,7 +239,11 @@ TEST(Reboot, AcpiIoRegisterThenCf9ThenKeyboardController) {
   reg.value = 0x06;
   std::vector<uint32_t> waits;
   m.io_.accesses.clear();
-  reboot::reset_machine(m.io_, m.console_, reg, [&waits](uint32_t us) { waits.push_back(us); });
+  reboot::reset_machine(m.io_, m.console_, reg, [&waits](uint32_t us) { waits.push_back(us); },
+                        [](uint64_t, uint8_t) -> bool {
+                          ADD_FAILURE() << "an I/O reset register is not written to memory";
+                          return false;
+                        });
   std::vector<testing::PortAccess> writes;
   for (const auto& a : m.io_.accesses)
     if (a.write && a.port != 0x3f8) writes.push_back(a);
@@ -256,15 +260,35 @@ TEST(Reboot, AcpiIoRegisterThenCf9ThenKeyboardController) {
   EXPECT_FALSE(waits.empty());
 }
 
-TEST(Reboot, MemoryRegisterIsNotTouched) {
+TEST(Reboot, MemoryRegisterWrittenWhenMapped) {
   Machine m(0x1000);
   abi::ResetRegister reg{};
   reg.valid = 1;
   reg.address_space = reboot::kAddressSpaceSystemMemory;
   reg.address = 0xfed00000;
-  reg.value = 1;
-  reboot::reset_machine(m.io_, m.console_, reg, [](uint32_t) {});
-  EXPECT_TRUE(m.has_line("limbo: reboot: ACPI reset register in address space 0 at 0xfed00000 not used (only system I/O is)"));
+  reg.value = 0x0e;
+  std::vector<std::pair<uint64_t, uint8_t>> writes;
+  reboot::reset_machine(m.io_, m.console_, reg, [](uint32_t) {}, [&writes](uint64_t a, uint8_t v) {
+    writes.push_back({a, v});
+    return true;
+  });
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0], (std::pair<uint64_t, uint8_t>{0xfed00000, 0x0e}));
+  EXPECT_TRUE(m.has_line("limbo: reboot: ACPI reset register: memory 0xfed00000 <- 0xe"));
+  EXPECT_TRUE(m.has_line("limbo: reboot: reset control register 0xcf9"));  // still, if it did not reset
+}
+
+TEST(Reboot, MemoryRegisterSkippedWhenNotMappedAndPciSpaceNotUsed) {
+  Machine m(0x1000);
+  abi::ResetRegister reg{};
+  reg.valid = 1;
+  reg.address_space = reboot::kAddressSpaceSystemMemory;
+  reg.address = 0xfed00000;
+  reboot::reset_machine(m.io_, m.console_, reg, [](uint32_t) {}, [](uint64_t, uint8_t) { return false; });
+  EXPECT_TRUE(m.has_line("limbo: reboot: ACPI reset register not mapped (the loader's page tables): skipped"));
+  reg.address_space = 2;
+  reboot::reset_machine(m.io_, m.console_, reg, [](uint32_t) {}, [](uint64_t, uint8_t) { return true; });
+  EXPECT_TRUE(m.has_line("limbo: reboot: ACPI reset register in address space 2 at 0xfed00000 not used (only system I/O and memory are)"));
   EXPECT_TRUE(m.has_line("limbo: reboot: reset control register 0xcf9"));
 }
 
