@@ -69,7 +69,7 @@ BUILD_PACKAGES := g++ make binutils libelf-dev libzydis-dev pkg-config
 TEST_PACKAGES  := $(BUILD_PACKAGES) googletest libgtest-dev libssl-dev \
                   libzydis-dev kexec-tools libbenchmark-dev
 QEMU_PACKAGES  := qemu-system-x86 linux-image-amd64 busybox-static cpio \
-                  kexec-tools python3
+                  kexec-tools python3 ovmf
 
 deps-build:
 	@./tests/ensure-packages $(BUILD_PACKAGES)

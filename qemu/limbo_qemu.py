@@ -37,6 +37,7 @@ class Scenario:
   devices: str = ''     # 'nvme': an NVMe controller behind a PCIe root port;
                         # 'fabric': the issue 3 topology (kFabricQemuArgs)
   cpus: int = 1         # the first kernel's CPUs (the capture kernel: nr_cpus=1)
+  firmware: str = 'bios'  # 'bios': QEMU's SeaBIOS; 'ovmf': UEFI (kOvmfCode)
 
 
 # An NVMe controller behind a root port: the endpoint Limbo must reset (a
@@ -101,6 +102,15 @@ def disk_pattern_md5():
   return hashlib.md5(disk_pattern()).hexdigest()
 
 
+# UEFI firmware: Debian's ovmf package. QEMU still loads -kernel/-initrd
+# through fw_cfg; OVMF starts the kernel's EFI stub, so the first kernel runs
+# on UEFI (EFI memory map, EFI runtime services) and kexec-tools passes that
+# EFI state on to the capture kernel. The variable store is writable: each
+# run gets its own copy of the package's template.
+kOvmfCode = '/usr/share/OVMF/OVMF_CODE.fd'
+kOvmfVarsTemplate = '/usr/share/OVMF/OVMF_VARS.fd'
+
+
 kScenarios = {
     'stock': Scenario(
         'stock', 'guest-stock.img', 'stock', True,
@@ -152,6 +162,16 @@ kScenarios = {
         '(test-only): the purgatory names the kernel segment and the changed '
         'zero-fill offset, then resets through the FADT reset register (QEMU '
         'runs with -no-reboot: the reset makes it exit)'),
+    # Issue 7: the same two runs on UEFI firmware.
+    'stock-ovmf': Scenario(
+        'stock-ovmf', 'guest-stock.img', 'stock', True,
+        'control run on UEFI (OVMF): stock kexec -p -c, the first kernel '
+        'booted through its EFI stub', firmware='ovmf'),
+    'limbo-ovmf': Scenario(
+        'limbo-ovmf', 'guest-limbo.img', 'limbo', True,
+        'limbo-kexec -p on UEFI (OVMF): the first kernel booted through its '
+        'EFI stub, the capture kernel handed the EFI state by kexec-tools',
+        firmware='ovmf'),
 }
 
 kDamageScenarios = {'damage': 'initrd', 'reboot': 'kernel'}
@@ -217,7 +237,19 @@ def ensure_image(build, scenario, out=sys.stdout):
   return [os.path.join(kRepo, t) for t in targets]
 
 
-def qemu_command(kernel, initrd, scenario, disk=None):
+def firmware_args(scenario, log_path):
+  """-drive options for UEFI firmware (nothing for SeaBIOS). The variable
+  store is copied next to the log, fresh for each run."""
+  if scenario.firmware != 'ovmf':
+    return ()
+  vars_path = os.path.splitext(log_path)[0] + '.OVMF_VARS.fd'
+  with open(kOvmfVarsTemplate, 'rb') as src, open(vars_path, 'wb') as dst:
+    dst.write(src.read())
+  return ('-drive', f'if=pflash,format=raw,unit=0,readonly=on,file={kOvmfCode}',
+          '-drive', f'if=pflash,format=raw,unit=1,file={vars_path}')
+
+
+def qemu_command(kernel, initrd, scenario, disk=None, firmware=()):
   # limbo.scenario names how guest-init loads; the stock/limbo/corrupt word
   # is the scenario name before any device suffix.
   append = ('console=ttyS0,115200 crashkernel=256M quiet panic=1 '
@@ -232,7 +264,7 @@ def qemu_command(kernel, initrd, scenario, disk=None):
   return ['qemu-system-x86_64', '-accel', 'tcg', '-machine', 'q35',
           '-m', '1G', '-smp', str(scenario.cpus), '-nographic', '-no-reboot',
           '-monitor', 'none', '-serial', 'stdio', '-nic', 'none',
-          *device_args,
+          *firmware, *device_args,
           '-kernel', kernel, '-initrd', initrd, '-append', append]
 
 
@@ -253,7 +285,8 @@ def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
   same to log_path, which is kept whatever the outcome.
   """
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
-  cmd = qemu_command(kernel, initrd, scenario, disk)
+  cmd = qemu_command(kernel, initrd, scenario, disk,
+                     firmware_args(scenario, log_path))
   log = open(log_path, 'w', encoding='utf-8')
   log.write('# ' + ' '.join(cmd) + '\n')
   t_start = time.monotonic()
@@ -539,6 +572,12 @@ def judge(run):
     errors += judge_nvme(run, texts)
   if sc.devices == 'fabric':
     errors += judge_fabric(run, texts, [messages[i] for i in ms.limbo_lines])
+  # The OVMF scenarios must really have run the first kernel on UEFI (a
+  # missing pflash would fall back to SeaBIOS and pass unnoticed).
+  if sc.firmware == 'ovmf' and 'GUEST: firmware uefi' not in texts:
+    seen = [t for t in texts if t.startswith('GUEST: firmware')]
+    errors.append('the first kernel did not run on UEFI: ' +
+                  (seen[0] if seen else 'no "GUEST: firmware" line'))
   if sc.cpus > 1:
     wanted = f'GUEST: cpus online 0-{sc.cpus - 1}'
     if wanted not in texts:
