@@ -41,6 +41,7 @@ PLUGIN_CORE_SRCS := \
   $(PLUGIN_DIR)/kexec/replace.cc \
   $(PLUGIN_DIR)/kexec/tsc.cc \
   $(PLUGIN_DIR)/plugin/handler.cc \
+  $(PLUGIN_DIR)/plugin/trust.cc \
   $(PLUGIN_PCIE_SRCS)
 PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o) $(PLUGIN_OBJ)/purgatory-lib/sha256.o
 PLUGIN_CORE_LIB := $(PLUGIN_OBJ)/libplugin-core.a

@@ -16,6 +16,7 @@
 #include "kexec/tsc.h"
 #include "pcie/plan.h"
 #include "pcie/system.h"
+#include "plugin/trust.h"
 
 #ifndef LIMBO_PURGATORY_PATH
 #error "LIMBO_PURGATORY_PATH must be defined by the build (kexec-plugin/plugin.mk)"
@@ -182,7 +183,10 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
   if (!decoded) return report_failure(settings, decoded.error(), log);
   const kexec::StockDecode& stock = decoded->stock;
 
-  auto limbo_file = kexec::read_file(settings.purgatory_path);
+  // The trust rule (plugin/trust.h): root's files only; a dry run loads
+  // nothing, so there the caller's own files are accepted too.
+  const TrustRule trust{settings.dry_run, geteuid()};
+  auto limbo_file = read_trusted_file(settings.purgatory_path, trust);
   if (!limbo_file) return report_failure(settings, fail("Limbo purgatory " + limbo_file.error().message, limbo_file.error().errno_value), log);
   auto limbo = elf::RelObject::parse(*limbo_file, settings.purgatory_path);
   if (!limbo) return report_failure(settings, limbo.error(), log);
@@ -190,7 +194,7 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
   kexec::ReplaceOptions options;
   options.crash = crash;
   options.corrupt_digest = settings.corrupt_digest;
-  auto iomem_text = kexec::read_file(settings.iomem_path);
+  auto iomem_text = read_trusted_file(settings.iomem_path, trust);
   if (!iomem_text) return report_failure(settings, fail("cannot read the memory map: " + iomem_text.error().message, iomem_text.error().errno_value), log);
   auto iomem = kexec::parse_iomem({reinterpret_cast<const char*>(iomem_text->data()), iomem_text->size()});
   if (!iomem) return report_failure(settings, iomem.error(), log);
@@ -200,8 +204,11 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
   options.config.flags = tsc.invariant ? abi::kConfigFlagTscInvariant : 0;
   // Verification (issue 9): the corruption action and, for a reboot, the FADT's reset register.
   options.config.on_corruption = settings.on_corruption;
-  if (auto fadt = kexec::read_file(settings.fadt_path)) {
+  // An absent or unreadable FADT leaves the reset register out; one the trust rule refuses fails the load.
+  if (auto fadt = read_trusted_file(settings.fadt_path, trust)) {
     if (auto reg = kexec::reset_register_from_fadt(*fadt)) options.config.reset_register = *reg;
+  } else if (fadt.error().errno_value == kTrustRefused) {
+    return report_failure(settings, fadt.error(), log);
   }
   if (!settings.damage_segment.empty()) {
     auto damage = kexec::parse_damage(settings.damage_segment);

@@ -1,6 +1,8 @@
 // The preload shell: stock kexec calls libc's syscall(SYS_kexec_load, ...).
 // This definition of syscall() takes that one call to the handler and hands
 // every other number to the next syscall() (libc's), arguments untouched.
+// In a program that is not kexec (plugin/trust.h) the plugin does nothing:
+// its kexec_load goes to libc untouched too, after one warning line.
 #include <dlfcn.h>
 #include <sys/syscall.h>
 
@@ -9,6 +11,7 @@
 #include <cstdio>
 
 #include "plugin/handler.h"
+#include "plugin/trust.h"
 
 namespace {
 
@@ -22,6 +25,21 @@ SyscallFn next_syscall() {
 long real_kexec_load(unsigned long entry, unsigned long nr_segments, const kexec_segment* segments,
                      unsigned long flags) {
   return next_syscall()(SYS_kexec_load, entry, nr_segments, segments, flags);
+}
+
+// Decided once per process, at its first kexec_load (never at load time of
+// the library: a program that never calls kexec_load hears nothing from it).
+bool acting_in_this_program() {
+  static const bool acting = [] {
+    const limbo::plugin::Status kexec = limbo::plugin::check_kexec_program("/proc/self/exe");
+    if (!kexec) {
+      std::fprintf(stderr, "limbo: warning: preloaded into a program that is not kexec (%s): "
+                           "Limbo does nothing here; kexec_load passed through untouched\n",
+                   kexec.error().message.c_str());
+    }
+    return kexec.ok();
+  }();
+  return acting;
 }
 
 }  // namespace
@@ -38,7 +56,7 @@ extern "C" __attribute__((visibility("default"))) long syscall(long number, ...)
     errno = ENOSYS;
     return -1;
   }
-  if (number != SYS_kexec_load) return next_syscall()(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (number != SYS_kexec_load || !acting_in_this_program()) return next_syscall()(number, a[0], a[1], a[2], a[3], a[4], a[5]);
   return limbo::plugin::handle_kexec_load(limbo::plugin::Settings::from_environment(), static_cast<unsigned long>(a[0]),
                                           static_cast<unsigned long>(a[1]), reinterpret_cast<const kexec_segment*>(a[2]),
                                           static_cast<unsigned long>(a[3]), real_kexec_load, stderr);

@@ -2,6 +2,7 @@
 // system call (never the kernel's), plus /proc/iomem parsing, hole search and
 // limbo-kexec's argument parsing.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -400,6 +401,61 @@ TEST(LimboKexecArguments, UsageErrors) {
   const auto after = parse_arguments({"limbo-kexec", "-l", "--", "--dry-run"});
   EXPECT_FALSE(after.dry_run);  // after --, everything is kexec's
   EXPECT_EQ(after.kexec_args.back(), "--dry-run");
+}
+
+// Issue 6, trust: a purgatory anyone but root could have written is refused
+// with one line that says why, and nothing reaches kexec_load.
+TEST_F(Handler, PurgatoryWritableByOthersIsRefused) {
+  SyntheticLoad load(stock_raw());
+  char name[] = "/tmp/limbo-untrusted-XXXXXX";
+  const int fd = mkstemp(name);
+  ASSERT_GE(fd, 0);
+  std::ifstream in(LIMBO_TEST_FIXTURE, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  close(fd);
+  settings_.purgatory_path = name;
+  ASSERT_EQ(chmod(name, 0664), 0);
+  if (geteuid() == 0) {
+    ASSERT_EQ(chown(name, 0, 0), 0);
+  }
+  EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_EQ(recorded.calls, 0);
+  std::string text = log();
+  EXPECT_NE(text.find(std::string("limbo: error: Limbo purgatory ") + name +
+                      ": refused: mode 0664 is writable by group (Limbo loads only files no one but root can write)\n"),
+            std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1);
+  // The same bytes at mode 0644 load: the rule, not the content, refused it.
+  ASSERT_EQ(chmod(name, 0644), 0);
+  if (geteuid() == 0) {
+    EXPECT_EQ(call(load, KEXEC_ON_CRASH), 0) << log();
+    EXPECT_EQ(recorded.calls, 1);
+    // Owned by someone else: refused again.
+    ASSERT_EQ(chown(name, 1234, 1234), 0);
+    EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
+    EXPECT_EQ(errno, EPERM);
+    EXPECT_EQ(recorded.calls, 1);
+    text = log();
+    EXPECT_NE(text.find(std::string(name) + ": refused: owned by uid 1234, not root"), std::string::npos) << text;
+  }
+  unlink(name);
+}
+
+TEST_F(Handler, FadtOverrideWritableByOthersFailsTheLoad) {
+  SyntheticLoad load(stock_raw());
+  char name[] = "/tmp/limbo-fadt-XXXXXX";
+  const int fd = mkstemp(name);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  ASSERT_EQ(chmod(name, 0666), 0);
+  settings_.fadt_path = name;
+  EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_EQ(recorded.calls, 0);
+  EXPECT_NE(log().find(": refused: mode 0666 is writable by group and others"), std::string::npos) << log();
+  unlink(name);
 }
 
 }  // namespace
