@@ -15,3 +15,4 @@ include tests/pcie/tests.mk
 test-binaries: $(TEST_BINS)
 	@mkdir -p $(BUILD)/tests
 	@printf '%s\n' $(TEST_BINS) > $(BUILD)/tests/test-binaries.list
+include tests/fuzz/fuzz.mk

@@ -99,5 +99,21 @@ TEST_F(EcamTest, NoWindowsNoAccess) {
   EXPECT_EQ(ecam.read32(make_address(0, 4, 0, 0), 0), 0xffffffffu);
 }
 
+// Regression (tests/fuzz/config_block_fuzz): a corrupt block's window whose
+// end wraps past 2^64 used to serve its buses, at addresses below its base.
+TEST_F(EcamTest, AWindowThatWrapsServesNothing) {
+  const abi::EcamWindow wrapping[] = {{0xfffffffffffffff8ull, 0, 0, 0, 0}, {0xfffffffffff00000ull, 1, 0, 1, 0}};
+  const pcie::EcamMap map(wrapping, 2);
+  EXPECT_FALSE(map.in_window(0, 0));
+  EXPECT_FALSE(map.in_window(1, 0));
+  EXPECT_EQ(map.physical_address(make_address(0, 0, 0, 0), 0), 0u);
+  EXPECT_EQ(map.physical_address(make_address(1, 1, 0, 0), 0), 0u);
+  EcamConfigSpace ecam(map);
+  EXPECT_EQ(ecam.read32(make_address(0, 0, 0, 0), 0), 0xffffffffu);
+  // The highest window that ends exactly at 2^64 - 1 still serves.
+  const abi::EcamWindow top[] = {{0xfffffffffff00000ull, 2, 0, 0, 0}};
+  EXPECT_TRUE(pcie::EcamMap(top, 1).in_window(2, 0));
+}
+
 }  // namespace
 }  // namespace limbo::arch

@@ -61,7 +61,13 @@ class EcamMap {
   [[nodiscard]] constexpr const abi::EcamWindow* find(uint16_t segment, uint8_t bus) const {
     for (size_t i = 0; i < count_; ++i) {
       const abi::EcamWindow& w = windows_[i];
-      if (w.segment == segment && w.start_bus <= bus && bus <= w.end_bus && w.base != 0) return &w;
+      // A window whose last byte would wrap past 2^64 (only a corrupt block
+      // has one: the plugin refuses it) serves nothing (found by
+      // tests/fuzz/config_block_fuzz).
+      if (w.segment == segment && w.start_bus <= bus && bus <= w.end_bus && w.base != 0 &&
+          w.base + (window_size(w) - 1) >= w.base) {
+        return &w;
+      }
     }
     return nullptr;
   }
