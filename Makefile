@@ -5,6 +5,7 @@
 #   make test       install the Debian packages needed, build, run every test
 #   make demo       install, build, run one QEMU panic through Limbo and summarise
 #   make install    PREFIX=/usr/local DESTDIR= : install the three artefacts
+#   make deb        build/limbo-kexec_VERSION_amd64.deb (see packaging/)
 
 BUILD   ?= build
 PREFIX  ?= /usr/local
@@ -94,6 +95,13 @@ install: all
 	  LIMBO_PLUGIN_PATH=$(LIBDIR)/liblimbo-kexec.so BUILD=$(BUILD)/install \
 	  $(BUILD)/install/limbo-kexec
 	install -m 0755 $(BUILD)/install/limbo-kexec $(DESTDIR)$(BINDIR)/limbo-kexec
+
+# make deb: $(BUILD)/limbo-kexec_$(VERSION)_amd64.deb for dpkg -i (purgatory,
+# plugin and command built for /usr, man page, the kdump-tools snippet as a
+# conffile; packaging/build-deb says how).
+.PHONY: deb
+deb:
+	./packaging/build-deb $(BUILD) $(VERSION)
 
 clean:
 	rm -rf $(BUILD)

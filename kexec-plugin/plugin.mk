@@ -46,7 +46,7 @@ PLUGIN_CORE_SRCS := \
 PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o) $(PLUGIN_OBJ)/purgatory-lib/sha256.o
 PLUGIN_CORE_LIB := $(PLUGIN_OBJ)/libplugin-core.a
 
-CLI_SRCS := $(PLUGIN_DIR)/cli/arguments.cc
+CLI_SRCS := $(PLUGIN_DIR)/cli/arguments.cc $(PLUGIN_DIR)/cli/report.cc
 CLI_OBJS := $(CLI_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o)
 
 $(PLUGIN_OBJ)/%.o: $(PLUGIN_DIR)/%.cc

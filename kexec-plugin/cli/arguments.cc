@@ -100,6 +100,15 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
       else out.pcie.ready_timeout_ms = *ms;
     } else if (arg == "--pcie" || arg == "--pcie-exclude" || arg == "--pcie-settle-ms" || arg == "--pcie-ready-timeout-ms") {
       out.error = arg + " takes its value after '=' (" + arg + "=...)";
+    } else if (arg == "--report") {
+      out.report = true;
+    } else if (take_value(arg, "--report", value)) {
+      if (value.empty()) out.error = "--report= needs a file (or --report alone for /proc/cmdline)";
+      out.report = true;
+      out.report_file = value;
+    } else if (take_value(arg, "--cmdline", value) || arg == "--cmdline=") {
+      out.report = true;
+      out.report_cmdline = value;
     } else if (arg == "--plan") {
       out.plan = true;
     } else if (arg == "--test-corrupt-digest") {
@@ -118,6 +127,12 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
     }
     if (!out.error.empty()) break;
   }
+  if (out.error.empty() && out.report && !out.report_file.empty() && out.report_cmdline) {
+    out.error = "--report=FILE and --cmdline=STRING both name the command line to read: give one";
+  }
+  if (out.error.empty() && out.report && (out.plan || !out.kexec_args.empty())) {
+    out.error = "--report loads nothing: give it no kexec arguments and no --plan";
+  }
   // A plan next to kexec arguments would read as if it loaded something.
   if (out.error.empty() && out.plan && !out.kexec_args.empty()) {
     out.error = "--plan loads nothing: give it no kexec arguments (only Limbo's PCIe options)";
@@ -129,6 +144,7 @@ std::string usage_text() {
   return
       "Usage: limbo-kexec [LIMBO OPTIONS] KEXEC ARGUMENTS...\n"
       "       limbo-kexec --plan [PCIE OPTIONS]\n"
+      "       limbo-kexec --report[=FILE] | --cmdline=STRING\n"
       "Runs the system kexec with Limbo's purgatory in place of the stock one.\n"
       "Example: limbo-kexec -p /vmlinuz --initrd=/initrd.img --append=\"...\" \\\n"
       "           --console-serial --serial=0x3f8 --serial-baud=115200\n"
@@ -156,6 +172,8 @@ std::string usage_text() {
       "  --plan                 print this system's reset plan (tree, decision and reason per\n"
       "                         function) and load nothing; needs root to read config space\n"
       "                         past its first 64 bytes\n"
+      "  --report               in the capture kernel: Limbo's report from /proc/cmdline in words\n"
+      "                         (--report=FILE reads FILE, --cmdline=STRING reads STRING)\n"
       "  --help, --version\n"
       "\n"
       "Verification (the purgatory hashes each segment's content and scans its zero fill):\n"
@@ -168,7 +186,9 @@ std::string usage_text() {
       "                         (default 0; 'last' = its last byte) after the digests were computed\n"
       "\n"
       "Exit status: 0 loaded through Limbo (or kexec -u/-e/-S passed through),\n"
-      "  1 kexec or Limbo failed, 2 usage error, 3 kexec, plugin or purgatory not found.\n";
+      "  1 kexec or Limbo failed, 2 usage error, 3 kexec, plugin or purgatory not found.\n"
+      "  --report: 0 verified and no PCIe reset failed, 1 verification skipped or a reset\n"
+      "  failed, 3 the command line cannot be read, 4 no readable limbo= report (Limbo did not run).\n";
 }
 
 }  // namespace limbo::plugin::cli

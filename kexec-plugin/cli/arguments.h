@@ -2,6 +2,7 @@
 // and what kexec will be asked to do. Pure parsing, testable on the host.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@ inline constexpr int kExitOk = 0;          // loaded through Limbo, or a passed-
 inline constexpr int kExitFailed = 1;      // kexec or Limbo failed
 inline constexpr int kExitUsage = 2;       // bad command line
 inline constexpr int kExitNotFound = 3;    // kexec, the plugin or purgatory.ro not found
+// --report only: Limbo's report showed a problem (verify not ok, a failed
+// PCIe reset) is kExitFailed; no report at all, or one that cannot be read:
+inline constexpr int kExitNoReport = 4;
 
 struct Arguments {
   std::string purgatory;          // --purgatory=FILE (empty: compiled-in default)
@@ -33,6 +37,11 @@ struct Arguments {
   // Verification (issue 9).
   std::string on_corruption;      // --on-corruption=halt|reboot (empty: the plugin's default, halt)
   std::string damage_segment;     // --test-damage-segment=ROLE[:OFFSET] (TEST-ONLY)
+  // --report: read Limbo's report from /proc/cmdline (--report=FILE: from
+  // FILE; --cmdline=STRING: from STRING), print it in words, load nothing.
+  bool report = false;
+  std::string report_file;        // --report=FILE
+  std::optional<std::string> report_cmdline;  // --cmdline=STRING (implies --report)
 };
 
 Arguments parse_arguments(const std::vector<std::string>& argv);

@@ -9,10 +9,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/arguments.h"
+#include "cli/report.h"
 #include "pcie/plan.h"
 #include "pcie/settings.h"
 #include "pcie/system.h"
@@ -159,6 +162,36 @@ int run_plan(const Arguments& args) {
   return kExitOk;
 }
 
+// --report: run by a kdump script in the capture kernel; the exit status is
+// the verdict, the words are for its log.
+int run_report(const Arguments& args) {
+  std::string source = "/proc/cmdline";
+  std::string cmdline;
+  if (args.report_cmdline) {
+    source = "the given command line";
+    cmdline = *args.report_cmdline;
+  } else {
+    if (!args.report_file.empty()) source = args.report_file;
+    std::ifstream in(source);
+    if (!in) {
+      std::fprintf(stderr, "limbo-kexec: --report: cannot read %s: %s\n", source.c_str(), std::strerror(errno));
+      return kExitNotFound;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    cmdline = text.str();
+  }
+  const ReportReading reading = read_report(cmdline);
+  std::fputs(describe_report(reading, source).c_str(), stdout);
+  switch (reading.verdict) {
+    case ReportVerdict::kOk: return kExitOk;
+    case ReportVerdict::kProblem: return kExitFailed;
+    case ReportVerdict::kNotPresent:
+    case ReportVerdict::kMalformed: return kExitNoReport;
+  }
+  return kExitNoReport;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -176,6 +209,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (args.plan) return run_plan(args);
+  if (args.report) return run_report(args);
   if (args.kexec_args.empty()) {
     std::fprintf(stderr, "limbo-kexec: no kexec arguments\nTry 'limbo-kexec --help'.\n");
     return kExitUsage;

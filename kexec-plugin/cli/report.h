@@ -1,0 +1,50 @@
+// limbo-kexec --report: the purgatory's ` limbo=v1,...` text on the capture
+// kernel's command line (purgatory/lib/report.h writes it), read back and
+// said in words, with the verdict a kdump script can act on. Pure logic.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace limbo::plugin::cli {
+
+// The fields of report version 1. The counters saturate at 999 and ms at
+// 9,999,999 in the purgatory (report.h kMaxCount, kMaxMs): those values read
+// "at least".
+struct LimboReport {
+  bool verified = false;  // verify:ok; verify:skipped means no check ran (kexec -i)
+  uint32_t reset = 0;     // ports whose secondary bus was reset
+  uint32_t skip = 0;      // endpoints deliberately left alone
+  uint32_t fail = 0;      // resets that did not complete
+  uint64_t ms = 0;        // time in the purgatory
+  // Fields this version of limbo-kexec does not know (a newer purgatory's
+  // per-phase times, say), in order: shown as they are, never dropped.
+  std::vector<std::pair<std::string, std::string>> other;
+};
+
+enum class ReportVerdict : uint8_t {
+  kOk,          // verified, no reset failed
+  kProblem,     // Limbo ran, but did not verify or a reset failed
+  kNotPresent,  // no limbo= on the command line: Limbo did not run before this kernel
+  kMalformed,   // a limbo= text this program cannot read (damaged or unknown version)
+};
+
+struct ReportReading {
+  ReportVerdict verdict = ReportVerdict::kNotPresent;
+  std::string text;                  // the limbo= value as found (empty when not present)
+  std::optional<LimboReport> report; // set for kOk and kProblem
+  std::string error;                 // for kMalformed: what is wrong
+};
+
+// Finds the last `limbo=` word of a kernel command line (the purgatory
+// appends it at the end; an earlier one would have been inherited) and parses it.
+[[nodiscard]] ReportReading read_report(std::string_view cmdline);
+
+// The report in words, one line per fact, each starting "limbo report: ".
+[[nodiscard]] std::string describe_report(const ReportReading& reading, std::string_view source);
+
+}  // namespace limbo::plugin::cli

@@ -1,0 +1,131 @@
+// limbo-kexec --report: reading the purgatory's limbo= text back from a
+// command line, the verdict and the words; the option parsing around it.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "cli/arguments.h"
+#include "cli/report.h"
+
+namespace limbo::plugin::cli {
+namespace {
+
+// A capture kernel's /proc/cmdline as kdump-tools builds it, with what the
+// purgatory appends after the loader's text.
+const std::string kDebianCmdline =
+    "BOOT_IMAGE=/boot/vmlinuz-6.1.0-56-amd64 root=UUID=0f3c ro quiet reset_devices "
+    "systemd.unit=kdump-tools-dump.service nr_cpus=1 irqpoll usbcore.nousb elfcorehdr=0x2f000000 "
+    "kexec_jump_back_entry=0x0000000000000000";
+
+TEST(Report, CleanRunIsOk) {
+  const ReportReading r = read_report(kDebianCmdline + " limbo=v1,verify:ok,reset:2,skip:1,fail:0,ms:137\n");
+  ASSERT_EQ(r.verdict, ReportVerdict::kOk);
+  EXPECT_EQ(r.text, "v1,verify:ok,reset:2,skip:1,fail:0,ms:137");
+  ASSERT_TRUE(r.report);
+  EXPECT_TRUE(r.report->verified);
+  EXPECT_EQ(r.report->reset, 2u);
+  EXPECT_EQ(r.report->skip, 1u);
+  EXPECT_EQ(r.report->fail, 0u);
+  EXPECT_EQ(r.report->ms, 137u);
+  const std::string words = describe_report(r, "/proc/cmdline");
+  EXPECT_NE(words.find("verification: ok"), std::string::npos) << words;
+  EXPECT_NE(words.find("2 ports reset, 1 device left alone (by policy), 0 resets failed"), std::string::npos) << words;
+  EXPECT_NE(words.find("time in the purgatory: 137 ms"), std::string::npos) << words;
+  EXPECT_NE(words.find("result: OK"), std::string::npos) << words;
+}
+
+TEST(Report, FailedResetIsAProblem) {
+  const ReportReading r = read_report("ro limbo=v1,verify:ok,reset:3,skip:0,fail:1,ms:2100");
+  ASSERT_EQ(r.verdict, ReportVerdict::kProblem);
+  const std::string words = describe_report(r, "/proc/cmdline");
+  EXPECT_NE(words.find("1 reset failed"), std::string::npos) << words;
+  EXPECT_NE(words.find("result: PROBLEM (1 PCIe reset failed)"), std::string::npos) << words;
+}
+
+TEST(Report, SkippedVerificationIsAProblem) {
+  const ReportReading r = read_report("limbo=v1,verify:skipped,reset:0,skip:0,fail:0,ms:1");
+  ASSERT_EQ(r.verdict, ReportVerdict::kProblem);
+  EXPECT_FALSE(r.report->verified);
+  const std::string words = describe_report(r, "x");
+  EXPECT_NE(words.find("verification: SKIPPED"), std::string::npos) << words;
+  EXPECT_NE(words.find("result: PROBLEM (verification skipped)"), std::string::npos) << words;
+}
+
+TEST(Report, NoReportMeansLimboDidNotRun) {
+  const ReportReading r = read_report(kDebianCmdline);
+  EXPECT_EQ(r.verdict, ReportVerdict::kNotPresent);
+  EXPECT_NE(describe_report(r, "/proc/cmdline").find("result: NOT RUN"), std::string::npos);
+  // A word that merely contains limbo= is not the purgatory's.
+  EXPECT_EQ(read_report("foo.limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:1").verdict, ReportVerdict::kNotPresent);
+  EXPECT_EQ(read_report("").verdict, ReportVerdict::kNotPresent);
+}
+
+TEST(Report, TheLastLimboWordCounts) {
+  // An inherited one earlier on the line (a first kernel itself started by
+  // kexec) must not hide the purgatory's own, appended at the end.
+  const ReportReading r = read_report("limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:5 ro limbo=v1,verify:ok,reset:0,skip:0,fail:4,ms:9");
+  ASSERT_EQ(r.verdict, ReportVerdict::kProblem);
+  EXPECT_EQ(r.report->fail, 4u);
+  EXPECT_EQ(r.report->ms, 9u);
+}
+
+TEST(Report, SaturatedCountersReadAtLeast) {
+  const ReportReading r = read_report("limbo=v1,verify:ok,reset:999,skip:999,fail:0,ms:9999999");
+  ASSERT_EQ(r.verdict, ReportVerdict::kOk);
+  const std::string words = describe_report(r, "x");
+  EXPECT_NE(words.find("at least 999 ports reset"), std::string::npos) << words;
+  EXPECT_NE(words.find("at least 9999999 ms"), std::string::npos) << words;
+}
+
+TEST(Report, UnknownFieldsAreShownNotDropped) {
+  const ReportReading r = read_report("limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:3,vus:2100,pus:400");
+  ASSERT_EQ(r.verdict, ReportVerdict::kOk);
+  ASSERT_EQ(r.report->other.size(), 2u);
+  EXPECT_EQ(r.report->other[0].first, "vus");
+  EXPECT_EQ(r.report->other[1].second, "400");
+  EXPECT_NE(describe_report(r, "x").find("field pus: 400"), std::string::npos);
+}
+
+TEST(Report, DamagedOrForeignTextIsUnreadable) {
+  for (const char* line : {
+           "limbo=v2,verify:ok,reset:0,skip:0,fail:0,ms:1",       // unknown version
+           "limbo=v1,verify:ok,reset:0,skip:0,fail:0",            // cut short: no ms
+           "limbo=v1,verify:maybe,reset:0,skip:0,fail:0,ms:1",    // bad verify word
+           "limbo=v1,verify:ok,reset:x,skip:0,fail:0,ms:1",       // not a number
+           "limbo=v1,verify:ok,reset:-1,skip:0,fail:0,ms:1",      // negative
+           "limbo=v1,verify:ok,reset:0,reset:0,skip:0,fail:0,ms:1",  // twice
+           "limbo=v1,verify:ok,reset,skip:0,fail:0,ms:1",         // not NAME:VALUE
+           "limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:1,",      // empty field
+           "limbo=",
+       }) {
+    const ReportReading r = read_report(line);
+    EXPECT_EQ(r.verdict, ReportVerdict::kMalformed) << line;
+    EXPECT_FALSE(r.error.empty()) << line;
+    EXPECT_NE(describe_report(r, "x").find("result: UNREADABLE"), std::string::npos) << line;
+  }
+}
+
+TEST(ReportArguments, Forms) {
+  const Arguments plain = parse_arguments({"limbo-kexec", "--report"});
+  EXPECT_TRUE(plain.error.empty());
+  EXPECT_TRUE(plain.report);
+  EXPECT_TRUE(plain.report_file.empty());
+  EXPECT_FALSE(plain.report_cmdline);
+
+  const Arguments file = parse_arguments({"limbo-kexec", "--report=/tmp/saved-cmdline"});
+  EXPECT_TRUE(file.report);
+  EXPECT_EQ(file.report_file, "/tmp/saved-cmdline");
+
+  const Arguments line = parse_arguments({"limbo-kexec", "--cmdline=ro limbo=v1"});
+  EXPECT_TRUE(line.report);
+  ASSERT_TRUE(line.report_cmdline);
+  EXPECT_EQ(*line.report_cmdline, "ro limbo=v1");
+
+  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--report", "-p", "/vmlinuz"}).error.empty());
+  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--report", "--plan"}).error.empty());
+  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--report=a", "--cmdline=b"}).error.empty());
+  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--report="}).error.empty());
+}
+
+}  // namespace
+}  // namespace limbo::plugin::cli
