@@ -37,6 +37,7 @@ class Scenario:
   devices: str = ''     # 'nvme': an NVMe controller behind a PCIe root port;
                         # 'fabric': the issue 3 topology (kFabricQemuArgs)
   cpus: int = 1         # the first kernel's CPUs (the capture kernel: nr_cpus=1)
+  timeout_s: float = 0.0  # overall limit; 0: kOverallTimeoutS
   firmware: str = 'bios'  # 'bios': QEMU's SeaBIOS; 'ovmf': UEFI (kOvmfCode)
 
 
@@ -172,6 +173,24 @@ kScenarios = {
         'limbo-kexec -p on UEFI (OVMF): the first kernel booted through its '
         'EFI stub, the capture kernel handed the EFI state by kexec-tools',
         firmware='ovmf'),
+    # Issue 6 (guest-safety.img: guest-limbo.img plus test-only purgatories).
+    'safety': Scenario(
+        'safety', 'guest-safety.img', 'limbo', True,
+        'issue 6 loader safety: a loop of loads and unloads through Limbo, '
+        'then the capture kernel to keep (limbo.first=1), then bad loads '
+        '(missing, truncated, unsupported relocation, missing ABI symbol, '
+        'malformed --pcie-exclude, non-kernel ELF, untrusted purgatory): each '
+        'fails with one line and leaves kexec_crash_loaded at 1; the panic '
+        'boots the first capture kernel', timeout_s=400.0),
+    'fault': Scenario(
+        'fault', 'guest-safety.img', 'limbo', False,
+        'issue 6 purgatory fault: the TEST-ONLY build executes ud2 after '
+        'verification; Limbo\'s handler prints vector 6 and the RIP and halts '
+        '(no triple fault: QEMU runs with -no-reboot and must not exit)'),
+    'readymin-fabric': Scenario(
+        'readymin-fabric', 'guest-limbo.img', 'limbo', True,
+        'issue 6: --pcie-ready-timeout-ms=1 (the minimum) on the issue 3 '
+        'topology still boots the capture kernel', devices='fabric'),
 }
 
 kDamageScenarios = {'damage': 'initrd', 'reboot': 'kernel'}
@@ -554,6 +573,8 @@ def judge(run):
       errors.append('QEMU exited without the capture init powering off')
   elif sc.name in kDamageScenarios:
     errors += judge_damage(run, limbo_msgs, ms)
+  elif sc.name == 'fault':
+    errors += judge_fault(run, texts, limbo_msgs, ms)
   else:
     for needed in ('limbo: sha256: MISMATCH', 'limbo: computed',
                    'limbo: expected', 'limbo: halting'):
@@ -568,6 +589,8 @@ def judge(run):
     if run.end_reason != 'silent-after-halt':
       errors.append(f'the run did not end halted and silent (end: '
                     f'{run.end_reason}, QEMU exit code {run.exit_code})')
+  if sc.name == 'safety':
+    errors += judge_safety(run, texts)
   if sc.devices in ('nvme', 'fabric'):
     errors += judge_nvme(run, texts)
   if sc.devices == 'fabric':
@@ -590,6 +613,92 @@ def judge(run):
   if run.end_reason == 'timeout':
     errors.append(f'overall timeout ({run.t_end - run.t_start:.0f} s): the '
                   'guest hung; QEMU killed, log kept')
+  return errors
+
+
+# Issue 6, safety: each bad load the guest tries, a pattern its one line
+# must match (the plugin's or limbo-kexec's cause) and how many of Limbo's
+# lines it must print: one, or none where kexec-tools itself refuses the
+# file before any kexec_load (a non-kernel ELF: "Invalid memory segment"
+# for -p, "Base address ... is not page aligned" for -l).
+kSafetyBadLoads = {
+    'missing': (r'^limbo-kexec: purgatory \S*missing\.ro: No such file', 1),
+    'truncated': (r'^limbo: error: /tmp/truncated\.ro: truncated: ', 1),
+    'bad-relocation': (r'^limbo: error: \S*bad-reloc\.ro: .*unsupported relocation type 9 \(R_X86_64_GOTPCREL\)$', 1),
+    'missing-symbol': (r'^limbo: error: \S*no-symbol\.ro: symbol sha256_digest not found$', 1),
+    'pcie-exclude': (r'^limbo-kexec: --pcie-exclude=0000:00:zz\.0: .*bad device', 1),
+    'non-kernel-elf': (r'^(Invalid memory segment|Base address: .* is not page aligned|Cannot determine the file type)', 0),
+    'untrusted': (r'^limbo: error: Limbo purgatory /tmp/writable\.ro: refused: mode 0666 is writable by group and others', 1),
+}
+kLoopLine = re.compile(r'^GUEST: loop: (\d+) loads and unloads, (\d+) failed, '
+                       r'([\d.]+) s -> ([\d.]+) s, MemAvailable (\d+) kB -> (\d+) kB$')
+kBadLine = re.compile(r'^GUEST: bad (\S+) rc=(\d+) loaded=(\d+) lines=(\d+): (.*)$')
+
+
+def judge_safety(run, texts):
+  errors = []
+  loop = [kLoopLine.match(t) for t in texts if t.startswith('GUEST: loop: ')]
+  if not loop or not loop[0]:
+    errors.append('no "GUEST: loop: N loads and unloads" line')
+  elif int(loop[0].group(2)) != 0:
+    errors.append(f'{loop[0].group(2)} of the loop\'s loads or unloads failed')
+  seen = {}
+  for t in texts:
+    m = kBadLine.match(t)
+    if m:
+      seen[m.group(1)] = m
+  for name, (pattern, limbo_lines) in kSafetyBadLoads.items():
+    m = seen.get(name)
+    if m is None:
+      errors.append(f'bad load {name}: no "GUEST: bad {name}" line')
+      continue
+    if m.group(2) == '0':
+      errors.append(f'bad load {name} succeeded (rc=0)')
+    if m.group(3) != '1':
+      errors.append(f'bad load {name} left kexec_crash_loaded={m.group(3)}')
+    if int(m.group(4)) != limbo_lines:
+      errors.append(f'bad load {name}: {m.group(4)} lines from Limbo, expected {limbo_lines}')
+    if not re.search(pattern, m.group(5)):
+      errors.append(f'bad load {name}: its line does not match /{pattern}/: {m.group(5)!r}')
+  cmdline = capture_cmdline(run)
+  if cmdline is not None and ('limbo.first=1' not in cmdline or 'limbo.second' in cmdline):
+    errors.append(f'the capture kernel is not the first one loaded: {cmdline!r}')
+  return errors
+
+
+kExceptionLine = re.compile(r'^limbo: EXCEPTION vector (\d+) \(#(\w+)\) error 0x[0-9a-f]+ '
+                            r'rip 0x([0-9a-f]+) cr2 0x[0-9a-f]+ rsp 0x[0-9a-f]+$')
+kLoadedLine = re.compile(r'limbo: loaded Limbo purgatory \((\d+) bytes at 0x([0-9a-f]+),')
+
+
+def judge_fault(run, texts, limbo_msgs, ms):
+  """The TEST-ONLY ud2 build: #UD inside Limbo's segment, printed, halted."""
+  errors = []
+  if not any(m.startswith('limbo: sha256: ok') for m in limbo_msgs):
+    errors.append('no "limbo: sha256: ok" line (the fault comes after verification)')
+  if 'limbo: TEST-ONLY fault build: ud2 after verification' not in limbo_msgs:
+    errors.append('no "limbo: TEST-ONLY fault build" line')
+  exc = [kExceptionLine.match(m) for m in limbo_msgs if m.startswith('limbo: EXCEPTION')]
+  if not exc or not exc[0]:
+    errors.append('no "limbo: EXCEPTION vector N (#..) ... rip 0x..." line')
+  else:
+    if exc[0].group(1) != '6' or exc[0].group(2) != 'UD':
+      errors.append(f'exception vector {exc[0].group(1)} (#{exc[0].group(2)}), expected 6 (#UD)')
+    loaded = [kLoadedLine.search(t) for t in texts if kLoadedLine.search(t)]
+    if not loaded:
+      errors.append('the load did not report where Limbo\'s purgatory went')
+    else:
+      size, base = int(loaded[0].group(1)), int(loaded[0].group(2), 16)
+      rip = int(exc[0].group(3), 16)
+      if not base <= rip < base + size:
+        errors.append(f'rip {rip:#x} is outside Limbo\'s segment {base:#x}+{size:#x}')
+  if 'limbo: halting: exception in purgatory; not jumping' not in limbo_msgs:
+    errors.append('no "limbo: halting: exception in purgatory" line')
+  if ms.capture_kernel is not None:
+    errors.append('a capture kernel booted despite the fault')
+  if run.end_reason != 'silent-after-halt':
+    errors.append(f'the run did not end halted and silent (end: {run.end_reason}, '
+                  f'QEMU exit code {run.exit_code}): an exit means a reset (triple fault)')
   return errors
 
 
@@ -912,7 +1021,8 @@ def run_scenario(name, build, echo=sys.stdout, log_name=None):
   disk = paths[2] if len(paths) > 2 else None
   log_path = os.path.join(os.path.abspath(build), 'qemu', 'logs',
                           (log_name or name) + '.log')
-  run = boot(scenario, kernel, initrd, log_path, echo=echo, disk=disk)
+  run = boot(scenario, kernel, initrd, log_path, echo=echo, disk=disk,
+             overall_timeout=scenario.timeout_s or kOverallTimeoutS)
   return run, judge(run)
 
 

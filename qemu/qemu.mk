@@ -58,6 +58,24 @@ $(QEMU_DIR)/guest-limbo.img: $(QEMU_DIR)/guest-stock.img $(QEMU_DIR)/limbo-layer
 	cat $^ > $@.tmp
 	mv $@.tmp $@
 
+# Issue 6: guest-limbo.img plus the test-only purgatories of the `safety`
+# and `fault` scenarios in /usr/lib/limbo-test: the fault build
+# (build/test-fault/purgatory.ro), one with an unsupported relocation, one
+# whose sha256_digest symbol is renamed away. Root's, mode 0644 (the trust rule).
+$(QEMU_DIR)/safety-layer.cpio: $(BUILD)/purgatory.ro $(BUILD)/test-fault/purgatory.ro qemu/make-bad-purgatory
+	rm -rf $@.root && mkdir -p $@.root/usr/lib/limbo-test
+	cp $(BUILD)/test-fault/purgatory.ro $@.root/usr/lib/limbo-test/fault.ro
+	qemu/make-bad-purgatory $(BUILD)/purgatory.ro $@.root/usr/lib/limbo-test/bad-reloc.ro
+	objcopy --redefine-sym sha256_digest=sha256_digest_gone $(BUILD)/purgatory.ro $@.root/usr/lib/limbo-test/no-symbol.ro
+	chmod 0755 $@.root/usr $@.root/usr/lib $@.root/usr/lib/limbo-test
+	chmod 0644 $@.root/usr/lib/limbo-test/*
+	(cd $@.root && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) > $@.tmp
+	rm -rf $@.root
+	mv $@.tmp $@
+$(QEMU_DIR)/guest-safety.img: $(QEMU_DIR)/guest-limbo.img $(QEMU_DIR)/safety-layer.cpio
+	cat $^ > $@.tmp
+	mv $@.tmp $@
+
 # Each scenario's output goes to stderr; the names of the failed ones to $$failed.
 qemu-tests:
 	@failed=$$(grep '^qemu-' tests/scripted.list | while read -r name cmd; do \

@@ -124,6 +124,14 @@ void limbo_main() {
   const flow::Outcome outcome = flow::run(machine, vars, limbo_entry_tsc, report);
   if (outcome == flow::Outcome::kHalt) arch::halt_forever();
   if (outcome == flow::Outcome::kReboot) arch::triple_fault();
+#if defined(LIMBO_TEST_FAULT_UD2_AFTER_VERIFY)
+  // TEST-ONLY build (build/test-fault/purgatory.ro, purgatory/purgatory.mk;
+  // never build/purgatory.ro): an invalid opcode once the image is verified,
+  // so a QEMU scenario can show that a fault here reaches limbo_exception
+  // (vector and RIP on the console, then a halt), never a silent triple fault.
+  fmt::println(arch::the_console(), "TEST-ONLY fault build: ud2 after verification");
+  asm volatile("ud2");
+#endif
   arch::leave_own_address_space(space);
 }
 
