@@ -86,8 +86,20 @@ Result<StockDecode> decode_stock(uint64_t entry, std::span<const Segment> segmen
     AbiValue value{symbol.name, std::vector<uint8_t>(segment.buf + range->offset, segment.buf + range->offset + range->size)};
     out.values.push_back(std::move(value));
   }
+  // Only bytes inside a section are compared: elf_rel_load copies each
+  // section into an xmalloc'd buffer at its aligned offset and never writes
+  // the alignment gaps between them, which hold whatever the heap held
+  // (valgrind: uninitialised; issue 6). Comparing them made the decode
+  // depend on kexec's heap.
+  std::vector<bool> in_section(segment.bufsz, false);
+  const auto& sections = stock.sections();
+  for (size_t i = 0; i < sections.size() && i < out.replay.layout.section_offsets.size(); ++i) {
+    if (!sections[i].allocated() || sections[i].nobits()) continue;
+    const uint64_t start = out.replay.layout.section_offsets[i];
+    for (uint64_t k = start; k < start + sections[i].size && k < segment.bufsz; ++k) in_section[k] = true;
+  }
   for (uint64_t k = 0; k < segment.bufsz; ++k) {
-    if (!written[k] && segment.buf[k] != out.replay.bytes[k]) {
+    if (in_section[k] && !written[k] && segment.buf[k] != out.replay.bytes[k]) {
       return fail(format("unknown kexec-tools layout: the purgatory segment differs from the embedded object "
                          "relocated at %#llx at %s: %#04x, expected %#04x",
                          static_cast<ull>(segment.mem), locate(stock, out.replay, k).c_str(), segment.buf[k], out.replay.bytes[k]));
