@@ -591,6 +591,10 @@ def judge(run):
                     f'{run.end_reason}, QEMU exit code {run.exit_code})')
   if sc.name == 'safety':
     errors += judge_safety(run, texts)
+  if sc.name == 'readymin-fabric' and not any(
+      t.startswith('GUEST: | limbo: pcie: mode reset, settle ') and t.endswith(', ready timeout 1 ms')
+      for t in texts):
+    errors.append('the plugin did not report "ready timeout 1 ms": the minimum was not used')
   if sc.devices in ('nvme', 'fabric'):
     errors += judge_nvme(run, texts)
   if sc.devices == 'fabric':
