@@ -68,7 +68,7 @@ include qemu/qemu.mk
 # Idempotent: apt-get runs only when a package is missing.
 BUILD_PACKAGES := g++ make binutils libelf-dev libzydis-dev pkg-config
 TEST_PACKAGES  := $(BUILD_PACKAGES) googletest libgtest-dev libssl-dev \
-                  libzydis-dev kexec-tools libbenchmark-dev valgrind
+                  libzydis-dev kexec-tools libbenchmark-dev valgrind clang libclang-rt-14-dev
 QEMU_PACKAGES  := qemu-system-x86 linux-image-amd64 busybox-static cpio \
                   kexec-tools python3 ovmf
 
@@ -80,7 +80,7 @@ deps-demo:
 	@./tests/ensure-packages $(BUILD_PACKAGES) $(QEMU_PACKAGES)
 
 test: deps-test
-	$(MAKE) all test-binaries
+	$(MAKE) all test-binaries asan-binaries fuzz-binaries
 	./tests/run-all $(BUILD)
 
 demo: deps-demo

@@ -127,6 +127,26 @@ TEST(Policy, QemuLikeTopologyEveryClass) {
   EXPECT_EQ(r.fabric.fn(bdf(7, 1)).resets, 0u);
 }
 
+// Regression (tests/fuzz/pcie_policy_fuzz): two root ports whose bus ranges
+// overlap (1-4 and 2-2). The first one's only child is an endpoint, but its
+// Secondary Bus Reset would reach bus 2, which holds the second port's
+// endpoint: it used to be selected; now it stays, with the reason.
+TEST(Policy, APortWhoseBusRangeHoldsAnotherBridgesBusStays) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 4));
+  r.fabric.add(bdf(1, 0), endpoint());
+  r.fabric.add(bdf(0, 3), root_port(2, 2));
+  r.fabric.add(bdf(2, 0), endpoint(0x1b36, 0x0010, 0x010802));
+  r.quiesce();
+  expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kBusRangeShared);
+  expect_decision(r, bdf(1, 0), Action::kSkip, Reason::kSharesPort);
+  expect_decision(r, bdf(0, 3), Action::kReset, Reason::kPortSelected);
+  expect_decision(r, bdf(2, 0), Action::kReset, Reason::kBelowSelectedPort);
+  EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 0u);
+  EXPECT_EQ(r.totals.ports, 1u);
+}
+
 TEST(Policy, SwitchWithSeveralDownstreamPortsResetsEachDownstreamPortNeverTheUpstream) {
   Scenario r;
   r.fabric.add_window(0, 0, 255);

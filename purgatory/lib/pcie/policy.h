@@ -77,6 +77,7 @@ enum class Reason : uint8_t {
   kEmpty,                // nothing below
   kBusNotScanned,        // the bus below was not (fully) discovered
   kCapacity,             // more ports or endpoints than the reset tables hold
+  kBusRangeShared,       // a function of another parent lies on a bus of its secondary..subordinate range
 };
 
 struct Decision {
@@ -203,6 +204,24 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
   for (uint16_t i = 0; i < n; ++i) {
     Decision& d = plan.decisions[i];
     if (d.reason != Reason::kPortSelected) continue;
+    // A Secondary Bus Reset reaches every bus of the port's range. When a
+    // function reached through another bridge sits on one of them, the bus
+    // numbers are inconsistent (firmware or a corrupt fabric): what the reset
+    // would hit is unknown, so the port stays (found by tests/fuzz/pcie_policy_fuzz).
+    const Function& port = t.functions[i];
+    uint16_t shared = kNoFunction;
+    for (uint16_t j = 0; j < n && shared == kNoFunction; ++j) {
+      const Function& f = t.functions[j];
+      if (f.parent != i && f.address.segment == port.address.segment && f.address.bus >= port.secondary_bus &&
+          f.address.bus <= port.subordinate_bus) {
+        shared = j;
+      }
+    }
+    if (shared != kNoFunction) {
+      d.reason = Reason::kBusRangeShared;
+      d.related = shared;
+      continue;
+    }
     uint16_t children = 0;
     for (uint16_t j = 0; j < n; ++j) children += t.functions[j].parent == i;
     if (plan.port_count == kMaxResetPorts || plan.endpoint_count + children > kMaxResetEndpoints) {
@@ -253,6 +272,7 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
     case Reason::kEmpty: return "nothing below";
     case Reason::kBusNotScanned: return "bus below not scanned";
     case Reason::kCapacity: return "reset tables full";
+    case Reason::kBusRangeShared: return "bus range shared with another bridge";
   }
   return "unknown";
 }
