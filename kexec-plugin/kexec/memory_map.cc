@@ -42,7 +42,11 @@ Result<std::vector<MemoryRange>> parse_iomem(std::string_view text) {
         last < first) {
       return fail(format("/proc/iomem line %zu is not \"start-end : name\"", line_number));
     }
-    ranges.push_back({first, last + 1, std::string(trim(line.substr(colon + 3)))});
+    // An end of ffffffffffffffff has no exclusive bound in 64 bits: it used to
+    // wrap to 0, an empty range (found by tests/fuzz/iomem_fuzz); the last
+    // byte of the address space is given up instead.
+    const uint64_t end = last == UINT64_MAX ? UINT64_MAX : last + 1;
+    ranges.push_back({first, end, std::string(trim(line.substr(colon + 3)))});
   }
   return ranges;
 }

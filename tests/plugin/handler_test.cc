@@ -318,6 +318,17 @@ TEST(MemoryMap, ParsesNestedIomem) {
   EXPECT_FALSE(plugin::kexec::parse_iomem("garbage line\n").ok());
 }
 
+// Regression (tests/fuzz/iomem_fuzz): a line ending at the top of the
+// address space gave a range whose exclusive end wrapped to 0.
+TEST(MemoryMap, ALineEndingAtTheTopOfTheAddressSpaceIsNotEmpty) {
+  auto ranges = plugin::kexec::parse_iomem("100000000-ffffffffffffffff : Crash kernel\n");
+  ASSERT_TRUE(ranges.ok());
+  ASSERT_EQ(ranges->size(), 1u);
+  EXPECT_EQ((*ranges)[0].start, 0x100000000u);
+  EXPECT_EQ((*ranges)[0].end, UINT64_MAX);
+  EXPECT_LT((*ranges)[0].start, (*ranges)[0].end);
+}
+
 TEST(MemoryMap, FindHoleIsTopDownSkipsSegmentsAndAligns) {
   const std::vector<plugin::kexec::MemoryRange> allowed = {{0x10000, 0x20000, "Crash kernel"}};
   const std::vector<plugin::kexec::Segment> occupied = {
