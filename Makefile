@@ -71,6 +71,9 @@ TEST_PACKAGES  := $(BUILD_PACKAGES) googletest libgtest-dev libssl-dev \
                   libzydis-dev kexec-tools libbenchmark-dev valgrind clang libclang-rt-14-dev
 QEMU_PACKAGES  := qemu-system-x86 linux-image-amd64 busybox-static cpio \
                   kexec-tools python3 ovmf
+# make test-full's kdump-tools scenario (qemu/kdump/): the guest's Debian
+# root by debootstrap, its disk by mke2fs -d, the dump read by makedumpfile.
+KDUMP_PACKAGES := debootstrap e2fsprogs makedumpfile
 
 deps-build:
 	@./tests/ensure-packages $(BUILD_PACKAGES)
@@ -78,6 +81,14 @@ deps-test:
 	@./tests/ensure-packages $(TEST_PACKAGES) $(QEMU_PACKAGES)
 deps-demo:
 	@./tests/ensure-packages $(BUILD_PACKAGES) $(QEMU_PACKAGES)
+
+# make test plus tests/full.list (the kdump-tools scenario: minutes, and
+# network access to deb.debian.org the first time). CI runs this one.
+.PHONY: test-full deps-kdump
+deps-kdump:
+	@./tests/ensure-packages $(KDUMP_PACKAGES)
+test-full: deps-kdump
+	LIMBO_TEST_FULL=1 $(MAKE) test
 
 test: deps-test
 	$(MAKE) all test-binaries asan-binaries fuzz-binaries
