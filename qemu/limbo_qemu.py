@@ -187,6 +187,15 @@ kScenarios = {
         'issue 6 purgatory fault: the TEST-ONLY build executes ud2 after '
         'verification; Limbo\'s handler prints vector 6 and the RIP and halts '
         '(no triple fault: QEMU runs with -no-reboot and must not exit)'),
+    'tight': Scenario(
+        'tight', 'guest-safety.img', 'limbo', False,
+        'issue 6: a crash reservation sized (tight_crashkernel) so that the '
+        'capture kernel and its initrd leave 512 KiB for Limbo\'s purgatory: '
+        'that load is kept (limbo.first=1); the same load with an initrd '
+        '448 KiB larger leaves too little room for Limbo (kexec-tools\' own '
+        'layout fits): one "no room" line, kexec_crash_loaded stays 1, the '
+        'panic verifies and starts the first capture kernel (its banner and '
+        'command line; in a reservation this small it cannot go further)'),
     'readymin-fabric': Scenario(
         'readymin-fabric', 'guest-limbo.img', 'limbo', True,
         'issue 6: --pcie-ready-timeout-ms=1 (the minimum) on the issue 3 '
@@ -268,10 +277,29 @@ def firmware_args(scenario, log_path):
           '-drive', f'if=pflash,format=raw,unit=1,file={vars_path}')
 
 
+def tight_crashkernel(kernel):
+  """The `tight` scenario's reservation, in bytes. kexec-tools (2.0.25,
+  bzImage64 -p) stacks backup (0x9f000), ELF core headers (0x4000), its
+  purgatory (0x9000) and the setup page (0x6000) at the top of the
+  reservation, then the kernel top-down at 2 MiB alignment (init_size, setup
+  header offset 0x260), then the initrd in the highest hole, here the one
+  above the kernel. With the kernel at the (16 MiB aligned) bottom, that hole
+  holds the capture initrd plus 0x80000 bytes: room for Limbo's purgatory
+  (0x31000), and none once guest-init's bigger initrd (+0x70000) is there.
+  The capture kernel has too little memory left to reach its init."""
+  with open(kernel, 'rb') as f:
+    header = f.read(0x264)
+  init_size = int.from_bytes(header[0x260:0x264], 'little')
+  capture = os.path.join(os.path.dirname(kernel), 'capture.img')
+  page = lambda n: (n + 0xfff) & ~0xfff
+  return page(init_size) + 0xb2000 + page(os.path.getsize(capture)) + 0x80000
+
+
 def qemu_command(kernel, initrd, scenario, disk=None, firmware=()):
   # limbo.scenario names how guest-init loads; the stock/limbo/corrupt word
   # is the scenario name before any device suffix.
-  append = ('console=ttyS0,115200 crashkernel=256M quiet panic=1 '
+  crashkernel = str(tight_crashkernel(kernel)) if scenario.name == 'tight' else '256M'
+  append = (f'console=ttyS0,115200 crashkernel={crashkernel} quiet panic=1 '
             f'limbo.scenario={scenario.name.split("-")[0]}')
   device_args = ()
   if scenario.devices == 'nvme':
@@ -575,6 +603,8 @@ def judge(run):
     errors += judge_damage(run, limbo_msgs, ms)
   elif sc.name == 'fault':
     errors += judge_fault(run, texts, limbo_msgs, ms)
+  elif sc.name == 'tight':
+    errors += judge_tight(run, texts, limbo_msgs, ms)
   else:
     for needed in ('limbo: sha256: MISMATCH', 'limbo: computed',
                    'limbo: expected', 'limbo: halting'):
@@ -591,6 +621,8 @@ def judge(run):
                     f'{run.end_reason}, QEMU exit code {run.exit_code})')
   if sc.name == 'safety':
     errors += judge_safety(run, texts)
+  if sc.name == 'tight':
+    errors += judge_safety(run, texts, kTightBadLoads, loop=False)
   if sc.name == 'readymin-fabric' and not any(
       t.startswith('GUEST: | limbo: pcie: mode reset, settle ') and t.endswith(', ready timeout 1 ms')
       for t in texts):
@@ -611,7 +643,7 @@ def judge(run):
       seen = [t for t in texts if t.startswith('GUEST: cpus online')]
       errors.append(f'the first kernel did not run {sc.cpus} CPUs: ' +
                     (seen[0] if seen else 'no "GUEST: cpus online" line'))
-  if run.end_reason == 'silent-after-panic':
+  if run.end_reason == 'silent-after-panic' and sc.name != 'tight':
     errors.append(f'no console output for {kSilenceAfterPanicS:.0f} s after '
                   'the panic: hung; QEMU killed, log kept')
   if run.end_reason == 'timeout':
@@ -634,24 +666,32 @@ kSafetyBadLoads = {
     'non-kernel-elf': (r'^(Invalid memory segment|Base address: .* is not page aligned|Cannot determine the file type)', 0),
     'untrusted': (r'^limbo: error: Limbo purgatory /tmp/writable\.ro: refused: mode 0666 is writable by group and others', 1),
 }
+kTightBadLoads = {
+    'reservation': (r'^limbo: error: no room: no free 0x[0-9a-f]+-byte hole aligned to 0x1000 in the '
+                    r'crash kernel reservation for Limbo\'s purgatory \(it does not fit the '
+                    r'0x9000-byte stock slot\)$', 1),
+}
 kLoopLine = re.compile(r'^GUEST: loop: (\d+) loads and unloads, (\d+) failed, '
                        r'([\d.]+) s -> ([\d.]+) s, MemAvailable (\d+) kB -> (\d+) kB$')
 kBadLine = re.compile(r'^GUEST: bad (\S+) rc=(\d+) loaded=(\d+) lines=(\d+): (.*)$')
 
 
-def judge_safety(run, texts):
+def judge_safety(run, texts, bad_loads=None, loop=True):
   errors = []
-  loop = [kLoopLine.match(t) for t in texts if t.startswith('GUEST: loop: ')]
-  if not loop or not loop[0]:
+  bad_loads = kSafetyBadLoads if bad_loads is None else bad_loads
+  loops = [kLoopLine.match(t) for t in texts if t.startswith('GUEST: loop: ')]
+  if not loop:
+    pass
+  elif not loops or not loops[0]:
     errors.append('no "GUEST: loop: N loads and unloads" line')
-  elif int(loop[0].group(2)) != 0:
-    errors.append(f'{loop[0].group(2)} of the loop\'s loads or unloads failed')
+  elif int(loops[0].group(2)) != 0:
+    errors.append(f'{loops[0].group(2)} of the loop\'s loads or unloads failed')
   seen = {}
   for t in texts:
     m = kBadLine.match(t)
     if m:
       seen[m.group(1)] = m
-  for name, (pattern, limbo_lines) in kSafetyBadLoads.items():
+  for name, (pattern, limbo_lines) in bad_loads.items():
     m = seen.get(name)
     if m is None:
       errors.append(f'bad load {name}: no "GUEST: bad {name}" line')
@@ -673,6 +713,27 @@ def judge_safety(run, texts):
 kExceptionLine = re.compile(r'^limbo: EXCEPTION vector (\d+) \(#(\w+)\) error 0x[0-9a-f]+ '
                             r'rip 0x([0-9a-f]+) cr2 0x[0-9a-f]+ rsp 0x[0-9a-f]+$')
 kLoadedLine = re.compile(r'limbo: loaded Limbo purgatory \((\d+) bytes at 0x([0-9a-f]+),')
+
+
+def judge_tight(run, texts, limbo_msgs, ms):
+  """The first capture kernel is the one started: verified, jumped to, its
+  banner and command line (limbo.first=1, the limbo= report) on the console."""
+  errors = []
+  for needed in ('limbo: sha256: ok', 'limbo: jumping to 0x'):
+    if not any(m.startswith(needed) for m in limbo_msgs):
+      errors.append(f'no "{needed}" line')
+  if ms.capture_kernel is None:
+    errors.append('the capture kernel did not start (no "Linux version" after the panic)')
+  after = [l.message for l in run.lines[(ms.panic or 0):]]
+  cmdlines = [m for m in after if m.startswith('Command line: ')]
+  if not cmdlines:
+    errors.append('no capture kernel "Command line:" line')
+  elif 'limbo.first=1' not in cmdlines[0] or 'limbo.second' in cmdlines[0] \
+      or 'limbo=v1,verify:ok' not in cmdlines[0]:
+    errors.append(f'the capture kernel is not the first one loaded, verified: {cmdlines[0]!r}')
+  if run.end_reason == 'timeout':
+    errors.append('overall timeout')
+  return errors
 
 
 def judge_fault(run, texts, limbo_msgs, ms):
