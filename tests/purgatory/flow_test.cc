@@ -47,6 +47,7 @@ class FakeMachine {
     return memory_.data() + (address - kMemBase);
   }
   sha256::BlockFunction sha256_engine() { return sha256::compress_portable; }
+  void sha256_release() {}
 
   // The PCIe step: a simulated fabric whose time runs with the TSC (each TSC
   // read is 1 us on both), the page tables as the arch code reports them.

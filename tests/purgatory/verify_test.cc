@@ -76,7 +76,20 @@ class Machine : public testing::NoPcie {
     EXPECT_LE(address, kMemBase + memory_.size());
     return memory_.data() + (address - kMemBase);
   }
-  sha256::BlockFunction sha256_engine() { return engine; }
+  // The engine is taken once and given back once (the purgatory's gate then
+  // restores CR0/CR4), whatever the outcome.
+  sha256::BlockFunction sha256_engine() {
+    ++engines_taken;
+    EXPECT_EQ(engines_taken, 1) << "sha256_engine() called twice";
+    return engine;
+  }
+  void sha256_release() {
+    ++engines_released;
+    EXPECT_EQ(engines_taken, 1) << "released an engine it never took";
+    EXPECT_EQ(engines_released, 1) << "sha256_release() called twice";
+  }
+  int engines_taken = 0;
+  int engines_released = 0;
 
   std::vector<std::string> lines() const {
     std::vector<std::string> out;
@@ -141,7 +154,14 @@ class Verify : public ::testing::Test {
     const sha256::Digest d = all.finish();
     std::memcpy(digest, d.bytes, 32);
   }
-  bool verify() { return verify_image(m, regions, digest, &config, clock::Clock(kTscHz)); }
+  // Every outcome gives the engine back exactly once (with SHA-NI, the
+  // purgatory switches SSE off again there).
+  bool verify() {
+    m.engines_taken = m.engines_released = 0;
+    const bool ok = verify_image(m, regions, digest, &config, clock::Clock(kTscHz));
+    EXPECT_EQ(m.engines_released, 1);
+    return ok;
+  }
 
   Machine m;
   abi::Config config{};

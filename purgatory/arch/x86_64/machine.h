@@ -27,8 +27,10 @@ struct VgaCells {
 
 using Console = console::Console<PortIo, VgaCells>;
 
-// simd_gate.cc: SHA-NI with SSE enabled when CPUID has it, else portable.
+// simd_gate.cc: SHA-NI with SSE enabled when CPUID has it, else portable;
+// the release puts CR0/CR4 back as they were at entry.
 sha256::BlockFunction simd_gate_sha256();
+void restore_control_after_simd();
 
 // The one console (constant-initialised: no constructor runs in purgatory).
 Console& the_console();
@@ -47,6 +49,7 @@ class Machine {
   // which cover RAM (DESIGN.md "CPU state").
   uint8_t* phys(uint64_t address) { return reinterpret_cast<uint8_t*>(address); }
   sha256::BlockFunction sha256_engine() { return simd_gate_sha256(); }
+  void sha256_release() { restore_control_after_simd(); }
 
   // The PCIe step (lib/flow_pcie.h).
   flow::PagingSummary paging_summary() const {

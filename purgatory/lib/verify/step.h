@@ -4,7 +4,8 @@
 // region in full against kexec-tools' sha256_digest (stock-compatible). On a
 // mismatch, name each damaged segment on the console.
 //
-// Machine requirements: console(), read_tsc(), phys(address), sha256_engine().
+// Machine requirements: console(), read_tsc(), phys(address), sha256_engine()
+// and sha256_release() (called once, on every path, when hashing is over).
 #pragma once
 
 #include <stddef.h>
@@ -46,15 +47,12 @@ template <class Machine>
   return result;
 }
 
-// Returns true when the image is intact. `config` is null when the block was
-// refused (then: full hash). Prints the engine, the outcome and its time.
+// verify_image with the engine chosen: every outcome below.
 template <class Machine>
-[[nodiscard]] bool verify_image(Machine& machine, const abi::Sha256Region (&regions)[abi::kSha256RegionCount],
-                                const uint8_t (&digest)[abi::kSha256DigestSize], const abi::Config* config,
-                                const clock::Clock& clk) {
+[[nodiscard]] bool verify_with(Machine& machine, const abi::Sha256Region (&regions)[abi::kSha256RegionCount],
+                               const uint8_t (&digest)[abi::kSha256DigestSize], const abi::Config* config,
+                               const clock::Clock& clk, sha256::BlockFunction compress, uint64_t start) {
   auto& con = machine.console();
-  const uint64_t start = machine.read_tsc();
-  const sha256::BlockFunction compress = machine.sha256_engine();
   fmt::println(con, "sha256: ", sha256::engine_name(compress));
 
   const Plan plan = config ? check_plan(regions, *config) : Plan::kNotProvided;
@@ -111,6 +109,21 @@ template <class Machine>
     }
   }
   return false;
+}
+
+// Returns true when the image is intact. `config` is null when the block was
+// refused (then: full hash). Prints the engine, the outcome and its time.
+// The engine is given back (SSE switched off again after SHA-NI) before the
+// result is: nothing after verification runs SIMD code.
+template <class Machine>
+[[nodiscard]] bool verify_image(Machine& machine, const abi::Sha256Region (&regions)[abi::kSha256RegionCount],
+                                const uint8_t (&digest)[abi::kSha256DigestSize], const abi::Config* config,
+                                const clock::Clock& clk) {
+  const uint64_t start = machine.read_tsc();
+  const sha256::BlockFunction compress = machine.sha256_engine();
+  const bool intact = verify_with(machine, regions, digest, config, clk, compress, start);
+  machine.sha256_release();
+  return intact;
 }
 
 }  // namespace limbo::verify
