@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/file.h"
+
 namespace limbo::plugin::kexec {
 
 std::vector<std::span<const uint8_t>> find_embedded_objects(std::span<const uint8_t> binary) {
@@ -34,19 +36,7 @@ Result<std::vector<uint8_t>> read_file(const std::string& path) {
     const int error = errno;
     return fail(format("%s: %s", path.c_str(), std::strerror(error)), error);
   }
-  std::vector<uint8_t> bytes;
-  uint8_t chunk[65536];
-  for (;;) {
-    const ssize_t n = read(fd, chunk, sizeof(chunk));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int error = errno;
-      close(fd);
-      return fail(format("%s: %s", path.c_str(), std::strerror(error)), error);
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), chunk, chunk + n);
-  }
+  Result<std::vector<uint8_t>> bytes = read_to_end(fd, path);
   close(fd);
   return bytes;
 }
