@@ -32,6 +32,7 @@ PLUGIN_PCIE_SRCS := \
 
 # Pure logic shared by the plugin and the host tests.
 PLUGIN_CORE_SRCS := \
+  $(PLUGIN_DIR)/common/file.cc \
   $(PLUGIN_DIR)/common/result.cc \
   $(PLUGIN_DIR)/elf/rel_object.cc \
   $(PLUGIN_DIR)/kexec/memory_map.cc \
@@ -41,6 +42,7 @@ PLUGIN_CORE_SRCS := \
   $(PLUGIN_DIR)/kexec/replace.cc \
   $(PLUGIN_DIR)/kexec/tsc.cc \
   $(PLUGIN_DIR)/plugin/handler.cc \
+  $(PLUGIN_DIR)/plugin/resources.cc \
   $(PLUGIN_DIR)/plugin/trust.cc \
   $(PLUGIN_PCIE_SRCS)
 PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o) $(PLUGIN_OBJ)/purgatory-lib/sha256.o

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "plugin/handler.h"
+#include "plugin/resources.h"
 #include "plugin/trust.h"
 
 namespace {
@@ -57,7 +58,18 @@ extern "C" __attribute__((visibility("default"))) long syscall(long number, ...)
     return -1;
   }
   if (number != SYS_kexec_load || !acting_in_this_program()) return next_syscall()(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-  return limbo::plugin::handle_kexec_load(limbo::plugin::Settings::from_environment(), static_cast<unsigned long>(a[0]),
-                                          static_cast<unsigned long>(a[1]), reinterpret_cast<const kexec_segment*>(a[2]),
-                                          static_cast<unsigned long>(a[3]), real_kexec_load, stderr);
+  const limbo::plugin::Settings settings = limbo::plugin::Settings::from_environment();
+  // Verbose: what the handler holds after it returned, against before.
+  const limbo::plugin::ResourceUse before =
+      settings.verbose ? limbo::plugin::resource_use() : limbo::plugin::ResourceUse{};
+  const long result = limbo::plugin::handle_kexec_load(settings, static_cast<unsigned long>(a[0]),
+                                                       static_cast<unsigned long>(a[1]),
+                                                       reinterpret_cast<const kexec_segment*>(a[2]),
+                                                       static_cast<unsigned long>(a[3]), real_kexec_load, stderr);
+  if (settings.verbose) {
+    const int error = errno;  // the handler's errno is the caller's answer
+    limbo::plugin::print_resource_change(stderr, before, limbo::plugin::resource_use());
+    errno = error;
+  }
+  return result;
 }

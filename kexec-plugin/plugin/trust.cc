@@ -5,8 +5,10 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 
+#include "common/file.h"
 #include "kexec/stock_finder.h"
 
 namespace limbo::plugin {
@@ -30,8 +32,60 @@ Status check_trusted(const std::string& path, const struct stat& st, const Trust
   return Ok{};
 }
 
+Status check_trusted_directory(const std::string& dir, const struct stat& st, const TrustRule& rule) {
+  if (!S_ISDIR(st.st_mode)) return fail(format("%s: refused: not a directory", dir.c_str()), kTrustRefused);
+  const bool owner_ok = st.st_uid == 0 || (rule.allow_also_owner && st.st_uid == rule.also_owner);
+  if (!owner_ok) {
+    return fail(format("directory %s: refused: owned by uid %u, not root (its owner could replace the file)", dir.c_str(),
+                       static_cast<unsigned>(st.st_uid)),
+                kTrustRefused);
+  }
+  // Writable by others without the sticky bit: anyone could rename another
+  // file over the one Limbo reads. With it (/tmp), only the file's owner or
+  // the directory's can, and check_trusted requires those to be root.
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+    return fail(format("directory %s: refused: mode %04o lets %s replace the file (Limbo loads only files no one but "
+                       "root can write or replace)",
+                       dir.c_str(), static_cast<unsigned>(st.st_mode & 07777),
+                       (st.st_mode & S_IWOTH) ? ((st.st_mode & S_IWGRP) ? "group and others" : "others") : "group"),
+                kTrustRefused);
+  }
+  return Ok{};
+}
+
+namespace {
+
+// Every directory above `resolved` (an absolute path without symlinks), up
+// to the root, under check_trusted_directory.
+Status check_directories(const std::string& path, const std::string& resolved, const TrustRule& rule) {
+  std::string dir = resolved;
+  while (dir.size() > 1) {
+    const size_t slash = dir.rfind('/');
+    dir = slash == 0 ? std::string("/") : dir.substr(0, slash);
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0) {
+      const int error = errno;
+      return fail(format("%s: directory %s: %s", path.c_str(), dir.c_str(), std::strerror(error)), error);
+    }
+    if (auto trusted = check_trusted_directory(dir, st, rule); !trusted) {
+      return fail(format("%s: %s", path.c_str(), trusted.error().message.c_str()), kTrustRefused);
+    }
+  }
+  return Ok{};
+}
+
+}  // namespace
+
 Result<std::vector<uint8_t>> read_trusted_file(const std::string& path, const TrustRule& rule) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // The file is opened by its resolved name, whose directories are then
+  // checked: when they pass, nobody but root can change what that name
+  // leads to, so the checked path is the read one.
+  char resolved[PATH_MAX];
+  if (realpath(path.c_str(), resolved) == nullptr) {
+    const int error = errno;
+    return fail(format("%s: %s", path.c_str(), std::strerror(error)), error);
+  }
+  const int fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     const int error = errno;
     return fail(format("%s: %s", path.c_str(), std::strerror(error)), error);
@@ -42,23 +96,13 @@ Result<std::vector<uint8_t>> read_trusted_file(const std::string& path, const Tr
     close(fd);
     return fail(format("%s: %s", path.c_str(), std::strerror(error)), error);
   }
-  if (auto trusted = check_trusted(path, st, rule); !trusted) {
+  Status trusted = check_trusted(path, st, rule);
+  if (trusted) trusted = check_directories(path, resolved, rule);
+  if (!trusted) {
     close(fd);
     return trusted.error();
   }
-  std::vector<uint8_t> bytes;
-  uint8_t chunk[65536];
-  for (;;) {
-    const ssize_t n = read(fd, chunk, sizeof(chunk));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int error = errno;
-      close(fd);
-      return fail(format("%s: %s", path.c_str(), std::strerror(error)), error);
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), chunk, chunk + n);
-  }
+  Result<std::vector<uint8_t>> bytes = read_to_end(fd, path);
   close(fd);
   return bytes;
 }

@@ -36,7 +36,15 @@ struct TrustRule {
 // which condition failed, with the owner and mode found; errno kTrustRefused.
 Status check_trusted(const std::string& path, const struct stat& st, const TrustRule& rule);
 
-// Opens `path`, applies check_trusted to the open descriptor, reads it whole.
+// The rule on one directory above a trusted file: a directory, owned by root
+// (or `rule.also_owner`), and not writable by group or others unless sticky
+// (then only root, owner of the file, could replace it). The error names the
+// directory, its owner or mode; errno kTrustRefused.
+Status check_trusted_directory(const std::string& dir, const struct stat& st, const TrustRule& rule);
+
+// Resolves `path` (realpath), opens the result, applies check_trusted to the
+// open descriptor and check_trusted_directory to every directory above it up
+// to /, and reads the file whole.
 Result<std::vector<uint8_t>> read_trusted_file(const std::string& path, const TrustRule& rule);
 
 // Whether the running program is kexec: the basename of `exe` (normally

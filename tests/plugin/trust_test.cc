@@ -74,6 +74,81 @@ TEST(Trust, ReadTrustedFileChecksTheOpenFile) {
   EXPECT_EQ(missing.error().errno_value, ENOENT);
 }
 
+struct stat dir_of(uid_t uid, mode_t mode) {
+  struct stat st {};
+  st.st_uid = uid;
+  st.st_mode = S_IFDIR | mode;
+  return st;
+}
+
+TEST(TrustDirectory, RootsDirectoriesAndStickyOnesAreAccepted) {
+  EXPECT_TRUE(check_trusted_directory("/usr/lib", dir_of(0, 0755), {}).ok());
+  EXPECT_TRUE(check_trusted_directory("/tmp", dir_of(0, 01777), {}).ok());
+  EXPECT_TRUE(check_trusted_directory("/home/u", dir_of(1000, 0755), TrustRule{true, 1000}).ok());
+}
+
+TEST(TrustDirectory, EachBreachIsNamed) {
+  auto owner = check_trusted_directory("/home/u", dir_of(1000, 0755), {});
+  ASSERT_FALSE(owner.ok());
+  EXPECT_EQ(owner.error().message,
+            "directory /home/u: refused: owned by uid 1000, not root (its owner could replace the file)");
+  EXPECT_EQ(owner.error().errno_value, kTrustRefused);
+  auto open = check_trusted_directory("/srv/x", dir_of(0, 0777), {});
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.error().message.find("directory /srv/x: refused: mode 0777 lets group and others replace the file"),
+            std::string::npos)
+      << open.error().message;
+  auto group = check_trusted_directory("/srv/g", dir_of(0, 0775), {});
+  ASSERT_FALSE(group.ok());
+  EXPECT_NE(group.error().message.find("mode 0775 lets group replace"), std::string::npos) << group.error().message;
+  EXPECT_FALSE(check_trusted_directory("/srv/f", file_of(0, 0755), {}).ok());
+}
+
+// A real tree under /tmp (sticky, root's): the file passes alone, and is
+// refused once a directory above it is opened to others or given away.
+TEST(TrustDirectory, ReadTrustedFileChecksEveryDirectoryAbove) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (chown of the test directory)";
+  char top[] = "/tmp/limbo-trust-dir-XXXXXX";
+  ASSERT_NE(mkdtemp(top), nullptr);
+  ASSERT_EQ(chmod(top, 0755), 0);
+  const std::string inner = std::string(top) + "/inner";
+  ASSERT_EQ(mkdir(inner.c_str(), 0755), 0);
+  const std::string file = inner + "/p.ro";
+  { std::ofstream(file) << "abc"; }
+  ASSERT_EQ(chmod(file.c_str(), 0644), 0);
+  const TrustRule root_only{};
+
+  auto ok = read_trusted_file(file, root_only);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->size(), 3u);
+
+  ASSERT_EQ(chmod(top, 0777), 0);
+  auto open = read_trusted_file(file, root_only);
+  ASSERT_FALSE(open.ok());
+  EXPECT_EQ(open.error().errno_value, kTrustRefused);
+  EXPECT_EQ(open.error().message.rfind(file + ": directory " + top + ": refused: mode 0777", 0), 0u)
+      << open.error().message;
+  ASSERT_EQ(chmod(top, 01777), 0);  // sticky, like /tmp: accepted
+  EXPECT_TRUE(read_trusted_file(file, root_only).ok());
+
+  ASSERT_EQ(chown(inner.c_str(), 1000, 0), 0);
+  auto given = read_trusted_file(file, root_only);
+  ASSERT_FALSE(given.ok());
+  EXPECT_NE(given.error().message.find("directory " + inner + ": refused: owned by uid 1000"), std::string::npos)
+      << given.error().message;
+
+  // Through a symlink the resolved file's directories are the ones checked.
+  const std::string link = std::string(top) + "/link.ro";
+  ASSERT_EQ(chown(inner.c_str(), 0, 0), 0);
+  ASSERT_EQ(symlink(file.c_str(), link.c_str()), 0);
+  EXPECT_TRUE(read_trusted_file(link, root_only).ok());
+
+  unlink(link.c_str());
+  unlink(file.c_str());
+  rmdir(inner.c_str());
+  rmdir(top);
+}
+
 TEST(KexecProgram, ThisTestIsNotKexec) {
   auto self = check_kexec_program("/proc/self/exe");
   ASSERT_FALSE(self.ok());
