@@ -90,8 +90,11 @@ deps-kdump:
 test-full: deps-kdump
 	LIMBO_TEST_FULL=1 $(MAKE) test
 
+# The builds inside `make test` run in parallel, one job per core (CI's
+# machine has two); the tests themselves run one at a time (tests/run-all).
+TEST_JOBS ?= $(shell nproc)
 test: deps-test
-	$(MAKE) all test-binaries asan-binaries fuzz-binaries
+	$(MAKE) -j$(TEST_JOBS) all test-binaries asan-binaries fuzz-binaries
 	./tests/run-all $(BUILD)
 
 demo: deps-demo

@@ -39,6 +39,7 @@ class Scenario:
   cpus: int = 1         # the first kernel's CPUs (the capture kernel: nr_cpus=1)
   timeout_s: float = 0.0  # overall limit; 0: kOverallTimeoutS
   firmware: str = 'bios'  # 'bios': QEMU's SeaBIOS; 'ovmf': UEFI (kOvmfCode)
+  guest_args: str = ''  # more of the first kernel's command line, for guest-init
 
 
 # An NVMe controller behind a root port: the endpoint Limbo must reset (a
@@ -179,9 +180,12 @@ kScenarios = {
         'issue 6 loader safety: a loop of loads and unloads through Limbo, '
         'then the capture kernel to keep (limbo.first=1), then bad loads '
         '(missing, truncated, unsupported relocation, missing ABI symbol, '
-        'malformed --pcie-exclude, non-kernel ELF, untrusted purgatory): each '
+        'malformed --pcie-exclude, non-kernel ELF, untrusted purgatory, one in a '
+        'directory others may write): each '
         'fails with one line and leaves kexec_crash_loaded at 1; the panic '
-        'boots the first capture kernel', timeout_s=400.0),
+        'boots the first capture kernel (300 loads, every 30th and the last '
+        'with checks: ~5 min under TCG)', timeout_s=900.0,
+        guest_args='limbo.loops=300 limbo.checked_every=30'),
     'fault': Scenario(
         'fault', 'guest-safety.img', 'limbo', False,
         'issue 6 purgatory fault: the TEST-ONLY build executes ud2 after '
@@ -301,6 +305,8 @@ def qemu_command(kernel, initrd, scenario, disk=None, firmware=()):
   crashkernel = str(tight_crashkernel(kernel)) if scenario.name == 'tight' else '256M'
   append = (f'console=ttyS0,115200 crashkernel={crashkernel} quiet panic=1 '
             f'limbo.scenario={scenario.name.split("-")[0]}')
+  if scenario.guest_args:
+    append += ' ' + scenario.guest_args
   device_args = ()
   if scenario.devices == 'nvme':
     append += ' limbo.devices=nvme'
@@ -665,14 +671,28 @@ kSafetyBadLoads = {
     'pcie-exclude': (r'^limbo-kexec: --pcie-exclude=0000:00:zz\.0: .*bad device', 1),
     'non-kernel-elf': (r'^(Invalid memory segment|Base address: .* is not page aligned|Cannot determine the file type)', 0),
     'untrusted': (r'^limbo: error: Limbo purgatory /tmp/writable\.ro: refused: mode 0666 is writable by group and others', 1),
+    'untrusted-directory': (r'^limbo: error: Limbo purgatory /tmp/open/purgatory\.ro: directory /tmp/open: refused: '
+                            r'mode 0777 lets group and others replace the file', 1),
 }
 kTightBadLoads = {
     'reservation': (r'^limbo: error: no room: no free 0x[0-9a-f]+-byte hole aligned to 0x1000 in the '
                     r'crash kernel reservation for Limbo\'s purgatory \(it does not fit the '
                     r'0x9000-byte stock slot\)$', 1),
 }
-kLoopLine = re.compile(r'^GUEST: loop: (\d+) loads and unloads, (\d+) failed, '
-                       r'([\d.]+) s -> ([\d.]+) s, MemAvailable (\d+) kB -> (\d+) kB$')
+kLoopLine = re.compile(r'^GUEST: loop: (?P<loops>\d+) loads and unloads \((?P<checked>\d+) with checks\), '
+                       r'(?P<failed>\d+) failed, (?P<open>\d+) left a descriptor open, '
+                       r'(?P<t0>[\d.]+) s -> (?P<t1>[\d.]+) s, after load (?P<warmup>\d+) -> after load \d+: MemAvailable (?P<mem0>\d+) kB -> (?P<mem1>\d+) kB, '
+                       r'Slab (?P<slab0>\d+) kB -> (?P<slab1>\d+) kB$')
+# The kernel memory the loop may cost between its baseline (after its first
+# 10 loads) and its end: each load's segments live in the crash reservation,
+# not in MemAvailable, and an unload frees the kimage. MemAvailable moves by
+# about 2 MiB without any leak (boot-time memory still being given back,
+# pages parked on the per-CPU free lists): measured 602500 kB after load 10
+# and 600404 kB after load 300 (Slab 15128 -> 15132 kB), where another run
+# read 600536 kB flat from load 10 to load 40. The budget is twice that: a
+# leak of a load's pages (tens of MiB), or of more than 14 KiB per load over
+# 290 loads, fails the scenario.
+kLoopMemoryBudgetKb = 4096
 kBadLine = re.compile(r'^GUEST: bad (\S+) rc=(\d+) loaded=(\d+) lines=(\d+): (.*)$')
 
 
@@ -684,8 +704,21 @@ def judge_safety(run, texts, bad_loads=None, loop=True):
     pass
   elif not loops or not loops[0]:
     errors.append('no "GUEST: loop: N loads and unloads" line')
-  elif int(loops[0].group(2)) != 0:
-    errors.append(f'{loops[0].group(2)} of the loop\'s loads or unloads failed')
+  else:
+    m = loops[0]
+    wanted = re.search(r'limbo\.loops=(\d+)', run.scenario.guest_args)
+    if wanted and int(m['loops']) != int(wanted.group(1)):
+      errors.append(f'the loop ran {m["loops"]} loads, not the {wanted.group(1)} asked for')
+    if int(m['failed']) != 0:
+      errors.append(f'{m["failed"]} of the loop\'s loads or unloads failed')
+    if int(m['checked']) < 2:
+      errors.append(f'only {m["checked"]} of the loop\'s loads ran with checks')
+    if int(m['open']) != 0:
+      errors.append(f'the plugin left a file descriptor open in {m["open"]} of the loop\'s loads')
+    lost = int(m['mem0']) - int(m['mem1'])
+    if lost > kLoopMemoryBudgetKb:
+      errors.append(f'the loop cost the kernel {lost} kB of MemAvailable (budget {kLoopMemoryBudgetKb} kB): '
+                    f'{m["mem0"]} -> {m["mem1"]} kB, Slab {m["slab0"]} -> {m["slab1"]} kB')
   seen = {}
   for t in texts:
     m = kBadLine.match(t)

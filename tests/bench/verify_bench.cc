@@ -234,6 +234,10 @@ class GoalReporter : public benchmark::ConsoleReporter {
     ratio("SHA-NI vs OpenSSL throughput", "Sha256/ShaNi/64MiB", "Sha256/OpenSSL/64MiB", rate_, ">= 0.90");
     value("portable SHA-256", "Sha256/Portable/64MiB", rate_, "MB/s", ">= 540 MB/s");
     value("stock kexec-tools SHA-256", "Sha256/StockKexecTools/64MiB", rate_, "MB/s", "(reference)");
+    // The 540 MB/s above is what kexec-tools' own SHA-256 ran on the issue's
+    // machine: the same comparison on this one.
+    ratio("portable vs stock kexec-tools throughput", "Sha256/Portable/64MiB", "Sha256/StockKexecTools/64MiB", rate_,
+          ">= 1 (540 MB/s was kexec-tools' rate where the issue was filed)");
     value("zero scan", "ZeroScan/64MiB", rate_, "MB/s", ">= 8000 MB/s");
     ratio("Debian image: Limbo (SHA-NI) time / stock time", "DebianImage/LimboShaNi", "DebianImage/StockFullHash",
           seconds_, "<= 0.10");
