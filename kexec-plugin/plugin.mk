@@ -17,8 +17,8 @@ PLUGIN_DEFINES := -DLIMBO_PURGATORY_PATH='"$(LIMBO_PURGATORY_PATH)"' \
                   -DLIMBO_PLUGIN_PATH='"$(LIMBO_PLUGIN_PATH)"' \
                   -DLIMBO_VERSION='"$(VERSION)"'
 PLUGIN_CXXFLAGS := $(HOST_CXXFLAGS) -fPIC -fvisibility=hidden $(PLUGIN_DEFINES) -MMD -MP
-# libelf reads the objects. SHA-256 is the purgatory's portable one
-# (purgatory/lib/sha256.cc, compiled here for the host with -fPIC).
+# libelf reads the objects. SHA-256 is the purgatory's (purgatory/lib/sha256.cc
+# and, where CPUID has it, arch/x86_64/sha256_ni.cc; compiled here with -fPIC).
 PLUGIN_LIBS := -lelf
 
 # The PCIe part: also linked into limbo-kexec (--plan), so no libelf in it.
@@ -38,6 +38,7 @@ PLUGIN_CORE_SRCS := \
   $(PLUGIN_DIR)/kexec/memory_map.cc \
   $(PLUGIN_DIR)/kexec/digest.cc \
   $(PLUGIN_DIR)/kexec/segment_checks.cc \
+  $(PLUGIN_DIR)/kexec/sha256_engine.cc \
   $(PLUGIN_DIR)/kexec/stock_finder.cc \
   $(PLUGIN_DIR)/kexec/replace.cc \
   $(PLUGIN_DIR)/kexec/tsc.cc \
@@ -45,7 +46,8 @@ PLUGIN_CORE_SRCS := \
   $(PLUGIN_DIR)/plugin/resources.cc \
   $(PLUGIN_DIR)/plugin/trust.cc \
   $(PLUGIN_PCIE_SRCS)
-PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o) $(PLUGIN_OBJ)/purgatory-lib/sha256.o
+PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o) $(PLUGIN_OBJ)/purgatory-lib/sha256.o \
+                    $(PLUGIN_OBJ)/purgatory-arch/sha256_ni.o
 PLUGIN_CORE_LIB := $(PLUGIN_OBJ)/libplugin-core.a
 
 CLI_SRCS := $(PLUGIN_DIR)/cli/arguments.cc $(PLUGIN_DIR)/cli/report.cc
@@ -58,6 +60,13 @@ $(PLUGIN_OBJ)/%.o: $(PLUGIN_DIR)/%.cc
 $(PLUGIN_OBJ)/purgatory-lib/%.o: purgatory/lib/%.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(PLUGIN_CXXFLAGS) -c $< -o $@
+
+# The purgatory's SHA-NI engine for the plugin's own hashing, chosen at run
+# time by kexec/sha256_engine.cc (CPUID, as the purgatory's gate does);
+# SHA256_NI_FLAGS: purgatory/purgatory.mk.
+$(PLUGIN_OBJ)/purgatory-arch/sha256_ni.o: purgatory/arch/x86_64/sha256_ni.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(PLUGIN_CXXFLAGS) $(SHA256_NI_FLAGS) -c $< -o $@
 
 $(PLUGIN_CORE_LIB): $(PLUGIN_CORE_OBJS)
 	@rm -f $@

@@ -37,7 +37,10 @@ $(BUILD)/purgatory/%.o: purgatory/%.cc purgatory/purgatory.mk Makefile
 # through simd_gate_sha256 after CPUID and CR4.OSFXSR. Legacy SSE encodings
 # (-msha -mssse3 -msse4.1, no AVX): VEX would need XCR0 set up too. The
 # linker script keeps its code in its own section, .text.simd.
-PURGATORY_SIMD_CXXFLAGS := $(subst -mgeneral-regs-only,-msha -mssse3 -msse4.1,$(PURGATORY_CXXFLAGS))
+# The SIMD place's instruction sets, wherever sha256_ni.cc is compiled (here,
+# the plugin, the host tests, the checker's fixture).
+SHA256_NI_FLAGS := -msha -mssse3 -msse4.1
+PURGATORY_SIMD_CXXFLAGS := $(subst -mgeneral-regs-only,$(SHA256_NI_FLAGS),$(PURGATORY_CXXFLAGS))
 $(BUILD)/purgatory/arch/x86_64/sha256_ni.o: purgatory/arch/x86_64/sha256_ni.cc purgatory/purgatory.mk Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_SIMD_CXXFLAGS) -MMD -MP -c $< -o $@

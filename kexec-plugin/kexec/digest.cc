@@ -1,5 +1,6 @@
 #include "kexec/digest.h"
 
+#include "kexec/sha256_engine.h"
 #include "lib/sha256.h"
 
 namespace limbo::plugin::kexec {
@@ -10,7 +11,7 @@ Result<SegmentDigest> digest_segments(std::span<const Segment> segments, size_t 
     return fail(format("%zu segments to hash, the purgatory's region table holds %zu", hashed, abi::kSha256RegionCount));
   }
   static const uint8_t kZeros[4096] = {};
-  sha256::Hasher hasher;
+  sha256::Hasher hasher(host_sha256_engine());
   SegmentDigest out;
   size_t region = 0;
   for (size_t i = 0; i < segments.size(); ++i) {

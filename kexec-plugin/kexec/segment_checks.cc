@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "kexec/sha256_engine.h"
 #include "lib/sha256.h"
 
 namespace limbo::plugin::kexec {
@@ -103,7 +104,7 @@ Status fill_segment_checks(std::span<const Segment> segments, size_t skip, const
     check = abi::SegmentCheck{};
     check.content_len = s.buf ? content_length(s) : 0;
     check.role = static_cast<uint32_t>(roles[i]);
-    const sha256::Digest d = sha256::hash(s.buf, check.content_len);
+    const sha256::Digest d = sha256::hash(s.buf, check.content_len, host_sha256_engine());
     std::memcpy(check.digest, d.bytes, sizeof(check.digest));
   }
   config.segment_check_count = static_cast<uint32_t>(region);

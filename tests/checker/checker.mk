@@ -65,7 +65,7 @@ $(CHECKER_FIXTURE_DIR)/clean-cc.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_F
 $(CHECKER_FIXTURE_DIR)/break-CC_INDIRECT.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/not-annotated.o
 	ld -r -e purgatory_start -o $@ $^
 # SHA-NI the way DESIGN.md builds it: this file only, legacy-SSE encodings.
-CHECKER_SIMD_CXXFLAGS := $(subst -mgeneral-regs-only,-msha -mssse3 -msse4.1,$(PURGATORY_CXXFLAGS))
+CHECKER_SIMD_CXXFLAGS := $(subst -mgeneral-regs-only,$(SHA256_NI_FLAGS),$(PURGATORY_CXXFLAGS))
 $(CHECKER_FIXTURE_DIR)/simd_gate.o: tests/checker/fixtures/simd_gate.cc Makefile tests/checker/checker.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_CXXFLAGS) -c $< -o $@

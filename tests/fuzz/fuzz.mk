@@ -24,13 +24,15 @@ FUZZ_TARGETS := elf_loader stock_decode mcfg iomem config_block pcie_policy
 
 # The plugin's core, instrumented for coverage (fuzzer-no-link).
 FUZZ_CORE_SRCS := $(PLUGIN_CORE_SRCS) purgatory/lib/sha256.cc purgatory/lib/verify/segments.cc \
-  purgatory/lib/verify/zero_scan.cc
+  purgatory/lib/verify/zero_scan.cc purgatory/arch/x86_64/sha256_ni.cc
 FUZZ_CORE_OBJS := $(patsubst %.cc,$(FUZZ_DIR)/obj/%.o,$(FUZZ_CORE_SRCS))
 FUZZ_CORE_LIB := $(FUZZ_DIR)/libfuzz-core.a
 
 $(FUZZ_DIR)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/obj/purgatory/arch/x86_64/sha256_ni.o: FUZZ_CXXFLAGS += $(SHA256_NI_FLAGS)
 
 $(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJS)
 	@rm -f $@

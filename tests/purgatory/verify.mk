@@ -2,11 +2,10 @@
 # the host's CPU to have it: the test says so when it cannot run), the zero
 # scan, the per-segment diagnosis, the reboot sequence.
 VERIFY_SRCS := purgatory/lib/verify/zero_scan.cc purgatory/lib/verify/segments.cc
-SHA256_NI_HOST_FLAGS := -msha -mssse3 -msse4.1
 
 $(PURGATORY_TEST_DIR)/sha256_ni.host.o: purgatory/arch/x86_64/sha256_ni.cc purgatory/lib/sha256.h
 	@mkdir -p $(dir $@)
-	$(CXX) $(HOST_CXXFLAGS) $(SHA256_NI_HOST_FLAGS) -c $< -o $@
+	$(CXX) $(HOST_CXXFLAGS) $(SHA256_NI_FLAGS) -c $< -o $@
 
 $(PURGATORY_TEST_DIR)/purgatory_sha256_ni_test: tests/purgatory/sha256_ni_test.cc purgatory/lib/sha256.cc \
     $(PURGATORY_TEST_DIR)/sha256_ni.host.o tests/purgatory/verify.mk
