@@ -3,6 +3,7 @@
 // host (tests, benchmarks). Intel SDM Vol. 2A CPUID; AMD APM Vol. 3 E.3.
 #pragma once
 
+#include <cpuid.h>
 #include <stdint.h>
 
 namespace limbo::cpu {
@@ -28,6 +29,23 @@ struct CpuidSha {
   const uint32_t ecx_needed = kLeaf1EcxSsse3 | kLeaf1EcxSse41;
   return id.max_leaf >= 7 && (id.leaf1_edx & edx_needed) == edx_needed &&
          (id.leaf1_ecx & ecx_needed) == ecx_needed && (id.leaf7_ebx & kLeaf7EbxSha) != 0;
+}
+
+// Reads the three leaves sha_ni_usable looks at from this CPU: the one
+// CPUID reader of the purgatory's gate, the plugin and the host tests.
+inline CpuidSha read_cpuid_sha() {
+  CpuidSha id{};
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  __cpuid(0, eax, ebx, ecx, edx);
+  id.max_leaf = eax;
+  __cpuid(1, eax, ebx, ecx, edx);
+  id.leaf1_ecx = ecx;
+  id.leaf1_edx = edx;
+  if (id.max_leaf >= 7) {
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    id.leaf7_ebx = ebx;
+  }
+  return id;
 }
 
 // Control register bits the gate sets or clears before the first SSE

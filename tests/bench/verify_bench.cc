@@ -48,20 +48,7 @@ using namespace limbo;
 constexpr size_t kMiB = size_t{1} << 20;
 constexpr size_t kBufferSize = 64 * kMiB;
 
-bool host_has_sha_ni() {
-  unsigned eax, ebx, ecx, edx;
-  cpu::CpuidSha id{};
-  __cpuid(0, eax, ebx, ecx, edx);
-  id.max_leaf = eax;
-  __cpuid(1, eax, ebx, ecx, edx);
-  id.leaf1_ecx = ecx;
-  id.leaf1_edx = edx;
-  if (id.max_leaf >= 7) {
-    __cpuid_count(7, 0, eax, ebx, ecx, edx);
-    id.leaf7_ebx = ebx;
-  }
-  return cpu::sha_ni_usable(id);
-}
+bool host_has_sha_ni() { return cpu::sha_ni_usable(cpu::read_cpuid_sha()); }
 
 const std::vector<uint8_t>& random_buffer() {
   static const std::vector<uint8_t> buffer = [] {

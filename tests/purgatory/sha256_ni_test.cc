@@ -20,20 +20,7 @@ namespace {
 
 // The same decision as the purgatory's gate (lib/cpu_features.h), from the
 // host's CPUID. The host OS has SSE enabled already.
-bool host_has_sha_ni() {
-  unsigned eax, ebx, ecx, edx;
-  cpu::CpuidSha id{};
-  __cpuid(0, eax, ebx, ecx, edx);
-  id.max_leaf = eax;
-  __cpuid(1, eax, ebx, ecx, edx);
-  id.leaf1_ecx = ecx;
-  id.leaf1_edx = edx;
-  if (id.max_leaf >= 7) {
-    __cpuid_count(7, 0, eax, ebx, ecx, edx);
-    id.leaf7_ebx = ebx;
-  }
-  return cpu::sha_ni_usable(id);
-}
+bool host_has_sha_ni() { return cpu::sha_ni_usable(cpu::read_cpuid_sha()); }
 
 #define REQUIRE_SHA_NI()                                                                      \
   if (!host_has_sha_ni())                                                                     \

@@ -9,16 +9,6 @@
 namespace limbo::arch {
 namespace {
 
-struct CpuidResult {
-  uint32_t eax, ebx, ecx, edx;
-};
-
-CpuidResult cpuid(uint32_t leaf, uint32_t subleaf) {
-  CpuidResult r;
-  asm volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf));
-  return r;
-}
-
 // CR0 and CR4 as the gate found them, while SSE is switched on for SHA-NI.
 struct SavedControl {
   bool active;
@@ -31,13 +21,7 @@ constinit SavedControl saved{false, 0, 0};
 // Returns the SHA-NI engine with SSE enabled, or the portable one (and
 // touches no control register) when the CPU lacks any needed feature.
 [[gnu::noinline]] sha256::BlockFunction simd_gate_sha256() {
-  cpu::CpuidSha id{};
-  id.max_leaf = cpuid(0, 0).eax;
-  const CpuidResult leaf1 = cpuid(1, 0);
-  id.leaf1_ecx = leaf1.ecx;
-  id.leaf1_edx = leaf1.edx;
-  if (id.max_leaf >= 7) id.leaf7_ebx = cpuid(7, 0).ebx;
-  if (!cpu::sha_ni_usable(id)) return sha256::compress_portable;
+  if (!cpu::sha_ni_usable(cpu::read_cpuid_sha())) return sha256::compress_portable;
 
   uint64_t cr0, cr4;
   asm volatile("mov %%cr0, %0" : "=r"(cr0));
