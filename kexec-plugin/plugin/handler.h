@@ -18,6 +18,7 @@ struct Settings {
   std::string purgatory_path;          // LIMBO_PURGATORY, default LIMBO_PURGATORY_PATH
   bool dry_run = false;                // LIMBO_DRY_RUN=1
   bool corrupt_digest = false;         // LIMBO_TEST_CORRUPT_DIGEST=1 (TEST-ONLY)
+  bool full_hash = false;              // LIMBO_TEST_FULL_HASH=1 (TEST-ONLY): no per-segment checks
   bool verbose = false;                // LIMBO_VERBOSE=1
   int status_fd = -1;                  // LIMBO_STATUS_FD
   std::string iomem_path = "/proc/iomem";   // LIMBO_TEST_IOMEM (TEST-ONLY)
