@@ -15,7 +15,9 @@
 #include "fake_sysfs.h"
 #include "kexec/memory_map.h"
 #include "kexec/replace.h"
+#include "kexec/sha256_engine.h"
 #include "kexec/tsc.h"
+#include "lib/cpu_features.h"
 #include "objects.h"
 #include "pcie/settings.h"
 #include "plugin/handler.h"
@@ -448,6 +450,17 @@ TEST(SegmentChecks, TheKernelsRules) {
   const std::vector<Segment> outside = {{nullptr, 0, 0x1fff000, 0x2000}};
   EXPECT_NE(plugin::kexec::check_segments(outside, true, crash).error().message.find("outside the crash kernel reservation"), std::string::npos);
   EXPECT_TRUE(plugin::kexec::check_segments(outside, false, {}).ok());  // a normal load may use any RAM
+}
+
+// The plugin hashes with SHA-NI wherever CPUID offers it (the purgatory's
+// rule), else portable; LIMBO_SHA256=portable forces the latter.
+TEST(Sha256Engine, Sha256NiWhereTheCpuHasIt) {
+  const char* forced = std::getenv("LIMBO_SHA256");
+  const bool portable_forced = forced && std::string(forced) == "portable";
+  const bool has = cpu::sha_ni_usable(cpu::read_cpuid_sha());
+  if (!has) std::printf("NOTE: this CPU has no SHA extensions: the plugin's SHA-NI choice was not exercised\n");
+  EXPECT_EQ(plugin::kexec::host_sha256_engine(),
+            has && !portable_forced ? sha256::compress_sha_ni : sha256::compress_portable);
 }
 
 TEST(Tsc, MeasuresAPlausibleFrequency) {
