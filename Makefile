@@ -2,6 +2,7 @@
 # that makes the distribution's `kexec -p` load it, and their tests.
 #
 #   make            build purgatory.ro, the plugin and limbo-kexec into build/
+#   make check      the host tests (and their sanitizer build), no QEMU
 #   make test       install the Debian packages needed, build, run every test
 #   make demo       install, build, run one QEMU panic through Limbo and summarise
 #   make install    PREFIX=/usr/local DESTDIR= : install the three artefacts
@@ -53,7 +54,7 @@ PURGATORY_CXXFLAGS := \
 HOST_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Ipurgatory -Ikexec-plugin
 HOST_LDFLAGS  :=
 
-.PHONY: all clean deps deps-test deps-demo test host-tests qemu-tests demo install
+.PHONY: all clean deps-build deps-check deps-test deps-demo check test demo install
 all: $(BUILD)/purgatory.ro $(BUILD)/liblimbo-kexec.so $(BUILD)/limbo-kexec
 
 $(BUILD):
@@ -68,7 +69,8 @@ include qemu/qemu.mk
 # Idempotent: apt-get runs only when a package is missing.
 BUILD_PACKAGES := g++ make binutils libelf-dev libzydis-dev pkg-config
 TEST_PACKAGES  := $(BUILD_PACKAGES) googletest libgtest-dev libssl-dev \
-                  libzydis-dev kexec-tools libbenchmark-dev valgrind clang libclang-rt-14-dev
+                  libzydis-dev kexec-tools libbenchmark-dev valgrind clang libclang-rt-14-dev \
+                  python3
 QEMU_PACKAGES  := qemu-system-x86 linux-image-amd64 busybox-static cpio \
                   kexec-tools python3 ovmf
 # make test-full's kdump-tools scenario (qemu/kdump/): the guest's Debian
@@ -77,6 +79,8 @@ KDUMP_PACKAGES := debootstrap e2fsprogs makedumpfile
 
 deps-build:
 	@./tests/ensure-packages $(BUILD_PACKAGES)
+deps-check:
+	@./tests/ensure-packages $(TEST_PACKAGES)
 deps-test:
 	@./tests/ensure-packages $(TEST_PACKAGES) $(QEMU_PACKAGES)
 deps-demo:
@@ -90,11 +94,21 @@ deps-kdump:
 test-full: deps-kdump
 	LIMBO_TEST_FULL=1 $(MAKE) test
 
-# The builds inside `make test` run in parallel, one job per core (CI's
-# machine has two); the tests themselves run one at a time (tests/run-all).
+# The builds inside `make check` and `make test` run in parallel, one job per
+# core (CI's machine has two). make check: every host test binary, the
+# same under ASan/UBSan, the fuzz targets' smoke runs and the other scripted
+# tests of kind host (tests/scripted.list), no QEMU. make test: the same and
+# the QEMU scenarios, two at a time where they measure no time
+# (tests/run-all). Each ends with the runner's summary line.
 TEST_JOBS ?= $(shell nproc)
-test: deps-test
+.PHONY: test-build
+test-build:
 	$(MAKE) -j$(TEST_JOBS) all test-binaries asan-binaries fuzz-binaries
+check: deps-check
+	$(MAKE) test-build
+	./tests/run-all --check $(BUILD)
+test: deps-test
+	$(MAKE) test-build
 	./tests/run-all $(BUILD)
 
 demo: deps-demo

@@ -1,8 +1,11 @@
-# Host tests: GoogleTest binaries built from the production sources.
-# Each part's own fragment appends its binaries to TEST_BINS.
+# Host tests: GoogleTest binaries built from the production sources, one
+# object per translation unit (tests/host-binary.mk). Each part's fragment
+# adds its binaries to TEST_BINS.
 GTEST_LIBS := -lgtest -lgtest_main -pthread
 TEST_BINS :=
+comma := ,
 
+include tests/host-binary.mk
 include tests/purgatory/tests.mk
 include tests/purgatory/verify.mk
 include tests/plugin/tests.mk

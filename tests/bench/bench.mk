@@ -15,10 +15,9 @@ $(BENCH_DIR)/stock-sha256.o: tests/bench/extract-stock-purgatory $(BENCH_KEXEC)
 	objcopy --keep-global-symbol=sha256_starts --keep-global-symbol=sha256_update \
 	  --keep-global-symbol=sha256_finish $(BENCH_DIR)/stock-purgatory.ro $@
 
-$(BENCH_DIR)/verify_bench: tests/bench/verify_bench.cc $(BENCH_LIMBO_OBJS) $(BENCH_DIR)/stock-sha256.o tests/bench/bench.mk
-	@mkdir -p $(dir $@)
-	$(CXX) $(HOST_CXXFLAGS) -no-pie -Wl,-z,noexecstack -o $@ $(filter %.cc %.o,$^) $(HOST_LDFLAGS) -lbenchmark -lcrypto -pthread
+$(eval $(call host_binary,verify_bench,tests/bench/verify_bench.cc,$(HOST_CXXFLAGS),\
+  $(BENCH_LIMBO_OBJS) $(BENCH_DIR)/stock-sha256.o,-no-pie -Wl$(comma)-z$(comma)noexecstack -lbenchmark -lcrypto -pthread))
 
 .PHONY: bench
-bench: $(BENCH_DIR)/verify_bench
+bench: $(BUILD)/tests/verify_bench
 	$< --benchmark_min_time=1

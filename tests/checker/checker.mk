@@ -13,14 +13,13 @@ export CHECK_PURGATORY
 
 CHECKER_DIR := $(BUILD)/checker
 CHECKER_TOOL := $(BUILD)/purgatory-check
-CHECKER_TEST_BIN := $(BUILD)/tests/checker_tests
 CHECKER_LIBS := -lelf -lZydis
 CHECKER_CXXFLAGS := $(HOST_CXXFLAGS) -Itests/checker
 CHECKER_CORE_OBJS := $(CHECKER_DIR)/elf_object.o $(CHECKER_DIR)/purgatory_check.o
 
 $(CHECKER_DIR)/%.o: tests/checker/%.cc tests/checker/checker.mk
 	@mkdir -p $(dir $@)
-	$(CXX) $(CHECKER_CXXFLAGS) $(CHECKER_TEST_DEFINES) -MMD -MP -c $< -o $@
+	$(CXX) $(CHECKER_CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(CHECKER_TOOL): $(CHECKER_CORE_OBJS) $(CHECKER_DIR)/main.o
 	$(CXX) $(HOST_LDFLAGS) -o $@ $^ $(CHECKER_LIBS)
@@ -93,11 +92,10 @@ CHECKER_TEST_DEFINES := \
   -DLIMBO_CHECKER_FIXTURES='"$(abspath $(CHECKER_FIXTURE_DIR))"' \
   -DLIMBO_CHECKER_TOOL='"$(abspath $(CHECKER_TOOL))"'
 
-$(CHECKER_TEST_BIN): $(CHECKER_DIR)/checker_test.o $(CHECKER_CORE_OBJS) $(CHECKER_TOOL) $(CHECKER_FIXTURES)
-	@mkdir -p $(dir $@)
-	$(CXX) $(HOST_LDFLAGS) -o $@ $(CHECKER_DIR)/checker_test.o $(CHECKER_CORE_OBJS) $(CHECKER_LIBS) $(GTEST_LIBS)
-
-TEST_BINS += $(CHECKER_TEST_BIN)
+# The test binary is tests/host-binary.mk's; it links the checker's own
+# objects (built above) and runs the tool on the fixtures.
+$(eval $(call host_test,checker_tests,tests/checker/checker_test.cc,$(CHECKER_CXXFLAGS) $(CHECKER_TEST_DEFINES),\
+  $(CHECKER_CORE_OBJS),$(CHECKER_LIBS) $(GTEST_LIBS),$(CHECKER_TOOL) $(CHECKER_FIXTURES)))
 
 # ---- The check of the real purgatory as part of the build ----------------
 $(BUILD)/purgatory.checked: $(BUILD)/purgatory.ro $(CHECKER_TOOL)

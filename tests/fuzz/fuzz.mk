@@ -28,7 +28,9 @@ FUZZ_CORE_SRCS := $(PLUGIN_CORE_SRCS) purgatory/lib/sha256.cc purgatory/lib/veri
 FUZZ_CORE_OBJS := $(patsubst %.cc,$(FUZZ_DIR)/obj/%.o,$(FUZZ_CORE_SRCS))
 FUZZ_CORE_LIB := $(FUZZ_DIR)/libfuzz-core.a
 
-$(FUZZ_DIR)/obj/%.o: %.cc
+# One object per translation unit, the fuzz targets' own included: each
+# has its own dependency file.
+$(FUZZ_DIR)/obj/%.o: %.cc tests/fuzz/fuzz.mk
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
@@ -38,11 +40,13 @@ $(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(FUZZ_DIR)/%_fuzz: tests/fuzz/%_fuzz.cc $(FUZZ_CORE_LIB) tests/fuzz/fuzz.mk
+$(FUZZ_DIR)/obj/tests/fuzz/%.o: FUZZ_CXXFLAGS += -Itests/plugin
+$(FUZZ_DIR)/%_fuzz: $(FUZZ_DIR)/obj/tests/fuzz/%_fuzz.o $(FUZZ_CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer -Itests/plugin -o $@ $< $(FUZZ_CORE_LIB) -lelf -lcrypto
+	$(FUZZ_CXX) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_CORE_LIB) -lelf -lcrypto
 
 FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/%_fuzz,$(FUZZ_TARGETS))
+.SECONDARY: $(patsubst %,$(FUZZ_DIR)/obj/tests/fuzz/%_fuzz.o,$(FUZZ_TARGETS))
 
 .PHONY: fuzz fuzz-binaries test-asan asan-binaries
 fuzz-binaries: $(FUZZ_BINS)
@@ -59,4 +63,4 @@ asan-binaries:
 test-asan: asan-binaries
 	tests/fuzz/run-asan $(BUILD)
 
--include $(wildcard $(FUZZ_DIR)/*.d) $(shell find $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)

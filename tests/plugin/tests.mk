@@ -1,46 +1,41 @@
 # Host tests of the plugin (ELF loader, stock segment decoding, placement,
-# handler with a fake kexec_load, limbo-kexec arguments). The synthetic
-# kexec-tools load hashes with OpenSSL (libcrypto), independently of the plugin. and a dry run of the
-# real /sbin/kexec with the plugin preloaded (tests/plugin/dry-run-host).
+# handler with a fake kexec_load, limbo-kexec arguments and --report), built
+# by tests/host-binary.mk over the plugin's own core library. The synthetic
+# kexec-tools load hashes with OpenSSL (libcrypto), independently of the
+# plugin. A dry run of the real /sbin/kexec with the plugin preloaded is the
+# scripted test tests/plugin/dry-run-host.
+#
+#   $(call plugin_test,NAME,SOURCES,OTHER_PREREQS)   $(BUILD)/tests/NAME
 PLUGIN_TEST_DIR := $(BUILD)/tests/plugin
-PLUGIN_TEST_BIN := $(BUILD)/tests/plugin_tests
-PLUGIN_TEST_SRCS := tests/plugin/elf_loader_test.cc tests/plugin/replace_test.cc tests/plugin/handler_test.cc \
-  tests/plugin/pcie_test.cc tests/plugin/trust_test.cc
-# limbo-kexec --report (issue 7).
-PLUGIN_TEST_SRCS += tests/plugin/report_test.cc
-PLUGIN_TEST_OBJS := $(PLUGIN_TEST_SRCS:tests/plugin/%.cc=$(PLUGIN_TEST_DIR)/%.o)
+PLUGIN_TEST_DEFINES := -DLIMBO_TEST_FIXTURE='"$(abspath $(PLUGIN_TEST_DIR))/fake_limbo.o"' \
+  -DLIMBO_TEST_FIXTURE_BIG='"$(abspath $(PLUGIN_TEST_DIR))/fake_limbo_big.o"' \
+  -DLIMBO_TEST_PURGATORY='"$(abspath $(BUILD))/purgatory.ro"'
+PLUGIN_TEST_CXXFLAGS = $(PLUGIN_CXXFLAGS) $(PLUGIN_TEST_DEFINES) -Itests/plugin
+plugin_test = $(eval $(call host_test,$(1),$(2),$(PLUGIN_TEST_CXXFLAGS),$(CLI_OBJS) $(PLUGIN_CORE_LIB),\
+  $(PLUGIN_LIBS) -lcrypto $(GTEST_LIBS),$(3)))
 
 # Fixture objects: a hand-made Limbo-like purgatory (every ABI symbol), small
 # enough for the stock slot, and a 64 KiB-padded one that is not.
 # C++ only to size the symbols with the ABI header's types (C linkage).
 PLUGIN_FIXTURE_CFLAGS := -c -std=c++20 -O2 -ffreestanding -fpie -fvisibility=hidden \
   -fno-zero-initialized-in-bss -fno-asynchronous-unwind-tables -fno-stack-protector \
-  -fno-exceptions -fno-rtti -Ipurgatory
-$(PLUGIN_TEST_DIR)/fake_limbo.o: tests/plugin/fixtures/fake_limbo.cc purgatory/abi/limbo_abi.h
+  -fno-exceptions -fno-rtti -Ipurgatory -MMD -MP
+$(PLUGIN_TEST_DIR)/fake_limbo.o: tests/plugin/fixtures/fake_limbo.cc tests/plugin/tests.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(PLUGIN_FIXTURE_CFLAGS) $< -o $@
-$(PLUGIN_TEST_DIR)/fake_limbo_big.o: tests/plugin/fixtures/fake_limbo.cc purgatory/abi/limbo_abi.h
+$(PLUGIN_TEST_DIR)/fake_limbo_big.o: tests/plugin/fixtures/fake_limbo.cc tests/plugin/tests.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(PLUGIN_FIXTURE_CFLAGS) -DFIXTURE_PAD_BYTES=65536 $< -o $@
+-include $(PLUGIN_TEST_DIR)/fake_limbo.d $(PLUGIN_TEST_DIR)/fake_limbo_big.d
 
-PLUGIN_TEST_DEFINES := -DLIMBO_TEST_FIXTURE='"$(abspath $(PLUGIN_TEST_DIR))/fake_limbo.o"' \
-  -DLIMBO_TEST_FIXTURE_BIG='"$(abspath $(PLUGIN_TEST_DIR))/fake_limbo_big.o"' \
-  -DLIMBO_TEST_PURGATORY='"$(abspath $(BUILD))/purgatory.ro"'
-
-$(PLUGIN_TEST_DIR)/%.o: tests/plugin/%.cc
-	@mkdir -p $(dir $@)
-	$(CXX) $(PLUGIN_CXXFLAGS) $(PLUGIN_TEST_DEFINES) -Itests/plugin -c $< -o $@
-
-$(PLUGIN_TEST_BIN): $(PLUGIN_TEST_OBJS) $(PLUGIN_CORE_LIB) $(CLI_OBJS) \
-    $(PLUGIN_TEST_DIR)/fake_limbo.o $(PLUGIN_TEST_DIR)/fake_limbo_big.o
-	$(CXX) $(HOST_LDFLAGS) -o $@ $(PLUGIN_TEST_OBJS) $(PLUGIN_CORE_LIB) $(CLI_OBJS) $(PLUGIN_LIBS) -lcrypto $(GTEST_LIBS)
+$(call plugin_test,plugin_tests,tests/plugin/elf_loader_test.cc tests/plugin/replace_test.cc \
+  tests/plugin/handler_test.cc tests/plugin/pcie_test.cc tests/plugin/trust_test.cc \
+  tests/plugin/report_test.cc,\
+  $(PLUGIN_TEST_DIR)/fake_limbo.o $(PLUGIN_TEST_DIR)/fake_limbo_big.o $(BUILD)/purgatory.ro)
 
 # A program that calls syscall() directly, for the preload checks of dry-run-host.
-$(PLUGIN_TEST_DIR)/syscall_probe: tests/plugin/syscall_probe.cc
+$(PLUGIN_TEST_DIR)/syscall_probe: tests/plugin/syscall_probe.cc tests/plugin/tests.mk
 	@mkdir -p $(dir $@)
-	$(CXX) $(HOST_CXXFLAGS) -o $@ $< $(HOST_LDFLAGS)
-
-TEST_BINS += $(PLUGIN_TEST_BIN)
+	$(CXX) $(HOST_CXXFLAGS) -MMD -MP -o $@ $< $(HOST_LDFLAGS)
+-include $(PLUGIN_TEST_DIR)/syscall_probe.d
 test-binaries: $(PLUGIN_TEST_DIR)/syscall_probe
-
--include $(wildcard $(PLUGIN_TEST_DIR)/*.d)
