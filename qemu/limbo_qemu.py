@@ -40,6 +40,11 @@ class Scenario:
   timeout_s: float = 0.0  # overall limit; 0: kOverallTimeoutS
   firmware: str = 'bios'  # 'bios': QEMU's SeaBIOS; 'ovmf': UEFI (kOvmfCode)
   guest_args: str = ''  # more of the first kernel's command line, for guest-init
+  # Issue 20: (console message prefix, HMP command) pairs. QEMU then runs
+  # with its monitor on a unix socket, and the harness sends each command
+  # once, as soon as a serial line whose message starts with the prefix
+  # arrives (e.g. an NMI while the purgatory verifies).
+  monitor_at: tuple = ()
 
 
 # An NVMe controller behind a root port: the endpoint Limbo must reset (a
@@ -200,6 +205,22 @@ kScenarios = {
         'layout fits): one "no room" line, kexec_crash_loaded stays 1, the '
         'panic verifies and starts the first capture kernel (its banner and '
         'command line; in a reservation this small it cannot go further)'),
+    # Issue 20: an NMI (QEMU monitor `nmi`) sent as soon as the purgatory
+    # starts hashing: Limbo counts it, returns from it, verifies and boots
+    # the capture kernel; the stock purgatory, which has no IDT, triple
+    # faults and the machine resets (-no-reboot: QEMU exits).
+    'limbo-nmi': Scenario(
+        'limbo-nmi', 'guest-limbo.img', 'limbo', True,
+        'issue 20: an NMI while Limbo verifies (monitor `nmi` on its '
+        '"sha256: portable" line): Limbo prints it, returns from it, '
+        'verifies, counts it before its report, and the capture kernel boots',
+        monitor_at=(('limbo: sha256: portable', 'nmi'),)),
+    'stock-nmi': Scenario(
+        'stock-nmi', 'guest-stock.img', 'stock', False,
+        'issue 20 control: the same NMI in the stock purgatory (on its '
+        '"I\'m in purgatory" line): no IDT, a triple fault, the machine '
+        'resets (QEMU exits: -no-reboot) and no capture kernel boots',
+        monitor_at=((kStockPurgatoryLine, 'nmi'),)),
     'readymin-fabric': Scenario(
         'readymin-fabric', 'guest-limbo.img', 'limbo', True,
         'issue 6: --pcie-ready-timeout-ms=1 (the minimum) on the issue 3 '
@@ -242,6 +263,7 @@ class Run:
                                # 'silent-after-panic', 'timeout'
   log_path: str
   command: list
+  monitor_sent: list = dataclasses.field(default_factory=list)  # (t, prefix, command)
 
 
 def build_dir_arg(build):
@@ -299,7 +321,7 @@ def tight_crashkernel(kernel):
   return page(init_size) + 0xb2000 + page(os.path.getsize(capture)) + 0x80000
 
 
-def qemu_command(kernel, initrd, scenario, disk=None, firmware=()):
+def qemu_command(kernel, initrd, scenario, disk=None, firmware=(), monitor=None):
   # limbo.scenario names how guest-init loads; the stock/limbo/corrupt word
   # is the scenario name before any device suffix.
   crashkernel = str(tight_crashkernel(kernel)) if scenario.name == 'tight' else '256M'
@@ -316,7 +338,8 @@ def qemu_command(kernel, initrd, scenario, disk=None, firmware=()):
     device_args = fabric_qemu_args(disk)
   return ['qemu-system-x86_64', '-accel', 'tcg', '-machine', 'q35',
           '-m', '1G', '-smp', str(scenario.cpus), '-nographic', '-no-reboot',
-          '-monitor', 'none', '-serial', 'stdio', '-nic', 'none',
+          '-monitor', f'unix:{monitor},server=on,wait=off' if monitor else 'none',
+          '-serial', 'stdio', '-nic', 'none',
           *firmware, *device_args,
           '-kernel', kernel, '-initrd', initrd, '-append', append]
 
@@ -338,8 +361,15 @@ def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
   same to log_path, which is kept whatever the outcome.
   """
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
+  monitor = None
+  if scenario.monitor_at:
+    monitor = os.path.splitext(log_path)[0] + '.monitor'
+    if os.path.exists(monitor):
+      os.unlink(monitor)
   cmd = qemu_command(kernel, initrd, scenario, disk,
-                     firmware_args(scenario, log_path))
+                     firmware_args(scenario, log_path), monitor)
+  pending = list(scenario.monitor_at)
+  monitor_sent = []
   log = open(log_path, 'w', encoding='utf-8')
   log.write('# ' + ' '.join(cmd) + '\n')
   t_start = time.monotonic()
@@ -395,6 +425,13 @@ def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
         if partial.endswith(b'\n'):
           line = emit(partial.rstrip(b'\r\n'), partial_t)
           partial, partial_t = b'', None
+          for trigger in [p for p in pending if line.message.startswith(p[0])]:
+            pending.remove(trigger)
+            sent_at, reply = send_monitor(monitor, trigger[1])
+            monitor_sent.append((sent_at, trigger[0], trigger[1]))
+            log.write(f'# monitor: sent {trigger[1]!r} at [{sent_at - t_start:8.3f}], '
+                      f'{(sent_at - line.t) * 1000:.1f} ms after the line {trigger[0]!r}; '
+                      f'reply {reply[-300:]!r}\n')
           if line.message.startswith('limbo: halting'):
             halted_at = line.t
           if any(m in line.text for m in kPanicMarkers):
@@ -420,7 +457,40 @@ def boot(scenario, kernel, initrd, log_path, echo=sys.stdout,
               f'{t_end - t_start:.3f} s\n')
     log.close()
   return Run(scenario, lines, t_start, t_end, exit_code, end_reason,
-             log_path, cmd)
+             log_path, cmd, monitor_sent)
+
+
+def send_monitor(path, command):
+  """Sends one HMP command to QEMU's monitor socket; returns the host time it
+  was written and what the monitor answered (the socket is QEMU's from its
+  start: a few tries cover a monitor that is not listening yet)."""
+  import socket
+  for _ in range(50):
+    try:
+      with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(path)
+        sock.settimeout(2.0)
+        reply = b''
+        while b'(qemu)' not in reply:  # the banner, then the first prompt
+          chunk = sock.recv(4096)
+          if not chunk:
+            break
+          reply += chunk
+        sock.sendall(command.encode() + b'\r\n')
+        sent = time.monotonic()
+        reply = b''
+        try:
+          while reply.count(b'(qemu)') < 1:  # the command's output, then the next prompt
+            chunk = sock.recv(4096)
+            if not chunk:
+              break
+            reply += chunk
+        except OSError:
+          pass
+        return sent, _printable(reply).replace('(qemu)', '').strip()
+    except OSError:
+      time.sleep(0.02)
+  return time.monotonic(), 'no monitor connection'
 
 
 # ---- Reading a run ------------------------------------------------------
@@ -611,6 +681,8 @@ def judge(run):
     errors += judge_fault(run, texts, limbo_msgs, ms)
   elif sc.name == 'tight':
     errors += judge_tight(run, texts, limbo_msgs, ms)
+  elif sc.name == 'stock-nmi':
+    errors += judge_stock_nmi(run, ms)
   else:
     for needed in ('limbo: sha256: MISMATCH', 'limbo: computed',
                    'limbo: expected', 'limbo: halting'):
@@ -625,6 +697,8 @@ def judge(run):
     if run.end_reason != 'silent-after-halt':
       errors.append(f'the run did not end halted and silent (end: '
                     f'{run.end_reason}, QEMU exit code {run.exit_code})')
+  if sc.name == 'limbo-nmi':
+    errors += judge_limbo_nmi(run, limbo_msgs)
   if sc.name == 'safety':
     errors += judge_safety(run, texts)
   if sc.name == 'tight':
@@ -746,6 +820,56 @@ def judge_safety(run, texts, bad_loads=None, loop=True):
 kExceptionLine = re.compile(r'^limbo: EXCEPTION vector (\d+) \(#(\w+)\) error 0x[0-9a-f]+ '
                             r'rip 0x([0-9a-f]+) cr2 0x[0-9a-f]+ rsp 0x[0-9a-f]+$')
 kLoadedLine = re.compile(r'limbo: loaded Limbo purgatory \((\d+) bytes at 0x([0-9a-f]+),')
+
+
+kNmiLine = re.compile(r'^limbo: NMI at rip 0x[0-9a-f]+ rsp 0x[0-9a-f]+: not a fault of the purgatory; returning to it')
+kNmiTally = re.compile(r'^limbo: nmi: (\d+) received in the purgatory, each returned from \(the first at rip 0x[0-9a-f]+')
+
+
+def judge_limbo_nmi(run, limbo_msgs):
+  """Issue 20: the NMI reached Limbo while it hashed, was returned from, and
+  was counted before the report (the generic judge has checked verify:ok,
+  the jump and the capture kernel)."""
+  errors = []
+  if not run.monitor_sent:
+    return ['the harness never sent the NMI (no "limbo: sha256: portable" line)']
+  def index(pred):
+    return next((i for i, m in enumerate(limbo_msgs) if pred(m)), None)
+  start = index(lambda m: m == 'limbo: sha256: portable')
+  nmi = index(lambda m: kNmiLine.match(m) is not None)
+  done = index(lambda m: m.startswith('limbo: sha256: ok'))
+  tally = index(lambda m: kNmiTally.match(m) is not None)
+  report = index(lambda m: m.startswith('limbo: report "'))
+  if nmi is None:
+    errors.append('Limbo did not print the NMI ("limbo: NMI at rip ...")')
+  elif start is None or done is None or not start < nmi < done:
+    errors.append('the NMI did not arrive while Limbo hashed (its line is not between '
+                  '"sha256: portable" and "sha256: ok"): the scenario proved nothing')
+  if tally is None:
+    errors.append('no "limbo: nmi: N received ..." tally before the report')
+  else:
+    count = int(kNmiTally.match(limbo_msgs[tally]).group(1))
+    sent = sum(1 for _, _, command in run.monitor_sent if command == 'nmi')
+    if count != sent:
+      errors.append(f'Limbo counted {count} NMIs, the harness sent {sent}')
+    if report is not None and tally > report:
+      errors.append('the NMI tally came after the report')
+  if any(m.startswith('limbo: EXCEPTION') or m.startswith('limbo: halting') for m in limbo_msgs):
+    errors.append('Limbo treated the NMI as a fault')
+  return errors
+
+
+def judge_stock_nmi(run, ms):
+  """Issue 20 control: what the stock purgatory does with an NMI, as
+  measured: no IDT, so the NMI triple faults and the machine resets."""
+  errors = []
+  if not run.monitor_sent:
+    errors.append('the harness never sent the NMI (no stock purgatory line)')
+  if ms.capture_kernel is not None:
+    errors.append('a capture kernel booted: the NMI did not stop the stock purgatory')
+  if run.end_reason != 'exited':
+    errors.append(f'QEMU did not exit (a reset under -no-reboot) after the NMI: end {run.end_reason}')
+  return errors
 
 
 def judge_tight(run, texts, limbo_msgs, ms):

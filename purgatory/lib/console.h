@@ -36,6 +36,9 @@ class Console {
   }
 
   [[nodiscard]] bool configured() const { return configured_; }
+  // True between lines: what an interrupt handler checks before it prints,
+  // so that its line never splits one the interrupted code is writing.
+  [[nodiscard]] bool at_line_start() const { return at_line_start_; }
 
   void put(char c) {
     if (at_line_start_) {

@@ -20,6 +20,7 @@
 #include "lib/console.h"
 #include "lib/format.h"
 #include "lib/flow_pcie.h"
+#include "lib/nmi.h"
 #include "lib/pic8259.h"
 #include "lib/reboot.h"
 #include "lib/report.h"
@@ -161,6 +162,16 @@ template <class Machine>
                    fmt::hex(vars.backup_src_start), " to 0x", fmt::hex(vars.backup_start));
     } else {
       fmt::println(con, "backup: none requested");
+    }
+  }
+
+  // 4c. NMIs: the handler prints the first one only when the console is
+  // between lines; here every one is accounted for, before the report.
+  if constexpr (requires { machine.nmi_record(); }) {
+    const NmiRecord nmis = machine.nmi_record();
+    if (nmis.count != 0) {
+      fmt::println(con, "nmi: ", fmt::dec(nmis.count), " received in the purgatory, each returned from (the first at rip 0x",
+                   fmt::hex(nmis.first_rip), nmis.first_printed ? ")" : "; not printed then: the console was mid-line)");
     }
   }
 

@@ -1280,6 +1280,12 @@ class Checker {
       }
       ++s.exception_handlers;
       Worst handler = worst_from(static_cast<int>(i), memo, active, cycles);
+      if (functions_[i].symbol == kNmiHandlerSymbol) {
+        s.nmi_handler = true;
+        s.nmi_depth = handler.depth;
+        s.nmi_path = describe(handler);
+        continue;
+      }
       if (s.exception_handlers == 1 || handler.depth > worst_handler.depth) worst_handler = handler;
     }
     if (s.exception_handlers > 0) {
@@ -1289,13 +1295,15 @@ class Checker {
     // Recursion is a finding wherever it is, reachable from a root or not.
     for (size_t i = 0; i < functions_.size(); ++i) worst_from(static_cast<int>(i), memo, active, cycles);
     s.stack_required = s.entry_depth + (s.exception_handlers ? kExceptionFrameBytes + s.handler_depth : 0) +
-                       kStackMarginBytes;
+                       (s.nmi_handler ? kInterruptFrameBytes + s.nmi_depth : 0) + kStackMarginBytes;
     s.stack_known = s.stack_size > 0;
     if (s.stack_known && s.stack_required > s.stack_size) {
       add("stack", abi::kEntrySymbol, "",
           "worst stack " + std::to_string(s.stack_required) + " bytes (entry " + std::to_string(s.entry_depth) +
               " + exception frame " + std::to_string(s.exception_handlers ? kExceptionFrameBytes : 0) +
-              " + handler " + std::to_string(s.handler_depth) + " + margin " + std::to_string(kStackMarginBytes) +
+              " + handler " + std::to_string(s.handler_depth) + " + nmi " +
+              std::to_string(s.nmi_handler ? kInterruptFrameBytes + s.nmi_depth : 0) + " + margin " +
+              std::to_string(kStackMarginBytes) +
               ") exceeds the " + std::to_string(s.stack_size) + "-byte stack; path: " + s.worst_path);
     }
   }
@@ -1325,10 +1333,12 @@ std::string format_report(const Report& report) {
   row("exception handlers", std::to_string(s.exception_handlers));
   row("stack in handler", std::to_string(s.handler_depth) + " bytes");
   row("exception frame", std::to_string(s.exception_handlers ? kExceptionFrameBytes : 0) + " bytes");
+  row("nmi frame+handler", std::to_string(s.nmi_handler ? kInterruptFrameBytes + s.nmi_depth : 0) + " bytes");
   row("stack margin", std::to_string(kStackMarginBytes) + " bytes");
   row("stack required", std::to_string(s.stack_required) + " bytes");
   row("worst path", s.worst_path.empty() ? "-" : s.worst_path);
   row("worst handler path", s.worst_handler_path.empty() ? "-" : s.worst_handler_path);
+  row("nmi path", s.nmi_path.empty() ? "-" : s.nmi_path);
   row("findings", std::to_string(report.findings.size()));
   return out.str();
 }

@@ -109,6 +109,12 @@ inline constexpr const char* kExceptionPrefix = "limbo_exception";
 inline constexpr const char* kStackStartSymbol = "stack";
 inline constexpr const char* kLimboStackStartSymbol = "limbo_stack";
 inline constexpr const char* kInterruptPrefix = "limbo_interrupt";
+// The NMI handler returns (entry.S): NMIs are blocked until its IRETQ, so it
+// never nests in itself, but it may arrive while a fault handler runs. The
+// bound stacks it, with its own frame (5 words: no error code), on top of
+// the worst fault handler.
+inline constexpr const char* kNmiHandlerSymbol = "limbo_exception_nmi";
+inline constexpr uint64_t kInterruptFrameBytes = 5 * 8;
 // The loader's register table (limbo::abi::Entry64Regs): loading rsp from it
 // or jumping through it hands over to the next kernel.
 inline constexpr const char* kExitRegisterTable = "entry64_regs";
@@ -151,6 +157,9 @@ struct Summary {
   uint64_t stack_size = 0;     // stack_end - stack, 0 if unknown
   uint64_t entry_depth = 0;    // worst(purgatory_start)
   uint64_t handler_depth = 0;  // worst exception handler, 0 if none
+  uint64_t nmi_depth = 0;      // the NMI handler, 0 if none (kNmiHandlerSymbol)
+  bool nmi_handler = false;
+  std::string nmi_path;
   uint64_t stack_required = 0; // entry + frame + handler + margin
   size_t exception_handlers = 0;
   std::string worst_path;      // "purgatory_start -> f (+N) -> ..."

@@ -48,6 +48,7 @@ class FakeMachine {
   }
   sha256::BlockFunction sha256_engine() { return sha256::compress_portable; }
   void sha256_release() {}
+  NmiRecord nmi_record() const { return nmis; }
 
   // The PCIe step: a simulated fabric whose time runs with the TSC (each TSC
   // read is 1 us on both), the page tables as the arch code reports them.
@@ -67,6 +68,7 @@ class FakeMachine {
     return out;
   }
 
+  NmiRecord nmis;
   FakePortIo io_;
   FakeVgaCells cells_;
   std::vector<uint8_t> memory_;
@@ -149,6 +151,33 @@ TEST_F(FlowTest, VerifiedImageJumpsAndReports) {
   EXPECT_TRUE(has_line_starting("limbo: jumping to 0x1000200 (rsi 0x8c000) after "));
   EXPECT_TRUE(guard_intact());
   for (const auto& line : m.lines()) EXPECT_EQ(line.rfind("limbo: ", 0), 0u) << line;
+}
+
+TEST_F(FlowTest, NmisAreAccountedForBeforeTheReport) {
+  // No NMI, no line.
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_FALSE(has_line_starting("limbo: nmi:"));
+}
+
+TEST_F(FlowTest, NmisReturnedFromAreCountedAndTheJumpStillHappens) {
+  m.nmis = NmiRecord{3, 0x1234, true};
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: nmi: 3 received in the purgatory, each returned from (the first at rip 0x1234)"));
+  // Accounted for before the report and the jump.
+  const auto lines = m.lines();
+  size_t nmi = lines.size(), report_line = lines.size();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].rfind("limbo: nmi:", 0) == 0) nmi = i;
+    if (lines[i].rfind("limbo: report \"", 0) == 0) report_line = i;
+  }
+  EXPECT_LT(nmi, report_line);
+  EXPECT_EQ(report.verify, report::Verify::kOk);
+
+  m.io_.transmitted.clear();
+  m.nmis = NmiRecord{1, 0xabc, false};
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line("limbo: nmi: 1 received in the purgatory, each returned from (the first at rip 0xabc; "
+                       "not printed then: the console was mid-line)"));
 }
 
 TEST_F(FlowTest, MismatchHaltsWithDiagnosisAndTouchesNothing) {

@@ -85,12 +85,16 @@ purgatory_start:
 limbo_exception_stubs:
 	.irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
 	.balign 16
+	.if \vector == 2
+	jmp	limbo_exception_nmi
+	.else
 	.if (\vector == 8) || ((\vector >= 10) && (\vector <= 14)) || (\vector == 17) || (\vector == 21) || (\vector == 29) || (\vector == 30)
 	.else
 	pushq	$0
 	.endif
 	pushq	$\vector
 	jmp	limbo_exception_common
+	.endif
 	.endr
 
 /* Vectors 32..255: no exception uses them (interrupts are off), so one stub
@@ -101,6 +105,52 @@ limbo_interrupt_stub:
 	pushq	$0
 	pushq	$256
 	jmp	limbo_exception_common
+
+/*
+ * NMI (vector 2): counted, and returned from. An NMI is not a fault of the
+ * interrupted code: the platform sends it (IPMI diagnostic interrupt, PCI
+ * SERR/IOCHK, firmware-first error handling), and halting on it would leave
+ * the machine hung where the stock purgatory's triple fault resets it. The
+ * CPU blocks further NMIs from delivery until the next IRET (SDM Vol. 3A
+ * §6.7.1), so this handler never nests in itself; it may interrupt any other
+ * code, a fault handler included, on the same stack (no IST: interrupts
+ * come on the current stack at CPL 0, and -mno-red-zone keeps that safe;
+ * purgatory-check adds its frame and depth on top of a fault handler's).
+ * It saves what a C call may clobber, calls limbo_nmi with the CPU's frame
+ * (rip, cs, rflags, rsp, ss), and IRETQ restores RFLAGS (DF included) and
+ * lifts the NMI block. No SIMD register is touched: limbo_nmi is built
+ * with -mgeneral-regs-only, so SHA-NI work it interrupts keeps its state.
+ */
+	.type limbo_exception_nmi, @function
+limbo_exception_nmi:
+	pushq	%rax
+	pushq	%rcx
+	pushq	%rdx
+	pushq	%rsi
+	pushq	%rdi
+	pushq	%r8
+	pushq	%r9
+	pushq	%r10
+	pushq	%r11
+	pushq	%rbp
+	movq	%rsp, %rbp
+	leaq	80(%rsp), %rdi       /* the CPU's frame, above the 10 saved registers */
+	andq	$-16, %rsp
+	cld
+	call	limbo_nmi
+	movq	%rbp, %rsp
+	popq	%rbp
+	popq	%r11
+	popq	%r10
+	popq	%r9
+	popq	%r8
+	popq	%rdi
+	popq	%rsi
+	popq	%rdx
+	popq	%rcx
+	popq	%rax
+	iretq
+	.size limbo_exception_nmi, . - limbo_exception_nmi
 
 /* Saves the registers as an ExceptionFrame and reports; never returns. */
 limbo_exception_common:

@@ -10,6 +10,7 @@
 #include "arch/x86_64/ecam.h"
 #include "lib/console.h"
 #include "lib/flow_pcie.h"
+#include "lib/nmi.h"
 #include "lib/pcie/quiesce.h"
 #include "lib/sha256.h"
 #include "lib/vga.h"
@@ -35,6 +36,9 @@ void restore_control_after_simd();
 // The one console (constant-initialised: no constructor runs in purgatory).
 Console& the_console();
 
+// The NMIs received so far (main.cc limbo_nmi, from entry.S).
+flow::NmiRecord nmi_record();
+
 // The PCIe quiesce's tables (tens of KiB): a global in .bss, not the stack.
 pcie::Workspace& pcie_workspace();
 
@@ -50,6 +54,7 @@ class Machine {
   uint8_t* phys(uint64_t address) { return reinterpret_cast<uint8_t*>(address); }
   sha256::BlockFunction sha256_engine() { return simd_gate_sha256(); }
   void sha256_release() { restore_control_after_simd(); }
+  flow::NmiRecord nmi_record() { return arch::nmi_record(); }
 
   // The PCIe step (lib/flow_pcie.h).
   flow::PagingSummary paging_summary() const {

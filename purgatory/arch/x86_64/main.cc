@@ -29,9 +29,30 @@ struct ExceptionFrame {
 // rather than recursing until the stack is gone.
 constinit bool in_exception = false;
 
+// What the CPU pushed on an NMI (no error code; SDM Vol. 3A §6.14.2), which
+// entry.S's limbo_exception_nmi passes to limbo_nmi.
+struct InterruptFrame {
+  uint64_t rip, cs, rflags, rsp, ss;
+};
+
+// Written only by limbo_nmi, which never nests in itself (NMIs are blocked
+// until its IRETQ); read by the flow between its steps. volatile: the flow
+// must see an update that an NMI made between two of its reads.
+constinit volatile uint32_t nmi_count = 0;
+constinit volatile uint64_t nmi_first_rip = 0;
+constinit volatile bool nmi_first_printed = false;
+
 }  // namespace
 
 Console& the_console() { return console_instance; }
+
+flow::NmiRecord nmi_record() {
+  flow::NmiRecord record;
+  record.count = nmi_count;
+  record.first_rip = nmi_first_rip;
+  record.first_printed = nmi_first_printed;
+  return record;
+}
 
 namespace {
 // The PCIe quiesce's discovery table, plan and saved state (35 KiB of plain
@@ -89,6 +110,23 @@ void limbo_install_idt() {
   fmt::println(con, "halting: exception in purgatory; not jumping");
   con.drain();
   arch::halt_forever();
+}
+
+// An NMI: counted, the first one printed when the console is configured and
+// between lines (never splitting a line the interrupted code is writing), and
+// returned from (entry.S). Nothing here can fault: plain stores and the
+// console's port writes.
+void limbo_nmi(const limbo::arch::InterruptFrame* frame) {
+  using namespace limbo;
+  const uint32_t count = arch::nmi_count;
+  if (count != UINT32_MAX) arch::nmi_count = count + 1;
+  if (count != 0) return;
+  arch::nmi_first_rip = frame->rip;
+  arch::Console& con = arch::the_console();
+  if (!con.configured() || !con.at_line_start()) return;
+  fmt::println(con, "NMI at rip 0x", fmt::hex(frame->rip), " rsp 0x", fmt::hex(frame->rsp),
+               ": not a fault of the purgatory; returning to it (later NMIs are counted, not printed)");
+  arch::nmi_first_printed = true;
 }
 
 void limbo_main() {
