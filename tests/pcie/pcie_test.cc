@@ -33,7 +33,7 @@ struct Scenario {
   Totals totals;
 
   Totals quiesce(const abi::PcieSettings& s) {
-    totals = pcie::quiesce(fabric, clock, sink, s, *ws);
+    totals = pcie::quiesce(fabric, fabric, clock, sink, s, *ws);
     return totals;
   }
   Totals quiesce() { return quiesce(settings_for(fabric)); }
@@ -103,8 +103,8 @@ TEST(Policy, QemuLikeTopologyEveryClass) {
   Scenario r;
   build_qemu_like(r.fabric);
   r.quiesce();
-  expect_decision(r, bdf(0, 0), Action::kSkip, Reason::kConventional);
-  expect_decision(r, bdf(0, 1), Action::kSkip, Reason::kRcIntegrated);
+  expect_decision(r, bdf(0, 0), Action::kSkip, Reason::kNoDma);  // host bridge, class 0600
+  expect_decision(r, bdf(0, 1), Action::kStop, Reason::kRcIntegrated);  // no FLR, no virtio capability
   expect_decision(r, bdf(0, 2), Action::kReset, Reason::kPortSelected);
   expect_decision(r, bdf(1, 0), Action::kReset, Reason::kBelowSelectedPort);
   expect_decision(r, bdf(0, 3), Action::kReset, Reason::kPortSelected);
@@ -115,9 +115,10 @@ TEST(Policy, QemuLikeTopologyEveryClass) {
   expect_decision(r, bdf(5, 0), Action::kSkip, Reason::kDisplay);
   expect_decision(r, bdf(0, 5), Action::kLeave, Reason::kBridgeBelow);
   expect_decision(r, bdf(6, 0), Action::kLeave, Reason::kNotAPort);
-  expect_decision(r, bdf(7, 1), Action::kSkip, Reason::kConventional);
+  expect_decision(r, bdf(7, 1), Action::kStop, Reason::kConventional);
   EXPECT_EQ(r.totals.reset, 2u);
-  EXPECT_EQ(r.totals.skip, 4u);  // host bridge, RCiEP, display, conventional
+  EXPECT_EQ(r.totals.stop, 2u);  // RCiEP, conventional
+  EXPECT_EQ(r.totals.skip, 2u);  // host bridge, display
   EXPECT_EQ(r.totals.fail, 0u);
   EXPECT_EQ(r.totals.ports, 2u);
   // Reset really happened to the two endpoints only.
@@ -140,7 +141,7 @@ TEST(Policy, APortWhoseBusRangeHoldsAnotherBridgesBusStays) {
   r.fabric.add(bdf(2, 0), endpoint(0x1b36, 0x0010, 0x010802));
   r.quiesce();
   expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kBusRangeShared);
-  expect_decision(r, bdf(1, 0), Action::kSkip, Reason::kSharesPort);
+  expect_decision(r, bdf(1, 0), Action::kStop, Reason::kSharesPort);
   expect_decision(r, bdf(0, 3), Action::kReset, Reason::kPortSelected);
   expect_decision(r, bdf(2, 0), Action::kReset, Reason::kBelowSelectedPort);
   EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 0u);
@@ -228,7 +229,7 @@ TEST(Policy, AnEndpointSharingAPortWithADisplayIsSkippedWithTheReason) {
   r.fabric.add(bdf(1, 0, 1), endpoint(0x10de, 0x10f8, 0x040300));  // its audio function
   r.quiesce();
   expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kDisplayBelow);
-  expect_decision(r, bdf(1, 0, 1), Action::kSkip, Reason::kSharesPort);
+  expect_decision(r, bdf(1, 0, 1), Action::kStop, Reason::kSharesPort);  // Bus Master already off: nothing written
   EXPECT_EQ(r.fabric.writes, 0u);
 }
 
@@ -528,7 +529,7 @@ TEST(Reset, RetryStatusThenReadyReportsTheReadyTime) {
   EXPECT_GE(r.ws->reset.results[0].ready_ms, 250u);
   EXPECT_LE(r.ws->reset.results[0].ready_ms, 252u);
   EXPECT_EQ(r.ws->reset.results[1].ready_ms, 101u);  // ready before settle ended: first poll
-  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:02:00.0 1b36:0010 class 010802 reset ok ready 101 ms\n"),
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:02:00.0 1b36:0010 class 010802 reset ok ready 101 ms by bus reset (port 0000:00:03.0)\n"),
             std::string::npos)
       << r.sink.text;
 }
@@ -555,10 +556,10 @@ TEST(Reset, DeviceThatNeverAnswersFailsBoundedAndTheOthersAreRestored) {
       EXPECT_FALSE(a.write);
     }
   }
-  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 failed never answered, left alone\n"),
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 failed never answered, left alone by bus reset (port 0000:00:02.0)\n"),
             std::string::npos)
       << r.sink.text;
-  EXPECT_NE(r.sink.text.find("limbo: pcie reset 1 skip 0 fail 1 ports 2 in "), std::string::npos) << r.sink.text;
+  EXPECT_NE(r.sink.text.find("limbo: pcie reset 1 stop 0 skip 0 fail 1 ports 2 in "), std::string::npos) << r.sink.text;
 }
 
 TEST(Reset, ConsoleLinesForTheQemuTopology) {
@@ -566,15 +567,17 @@ TEST(Reset, ConsoleLinesForTheQemuTopology) {
   build_qemu_like(r.fabric);
   r.quiesce();
   const std::string& t = r.sink.text;
-  EXPECT_NE(t.find("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready 101 ms\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("limbo: pcie 0000:02:00.0 1b36:0010 class 010802 reset ok ready 101 ms\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("limbo: pcie 0000:05:00.0 1234:1111 class 030000 skip display device\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("limbo: pcie 0000:07:01.0 8086:100e class 020000 skip conventional pci\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("limbo: pcie 0000:00:01.0 1af4:1041 class 020000 skip root complex integrated endpoint, no port\n"),
+  EXPECT_NE(t.find("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready 101 ms by bus reset (port 0000:00:02.0)\n"),
             std::string::npos) << t;
-  EXPECT_NE(t.find("limbo: pcie reset 2 skip 4 fail 0 ports 2 in 103 ms\n"), std::string::npos) << t;
-  // No line for ports and bridges.
-  EXPECT_EQ(t.find("0000:00:02.0"), std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:02:00.0 1b36:0010 class 010802 reset ok ready 101 ms by bus reset (port 0000:00:03.0)\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:05:00.0 1234:1111 class 030000 skip display device\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:07:01.0 8086:100e class 020000 stop by bus master off (conventional pci)\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:00:01.0 1af4:1041 class 020000 stop by bus master off (root complex integrated endpoint, no port)\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie reset 2 stop 2 skip 2 fail 0 ports 2 in 103 ms\n"), std::string::npos) << t;
+  // No line of its own for a port or bridge.
+  EXPECT_EQ(t.find("limbo: pcie 0000:00:02.0"), std::string::npos) << t;
 }
 
 TEST(Plan, TreeShowsEveryFunctionWithItsDecision) {
@@ -595,7 +598,7 @@ TEST(Plan, TreeShowsEveryFunctionWithItsDecision) {
             std::string::npos)
       << tree.text;
   EXPECT_NE(tree.text.find("0000:00:02.0 1b36:000c class 060400 root port: port reset (only endpoints below) [bus 01-01]\n"
-                           "    0000:01:00.0 8086:10d3 class 020000 endpoint: reset (port 0000:00:02.0)\n"),
+                           "    0000:01:00.0 8086:10d3 class 020000 endpoint: reset by bus reset (port 0000:00:02.0)\n"),
             std::string::npos)
       << tree.text;
 }
@@ -613,7 +616,7 @@ TEST(Hostile, AllOnesFabricFindsNothingInBoundedReads) {
   EXPECT_EQ(r.ws->topology.count, 0);
   EXPECT_EQ(r.fabric.reads, 32u);  // function 0 of each device on the root bus
   EXPECT_EQ(r.fabric.writes, 0u);
-  EXPECT_NE(r.sink.text.find("limbo: pcie reset 0 skip 0 fail 0 ports 0 in 0 ms\n"), std::string::npos) << r.sink.text;
+  EXPECT_NE(r.sink.text.find("limbo: pcie reset 0 stop 0 skip 0 fail 0 ports 0 in 0 ms\n"), std::string::npos) << r.sink.text;
 }
 
 TEST(Hostile, BusNumberCyclesAreNotFollowed) {
@@ -675,7 +678,7 @@ TEST(Hostile, CapabilityListLoopEndsWithinTheBound) {
   int cap_reads = 0;
   for (const Access& a : r.fabric.log) cap_reads += a.address == bdf(1, 0) && (a.offset == 0x60 || a.offset == 0x70);
   EXPECT_EQ(cap_reads, kMaxCapabilityWalk);
-  expect_decision(r, bdf(1, 0), Action::kSkip, Reason::kConventional);
+  expect_decision(r, bdf(1, 0), Action::kStop, Reason::kConventional);
   expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kConventionalBelow);
 }
 
