@@ -55,6 +55,7 @@ class FakeMachine {
   bool tsc_invariant() const { return invariant_tsc; }
   pcie::testing::Fabric& pcie_config_space(const abi::PcieSettings&) { return fabric; }
   pcie::Workspace& pcie_workspace() { return *workspace; }
+  pcie::testing::Fabric& pcie_mmio() { return fabric; }
 
   std::string serial() const { return io_.transmitted; }
   std::vector<std::string> lines() const {
@@ -144,8 +145,8 @@ TEST_F(FlowTest, VerifiedImageJumpsAndReports) {
   EXPECT_TRUE(has_line_starting("limbo: sha256: ok (2 regions, 16948 bytes, "));
   EXPECT_EQ(report.verify, report::Verify::kOk);
   // ms: 1,000,000 ticks before the first read and 1 us per read: just over 1 ms.
-  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:2");
-  EXPECT_TRUE(has_line("limbo: report \" limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:2\""));
+  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2");
+  EXPECT_TRUE(has_line("limbo: report \" limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2\""));
   EXPECT_TRUE(has_line_starting("limbo: jumping to 0x1000200 (rsi 0x8c000) after "));
   EXPECT_TRUE(guard_intact());
   for (const auto& line : m.lines()) EXPECT_EQ(line.rfind("limbo: ", 0), 0u) << line;
@@ -180,7 +181,7 @@ TEST_F(FlowTest, SkipChecksSkipsTheHash) {
   vars.skip_checks = 1;
   EXPECT_EQ(run(), Outcome::kJump);
   EXPECT_TRUE(has_line("limbo: sha256: skipped (skip_checks set)"));
-  EXPECT_NE(cmdline().find(" limbo=v1,verify:skipped,reset:0,skip:0,fail:0,ms:"), std::string::npos);
+  EXPECT_NE(cmdline().find(" limbo=v2,verify:off,reset:0,stop:0,skip:0,fail:0,ms:"), std::string::npos);
 }
 
 TEST_F(FlowTest, CrashBackupIsCopiedAfterVerification) {
@@ -301,7 +302,7 @@ TEST_F(FlowPcieTest, OffWhenTheBlockSaysSoAndNothingIsTouched) {
   EXPECT_EQ(run(), Outcome::kJump);
   EXPECT_TRUE(has_line("limbo: pcie: off"));
   EXPECT_EQ(m.fabric.reads + m.fabric.writes, 0u);
-  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:2");
+  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2");
 }
 
 TEST_F(FlowPcieTest, RefusedBlockMeansOff) {
@@ -317,7 +318,7 @@ TEST_F(FlowPcieTest, ResetRunsAfterVerificationAndBeforeTheBackupAndReport) {
   EXPECT_TRUE(has_line_starting("limbo: pcie: delays on the tsc (invariant tsc agrees with the pit; tsc 1000000 kHz "
                                 "from the loader, 1000"));
   EXPECT_TRUE(has_line_starting("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready "));
-  EXPECT_TRUE(has_line("limbo: pcie 0000:00:00.0 8086:29c0 class 060000 skip conventional pci"));
+  EXPECT_TRUE(has_line("limbo: pcie 0000:00:00.0 8086:29c0 class 060000 skip bridge class, no dma"));
   // A 2.5 GT/s port: no link wait; the settle is exactly the 100 ms default.
   bool timeline = false;
   for (const auto& line : m.lines()) {
@@ -339,7 +340,7 @@ TEST_F(FlowPcieTest, ResetRunsAfterVerificationAndBeforeTheBackupAndReport) {
   EXPECT_EQ(report.reset, 1u);
   EXPECT_EQ(report.skip, 1u);
   EXPECT_EQ(report.fail, 0u);
-  EXPECT_NE(cmdline().find(" limbo=v1,verify:ok,reset:1,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
+  EXPECT_NE(cmdline().find(" limbo=v2,verify:ok,reset:1,stop:0,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
   // The device was reset (BAR gone, then restored) and left with Bus Master off.
   EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), 0x10, 4), 0xfebc0000u);
   EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), pcie::kCommandOffset, 2), 0x0002u);
