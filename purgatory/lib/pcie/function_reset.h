@@ -136,13 +136,19 @@ void initiate_flr(Space& space, const Function& f, Method m) {
 
 }  // namespace detail
 
-// Runs methods 2-4 for the plan. Every wait has a deadline: at most the
+// Methods 2-4 in two halves, so that the caller can run the ports' bus
+// reset in between and the FLR's 100 ms and the bus reset's settle time
+// overlap (quiesce.h): start_functions stops, saves, maps, initiates every
+// FLR and starts every class reset; finish_functions polls them all to done
+// or their deadlines and restores. Every wait has a deadline: at most the
 // pending-transaction wait + the FLR wait + the ready timeout for FLR, and
 // each class reset its own (NVMe: CAP.TO, at most 60 s; virtio: the ready
-// timeout), whatever the devices do.
+// timeout), whatever the devices do. The functions here are never below a
+// port being reset (the policy gives those method 1), so the two sequences
+// touch disjoint functions.
 template <ConfigSpace Space, Mmio MmioSpace, Clock C>
-FunctionTotals reset_functions(Space& space, MmioSpace& mmio, C& clock, const Topology& t, const Plan& plan,
-                               const Settings& settings, FunctionWork& w) {
+void start_functions(Space& space, MmioSpace& mmio, C& clock, const Topology& t, const Plan& plan,
+                     const Settings& settings, FunctionWork& w) {
   w.totals = FunctionTotals{};
   FunctionTimeline& tl = w.timeline;
   tl = FunctionTimeline{};
@@ -211,7 +217,6 @@ FunctionTotals reset_functions(Space& space, MmioSpace& mmio, C& clock, const To
   }
   // PCIe r6.0 §6.6.2: no config request before 100 ms after the (last) FLR.
   tl.flr_settle_end_us = any_flr ? tl.last_flr_us + uint64_t{kFlrCompletionMs} * 1000 : tl.last_flr_us;
-  const uint64_t flr_deadline = tl.flr_settle_end_us + uint64_t{settings.ready_timeout_ms} * 1000;
 
   // 4. Class resets: started back to back, each with its own deadline.
   for (uint16_t k = 0; k < n; ++k) {
@@ -239,6 +244,15 @@ FunctionTotals reset_functions(Space& space, MmioSpace& mmio, C& clock, const To
       r.deadline_us = r.started_us + uint64_t{settings.ready_timeout_ms} * 1000;
     }
   }
+
+}
+
+template <ConfigSpace Space, Mmio MmioSpace, Clock C>
+FunctionTotals finish_functions(Space& space, MmioSpace& mmio, C& clock, const Topology& t, const Plan& plan,
+                                const Settings& settings, FunctionWork& w) {
+  FunctionTimeline& tl = w.timeline;
+  const uint16_t n = plan.function_reset_count;
+  const uint64_t flr_deadline = tl.flr_settle_end_us + uint64_t{settings.ready_timeout_ms} * 1000;
 
   // 5. One polling loop for all: class resets until their state reads
   // reset; FLR functions, after their 100 ms, until their Vendor ID answers.
@@ -341,6 +355,14 @@ FunctionTotals reset_functions(Space& space, MmioSpace& mmio, C& clock, const To
   }
   tl.end_us = clock.now_us();
   return w.totals;
+}
+
+// Both halves, nothing in between.
+template <ConfigSpace Space, Mmio MmioSpace, Clock C>
+FunctionTotals reset_functions(Space& space, MmioSpace& mmio, C& clock, const Topology& t, const Plan& plan,
+                               const Settings& settings, FunctionWork& w) {
+  start_functions(space, mmio, clock, t, plan, settings, w);
+  return finish_functions(space, mmio, clock, t, plan, settings, w);
 }
 
 [[nodiscard]] constexpr const char* to_string(FunctionOutcome o) {

@@ -50,7 +50,7 @@ struct Totals {
   uint32_t fail = 0;
   uint32_t ports = 0;
   uint32_t functions = 0;
-  uint64_t elapsed_us = 0;   // first assert (or first function method) to the end of the last restore
+  uint64_t elapsed_us = 0;   // first function method (or first assert) to the end of the last restore
   bool enabled = false;
   bool truncated = false;    // discovery table full
 };
@@ -129,7 +129,10 @@ void print_decision(Sink& sink, const Topology& t, const Plan& plan, const Reset
         const FunctionResult& r = functions->results[k];
         fmt::print(sink, to_string(r.outcome));
         if (r.outcome == FunctionOutcome::kReset) {
-          fmt::print(sink, is_flr(d.method) ? " ready " : " in ", fmt::dec(r.ms), " ms");
+          // FLR: the first poll that saw it answer (as after a bus reset);
+          // class reset: the first poll that saw it done, which may come
+          // after the ports' bus reset (quiesce runs both at once).
+          fmt::print(sink, is_flr(d.method) ? " ready " : " within ", fmt::dec(r.ms), " ms");
         } else if (r.outcome == FunctionOutcome::kTimedOut) {
           fmt::print(sink, " after ", fmt::dec(r.ms), " ms, status ", fmt::hex(r.last_status, 8));
         }
@@ -256,17 +259,22 @@ Totals quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::P
   const size_t roots = root_buses(abi_settings, ws.roots);
   totals.truncated = !discover(space, ws.roots, roots, ws.topology);
   decide(ws.topology, settings, ws.plan);
+  // The functions' FLRs and class resets start first, so that their waits
+  // run during the ports' hold and settle time.
+  start_functions(space, mmio, clock, ws.topology, ws.plan, settings, ws.functions);
   const ResetTotals r = reset_ports(space, clock, ws.topology, ws.plan, settings, ws.reset);
-  const FunctionTotals fr = reset_functions(space, mmio, clock, ws.topology, ws.plan, settings, ws.functions);
+  const FunctionTotals fr = finish_functions(space, mmio, clock, ws.topology, ws.plan, settings, ws.functions);
   totals.reset = r.endpoints_reset + fr.reset;
   totals.fail = r.endpoints_failed + fr.failed;
   totals.stop = fr.stopped;
   totals.skip = ws.plan.skip_count;
   totals.ports = r.ports_reset;
   totals.functions = ws.topology.count;
-  const uint64_t start = r.ports_reset != 0 ? ws.reset.timeline.first_assert_us : ws.functions.timeline.start_us;
   const bool any_function = ws.plan.function_reset_count != 0 || ws.plan.stop_count != 0;
-  const uint64_t end = any_function ? ws.functions.timeline.end_us : ws.reset.timeline.end_us;
+  const uint64_t start = any_function ? ws.functions.timeline.start_us : ws.reset.timeline.first_assert_us;
+  const uint64_t end = any_function && ws.functions.timeline.end_us > ws.reset.timeline.end_us
+                           ? ws.functions.timeline.end_us
+                           : ws.reset.timeline.end_us;
   totals.elapsed_us = end > start ? end - start : 0;
   print_report(sink, ws.topology, ws.plan, ws.reset, totals, &ws.functions);
   return totals;
