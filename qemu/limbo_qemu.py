@@ -1222,7 +1222,7 @@ def judge_flat(run, texts, limbo_msgs):
     for bdf, method in wanted.items():
       ident, cls = functions[bdf][0], functions[bdf][1]
       line = pcie_line(limbo_msgs, bdf)
-      outcome = 'stop' if method == 'bus master off' else r'reset ok (ready|in) \d+ ms'
+      outcome = 'stop' if method == 'bus master off' else r'reset ok (ready|within) \d+ ms'
       pattern = re.compile(rf'^limbo: pcie {re.escape(bdf)} {re.escape(ident)} '
                            rf'class {re.escape(cls)} {outcome} by {re.escape(method)} ')
       if line is None or not pattern.match(line):
