@@ -836,6 +836,12 @@ TEST(Methods, WithoutFlrTheClassResetsRun) {
   Scenario r;
   build_flat(r.fabric, /*flr=*/false);
   r.quiesce();
+  // No FLR: the timeline's FLR fields do not run before its start (the
+  // console prints them as differences from it).
+  const FunctionTimeline& ft = r.ws->functions.timeline;
+  EXPECT_GE(ft.last_flr_us, ft.start_us);
+  EXPECT_GE(ft.flr_settle_end_us, ft.start_us);
+  EXPECT_LE(ft.flr_settle_end_us, ft.end_us);
   EXPECT_EQ(method_of(r, bdf(0, 1)), Method::kNvmeReset);
   EXPECT_EQ(method_of(r, bdf(0, 3)), Method::kVirtioReset);
   EXPECT_EQ(method_of(r, bdf(0, 2)), Method::kBusMasterOff);

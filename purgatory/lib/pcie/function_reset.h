@@ -216,6 +216,9 @@ void start_functions(Space& space, MmioSpace& mmio, C& clock, const Topology& t,
     any_flr = true;
   }
   // PCIe r6.0 §6.6.2: no config request before 100 ms after the (last) FLR.
+  // Without an FLR both times are the end of the pending wait (nothing to
+  // wait for), so that every timeline field is at or after start_us.
+  if (!any_flr) tl.last_flr_us = tl.pending_end_us;
   tl.flr_settle_end_us = any_flr ? tl.last_flr_us + uint64_t{kFlrCompletionMs} * 1000 : tl.last_flr_us;
 
   // 4. Class resets: started back to back, each with its own deadline.
