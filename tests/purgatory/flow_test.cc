@@ -391,3 +391,40 @@ TEST_F(FlowPcieTest, NonInvariantTscWithoutPitHasNoClockAndResetsNothing) {
 
 }  // namespace
 }  // namespace limbo::flow
+
+namespace limbo::flow {
+namespace {
+
+// Issue 14 through the flow: a root-bus NVMe without FLR gets its class
+// reset (its BAR mapped through the machine's pcie_mmio), a root-bus NIC is
+// stopped; the report counts them (reset:, stop:) and the functions line
+// gives the phases.
+TEST_F(FlowPcieTest, FunctionMethodsRunAndAreReported) {
+  using namespace pcie::testing;
+  m.fabric.add(bdf(0, 3), rc_integrated(nvme_controller(false)));
+  make_live(m.fabric, bdf(0, 3), 0xfe000000);
+  Fabric::FunctionSpec nic = rc_integrated(endpoint(0x8086, 0x10d3, 0x020000));
+  m.fabric.add(bdf(0, 4), nic);
+  make_live(m.fabric, bdf(0, 4), 0xfe100000);
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line_starting("limbo: pcie 0000:00:03.0 1b36:0010 class 010802 reset ok within "));
+  EXPECT_TRUE(has_line("limbo: pcie 0000:00:04.0 8086:10d3 class 020000 stop by bus master off (root complex "
+                       "integrated endpoint, no port)"));
+  EXPECT_TRUE(has_line_starting("limbo: pcie: functions: stop "));
+  EXPECT_EQ(report.reset, 2u);
+  EXPECT_EQ(report.stop, 1u);
+  EXPECT_EQ(report.fail, 0u);
+  EXPECT_NE(cmdline().find(" limbo=v2,verify:ok,reset:2,stop:1,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
+  EXPECT_EQ(m.fabric.map_calls, 1u);
+  EXPECT_FALSE(pcie::nvme::ControllerConfiguration::from_value(m.fabric.fn(bdf(0, 3)).nvme_cc).enable());
+  EXPECT_FALSE(pcie::Command::from_value(static_cast<uint16_t>(m.fabric.peek(bdf(0, 4), pcie::kCommandOffset, 2)))
+                   .bus_master());
+  for (const auto& line : m.lines()) {
+    if (line.rfind("limbo: pcie: functions: ", 0) == 0) {
+      EXPECT_EQ(line.find("18446744"), std::string::npos) << line;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace limbo::flow
