@@ -351,8 +351,8 @@ class Fabric {
     }
     // FLR: Device Control's Initiate FLR (on a function that advertises it),
     // or the AF capability's.
-    if (!bridge && size == 2 && o == kPcieCap + DeviceControlAt::kOffset &&
-        DeviceControlAt::from_value(static_cast<uint16_t>(v)).initiate_flr() &&
+    if (!bridge && size == 2 && o == kPcieCap + DeviceControl::kOffset &&
+        DeviceControl::from_value(static_cast<uint16_t>(v)).initiate_flr() &&
         DeviceCapabilities::from_value(peek_raw(f, kPcieCap + DeviceCapabilities::kOffset)).function_level_reset_capable() &&
         c[kPcieCap] == kCapabilityIdPciExpress) {
       function_level_reset(f, now);

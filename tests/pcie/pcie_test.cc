@@ -986,8 +986,8 @@ TEST(Methods, FlrWaitsForTransactionsPendingThenResetsAnyway) {
   r.fabric.add(bdf(0, 1), rc_integrated(virtio_net(true)));
   make_live(r.fabric, bdf(0, 1), 0xfe000000);
   SimFunction& f = r.fabric.fn(bdf(0, 1));
-  const uint16_t status = Fabric::kPcieCap + DeviceStatusAt::kOffset;
-  r.fabric.program16(bdf(0, 1), status, DeviceStatusAt{}.set_transactions_pending(true).value);
+  const uint16_t status = Fabric::kPcieCap + DeviceStatus::kOffset;
+  r.fabric.program16(bdf(0, 1), status, DeviceStatus{}.set_transactions_pending(true).value);
   r.quiesce();
   // TP never clears in this model (the fabric does not clear the bit): the
   // wait ends at Linux's 700 ms and the FLR goes ahead.

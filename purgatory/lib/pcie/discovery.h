@@ -221,7 +221,7 @@ void locate_mmio_window(Reader& space, Function& f, uint8_t bar, uint32_t offset
     f.mmio_refusal = MmioRefusal::kUnassigned;
     return;
   }
-  if (!CommandAt::ReadFrom(space, a).memory_space()) {
+  if (!Command::ReadFrom(space, a).memory_space()) {
     f.mmio_refusal = MmioRefusal::kNoDecode;
     return;
   }

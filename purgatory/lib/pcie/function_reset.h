@@ -100,7 +100,7 @@ namespace detail {
 template <ConfigSpace Space>
 void stop_function(Space& space, const Function& f) {
   const abi::PciAddress a = f.address;
-  CommandAt command = CommandAt::ReadFrom(space, a);
+  Command command = Command::ReadFrom(space, a);
   if (command.bus_master()) command.set_bus_master(false).WriteTo(space, a);
   if (f.msi_capability != 0) {
     MsiControl msi = MsiControl::ReadFrom(space, a, f.msi_capability);
@@ -115,14 +115,14 @@ void stop_function(Space& space, const Function& f) {
 // Transactions Pending of an FLR function (PCIe r6.0 §7.5.3.5; AF Status).
 template <ConfigSpace Space>
 [[nodiscard]] bool transactions_pending(Space& space, const Function& f, Method m) {
-  if (m == Method::kFlr) return DeviceStatusAt::ReadFrom(space, f.address, f.pcie_capability).transactions_pending();
+  if (m == Method::kFlr) return DeviceStatus::ReadFrom(space, f.address, f.pcie_capability).transactions_pending();
   return AfStatus::ReadFrom(space, f.address, f.af_capability).transactions_pending();
 }
 
 template <ConfigSpace Space>
 void initiate_flr(Space& space, const Function& f, Method m) {
   if (m == Method::kFlr) {
-    DeviceControlAt::ReadFrom(space, f.address, f.pcie_capability).set_initiate_flr(true).WriteTo(space, f.address,
+    DeviceControl::ReadFrom(space, f.address, f.pcie_capability).set_initiate_flr(true).WriteTo(space, f.address,
                                                                                                    f.pcie_capability);
   } else {
     AfControl{}.set_initiate_flr(true).WriteTo(space, f.address, f.af_capability);

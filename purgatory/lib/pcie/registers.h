@@ -12,6 +12,34 @@
 
 namespace limbo::pcie {
 
+// ---- Registers bound to their place (issue 14) ----------------------------
+// Each type below carries its offset and width (`kOffset`, the Int of the
+// register) and is read and written only through them, as the UART's
+// registers are (lib/uart16550.h): `DeviceCapabilities::ReadFrom(space,
+// function, pcie_cap)`. `base` is the offset of the structure the register
+// belongs to (a capability's offset; 0 for the header).
+template <class Derived, class Int, uint16_t Offset>
+struct ConfigRegister : reg::Register<Derived, Int> {
+  static constexpr uint16_t kOffset = Offset;
+  static_assert(sizeof(Int) == 1 || sizeof(Int) == 2 || sizeof(Int) == 4);
+
+  template <class Space>
+  [[nodiscard]] static Derived ReadFrom(Space& space, abi::PciAddress function, uint16_t base = 0) {
+    const uint16_t at = static_cast<uint16_t>(base + Offset);
+    if constexpr (sizeof(Int) == 1) return Derived::from_value(space.read8(function, at));
+    else if constexpr (sizeof(Int) == 2) return Derived::from_value(space.read16(function, at));
+    else return Derived::from_value(space.read32(function, at));
+  }
+  template <class Space>
+  void WriteTo(Space& space, abi::PciAddress function, uint16_t base = 0) const {
+    const uint16_t at = static_cast<uint16_t>(base + Offset);
+    if constexpr (sizeof(Int) == 1) space.write8(function, at, this->value);
+    else if constexpr (sizeof(Int) == 2) space.write16(function, at, this->value);
+    else space.write32(function, at, this->value);
+  }
+};
+
+
 // ---- Common header, both layouts (PCIe r6.0 §7.5.1.1, PCI r3.0 §6.1) ----
 inline constexpr uint16_t kVendorIdOffset = 0x00;        // §7.5.1.1.1, 16 bits
 inline constexpr uint16_t kDeviceIdOffset = 0x02;        // §7.5.1.1.2, 16 bits
@@ -38,7 +66,7 @@ inline constexpr uint16_t kVendorIdInvalid = 0x0000;
 }
 
 // Command register (PCIe r6.0 §7.5.1.1.3, PCI r3.0 §6.2.2).
-struct Command : reg::Register<Command, uint16_t> {
+struct Command : ConfigRegister<Command, uint16_t, kCommandOffset> {
   LIMBO_REG_BIT(10, interrupt_disable)
   LIMBO_REG_BIT(8, serr_enable)
   LIMBO_REG_BIT(6, parity_error_response)
@@ -196,7 +224,9 @@ inline constexpr uint16_t kPcieCapabilityVersion2 = 2;
 
 // Device Control (PCIe r6.0 §7.5.3.4): max payload (7:5) and max read
 // request (14:12) must again match the port after a reset, so it is restored.
-struct DeviceControl : reg::Register<DeviceControl, uint16_t> {
+// Writing Initiate Function Level Reset starts an FLR on a function whose
+// Device Capabilities advertise it (§6.6.2); the bit always reads 0.
+struct DeviceControl : ConfigRegister<DeviceControl, uint16_t, kDeviceControlOffset> {
   LIMBO_REG_BIT(15, initiate_flr)  // bridge retry enable on PCI Express-to-PCI bridges
   LIMBO_REG_FIELD(14, 12, max_read_request_size)
   LIMBO_REG_BIT(11, no_snoop)
@@ -210,7 +240,7 @@ struct DeviceControl : reg::Register<DeviceControl, uint16_t> {
 };
 
 // Device Status (PCIe r6.0 §7.5.3.5).
-struct DeviceStatus : reg::Register<DeviceStatus, uint16_t> {
+struct DeviceStatus : ConfigRegister<DeviceStatus, uint16_t, kDeviceStatusOffset> {
   LIMBO_REG_BIT(5, transactions_pending)
   LIMBO_REG_BIT(3, unsupported_request_detected)
   LIMBO_REG_BIT(2, fatal_error_detected)
@@ -326,33 +356,6 @@ struct LinkControl2 : reg::Register<LinkControl2, uint16_t> {
   LIMBO_REG_FIELD(3, 0, target_link_speed)
 };
 
-// ---- Registers bound to their place (issue 14) ----------------------------
-// Each type below carries its offset and width (`kOffset`, the Int of the
-// register) and is read and written only through them, as the UART's
-// registers are (lib/uart16550.h): `DeviceCapabilities::ReadFrom(space,
-// function, pcie_cap)`. `base` is the offset of the structure the register
-// belongs to (a capability's offset; 0 for the header).
-template <class Derived, class Int, uint16_t Offset>
-struct ConfigRegister : reg::Register<Derived, Int> {
-  static constexpr uint16_t kOffset = Offset;
-  static_assert(sizeof(Int) == 1 || sizeof(Int) == 2 || sizeof(Int) == 4);
-
-  template <class Space>
-  [[nodiscard]] static Derived ReadFrom(Space& space, abi::PciAddress function, uint16_t base = 0) {
-    const uint16_t at = static_cast<uint16_t>(base + Offset);
-    if constexpr (sizeof(Int) == 1) return Derived::from_value(space.read8(function, at));
-    else if constexpr (sizeof(Int) == 2) return Derived::from_value(space.read16(function, at));
-    else return Derived::from_value(space.read32(function, at));
-  }
-  template <class Space>
-  void WriteTo(Space& space, abi::PciAddress function, uint16_t base = 0) const {
-    const uint16_t at = static_cast<uint16_t>(base + Offset);
-    if constexpr (sizeof(Int) == 1) space.write8(function, at, this->value);
-    else if constexpr (sizeof(Int) == 2) space.write16(function, at, this->value);
-    else space.write32(function, at, this->value);
-  }
-};
-
 // Device Capabilities (PCIe r6.0 §7.5.3.3), in the PCI Express capability.
 struct DeviceCapabilities : ConfigRegister<DeviceCapabilities, uint32_t, 0x04> {
   LIMBO_REG_BIT(28, function_level_reset_capable)
@@ -360,15 +363,6 @@ struct DeviceCapabilities : ConfigRegister<DeviceCapabilities, uint32_t, 0x04> {
   LIMBO_REG_FIELD(2, 0, max_payload_size_supported)
 };
 
-// Device Control (PCIe r6.0 §7.5.3.4) at its place, for the FLR: writing
-// Initiate Function Level Reset (bit 15) starts it; the bit always reads 0.
-struct DeviceControlAt : ConfigRegister<DeviceControlAt, uint16_t, kDeviceControlOffset> {
-  LIMBO_REG_BIT(15, initiate_flr)
-};
-// Device Status (PCIe r6.0 §7.5.3.5) at its place: Transactions Pending.
-struct DeviceStatusAt : ConfigRegister<DeviceStatusAt, uint16_t, kDeviceStatusOffset> {
-  LIMBO_REG_BIT(5, transactions_pending)
-};
 
 // Advanced Features capability (PCI Code and ID Assignment r1.11 §2,
 // capability ID 13h; the "Advanced Capabilities for Conventional PCI" ECN):
@@ -401,14 +395,6 @@ struct MsixControl : ConfigRegister<MsixControl, uint16_t, 0x02> {
   LIMBO_REG_FIELD(10, 0, table_size)
 };
 
-// Command (PCIe r6.0 §7.5.1.1.3) at its place in the header, for method 4
-// (Bus Master Enable cleared, nothing else changed).
-struct CommandAt : ConfigRegister<CommandAt, uint16_t, kCommandOffset> {
-  LIMBO_REG_BIT(10, interrupt_disable)
-  LIMBO_REG_BIT(2, bus_master)
-  LIMBO_REG_BIT(1, memory_space)
-  LIMBO_REG_BIT(0, io_space)
-};
 
 // Virtio PCI capability (virtio 1.1 §4.1.4, struct virtio_pci_cap): a
 // vendor-specific capability (ID 09h) whose cfg_type says which structure it
