@@ -92,6 +92,32 @@ def fabric_qemu_args(disk):
   )
 
 
+# Issue 14, the flat topology: what a bus reset cannot reach. On q35's root
+# bus (pcie.0), each a Root Complex Integrated Endpoint with no port above:
+#   00:03.0 NVMe (1b36:0010) with the disk pattern (read-only)
+#   00:04.0 e1000e (8086:10d3)
+#   00:05.0 virtio-net (1af4:1041), no backend (the first kernel drives it)
+# and 00:06.0 a root port -> 01:00.0 NVMe with the same pattern. Fixed
+# addresses, so the judge knows each role by its BDF.
+kFlatRoles = {'0000:00:03.0': 'nvme', '0000:00:04.0': 'e1000e',
+              '0000:00:05.0': 'virtio', '0000:01:00.0': 'nvme-port'}
+
+
+def flat_qemu_args(disk):
+  return (
+      '-vga', 'none',
+      '-blockdev', f'driver=file,filename={disk},node-name=disk0,read-only=on',
+      '-blockdev', 'driver=raw,file=disk0,node-name=nvm0,read-only=on',
+      '-blockdev', f'driver=file,filename={disk},node-name=disk1,read-only=on',
+      '-blockdev', 'driver=raw,file=disk1,node-name=nvm1,read-only=on',
+      '-device', 'nvme,serial=flat0,drive=nvm0,bus=pcie.0,addr=0x3',
+      '-device', 'e1000e,bus=pcie.0,addr=0x4',
+      '-device', 'virtio-net-pci,bus=pcie.0,addr=0x5',
+      '-device', 'pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x6',
+      '-device', 'nvme,serial=flat1,drive=nvm1,bus=rp1',
+  )
+
+
 # The disk's pattern: 2048 sectors of 512 bytes, each naming itself, so that
 # a sector read from the wrong place or a stale buffer changes the digest.
 kDiskSectors = 2048
@@ -221,6 +247,20 @@ kScenarios = {
         '"I\'m in purgatory" line): no IDT, a triple fault, the machine '
         'resets (QEMU exits: -no-reboot) and no capture kernel boots',
         monitor_at=((kStockPurgatoryLine, 'nmi'),)),
+    # Issue 14: devices a bus reset cannot reach (kFlatRoles).
+    'stock-flat': Scenario(
+        'stock-flat', 'guest-stock.img', 'stock', True,
+        'control run on the flat topology (NVMe, e1000e, virtio-net on the '
+        'root bus, an NVMe behind a root port): stock kexec leaves them all '
+        'live for the capture kernel', devices='flat'),
+    'limbo-flat': Scenario(
+        'limbo-flat', 'guest-limbo.img', 'limbo', True,
+        'limbo-kexec on the flat topology: each function gets the strongest '
+        'method it offers (FLR, its class reset, or Bus Master off; the port\'s '
+        'NVMe a bus reset); the capture kernel finds the NVMe controllers '
+        'disabled, the e1000e receiver off or Bus Master off, the virtio '
+        'status 0 or Bus Master off, and reads the disk through both NVMe',
+        devices='flat'),
     'readymin-fabric': Scenario(
         'readymin-fabric', 'guest-limbo.img', 'limbo', True,
         'issue 6: --pcie-ready-timeout-ms=1 (the minimum) on the issue 3 '
@@ -277,7 +317,7 @@ def ensure_image(build, scenario, out=sys.stdout):
   """Builds (or finds up to date) the kernel and image the scenario boots."""
   b = build_dir_arg(build)
   targets = [f'{b}/qemu/vmlinuz', f'{b}/qemu/{scenario.image}']
-  if scenario.devices == 'fabric':
+  if scenario.devices in ('fabric', 'flat'):
     targets.append(f'{b}/qemu/{kFabricDisk}')
   cmd = ['make', '--no-print-directory', '-C', kRepo, f'BUILD={b}'] + targets
   print(f'harness: make {" ".join(cmd[4:])}', file=out, flush=True)
@@ -336,6 +376,9 @@ def qemu_command(kernel, initrd, scenario, disk=None, firmware=(), monitor=None)
   elif scenario.devices == 'fabric':
     append += ' limbo.devices=fabric'
     device_args = fabric_qemu_args(disk)
+  elif scenario.devices == 'flat':
+    append += ' limbo.devices=flat'
+    device_args = flat_qemu_args(disk)
   return ['qemu-system-x86_64', '-accel', 'tcg', '-machine', 'q35',
           '-m', '1G', '-smp', str(scenario.cpus), '-nographic', '-no-reboot',
           '-monitor', f'unix:{monitor},server=on,wait=off' if monitor else 'none',
@@ -531,7 +574,7 @@ def milestones(run):
 
 
 def parse_limbo_report(text):
-  """`limbo=v1,verify:ok,reset:0,...` -> ('v1', {'verify': 'ok', ...})."""
+  """`limbo=v2,verify:ok,reset:0,...` -> ('v2', {'verify': 'ok', ...})."""
   m = kLimboReport.search(text)
   if not m:
     return None
@@ -656,8 +699,8 @@ def judge(run):
           errors.append(f'no limbo= report on the capture cmdline: {cmdline!r}')
         else:
           version, fields = report
-          if version != 'v1':
-            errors.append(f'limbo= report version {version!r}, expected v1')
+          if version != 'v2':
+            errors.append(f'limbo= report version {version!r}, expected v2')
           if fields.get('verify') != 'ok':
             errors.append(f'limbo= report verify:{fields.get("verify")}, '
                           'expected verify:ok')
@@ -711,6 +754,8 @@ def judge(run):
     errors += judge_nvme(run, texts)
   if sc.devices == 'fabric':
     errors += judge_fabric(run, texts, [messages[i] for i in ms.limbo_lines])
+  if sc.devices == 'flat':
+    errors += judge_flat(run, texts, [messages[i] for i in ms.limbo_lines])
   # The OVMF scenarios must really have run the first kernel on UEFI (a
   # missing pflash would fall back to SeaBIOS and pass unnoticed).
   if sc.firmware == 'ovmf' and 'GUEST: firmware uefi' not in texts:
@@ -886,7 +931,7 @@ def judge_tight(run, texts, limbo_msgs, ms):
   if not cmdlines:
     errors.append('no capture kernel "Command line:" line')
   elif 'limbo.first=1' not in cmdlines[0] or 'limbo.second' in cmdlines[0] \
-      or 'limbo=v1,verify:ok' not in cmdlines[0]:
+      or 'limbo=v2,verify:ok' not in cmdlines[0]:
     errors.append(f'the capture kernel is not the first one loaded, verified: {cmdlines[0]!r}')
   if run.end_reason == 'timeout':
     errors.append('overall timeout')
@@ -1036,9 +1081,11 @@ kFabricRoles = ('nvme', 'e1000e', 'display', 'conventional')
 # The roles Limbo resets (an endpoint alone below its root port) and the ones
 # its policy leaves alone (a display device; a conventional PCI function).
 kFabricReset = ('nvme', 'e1000e')
-# Each skipped role and the start of the reason Limbo prints for it
-# (purgatory/lib/pcie/policy.h, to_string(Reason)).
-kFabricSkipped = {'display': 'display', 'conventional': 'conventional pci'}
+# Each role Limbo does not reset and the start of what it prints for it
+# (purgatory/lib/pcie/quiesce.h print_decision): the display is skipped; the
+# conventional PCI function, which no reset reaches, is stopped (issue 14).
+kFabricSkipped = {'display': 'skip display',
+                  'conventional': 'stop by bus master off (conventional pci)'}
 
 
 def pcie_line(limbo_msgs, bdf):
@@ -1172,21 +1219,151 @@ def judge_fabric(run, texts, limbo_msgs):
       bdf, ident, cls, _ = functions[role]
       line = pcie_line(limbo_msgs, bdf)
       wanted = re.compile(rf'^limbo: pcie {re.escape(bdf)} {re.escape(ident)} '
-                          rf'class {re.escape(cls)} skip {reason}',
+                          rf'class {re.escape(cls)} {re.escape(reason)}',
                           re.IGNORECASE)
       if line is None or not wanted.match(line):
-        errors.append(f'Limbo did not report the {role} {bdf} skipped '
-                      f'("skip {reason}..."): ' +
+        errors.append(f'Limbo did not report the {role} {bdf} as '
+                      f'"{reason}...": ' +
                       (repr(line) if line else f'no "limbo: pcie {bdf}" line'))
     cmdline = capture_cmdline(run)
     report = parse_limbo_report(cmdline) if cmdline else None
     if report is not None:
       fields = report[1]
-      for key, least in (('reset', 2), ('skip', 2)):
+      for key, least in (('reset', 2), ('skip', 1), ('stop', 1)):
         value = fields.get(key, '')
         if not value.isdigit() or int(value) < least:
           errors.append(f'limbo= report {key}:{value}, expected at least '
                         f'{least}')
+  return errors
+
+
+kFlatFunction = re.compile(r'^GUEST: flat function (\S+) (\S+) class (\S+) '
+                           r'flr (\S+) bars ?(.*)$')
+kFlatNvme = re.compile(r'^(GUEST|CAPTURE): flat nvme (\S+) state (\S+) disk md5 (\S+)$')
+kFlatNet = re.compile(r'^GUEST: flat net (\S+) (\S+) flags (\S+)$')
+kVirtioState = re.compile(r'^CAPTURE: virtio (\S+) .*status=(\S+) bus_master=(\d) '
+                          r'status\.zero=(\d)')
+
+
+def flat_methods(functions):
+  """The method Limbo must choose for each role, from the Device
+  Capabilities FLR bit the first kernel read: FLR where offered, else the
+  NVMe or virtio class reset, else Bus Master off; the port's NVMe by bus
+  reset."""
+  out = {}
+  for bdf, role in kFlatRoles.items():
+    if bdf not in functions:
+      continue
+    flr = functions[bdf][2] == '1'
+    if role == 'nvme-port':
+      out[bdf] = 'bus reset'
+    elif flr:
+      out[bdf] = 'flr'
+    else:
+      out[bdf] = {'nvme': 'nvme reset', 'virtio': 'virtio reset',
+                  'e1000e': 'bus master off'}[role]
+  return out
+
+
+def judge_flat(run, texts, limbo_msgs):
+  """Issue 14's flat topology: the first kernel drove all four functions;
+  in the capture kernel, before any driver, stock leaves them live and Limbo
+  leaves them stopped or reset; both NVMe controllers then read the disk."""
+  errors = []
+  sc = run.scenario
+  expected_md5 = disk_pattern_md5()
+  functions = {}
+  for t in texts:
+    m = kFlatFunction.match(t)
+    if m:
+      bdf, ident, cls, flr, bars = m.groups()
+      functions[bdf] = (ident, cls, flr, bars.strip())
+  for bdf, role in kFlatRoles.items():
+    if bdf not in functions:
+      errors.append(f'the first kernel did not find the {role} at {bdf}')
+  guest_nvme = {m.group(2): m for m in map(kFlatNvme.match, texts)
+                if m and m.group(1) == 'GUEST'}
+  for bdf in ('0000:00:03.0', '0000:01:00.0'):
+    m = guest_nvme.get(bdf)
+    if m is None or m.group(3) != 'live' or m.group(4) != expected_md5:
+      errors.append(f'the first kernel did not drive the NVMe {bdf} and read '
+                    f'the disk: {m.group(0) if m else "no line"}')
+  nets = {m.group(1): m for m in map(kFlatNet.match, texts) if m}
+  for bdf in ('0000:00:04.0', '0000:00:05.0'):
+    m = nets.get(bdf)
+    try:
+      up = m is not None and int(m.group(3), 16) & 1 == 1
+    except ValueError:
+      up = False
+    if not up:
+      errors.append(f'the first kernel did not bring {kFlatRoles[bdf]} {bdf} '
+                    f'up: {m.group(0) if m else "no line"}')
+  if not sc.captures:
+    return errors
+
+  # The capture kernel's view before any driver: (live?, text) per role.
+  view = {}
+  for m in map(kNvmeState.match, texts):
+    if m:
+      bdf, bus_master, enabled, ready = m.groups()
+      view[bdf] = (enabled == '1' or ready == '1',
+                   f'CC.EN={enabled} CSTS.RDY={ready} BusMaster={bus_master}')
+  for m in map(kE1000eState.match, texts):
+    if m:
+      bdf, bus_master, rx = m.groups()
+      view[bdf] = (rx == '1' and bus_master == '1',
+                   f'RCTL.EN={rx} BusMaster={bus_master}')
+  for m in map(kVirtioState.match, texts):
+    if m:
+      bdf, status, bus_master, zero = m.groups()
+      view[bdf] = (zero == '0' and bus_master == '1',
+                   f'status={status} BusMaster={bus_master}')
+  for bdf, role in kFlatRoles.items():
+    if bdf not in view:
+      errors.append(f'the capture init reported no state for the {role} {bdf}')
+      continue
+    live, text = view[bdf]
+    if sc.purgatory == 'stock' and not live:
+      errors.append(f'control did not reproduce the problem: {role} {bdf} '
+                    f'{text} after a stock kexec (expected live)')
+    if sc.purgatory == 'limbo' and live:
+      errors.append(f'{role} {bdf} still live in the capture kernel: {text}')
+  # NVMe (the root bus one and the port's): CC.EN must read 0 after Limbo.
+  if sc.purgatory == 'limbo':
+    for m in map(kNvmeState.match, texts):
+      if m and m.group(3) != '0':
+        errors.append(f'NVMe {m.group(1)} CC.EN={m.group(3)} in the capture '
+                      'kernel (expected 0)')
+  capture_nvme = {m.group(2): m for m in map(kFlatNvme.match, texts)
+                  if m and m.group(1) == 'CAPTURE'}
+  for bdf in ('0000:00:03.0', '0000:01:00.0'):
+    m = capture_nvme.get(bdf)
+    if m is None or m.group(3) != 'live' or m.group(4) != expected_md5:
+      errors.append(f'the capture kernel\'s NVMe driver did not read the disk '
+                    f'through {bdf}: {m.group(0) if m else "no line"}')
+  if sc.purgatory == 'limbo':
+    wanted = flat_methods(functions)
+    for bdf, method in wanted.items():
+      ident, cls = functions[bdf][0], functions[bdf][1]
+      line = pcie_line(limbo_msgs, bdf)
+      outcome = 'stop' if method == 'bus master off' else r'reset ok (ready|within) \d+ ms'
+      pattern = re.compile(rf'^limbo: pcie {re.escape(bdf)} {re.escape(ident)} '
+                           rf'class {re.escape(cls)} {outcome} by {re.escape(method)} ')
+      if line is None or not pattern.match(line):
+        errors.append(f'Limbo did not report the {kFlatRoles[bdf]} {bdf} '
+                      f'"{method}" (Device Capabilities FLR '
+                      f'{functions[bdf][2]}): {line!r}')
+    cmdline = capture_cmdline(run)
+    report = parse_limbo_report(cmdline) if cmdline else None
+    if report is not None:
+      fields = report[1]
+      stops = sum(1 for m in wanted.values() if m == 'bus master off')
+      resets = len(wanted) - stops
+      for key, least in (('reset', resets), ('stop', stops), ('fail', 0)):
+        value = fields.get(key, '')
+        if not value.isdigit() or (int(value) < least if key != 'fail' else int(value) != 0):
+          errors.append(f'limbo= report {key}:{value}, expected '
+                        f'{"0" if key == "fail" else f"at least {least}"}')
   return errors
 
 

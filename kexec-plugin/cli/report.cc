@@ -5,9 +5,13 @@
 namespace limbo::plugin::cli {
 namespace {
 
-// The purgatory's saturation points (purgatory/lib/report.h).
-constexpr uint32_t kMaxCount = 999;
-constexpr uint64_t kMaxMs = 9999999;
+// The purgatory's saturation points (purgatory/lib/report.h), per version.
+struct Saturation {
+  uint32_t reset, count;
+  uint64_t ms;
+};
+constexpr Saturation kV1{999, 999, 9999999};
+constexpr Saturation kV2{999, 99, 99999};
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -53,12 +57,15 @@ ReportReading read_report(std::string_view cmdline) {
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
-  if (items.front() != "v1") {
+  if (items.front() != "v1" && items.front() != "v2") {
     return malformed(text, "report version '" + std::string(items.front()) +
-                               "' is not one this limbo-kexec reads (v1): is the purgatory newer than the command?");
+                               "' is not one this limbo-kexec reads (v1, v2): is the purgatory newer than the command?");
   }
   LimboReport report;
-  bool have_verify = false, have_reset = false, have_skip = false, have_fail = false, have_ms = false;
+  report.version = items.front() == "v2" ? 2 : 1;
+  const bool v2 = report.version == 2;
+  bool have_verify = false, have_reset = false, have_stop = false, have_skip = false, have_fail = false,
+       have_ms = false;
   for (size_t i = 1; i < items.size(); ++i) {
     const std::string_view item = items[i];
     const size_t colon = item.find(':');
@@ -76,12 +83,15 @@ ReportReading read_report(std::string_view cmdline) {
     std::optional<ReportReading> bad;
     if (name == "verify") {
       if (have_verify) return malformed(text, "field 'verify' appears twice");
+      const std::string_view not_verified = v2 ? "off" : "skipped";
       if (value == "ok") report.verified = true;
-      else if (value == "skipped") report.verified = false;
-      else return malformed(text, "verify is '" + std::string(value) + "', neither ok nor skipped");
+      else if (value == not_verified) report.verified = false;
+      else return malformed(text, "verify is '" + std::string(value) + "', neither ok nor " + std::string(not_verified));
       have_verify = true;
     } else if (name == "reset") {
       bad = counter(have_reset, report.reset);
+    } else if (name == "stop" && v2) {
+      bad = counter(have_stop, report.stop);
     } else if (name == "skip") {
       bad = counter(have_skip, report.skip);
     } else if (name == "fail") {
@@ -96,7 +106,8 @@ ReportReading read_report(std::string_view cmdline) {
     if (bad) return *bad;
   }
   std::string missing;
-  for (auto [seen, name] : {std::pair{have_verify, "verify"}, std::pair{have_reset, "reset"}, std::pair{have_skip, "skip"},
+  for (auto [seen, name] : {std::pair{have_verify, "verify"}, std::pair{have_reset, "reset"},
+                            std::pair{have_stop || !v2, "stop"}, std::pair{have_skip, "skip"},
                             std::pair{have_fail, "fail"}, std::pair{have_ms, "ms"}}) {
     if (!seen) missing += std::string(missing.empty() ? "" : ", ") + name;
   }
@@ -135,11 +146,20 @@ std::string describe_report(const ReportReading& reading, std::string_view sourc
   } else {
     line("verification: SKIPPED: the load asked for no checks (kexec -i), nothing was verified");
   }
-  line("PCIe: " + at_least(r.reset, kMaxCount) + plural(r.reset, "port reset", "ports reset") + ", " +
-       at_least(r.skip, kMaxCount) + plural(r.skip, "device left alone", "devices left alone") + " (by policy), " +
-       at_least(r.fail, kMaxCount) + plural(r.fail, "reset failed", "resets failed"));
+  const Saturation& max = r.version == 2 ? kV2 : kV1;
+  if (r.version == 2) {
+    line("PCIe: " + at_least(r.reset, max.reset) + plural(r.reset, "function reset", "functions reset") +
+         " (bus reset, FLR or class reset), " + at_least(r.stop, max.count) +
+         plural(r.stop, "function stopped", "functions stopped") + " (bus master and MSI off, not reset), " +
+         at_least(r.skip, max.count) + plural(r.skip, "function left alone", "functions left alone") + " (by policy), " +
+         at_least(r.fail, max.count) + plural(r.fail, "reset failed", "resets failed"));
+  } else {
+    line("PCIe: " + at_least(r.reset, max.reset) + plural(r.reset, "endpoint reset", "endpoints reset") + ", " +
+         at_least(r.skip, max.count) + plural(r.skip, "device left alone", "devices left alone") + " (by policy), " +
+         at_least(r.fail, max.count) + plural(r.fail, "reset failed", "resets failed"));
+  }
   if (r.fail > 0) line("PCIe: a device behind a failed reset may still be in the state the crashed kernel left it");
-  line("time in the purgatory: " + at_least(r.ms, kMaxMs) + std::to_string(r.ms) + " ms");
+  line("time in the purgatory: " + at_least(r.ms, max.ms) + std::to_string(r.ms) + " ms");
   for (const auto& [name, value] : r.other) line("field " + name + ": " + value + " (not known to this limbo-kexec)");
   if (reading.verdict == ReportVerdict::kOk) {
     line("result: OK");

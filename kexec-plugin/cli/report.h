@@ -1,4 +1,4 @@
-// limbo-kexec --report: the purgatory's ` limbo=v1,...` text on the capture
+// limbo-kexec --report: the purgatory's ` limbo=v2,...` (or v1) text on the capture
 // kernel's command line (purgatory/lib/report.h writes it), read back and
 // said in words, with the verdict a kdump script can act on. Pure logic.
 #pragma once
@@ -12,12 +12,14 @@
 
 namespace limbo::plugin::cli {
 
-// The fields of report version 1. The counters saturate at 999 and ms at
-// 9,999,999 in the purgatory (report.h kMaxCount, kMaxMs): those values read
-// "at least".
+// The fields of report versions 1 and 2. Their saturation points
+// (purgatory/lib/report.h) read "at least": v1 counters 999, ms 9,999,999;
+// v2 reset 999, stop/skip/fail 99, ms 99,999.
 struct LimboReport {
-  bool verified = false;  // verify:ok; verify:skipped means no check ran (kexec -i)
-  uint32_t reset = 0;     // ports whose secondary bus was reset
+  int version = 1;
+  bool verified = false;  // verify:ok; verify:skipped (v1) or verify:off (v2) means no check ran (kexec -i)
+  uint32_t reset = 0;     // v1: endpoints reset by their port; v2: functions reset by any method
+  uint32_t stop = 0;      // v2: functions only stopped (Bus Master and MSI off)
   uint32_t skip = 0;      // endpoints deliberately left alone
   uint32_t fail = 0;      // resets that did not complete
   uint64_t ms = 0;        // time in the purgatory

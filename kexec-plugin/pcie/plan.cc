@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "lib/pcie/discovery.h"
+#include "lib/pcie/function_reset.h"
 #include "lib/pcie/policy.h"
 #include "lib/pcie/quiesce.h"
 #include "pcie/sysfs_config.h"
@@ -81,13 +82,29 @@ PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& se
   }
   summary.ports = tables->plan.port_count;
   summary.endpoints = tables->plan.endpoint_count;
+  summary.function_resets = tables->plan.function_reset_count;
+  summary.stopped = tables->plan.stop_count;
   summary.skipped = tables->plan.skip_count;
   summary.functions = t.count;
   summary.config_reads = t.config_reads;
   summary.truncated_config = reader.truncated_functions();
-  out += format("plan: %u port%s to reset (%u endpoint%s), %u function%s skipped, %u found in %u config reads\n",
+  out += format("plan: %u port%s to reset (%u endpoint%s), %u function%s reset by flr or class reset, %u function%s "
+                "stopped (bus master off), %u function%s skipped, %u found in %u config reads\n",
                 summary.ports, summary.ports == 1 ? "" : "s", summary.endpoints, summary.endpoints == 1 ? "" : "s",
-                summary.skipped, summary.skipped == 1 ? "" : "s", summary.functions, summary.config_reads);
+                summary.function_resets, summary.function_resets == 1 ? "" : "s", summary.stopped,
+                summary.stopped == 1 ? "" : "s", summary.skipped, summary.skipped == 1 ? "" : "s", summary.functions,
+                summary.config_reads);
+  // Class resets reach registers in a BAR the purgatory reads from config
+  // space after the crash; a BAR it cannot use is named here already.
+  for (uint16_t i = 0; i < t.count; ++i) {
+    const core::Function& f = t.functions[i];
+    if (f.class_reset != core::ClassReset::kNone && f.mmio_refusal == core::MmioRefusal::kNone &&
+        tables->plan.decisions[i].action == core::Action::kReset && core::is_class_reset(tables->plan.decisions[i].method)) {
+      out += format("plan: %02x:%02x.%x %s registers at 0x%llx (mapped uncached by the purgatory)\n", f.address.bus,
+                    core::device_of(f.address), core::function_of(f.address), core::to_string(tables->plan.decisions[i].method),
+                    static_cast<unsigned long long>(f.mmio_window));
+    }
+  }
   if (summary.discovery_truncated) {
     summary.notes.push_back(format("more than %zu functions: the purgatory leaves the rest alone", core::kMaxFunctions));
   }

@@ -19,6 +19,8 @@ struct PlanSummary {
   std::vector<std::string> notes;   // what makes the plan less than certain, one line each
   uint32_t ports = 0;               // ports whose secondary bus would be reset
   uint32_t endpoints = 0;           // endpoints those resets reach
+  uint32_t function_resets = 0;     // functions reset by FLR or their class's reset
+  uint32_t stopped = 0;             // functions only stopped (Bus Master and MSI off)
   uint32_t skipped = 0;             // functions deliberately left alone
   uint32_t functions = 0;           // functions discovered
   uint32_t config_reads = 0;        // reads discovery issued

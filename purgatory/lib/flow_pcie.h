@@ -8,6 +8,7 @@
 //   bool tsc_invariant();                  CPUID 8000_0007h EDX[8]
 //   <ConfigSpace> pcie_config_space(const abi::PcieSettings&);  over the block's ECAM windows
 //   pcie::Workspace& pcie_workspace();     not on the stack (tens of KiB)
+//   <pcie::Mmio> pcie_mmio();              the class resets' BAR registers (maps them uncached)
 #pragma once
 
 #include <stddef.h>
@@ -110,7 +111,8 @@ PcieStepResult quiesce_pcie(Machine& machine, Console& con, const abi::Config* c
   auto&& space = machine.pcie_config_space(settings);  // a backend by value (ECAM) or a reference (tests)
   UnprefixedSink<Console> sink(con);
   pcie::Workspace& ws = machine.pcie_workspace();
-  const pcie::Totals totals = pcie::quiesce(space, delay, sink, settings, ws);
+  auto&& mmio = machine.pcie_mmio();
+  const pcie::Totals totals = pcie::quiesce(space, mmio, delay, sink, settings, ws);
   // Where the time went, for whoever reads a slow reset: the phases of the
   // one parallel sequence, on the delay clock.
   const pcie::Timeline& tl = ws.reset.timeline;
@@ -123,9 +125,17 @@ PcieStepResult quiesce_pcie(Machine& machine, Console& con, const abi::Config* c
                  fmt::dec(tl.ready_end_us - tl.last_clear_us), " us, end at ", fmt::dec(tl.end_us - tl.last_clear_us),
                  " us after the clear");
   }
+  const pcie::FunctionTimeline& ft = ws.functions.timeline;
+  if (ws.plan.function_reset_count != 0 || ws.plan.stop_count != 0) {
+    fmt::println(con, "pcie: functions: stop ", fmt::dec(ft.stopped_us - ft.start_us), " us, pending wait ",
+                 fmt::dec(ft.pending_end_us - ft.stopped_us), " us (", fmt::dec(ws.functions.totals.transactions_left),
+                 " left), flr wait to ", fmt::dec(ft.flr_settle_end_us - ft.start_us), " us, end at ",
+                 fmt::dec(ft.end_us - ft.start_us), " us");
+  }
   out.ran = true;
   out.elapsed_us = delay.now_us() - start_us;
   report.reset = totals.reset;
+  report.stop = totals.stop;
   report.skip = totals.skip;
   report.fail = totals.fail;
   if (delay.stalled()) fmt::println(con, "pcie: the pit stopped counting: the delays above were not timed");

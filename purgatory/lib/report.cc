@@ -14,8 +14,9 @@ size_t finish(const fmt::BufferSink& sink) { return sink.overflowed() ? 0 : sink
 
 size_t format_report(const Report& report, uint64_t ms, char* out, size_t capacity) {
   fmt::BufferSink sink(out, capacity);
-  fmt::print(sink, " limbo=v1,verify:", report.verify == Verify::kOk ? "ok" : "skipped",
-             ",reset:", fmt::dec(saturate(report.reset, kMaxCount)),
+  fmt::print(sink, " limbo=v2,verify:", report.verify == Verify::kOk ? "ok" : "off",
+             ",reset:", fmt::dec(saturate(report.reset, kMaxResetCount)),
+             ",stop:", fmt::dec(saturate(report.stop, kMaxCount)),
              ",skip:", fmt::dec(saturate(report.skip, kMaxCount)),
              ",fail:", fmt::dec(saturate(report.fail, kMaxCount)),
              ",ms:", fmt::dec(saturate(ms, kMaxMs)));

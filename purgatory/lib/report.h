@@ -1,6 +1,6 @@
 // What the purgatory tells the next kernel: a short text appended to its
 // command line in the 64 spare bytes kexec-tools leaves after the terminating
-// NUL (` limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:N`), and the
+// NUL (` limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:N`), and the
 // ` kexec_jump_back_entry=0x...` text kexec-tools' own purgatory writes there.
 #pragma once
 
@@ -16,22 +16,33 @@ enum class Verify : uint8_t { kOk, kSkipped };
 // Filled along the flow; the PCIe reset fills the counters.
 struct Report {
   Verify verify = Verify::kSkipped;
-  uint32_t reset = 0;  // ports whose secondary bus was reset
-  uint32_t skip = 0;   // endpoints deliberately left alone
+  uint32_t reset = 0;  // functions reset: by bus reset, FLR or their class's reset (methods 1-3)
+  uint32_t stop = 0;   // functions only stopped: Bus Master and MSI/MSI-X off (method 4)
+  uint32_t skip = 0;   // functions deliberately left alone
   uint32_t fail = 0;   // resets that did not complete
 };
 
-// The text's numbers saturate at these values, which is what lets it always
-// fit the command line's spare bytes (with its NUL) when it is alone there:
-// 999 functions per counter, 9,999,999 ms (2.7 hours) of purgatory time.
-inline constexpr uint32_t kMaxCount = 999;
-inline constexpr uint64_t kMaxMs = 9999999;
+// Version 2 (issue 14) adds stop:. To fit the command line's 64 spare bytes
+// with its NUL at its longest, v2 is shorter elsewhere than v1 was:
+//   - verify is "ok" or "off" (v1's "skipped", four bytes longer);
+//   - reset saturates at 999, stop, skip and fail at 99;
+//   - ms saturates at 99999 (100 s: the longest wait the purgatory allows a
+//     device is Linux's 60 s, so only a stalled clock reaches it).
+// v1 (` limbo=v1,verify:ok|skipped,reset:R,skip:K,fail:F,ms:N`, counters at
+// 999, ms at 9999999) is still read by `limbo-kexec --report`.
+inline constexpr int kReportVersion = 2;
+inline constexpr uint32_t kMaxResetCount = 999;
+inline constexpr uint32_t kMaxCount = 99;  // stop, skip, fail
+inline constexpr uint64_t kMaxMs = 99999;
 
 // Capacity at cmdline_end, counting the text's terminating NUL.
 inline constexpr size_t kCmdlineCapacity = abi::kCmdlineSpareBytes;
 
-// Longest ` limbo=...` text: verify:skipped, 3-digit counters, 7-digit ms.
-inline constexpr size_t kMaxReportLength = 63;
+// Longest ` limbo=...` text:
+// " limbo=v2,verify:off,reset:999,stop:99,skip:99,fail:99,ms:99999".
+inline constexpr size_t kMaxReportLength =
+    sizeof(" limbo=v2,verify:off,reset:999,stop:99,skip:99,fail:99,ms:99999") - 1;
+static_assert(kMaxReportLength == 63);
 static_assert(kMaxReportLength + 1 <= kCmdlineCapacity);
 
 // Writes the report text (NUL-terminated) into `out`; returns its length, or

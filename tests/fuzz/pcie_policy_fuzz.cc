@@ -86,7 +86,11 @@ static_assert(ConfigReader<FuzzFabric>);
 // Reads discovery may make per function: IDs, header type, class, the
 // capability walk (status, pointer, then id and next per step), the PCIe
 // capabilities register, the bus numbers.
-constexpr uint64_t kMaxReadsPerFunction = 3 + 2 + 2 * kMaxCapabilityWalk + 1 + 1;
+// ids, header, class; status, pointer; per capability its entry and at most
+// one more byte (AF capabilities, virtio cfg_type); PCIe capabilities, bus
+// numbers; issue 14's Device Capabilities, virtio BAR and offset, two BAR
+// dwords and Command.
+constexpr uint64_t kMaxReadsPerFunction = 3 + 2 + 2 * kMaxCapabilityWalk + 1 + 1 + 6;
 
 struct Work {
   Topology topology;
@@ -99,11 +103,13 @@ bool reason_fits(Action action, Reason reason) {
     case Reason::kBelowSelectedPort: return action == Action::kReset;
     case Reason::kModeOff: return action != Action::kReset;
     case Reason::kDisplay:
+    case Reason::kNotReady:
+    case Reason::kNoDma: return action == Action::kSkip;
+    // Issue 14: no bus reset, so FLR or a class reset (kReset), or stopped.
     case Reason::kConventional:
     case Reason::kRcIntegrated:
-    case Reason::kNotReady:
     case Reason::kNoPort:
-    case Reason::kSharesPort: return action == Action::kSkip;
+    case Reason::kSharesPort: return action == Action::kReset || action == Action::kStop;
     case Reason::kExcluded: return action != Action::kReset;
     default: return action == Action::kLeave;
   }
@@ -223,6 +229,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     skips += d.action == Action::kSkip;
   }
   if (skips != plan.skip_count) violated("skip count differs from the decisions");
+  uint16_t stops = 0, function_resets = 0;
+  for (uint16_t i = 0; i < t.count; ++i) {
+    const Decision& d = plan.decisions[i];
+    stops += d.action == Action::kStop;
+    if (d.action == Action::kStop && d.method != Method::kBusMasterOff) violated("a stop that is not bus master off");
+    if (d.action == Action::kReset && !t.functions[i].is_bridge() && d.method == Method::kNone) {
+      violated("a reset function without a method");
+    }
+    if (d.action == Action::kReset && d.method != Method::kBusReset && d.method != Method::kNone) {
+      ++function_resets;
+      if (t.functions[i].is_bridge()) violated("a bridge reset by a function method");
+    }
+  }
+  if (stops != plan.stop_count) violated("stop count differs from the decisions");
+  if (function_resets != plan.function_reset_count) violated("function reset count differs from the decisions");
   if (!(abi_settings.mode == static_cast<uint32_t>(abi::PcieMode::kReset)) && plan.port_count != 0) {
     violated("a port reset with PCIe mode off");
   }

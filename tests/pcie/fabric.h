@@ -5,6 +5,13 @@
 // after the clear a device answers Request Retry Status (Vendor ID 0x0001) or
 // all ones for a set time, or never. The clock advances on every read. Every
 // config access is logged with the time, for the order and timing tests.
+// Issue 14: a function may advertise FLR (PCIe Device Capabilities or the
+// Advanced Features capability) and then really resets when it is asked to,
+// answering nothing until its ready time and counting any config request in
+// the 100 ms after the FLR (PCIe r6.0 §6.6.2); an NVMe controller (CAP, CC,
+// CSTS) and a virtio device (common configuration's device_status) sit in
+// memory space at the BAR their config space holds, decoded only while
+// Memory Space is enabled, and may take long or forever to reset.
 #pragma once
 
 #include <stdint.h>
@@ -17,6 +24,7 @@
 
 #include "abi/limbo_abi.h"
 #include "lib/pcie/config_space.h"
+#include "lib/pcie/function_reset.h"
 #include "lib/pcie/registers.h"
 
 namespace limbo::pcie::testing {
@@ -78,6 +86,32 @@ struct SimFunction {
   uint64_t command_completed_at_us = 0;
   uint32_t slot_control_writes = 0;
   bool slot_control_write_before_completion = false;
+  // FLR (issue 14).
+  uint32_t flrs = 0;
+  uint64_t flr_at_us = 0;
+  uint32_t accesses_within_flr_wait = 0;   // config requests < 100 ms after an FLR
+  uint64_t transactions_pending_until_us = 0;
+  bool flr_while_transactions_pending = false;
+  // Memory-space device models.
+  enum class Model : uint8_t { kNone, kNvme, kVirtio } model = Model::kNone;
+  uint8_t mmio_bar = 0;           // the BAR its registers are in
+  uint32_t mmio_offset = 0;       // offset of the register block in it
+  // NVMe: CAP.TO (500 ms units), CC, CSTS; RDY follows EN after this delay.
+  uint32_t nvme_cap_to = 2;
+  uint32_t nvme_cc = 0;
+  uint32_t nvme_csts = 0;
+  uint64_t nvme_ready_change_after_us = 2000;
+  uint64_t nvme_ready_change_at_us = 0;
+  bool nvme_stuck_ready = false;  // CSTS.RDY never leaves 1
+  uint32_t nvme_disables = 0;
+  // virtio: device_status reads back 0 this long after a write of 0.
+  uint8_t virtio_status = 0;
+  uint64_t virtio_reset_after_us = 0;
+  uint64_t virtio_reset_at_us = 0;
+  bool virtio_pending_reset = false;
+  bool virtio_stuck = false;      // never reads back 0
+  uint32_t virtio_resets = 0;
+  uint64_t mmio_accesses = 0;
 };
 
 class Fabric {
@@ -103,7 +137,22 @@ class Fabric {
     bool dll_reporting = false;
     uint16_t pcie_version = 2;     // PCI Express capability version
     bool dll_status_works = true;  // false: DLL Link Active never reads 1 (QEMU 7.2 root ports)
+    // Issue 14.
+    bool flr = false;              // Device Capabilities FLR
+    bool af_flr = false;           // Advanced Features capability with FLR and TP
+    bool msix = false;             // an MSI-X capability
+    SimFunction::Model model = SimFunction::Model::kNone;
+    uint8_t virtio_bar = 4;        // virtio: common configuration in this BAR...
+    uint32_t virtio_offset = 0x1000;  // ...at this offset
   };
+
+  // Capability offsets the fabric uses (the chain: MSI, MSI-X, AF, virtio's
+  // common configuration, then the PCI Express capability).
+  static constexpr uint8_t kPcieCap = 0x40;
+  static constexpr uint8_t kMsiCap = 0x90;
+  static constexpr uint8_t kMsixCap = 0xa0;
+  static constexpr uint8_t kAfCap = 0xb0;
+  static constexpr uint8_t kVirtioCap = 0xc0;
 
   SimFunction& add(abi::PciAddress a, const FunctionSpec& spec) {
     auto& slot = functions_[key(a)];
@@ -114,16 +163,41 @@ class Fabric {
     put16(c, kDeviceIdOffset, spec.device);
     put32(c, kRevisionClassOffset, spec.class_code << 8 | 0x01);
     c[kHeaderTypeOffset] = static_cast<uint8_t>(spec.layout | (spec.multi_function ? 0x80 : 0));
-    if (spec.port_type >= 0) {
+    // The capability chain, in order.
+    uint8_t chain[6];
+    int links = 0;
+    if (spec.port_type >= 0 && spec.extra_capability) chain[links++] = kMsiCap;
+    if (spec.msix) chain[links++] = kMsixCap;
+    if (spec.af_flr) chain[links++] = kAfCap;
+    if (spec.model == SimFunction::Model::kVirtio) chain[links++] = kVirtioCap;
+    if (spec.port_type >= 0) chain[links++] = kPcieCap;
+    if (links > 0) {
       put16(c, kStatusOffset, Status{}.set_capabilities_list(true).value);
-      uint8_t pcie = 0x40;
-      if (spec.extra_capability) {
-        c[kCapabilitiesPointerOffset] = 0x90;  // after the PCIe capability (0x40..0x7b)
-        c[0x90] = kCapabilityIdMsi;
-        c[0x91] = pcie;
-      } else {
-        c[kCapabilitiesPointerOffset] = pcie;
-      }
+      c[kCapabilitiesPointerOffset] = chain[0];
+      for (int k = 0; k < links; ++k) c[chain[k] + 1] = k + 1 < links ? chain[k + 1] : 0;
+    }
+    if (spec.port_type >= 0 && spec.extra_capability) c[kMsiCap] = kCapabilityIdMsi;
+    if (spec.msix) c[kMsixCap] = kCapabilityIdMsix;
+    if (spec.af_flr) {
+      c[kAfCap] = kCapabilityIdAdvancedFeatures;
+      c[kAfCap + 2] = 6;  // length
+      c[kAfCap + AfCapabilities::kOffset] = AfCapabilities{}.set_function_level_reset_capable(true)
+                                               .set_transactions_pending_capable(true).value;
+    }
+    if (spec.model == SimFunction::Model::kVirtio) {
+      c[kVirtioCap] = kCapabilityIdVendor;
+      c[kVirtioCap + 2] = 16;
+      c[kVirtioCap + VirtioCapType::kOffset] = kVirtioCommonCfgType;
+      c[kVirtioCap + VirtioCapBar::kOffset] = spec.virtio_bar;
+      put32(c, kVirtioCap + VirtioCapOffset::kOffset, spec.virtio_offset);
+      put32(c, kVirtioCap + VirtioCapLength::kOffset, 0x38);
+    }
+    f.model = spec.model;
+    f.mmio_bar = spec.model == SimFunction::Model::kVirtio ? spec.virtio_bar : 0;
+    f.mmio_offset = spec.model == SimFunction::Model::kVirtio ? spec.virtio_offset : 0;
+    if (spec.port_type >= 0) {
+      uint8_t pcie = kPcieCap;
+      put32(c, pcie + DeviceCapabilities::kOffset, DeviceCapabilities{}.set_function_level_reset_capable(spec.flr).value);
       c[pcie] = kCapabilityIdPciExpress;
       c[pcie + 1] = 0;
       put16(c, pcie + kPcieCapabilitiesOffset,
@@ -204,6 +278,7 @@ class Fabric {
       auto it = functions_.find(key(a));
       if (it != functions_.end()) {
         SimFunction& f = *it->second;
+        note_flr_wait(f, now);
         if (f.in_reset || (f.reset_seen && (f.never_ready || now < f.ready_at_us))) {
           // Link down, or Retry Status: only the Vendor ID says 0x0001.
           if (!f.in_reset && f.after_reset == AfterReset::kRetryStatus && o == kVendorIdOffset) {
@@ -248,6 +323,7 @@ class Fabric {
     auto it = functions_.find(key(a));
     if (all_ones || it == functions_.end()) return;
     SimFunction& f = *it->second;
+    note_flr_wait(f, now);
     if (f.in_reset || (f.reset_seen && (f.never_ready || now < f.ready_at_us))) return;  // dropped
     uint8_t* c = f.config;
     // Read-only and write-1-to-clear registers.
@@ -272,6 +348,20 @@ class Fabric {
       if (f.slot_control_writes > 0 && (f.command_completed_at_us != 0)) f.slot_control_write_before_completion = true;
       ++f.slot_control_writes;
       f.command_completed_at_us = now + f.command_completed_after_us;
+    }
+    // FLR: Device Control's Initiate FLR (on a function that advertises it),
+    // or the AF capability's.
+    if (!bridge && size == 2 && o == kPcieCap + DeviceControl::kOffset &&
+        DeviceControl::from_value(static_cast<uint16_t>(v)).initiate_flr() &&
+        DeviceCapabilities::from_value(peek_raw(f, kPcieCap + DeviceCapabilities::kOffset)).function_level_reset_capable() &&
+        c[kPcieCap] == kCapabilityIdPciExpress) {
+      function_level_reset(f, now);
+      return;
+    }
+    if (!bridge && size == 1 && o == kAfCap + AfControl::kOffset && c[kAfCap] == kCapabilityIdAdvancedFeatures &&
+        AfControl::from_value(static_cast<uint8_t>(v)).initiate_flr()) {
+      function_level_reset(f, now);
+      return;
     }
     uint16_t old_bridge_control = 0;
     memcpy(&old_bridge_control, c + kBridgeControlOffset, 2);
@@ -304,7 +394,7 @@ class Fabric {
     port.link_down = true;
     port.link_up_at_us = 0;
     below(segment, port, [&](SimFunction& f) {
-      memcpy(f.config, f.power_on, sizeof(f.config));
+      reset_device(f);
       f.in_reset = true;
       f.reset_seen = true;
       ++f.resets;
@@ -332,10 +422,157 @@ class Fabric {
     });
   }
 
+  void note_flr_wait(SimFunction& f, uint64_t now) {
+    if (f.flr_at_us != 0 && now < f.flr_at_us + uint64_t{kFlrCompletionMs} * 1000) ++f.accesses_within_flr_wait;
+  }
+
+  // The function's state as after a reset: config to power-on, device
+  // registers cleared, not answering until ready_after_us.
+  void reset_device(SimFunction& f) {
+    memcpy(f.config, f.power_on, sizeof(f.config));
+    f.nvme_cc = 0;
+    f.nvme_csts = 0;
+    f.nvme_ready_change_at_us = 0;
+    f.virtio_status = 0;
+    f.virtio_pending_reset = false;
+  }
+
+  void function_level_reset(SimFunction& f, uint64_t now) {
+    if (now < f.transactions_pending_until_us) f.flr_while_transactions_pending = true;
+    reset_device(f);
+    ++f.flrs;
+    ++f.resets;
+    f.flr_at_us = now;
+    f.reset_seen = true;
+    f.in_reset = false;
+    f.ready_at_us = now + f.ready_after_us;
+  }
+
+  // The function whose register block (BAR as programmed, memory decode on)
+  // holds `address`; its offset in the block in `offset`.
+  SimFunction* mmio_target(uint64_t address, uint64_t& offset) {
+    for (auto& [k, fp] : functions_) {
+      SimFunction& f = *fp;
+      if (f.model == SimFunction::Model::kNone) continue;
+      if (!Command::from_value(static_cast<uint16_t>(peek_raw(f, kCommandOffset))).memory_space()) continue;
+      const uint16_t bar_offset = static_cast<uint16_t>(kBar0Offset + 4 * f.mmio_bar);
+      const Bar low = Bar::from_value(peek_raw(f, bar_offset));
+      uint64_t base = low.value & ~uint32_t{0xf};
+      if (low.is_64bit_memory()) base |= uint64_t{peek_raw(f, bar_offset + 4)} << 32;
+      if (base == 0 || low.io_space()) continue;
+      const uint64_t window = base + f.mmio_offset;
+      if (address >= window && address < window + 0x1000) {
+        offset = address - window;
+        return &f;
+      }
+    }
+    return nullptr;
+  }
+
+  void advance_device(SimFunction& f, uint64_t now) {
+    if (f.nvme_ready_change_at_us != 0 && now >= f.nvme_ready_change_at_us) {
+      f.nvme_ready_change_at_us = 0;
+      f.nvme_csts = nvme::ControllerStatus::from_value(f.nvme_csts)
+                        .set_ready(nvme::ControllerConfiguration::from_value(f.nvme_cc).enable()).value;
+    }
+    if (f.virtio_pending_reset && now >= f.virtio_reset_at_us) {
+      f.virtio_pending_reset = false;
+      f.virtio_status = 0;
+    }
+  }
+
+ public:
+  // ---- Mmio (lib/pcie/function_reset.h) -------------------------------------
+  bool map_uncached(const MmioRange* ranges, size_t count) {
+    ++map_calls;
+    if (!mappable) return false;
+    for (size_t i = 0; i < count; ++i) mapped.push_back(ranges[i]);
+    return true;
+  }
+  uint8_t read8(uint64_t address) { return static_cast<uint8_t>(mmio_read(address, 1)); }
+  uint32_t read32(uint64_t address) { return mmio_read(address, 4); }
+  void write8(uint64_t address, uint8_t v) { mmio_write(address, 1, v); }
+  void write32(uint64_t address, uint32_t v) { mmio_write(address, 4, v); }
+
+  bool mappable = true;             // false: map_uncached refuses
+  uint32_t map_calls = 0;
+  std::vector<MmioRange> mapped;
+  uint64_t unmapped_mmio_accesses = 0;  // accesses outside every range mapped
+
+  // What the old kernel left running: an NVMe controller enabled (CC.EN,
+  // CSTS.RDY), a virtio device driven (DRIVER_OK).
+  void run_nvme(abi::PciAddress a) {
+    SimFunction& f = fn(a);
+    f.nvme_cc = nvme::ControllerConfiguration{}.set_enable(true).value | 0x00460000u;
+    f.nvme_csts = nvme::ControllerStatus{}.set_ready(true).value;
+  }
+  void run_virtio(abi::PciAddress a) { fn(a).virtio_status = 0x0f; }
+
+ private:
+  bool is_mapped(uint64_t address, int size) const {
+    for (const MmioRange& r : mapped) {
+      if (address >= r.base && address + size <= r.base + r.size) return true;
+    }
+    return false;
+  }
+
+  uint32_t mmio_read(uint64_t address, int size) {
+    const uint64_t now = clock_.now_us();
+    if (!is_mapped(address, size)) ++unmapped_mmio_accesses;
+    uint64_t offset = 0;
+    SimFunction* f = mmio_target(address, offset);
+    if (f == nullptr || f->in_reset || (f->reset_seen && (f->never_ready || now < f->ready_at_us))) {
+      return size == 4 ? 0xffffffffu : 0xff;
+    }
+    ++f->mmio_accesses;
+    advance_device(*f, now);
+    if (f->model == SimFunction::Model::kNvme && size == 4) {
+      if (offset == 0) return nvme::ControllerCapabilities{}.set_timeout(f->nvme_cap_to).set_max_queue_entries_supported(1023).value & 0xffffffffu;
+      if (offset == 4) return 0x00000020u;  // CSS: NVM command set
+      if (offset == nvme::ControllerConfiguration::kOffset) return f->nvme_cc;
+      if (offset == nvme::ControllerStatus::kOffset) return f->nvme_csts;
+      return 0;
+    }
+    if (f->model == SimFunction::Model::kVirtio && size == 1 && offset == virtio::DeviceStatus::kOffset) {
+      return f->virtio_status;
+    }
+    return 0;
+  }
+
+  void mmio_write(uint64_t address, int size, uint32_t v) {
+    const uint64_t now = clock_.peek();
+    if (!is_mapped(address, size)) ++unmapped_mmio_accesses;
+    uint64_t offset = 0;
+    SimFunction* f = mmio_target(address, offset);
+    if (f == nullptr || f->in_reset || (f->reset_seen && (f->never_ready || now < f->ready_at_us))) return;
+    ++f->mmio_accesses;
+    advance_device(*f, now);
+    if (f->model == SimFunction::Model::kNvme && size == 4 && offset == nvme::ControllerConfiguration::kOffset) {
+      const bool was = nvme::ControllerConfiguration::from_value(f->nvme_cc).enable();
+      f->nvme_cc = v;
+      const bool on = nvme::ControllerConfiguration::from_value(v).enable();
+      if (was && !on) ++f->nvme_disables;
+      if (was != on && !(f->nvme_stuck_ready && !on)) f->nvme_ready_change_at_us = now + f->nvme_ready_change_after_us;
+      return;
+    }
+    if (f->model == SimFunction::Model::kVirtio && size == 1 && offset == virtio::DeviceStatus::kOffset) {
+      if (v == 0) {
+        ++f->virtio_resets;
+        if (!f->virtio_stuck) {
+          f->virtio_pending_reset = true;
+          f->virtio_reset_at_us = now + f->virtio_reset_after_us;
+        }
+      } else {
+        f->virtio_status = static_cast<uint8_t>(f->virtio_status | v);
+      }
+    }
+  }
+
   FakeClock& clock_;
   std::vector<abi::EcamWindow> windows_;
   std::map<uint64_t, std::unique_ptr<SimFunction>> functions_;
 };
 static_assert(ConfigSpace<Fabric>);
+static_assert(Mmio<Fabric>);
 
 }  // namespace limbo::pcie::testing

@@ -33,7 +33,7 @@ struct Scenario {
   Totals totals;
 
   Totals quiesce(const abi::PcieSettings& s) {
-    totals = pcie::quiesce(fabric, clock, sink, s, *ws);
+    totals = pcie::quiesce(fabric, fabric, clock, sink, s, *ws);
     return totals;
   }
   Totals quiesce() { return quiesce(settings_for(fabric)); }
@@ -103,8 +103,8 @@ TEST(Policy, QemuLikeTopologyEveryClass) {
   Scenario r;
   build_qemu_like(r.fabric);
   r.quiesce();
-  expect_decision(r, bdf(0, 0), Action::kSkip, Reason::kConventional);
-  expect_decision(r, bdf(0, 1), Action::kSkip, Reason::kRcIntegrated);
+  expect_decision(r, bdf(0, 0), Action::kSkip, Reason::kNoDma);  // host bridge, class 0600
+  expect_decision(r, bdf(0, 1), Action::kStop, Reason::kRcIntegrated);  // no FLR, no virtio capability
   expect_decision(r, bdf(0, 2), Action::kReset, Reason::kPortSelected);
   expect_decision(r, bdf(1, 0), Action::kReset, Reason::kBelowSelectedPort);
   expect_decision(r, bdf(0, 3), Action::kReset, Reason::kPortSelected);
@@ -115,9 +115,10 @@ TEST(Policy, QemuLikeTopologyEveryClass) {
   expect_decision(r, bdf(5, 0), Action::kSkip, Reason::kDisplay);
   expect_decision(r, bdf(0, 5), Action::kLeave, Reason::kBridgeBelow);
   expect_decision(r, bdf(6, 0), Action::kLeave, Reason::kNotAPort);
-  expect_decision(r, bdf(7, 1), Action::kSkip, Reason::kConventional);
+  expect_decision(r, bdf(7, 1), Action::kStop, Reason::kConventional);
   EXPECT_EQ(r.totals.reset, 2u);
-  EXPECT_EQ(r.totals.skip, 4u);  // host bridge, RCiEP, display, conventional
+  EXPECT_EQ(r.totals.stop, 2u);  // RCiEP, conventional
+  EXPECT_EQ(r.totals.skip, 2u);  // host bridge, display
   EXPECT_EQ(r.totals.fail, 0u);
   EXPECT_EQ(r.totals.ports, 2u);
   // Reset really happened to the two endpoints only.
@@ -140,7 +141,7 @@ TEST(Policy, APortWhoseBusRangeHoldsAnotherBridgesBusStays) {
   r.fabric.add(bdf(2, 0), endpoint(0x1b36, 0x0010, 0x010802));
   r.quiesce();
   expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kBusRangeShared);
-  expect_decision(r, bdf(1, 0), Action::kSkip, Reason::kSharesPort);
+  expect_decision(r, bdf(1, 0), Action::kStop, Reason::kSharesPort);
   expect_decision(r, bdf(0, 3), Action::kReset, Reason::kPortSelected);
   expect_decision(r, bdf(2, 0), Action::kReset, Reason::kBelowSelectedPort);
   EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 0u);
@@ -228,7 +229,7 @@ TEST(Policy, AnEndpointSharingAPortWithADisplayIsSkippedWithTheReason) {
   r.fabric.add(bdf(1, 0, 1), endpoint(0x10de, 0x10f8, 0x040300));  // its audio function
   r.quiesce();
   expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kDisplayBelow);
-  expect_decision(r, bdf(1, 0, 1), Action::kSkip, Reason::kSharesPort);
+  expect_decision(r, bdf(1, 0, 1), Action::kStop, Reason::kSharesPort);  // Bus Master already off: nothing written
   EXPECT_EQ(r.fabric.writes, 0u);
 }
 
@@ -528,7 +529,7 @@ TEST(Reset, RetryStatusThenReadyReportsTheReadyTime) {
   EXPECT_GE(r.ws->reset.results[0].ready_ms, 250u);
   EXPECT_LE(r.ws->reset.results[0].ready_ms, 252u);
   EXPECT_EQ(r.ws->reset.results[1].ready_ms, 101u);  // ready before settle ended: first poll
-  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:02:00.0 1b36:0010 class 010802 reset ok ready 101 ms\n"),
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:02:00.0 1b36:0010 class 010802 reset ok ready 101 ms by bus reset (port 0000:00:03.0)\n"),
             std::string::npos)
       << r.sink.text;
 }
@@ -555,10 +556,10 @@ TEST(Reset, DeviceThatNeverAnswersFailsBoundedAndTheOthersAreRestored) {
       EXPECT_FALSE(a.write);
     }
   }
-  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 failed never answered, left alone\n"),
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 failed never answered, left alone by bus reset (port 0000:00:02.0)\n"),
             std::string::npos)
       << r.sink.text;
-  EXPECT_NE(r.sink.text.find("limbo: pcie reset 1 skip 0 fail 1 ports 2 in "), std::string::npos) << r.sink.text;
+  EXPECT_NE(r.sink.text.find("limbo: pcie reset 1 stop 0 skip 0 fail 1 ports 2 in "), std::string::npos) << r.sink.text;
 }
 
 TEST(Reset, ConsoleLinesForTheQemuTopology) {
@@ -566,15 +567,17 @@ TEST(Reset, ConsoleLinesForTheQemuTopology) {
   build_qemu_like(r.fabric);
   r.quiesce();
   const std::string& t = r.sink.text;
-  EXPECT_NE(t.find("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready 101 ms\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("limbo: pcie 0000:02:00.0 1b36:0010 class 010802 reset ok ready 101 ms\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("limbo: pcie 0000:05:00.0 1234:1111 class 030000 skip display device\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("limbo: pcie 0000:07:01.0 8086:100e class 020000 skip conventional pci\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("limbo: pcie 0000:00:01.0 1af4:1041 class 020000 skip root complex integrated endpoint, no port\n"),
+  EXPECT_NE(t.find("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready 101 ms by bus reset (port 0000:00:02.0)\n"),
             std::string::npos) << t;
-  EXPECT_NE(t.find("limbo: pcie reset 2 skip 4 fail 0 ports 2 in 103 ms\n"), std::string::npos) << t;
-  // No line for ports and bridges.
-  EXPECT_EQ(t.find("0000:00:02.0"), std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:02:00.0 1b36:0010 class 010802 reset ok ready 101 ms by bus reset (port 0000:00:03.0)\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:05:00.0 1234:1111 class 030000 skip display device\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:07:01.0 8086:100e class 020000 stop by bus master off (conventional pci)\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:00:01.0 1af4:1041 class 020000 stop by bus master off (root complex integrated endpoint, no port)\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("limbo: pcie reset 2 stop 2 skip 2 fail 0 ports 2 in 103 ms\n"), std::string::npos) << t;
+  // No line of its own for a port or bridge.
+  EXPECT_EQ(t.find("limbo: pcie 0000:00:02.0"), std::string::npos) << t;
 }
 
 TEST(Plan, TreeShowsEveryFunctionWithItsDecision) {
@@ -595,7 +598,7 @@ TEST(Plan, TreeShowsEveryFunctionWithItsDecision) {
             std::string::npos)
       << tree.text;
   EXPECT_NE(tree.text.find("0000:00:02.0 1b36:000c class 060400 root port: port reset (only endpoints below) [bus 01-01]\n"
-                           "    0000:01:00.0 8086:10d3 class 020000 endpoint: reset (port 0000:00:02.0)\n"),
+                           "    0000:01:00.0 8086:10d3 class 020000 endpoint: reset by bus reset (port 0000:00:02.0)\n"),
             std::string::npos)
       << tree.text;
 }
@@ -613,7 +616,7 @@ TEST(Hostile, AllOnesFabricFindsNothingInBoundedReads) {
   EXPECT_EQ(r.ws->topology.count, 0);
   EXPECT_EQ(r.fabric.reads, 32u);  // function 0 of each device on the root bus
   EXPECT_EQ(r.fabric.writes, 0u);
-  EXPECT_NE(r.sink.text.find("limbo: pcie reset 0 skip 0 fail 0 ports 0 in 0 ms\n"), std::string::npos) << r.sink.text;
+  EXPECT_NE(r.sink.text.find("limbo: pcie reset 0 stop 0 skip 0 fail 0 ports 0 in 0 ms\n"), std::string::npos) << r.sink.text;
 }
 
 TEST(Hostile, BusNumberCyclesAreNotFollowed) {
@@ -675,7 +678,7 @@ TEST(Hostile, CapabilityListLoopEndsWithinTheBound) {
   int cap_reads = 0;
   for (const Access& a : r.fabric.log) cap_reads += a.address == bdf(1, 0) && (a.offset == 0x60 || a.offset == 0x70);
   EXPECT_EQ(cap_reads, kMaxCapabilityWalk);
-  expect_decision(r, bdf(1, 0), Action::kSkip, Reason::kConventional);
+  expect_decision(r, bdf(1, 0), Action::kStop, Reason::kConventional);
   expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kConventionalBelow);
 }
 
@@ -759,6 +762,418 @@ TEST(Discovery, ReadsGrowWithFunctionsPresentNotWithTheBusSpace) {
   EXPECT_LT(reads[2], 65536u);
   EXPECT_LT(reads[2], 64u * 32 + 33 + 128u * 12);
   EXPECT_GT(reads[2], reads[1]);
+}
+
+}  // namespace
+}  // namespace limbo::pcie::testing
+
+// ---- Issue 14: a method for every function ---------------------------------
+namespace limbo::pcie::testing {
+namespace {
+
+uint16_t command_of(Fabric& f, abi::PciAddress a) { return static_cast<uint16_t>(f.peek(a, kCommandOffset, 2)); }
+uint16_t msix_control_of(Fabric& f, abi::PciAddress a) {
+  return static_cast<uint16_t>(f.peek(a, Fabric::kMsixCap + MsixControl::kOffset, 2));
+}
+Method method_of(const Scenario& r, abi::PciAddress a) { return r.decision(a).method; }
+
+TEST(Methods, FlatTopologyWithFlrChoosesFlrStopAndBusReset) {
+  Scenario r;
+  build_flat(r.fabric, /*flr=*/true);
+  r.quiesce();
+  expect_decision(r, bdf(0, 0), Action::kSkip, Reason::kNoDma);
+  expect_decision(r, bdf(0, 1), Action::kReset, Reason::kRcIntegrated);
+  EXPECT_EQ(method_of(r, bdf(0, 1)), Method::kFlr);  // FLR is stronger than the NVMe reset
+  expect_decision(r, bdf(0, 2), Action::kStop, Reason::kRcIntegrated);
+  EXPECT_EQ(method_of(r, bdf(0, 2)), Method::kBusMasterOff);
+  expect_decision(r, bdf(0, 3), Action::kReset, Reason::kRcIntegrated);
+  EXPECT_EQ(method_of(r, bdf(0, 3)), Method::kFlr);
+  expect_decision(r, bdf(1, 0), Action::kReset, Reason::kBelowSelectedPort);
+  EXPECT_EQ(method_of(r, bdf(1, 0)), Method::kBusReset);
+  EXPECT_EQ(r.totals.reset, 3u);
+  EXPECT_EQ(r.totals.stop, 1u);
+  EXPECT_EQ(r.totals.skip, 1u);
+  EXPECT_EQ(r.totals.fail, 0u);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 1)).flrs, 1u);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 3)).flrs, 1u);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 2)).flrs, 0u);
+  EXPECT_EQ(r.fabric.fn(bdf(1, 0)).flrs, 0u);  // reset by its port
+  EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 1u);
+  // Reset devices: controller off, configuration restored with decode only.
+  for (abi::PciAddress a : {bdf(0, 1), bdf(0, 3), bdf(1, 0)}) {
+    EXPECT_EQ(command_of(r.fabric, a), Command{}.set_memory_space(true).value) << int(a.devfn);
+    EXPECT_EQ(msix_control_of(r.fabric, a) & MsixControl{}.set_msix_enable(true).value, 0);
+  }
+  EXPECT_EQ(r.fabric.peek(bdf(0, 1), kBar0Offset, 4), 0xfe000000u);
+  EXPECT_FALSE(nvme::ControllerConfiguration::from_value(r.fabric.fn(bdf(0, 1)).nvme_cc).enable());
+  EXPECT_EQ(r.fabric.fn(bdf(0, 3)).virtio_status, 0);
+  // The stopped e1000e: Bus Master and MSI/MSI-X off, memory decode kept.
+  EXPECT_EQ(command_of(r.fabric, bdf(0, 2)), Command{}.set_memory_space(true).value);
+  EXPECT_EQ(msix_control_of(r.fabric, bdf(0, 2)), MsixControl{}.set_table_size(3).value);
+  EXPECT_FALSE(MsiControl::from_value(static_cast<uint16_t>(r.fabric.peek(bdf(0, 2), Fabric::kMsiCap + 2, 2))).msi_enable());
+  // No config request to an FLR'd function within 100 ms of its FLR.
+  EXPECT_EQ(r.fabric.fn(bdf(0, 1)).accesses_within_flr_wait, 0u);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 3)).accesses_within_flr_wait, 0u);
+  const std::string& t = r.sink.text;
+  EXPECT_NE(t.find("limbo: pcie 0000:00:01.0 1b36:0010 class 010802 reset ok ready 103 ms by flr (root complex integrated "
+                   "endpoint, no port)\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:00:02.0 8086:10d3 class 020000 stop by bus master off (root complex integrated "
+                   "endpoint, no port)\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:01:00.0 1b36:0010 class 010802 reset ok ready 101 ms by bus reset (port 0000:00:04.0)\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("limbo: pcie 0000:00:00.0 8086:29c0 class 060000 skip bridge class, no dma\n"), std::string::npos) << t;
+  // FLRs and the bus reset at once: about 103 ms, not their sum.
+  EXPECT_NE(t.find("limbo: pcie reset 3 stop 1 skip 1 fail 0 ports 1 in 103 ms\n"), std::string::npos) << t;
+  EXPECT_LT(r.ws->functions.timeline.last_flr_us, r.ws->reset.timeline.first_assert_us);
+}
+
+TEST(Methods, WithoutFlrTheClassResetsRun) {
+  Scenario r;
+  build_flat(r.fabric, /*flr=*/false);
+  r.quiesce();
+  // No FLR: the timeline's FLR fields do not run before its start (the
+  // console prints them as differences from it).
+  const FunctionTimeline& ft = r.ws->functions.timeline;
+  EXPECT_GE(ft.last_flr_us, ft.start_us);
+  EXPECT_GE(ft.flr_settle_end_us, ft.start_us);
+  EXPECT_LE(ft.flr_settle_end_us, ft.end_us);
+  EXPECT_EQ(method_of(r, bdf(0, 1)), Method::kNvmeReset);
+  EXPECT_EQ(method_of(r, bdf(0, 3)), Method::kVirtioReset);
+  EXPECT_EQ(method_of(r, bdf(0, 2)), Method::kBusMasterOff);
+  EXPECT_EQ(r.totals.reset, 3u);
+  EXPECT_EQ(r.totals.stop, 1u);
+  EXPECT_EQ(r.totals.fail, 0u);
+  const SimFunction& nvme = r.fabric.fn(bdf(0, 1));
+  EXPECT_EQ(nvme.nvme_disables, 1u);
+  EXPECT_FALSE(nvme::ControllerConfiguration::from_value(nvme.nvme_cc).enable());
+  EXPECT_FALSE(nvme::ControllerStatus::from_value(nvme.nvme_csts).ready());
+  EXPECT_EQ(nvme.flrs, 0u);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 3)).virtio_resets, 1u);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 3)).virtio_status, 0);
+  // Restored as after a reset: decode only, MSI-X off, BARs as they were.
+  for (abi::PciAddress a : {bdf(0, 1), bdf(0, 3)}) {
+    EXPECT_EQ(command_of(r.fabric, a), Command{}.set_memory_space(true).value);
+    EXPECT_EQ(msix_control_of(r.fabric, a), MsixControl{}.set_table_size(3).value);
+  }
+  EXPECT_EQ(r.fabric.peek(bdf(0, 1), kBar0Offset, 4), 0xfe000000u);
+  EXPECT_EQ(r.fabric.peek(bdf(0, 3), kBar0Offset + 16, 4), 0xfe200004u);  // 64-bit memory BAR4
+  // The registers were mapped first, and only they were touched.
+  EXPECT_EQ(r.fabric.map_calls, 1u);
+  ASSERT_EQ(r.fabric.mapped.size(), 2u);
+  EXPECT_EQ(r.fabric.mapped[0].base, 0xfe000000u);
+  EXPECT_EQ(r.fabric.mapped[0].size, nvme::kRegisterWindowBytes);
+  EXPECT_EQ(r.fabric.mapped[1].base, 0xfe201000u);  // BAR4 + the capability's offset
+  EXPECT_EQ(r.fabric.unmapped_mmio_accesses, 0u);
+  // The class resets started before the port's bus reset and were seen done
+  // at the first poll after it (103 ms); the whole took the bus reset's time,
+  // not the sum.
+  const FunctionResult& n = r.ws->functions.results[0];
+  EXPECT_EQ(n.outcome, FunctionOutcome::kReset);
+  EXPECT_LT(n.started_us, r.ws->reset.timeline.first_assert_us);
+  EXPECT_EQ(n.ms, 103u);
+  EXPECT_LT(r.totals.elapsed_us, 104000u);
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:00:01.0 1b36:0010 class 010802 reset ok within 103 ms by nvme reset (root "
+                             "complex integrated endpoint, no port)\n"),
+            std::string::npos)
+      << r.sink.text;
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:00:03.0 1af4:1041 class 020000 reset ok within 103 ms by virtio reset (root "
+                             "complex integrated endpoint, no port)\n"),
+            std::string::npos)
+      << r.sink.text;
+}
+
+TEST(Methods, NvmeThatNeverLeavesReadyFailsAtCapTimeoutAndIsStopped) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 1), rc_integrated(nvme_controller(false)));
+  make_live(r.fabric, bdf(0, 1), 0xfe000000);
+  r.fabric.fn(bdf(0, 1)).nvme_stuck_ready = true;
+  r.fabric.fn(bdf(0, 1)).nvme_cap_to = 4;  // 2 s
+  r.quiesce();
+  const FunctionResult& n = r.ws->functions.results[0];
+  EXPECT_EQ(n.outcome, FunctionOutcome::kTimedOut);
+  EXPECT_GE(n.ms, 2000u);
+  EXPECT_LE(n.ms, 2001u);
+  EXPECT_EQ(r.totals.fail, 1u);
+  EXPECT_EQ(r.totals.reset, 0u);
+  // Stopped instead: Bus Master and MSI-X off; nothing else changed.
+  EXPECT_EQ(command_of(r.fabric, bdf(0, 1)), Command{}.set_memory_space(true).value);
+  EXPECT_EQ(msix_control_of(r.fabric, bdf(0, 1)), MsixControl{}.set_table_size(3).value);
+  EXPECT_NE(r.sink.text.find("limbo: pcie 0000:00:01.0 1b36:0010 class 010802 failed reset not done by its deadline, "
+                             "stopped after 2001 ms, status 00000001 by nvme reset"),
+            std::string::npos)
+      << r.sink.text;
+}
+
+TEST(Methods, NvmeWithCapTimeoutZeroGetsOneUnit) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 1), rc_integrated(nvme_controller(false)));
+  make_live(r.fabric, bdf(0, 1), 0xfe000000);
+  r.fabric.fn(bdf(0, 1)).nvme_stuck_ready = true;
+  r.fabric.fn(bdf(0, 1)).nvme_cap_to = 0;
+  r.quiesce();
+  EXPECT_EQ(r.ws->functions.results[0].outcome, FunctionOutcome::kTimedOut);
+  EXPECT_EQ(r.ws->functions.results[0].deadline_us - r.ws->functions.results[0].started_us, 500000u);
+}
+
+TEST(Methods, VirtioThatNeverReadsBackZeroFailsAtTheReadyTimeout) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 3), rc_integrated(virtio_net(false)));
+  make_live(r.fabric, bdf(0, 3), 0xfe200000);
+  r.fabric.fn(bdf(0, 3)).virtio_stuck = true;
+  abi::PcieSettings s = settings_for(r.fabric);
+  s.ready_timeout_ms = 300;
+  r.quiesce(s);
+  const FunctionResult& v = r.ws->functions.results[0];
+  EXPECT_EQ(v.outcome, FunctionOutcome::kTimedOut);
+  EXPECT_GE(v.ms, 300u);
+  EXPECT_LE(v.ms, 301u);
+  EXPECT_EQ(v.last_status, 0x0fu);
+  EXPECT_EQ(r.totals.fail, 1u);
+  EXPECT_FALSE(Command::from_value(command_of(r.fabric, bdf(0, 3))).bus_master());
+}
+
+TEST(Methods, VirtioResetTakingTimeIsWaitedFor) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 3), rc_integrated(virtio_net(false)));
+  make_live(r.fabric, bdf(0, 3), 0xfe200000);
+  r.fabric.fn(bdf(0, 3)).virtio_reset_after_us = 50000;
+  r.quiesce();
+  EXPECT_EQ(r.ws->functions.results[0].outcome, FunctionOutcome::kReset);
+  EXPECT_GE(r.ws->functions.results[0].ms, 50u);
+  EXPECT_LE(r.ws->functions.results[0].ms, 51u);
+}
+
+TEST(Methods, FlrsGoTogetherAndAreWaitedForAsTheSpecSays) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  for (uint8_t d = 1; d <= 8; ++d) {
+    r.fabric.add(bdf(0, d), rc_integrated(virtio_net(true))).ready_after_us = 20000;
+    make_live(r.fabric, bdf(0, d), 0xf0000000u + d * 0x100000u);
+  }
+  r.fabric.fn(bdf(0, 8)).ready_after_us = 180000;  // Retry Status 80 ms past the FLR wait
+  r.quiesce();
+  EXPECT_EQ(r.totals.reset, 8u);
+  // Initiated back to back: all eight FLRs within a few microseconds.
+  uint64_t first = UINT64_MAX, last = 0;
+  for (uint8_t d = 1; d <= 8; ++d) {
+    const SimFunction& f = r.fabric.fn(bdf(0, d));
+    EXPECT_EQ(f.flrs, 1u);
+    EXPECT_EQ(f.accesses_within_flr_wait, 0u) << int(d);
+    first = std::min(first, f.flr_at_us);
+    last = std::max(last, f.flr_at_us);
+  }
+  EXPECT_LT(last - first, 100u);
+  const FunctionTimeline& tl = r.ws->functions.timeline;
+  EXPECT_EQ(tl.flr_settle_end_us, tl.last_flr_us + 100000);
+  // The slow one answered at 180 ms; the whole step ends right after.
+  EXPECT_GE(r.ws->functions.results[7].ms, 180u);
+  EXPECT_LE(r.ws->functions.results[7].ms, 181u);
+  EXPECT_LT(tl.end_us - tl.start_us, 182000u);
+}
+
+TEST(Methods, FlrWaitsForTransactionsPendingThenResetsAnyway) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 1), rc_integrated(virtio_net(true)));
+  make_live(r.fabric, bdf(0, 1), 0xfe000000);
+  SimFunction& f = r.fabric.fn(bdf(0, 1));
+  const uint16_t status = Fabric::kPcieCap + DeviceStatus::kOffset;
+  r.fabric.program16(bdf(0, 1), status, DeviceStatus{}.set_transactions_pending(true).value);
+  r.quiesce();
+  // TP never clears in this model (the fabric does not clear the bit): the
+  // wait ends at Linux's 700 ms and the FLR goes ahead.
+  const FunctionTimeline& tl = r.ws->functions.timeline;
+  EXPECT_GE(tl.pending_end_us - tl.stopped_us, 700000u);
+  EXPECT_LT(tl.pending_end_us - tl.stopped_us, 701000u);
+  EXPECT_EQ(r.ws->functions.totals.transactions_left, 1u);
+  EXPECT_EQ(f.flrs, 1u);
+  EXPECT_EQ(r.totals.reset, 1u);
+}
+
+TEST(Methods, FlrThatNeverAnswersFailsBoundedAndIsLeftAlone) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 1), rc_integrated(virtio_net(true))).never_ready = true;
+  make_live(r.fabric, bdf(0, 1), 0xfe000000);
+  abi::PcieSettings s = settings_for(r.fabric);
+  s.ready_timeout_ms = 200;
+  r.quiesce(s);
+  EXPECT_EQ(r.ws->functions.results[0].outcome, FunctionOutcome::kNeverAnswered);
+  const FunctionTimeline& tl = r.ws->functions.timeline;
+  EXPECT_GE(tl.end_us - tl.last_flr_us, 300000u);
+  EXPECT_LT(tl.end_us - tl.last_flr_us, 301000u);
+  EXPECT_EQ(r.totals.fail, 1u);
+}
+
+TEST(Methods, AdvancedFeaturesFlrForAConventionalFunction) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  Fabric::FunctionSpec dev = conventional(0x8086, 0x100e, 0x020000);
+  dev.af_flr = true;
+  r.fabric.add(bdf(0, 5), dev);
+  r.fabric.program32(bdf(0, 5), kBar0Offset, 0xfe800000);
+  r.fabric.program16(bdf(0, 5), kCommandOffset, Command{}.set_memory_space(true).set_bus_master(true).value);
+  r.quiesce();
+  expect_decision(r, bdf(0, 5), Action::kReset, Reason::kConventional);
+  EXPECT_EQ(method_of(r, bdf(0, 5)), Method::kAfFlr);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 5)).flrs, 1u);
+  EXPECT_EQ(r.fabric.peek(bdf(0, 5), kBar0Offset, 4), 0xfe800000u);
+  EXPECT_EQ(command_of(r.fabric, bdf(0, 5)), Command{}.set_memory_space(true).value);
+}
+
+TEST(Methods, StopChangesOnlyTheBitsItClears) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  Fabric::FunctionSpec dev = rc_integrated(endpoint(0x8086, 0x10d3, 0x020000));
+  dev.msix = true;
+  r.fabric.add(bdf(0, 2), dev);
+  make_live(r.fabric, bdf(0, 2), 0xfe100000);
+  const uint16_t live = Command{}.set_memory_space(true).set_bus_master(true).set_io_space(true).set_serr_enable(true).value;
+  r.fabric.program16(bdf(0, 2), kCommandOffset, live);
+  r.fabric.log.clear();
+  r.quiesce();
+  const std::vector<Access> w = r.writes();
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(w[0].offset, kCommandOffset);
+  EXPECT_EQ(w[0].value, Command::from_value(live).set_bus_master(false).value);
+  EXPECT_EQ(w[1].offset, Fabric::kMsiCap + MsiControl::kOffset);
+  EXPECT_EQ(w[1].value, 0u);
+  EXPECT_EQ(w[2].offset, Fabric::kMsixCap + MsixControl::kOffset);
+  EXPECT_EQ(w[2].value, MsixControl{}.set_table_size(3).value);
+  EXPECT_EQ(r.fabric.peek(bdf(0, 2), kBar0Offset, 4), 0xfe100000u);  // nothing restored, nothing lost
+}
+
+TEST(Methods, UnusableBarsRefuseTheClassResetAndStopTheFunction) {
+  struct Case {
+    const char* name;
+    uint32_t bar0;
+    uint16_t command;
+    MmioRefusal refusal;
+  };
+  const Command on = Command{}.set_memory_space(true).set_bus_master(true);
+  for (const Case& c : {Case{"io bar", 0xc001, on.value, MmioRefusal::kIoBar},
+                        Case{"unassigned", 0, on.value, MmioRefusal::kUnassigned},
+                        Case{"decode off", 0xfe000000, Command{}.set_bus_master(true).value, MmioRefusal::kNoDecode}}) {
+    Scenario r;
+    r.fabric.add_window(0, 0, 255);
+    r.fabric.add(bdf(0, 1), rc_integrated(nvme_controller(false)));
+    make_live(r.fabric, bdf(0, 1), 0xfe000000);
+    r.fabric.program32(bdf(0, 1), kBar0Offset, c.bar0);
+    r.fabric.program16(bdf(0, 1), kCommandOffset, c.command);
+    r.quiesce();
+    EXPECT_EQ(r.ws->topology.functions[0].mmio_refusal, c.refusal) << c.name;
+    EXPECT_EQ(method_of(r, bdf(0, 1)), Method::kBusMasterOff) << c.name;
+    EXPECT_EQ(r.fabric.map_calls, 0u) << c.name;
+    EXPECT_EQ(r.fabric.fn(bdf(0, 1)).mmio_accesses, 0u) << c.name;
+    EXPECT_FALSE(Command::from_value(command_of(r.fabric, bdf(0, 1))).bus_master()) << c.name;
+    EXPECT_NE(r.sink.text.find(std::string(", no class reset: ") + to_string(c.refusal)), std::string::npos)
+        << r.sink.text;
+  }
+}
+
+TEST(Methods, A64BitBarInTheLastSlotIsRefused) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  Fabric::FunctionSpec v = rc_integrated(virtio_net(false));
+  v.virtio_bar = 5;
+  r.fabric.add(bdf(0, 3), v);
+  make_live(r.fabric, bdf(0, 3), 0xfe200000);
+  r.fabric.program32(bdf(0, 3), kBar0Offset + 20, 0xfe20000c);  // BAR5 claims to be 64-bit
+  r.quiesce();
+  EXPECT_EQ(r.ws->topology.functions[0].mmio_refusal, MmioRefusal::kBadBar);
+  EXPECT_EQ(method_of(r, bdf(0, 3)), Method::kBusMasterOff);
+}
+
+TEST(Methods, MappingRefusedStopsTheClassResetFunctionsWithoutTouchingTheirRegisters) {
+  Scenario r;
+  build_flat(r.fabric, /*flr=*/false);
+  r.fabric.mappable = false;
+  r.quiesce();
+  EXPECT_EQ(r.fabric.map_calls, 1u);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 1)).mmio_accesses, 0u);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 3)).mmio_accesses, 0u);
+  EXPECT_EQ(r.ws->functions.results[0].outcome, FunctionOutcome::kNotMapped);
+  EXPECT_EQ(r.totals.reset, 1u);  // the NVMe behind its port
+  EXPECT_EQ(r.totals.stop, 3u);   // e1000e, and the two whose registers could not be mapped
+  EXPECT_EQ(r.totals.fail, 0u);
+  EXPECT_FALSE(Command::from_value(command_of(r.fabric, bdf(0, 1))).bus_master());
+  EXPECT_FALSE(Command::from_value(command_of(r.fabric, bdf(0, 3))).bus_master());
+  EXPECT_NE(r.sink.text.find("limbo: pcie class resets' registers not mappable uncached"), std::string::npos);
+}
+
+TEST(Methods, ExclusionsAndDisplayApplyToEveryMethod) {
+  Scenario r;
+  build_flat(r.fabric, /*flr=*/true);
+  Fabric::FunctionSpec vga = rc_integrated(endpoint(0x1234, 0x1111, 0x030000));
+  vga.flr = true;
+  r.fabric.add(bdf(0, 6), vga);
+  make_live(r.fabric, bdf(0, 6), 0xfd000000);
+  abi::PcieSettings s = settings_for(r.fabric);
+  s.excluded[0] = bdf(0, 1);
+  s.excluded[1] = bdf(0, 2);
+  s.excluded_count = 2;
+  r.quiesce(s);
+  expect_decision(r, bdf(0, 1), Action::kSkip, Reason::kExcluded);
+  expect_decision(r, bdf(0, 2), Action::kSkip, Reason::kExcluded);
+  expect_decision(r, bdf(0, 6), Action::kSkip, Reason::kDisplay);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 1)).flrs, 0u);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 6)).flrs, 0u);
+  EXPECT_TRUE(Command::from_value(command_of(r.fabric, bdf(0, 2))).bus_master());  // untouched
+  EXPECT_TRUE(Command::from_value(command_of(r.fabric, bdf(0, 6))).bus_master());
+}
+
+TEST(Methods, FlrAndClassResetsRunInParallelWithTheirOwnDeadlines) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 1), rc_integrated(nvme_controller(false)));
+  make_live(r.fabric, bdf(0, 1), 0xfe000000);
+  r.fabric.fn(bdf(0, 1)).nvme_ready_change_after_us = 30000;
+  r.fabric.add(bdf(0, 2), rc_integrated(virtio_net(false)));
+  make_live(r.fabric, bdf(0, 2), 0xfe200000);
+  r.fabric.fn(bdf(0, 2)).virtio_reset_after_us = 40000;
+  r.fabric.add(bdf(0, 3), rc_integrated(virtio_net(true)));
+  make_live(r.fabric, bdf(0, 3), 0xfe400000);
+  r.quiesce();
+  EXPECT_EQ(r.totals.reset, 3u);
+  const FunctionTimeline& tl = r.ws->functions.timeline;
+  // One FLR wait (100 ms) covers the 30 and 40 ms class resets.
+  EXPECT_LT(tl.end_us - tl.start_us, 101000u);
+  EXPECT_GE(tl.end_us - tl.start_us, 100000u);
+}
+
+TEST(Methods, PlanTreeNamesTheMethods) {
+  Scenario r;
+  build_flat(r.fabric, /*flr=*/false);
+  r.fabric.logging = false;
+  const abi::PcieSettings s = settings_for(r.fabric);
+  const size_t roots = root_buses(s, r.ws->roots);
+  ASSERT_TRUE(discover(r.fabric, r.ws->roots, roots, r.ws->topology));
+  decide(r.ws->topology, settings_from_abi(s), r.ws->plan);
+  EXPECT_EQ(r.fabric.writes, 0u);
+  EXPECT_EQ(r.fabric.map_calls, 0u);
+  StringSink tree;
+  print_tree(tree, r.ws->topology, r.ws->plan);
+  EXPECT_NE(tree.text.find("0000:00:01.0 1b36:0010 class 010802 root complex integrated endpoint: reset by nvme reset "
+                           "(root complex integrated endpoint, no port)\n"),
+            std::string::npos)
+      << tree.text;
+  EXPECT_NE(tree.text.find("0000:00:02.0 8086:10d3 class 020000 root complex integrated endpoint: stop by bus master off "
+                           "(root complex integrated endpoint, no port)\n"),
+            std::string::npos)
+      << tree.text;
+  EXPECT_NE(tree.text.find("0000:00:03.0 1af4:1041 class 020000 root complex integrated endpoint: reset by virtio reset "
+                           "(root complex integrated endpoint, no port)\n"),
+            std::string::npos)
+      << tree.text;
 }
 
 }  // namespace

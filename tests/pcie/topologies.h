@@ -3,6 +3,7 @@
 #pragma once
 
 #include "lib/pcie/config_space.h"
+#include "lib/pcie/registers.h"
 #include "tests/pcie/fabric.h"
 
 namespace limbo::pcie::testing {
@@ -83,6 +84,64 @@ inline void build_many_ports(Fabric& f, int ports) {
     f.add(bdf(0, static_cast<uint8_t>(1 + p / 8), static_cast<uint8_t>(p % 8)), rp);
     f.add(bdf(bus, 0), endpoint(0x8086, static_cast<uint16_t>(0x1000 + p)));
   }
+}
+
+// ---- Issue 14: functions no bus reset reaches -------------------------------
+
+inline Fabric::FunctionSpec rc_integrated(Fabric::FunctionSpec s) {
+  s.port_type = static_cast<int>(PortType::kRcIntegratedEndpoint);
+  return s;
+}
+inline Fabric::FunctionSpec nvme_controller(bool flr) {
+  Fabric::FunctionSpec s = endpoint(0x1b36, 0x0010, kClassNvmExpress);
+  s.flr = flr;
+  s.msix = true;
+  s.model = SimFunction::Model::kNvme;
+  return s;
+}
+inline Fabric::FunctionSpec virtio_net(bool flr) {
+  Fabric::FunctionSpec s = endpoint(kVirtioVendorId, 0x1041, 0x020000);
+  s.flr = flr;
+  s.msix = true;
+  s.model = SimFunction::Model::kVirtio;
+  return s;
+}
+
+// What the crashed kernel left: BAR0 (and a 64-bit BAR4 for virtio) at
+// `bar`, memory decode and Bus Master on, MSI-X enabled, the device running.
+inline void make_live(Fabric& f, abi::PciAddress a, uint32_t bar) {
+  f.program32(a, kBar0Offset, bar);
+  f.program32(a, kBar0Offset + 16, bar | Bar{}.set_memory_type(Bar::kType64Bit).value);  // BAR4, 64-bit
+  f.program32(a, kBar0Offset + 20, 0);
+  f.program16(a, kCommandOffset, Command{}.set_memory_space(true).set_bus_master(true).value);
+  if (f.peek(a, Fabric::kMsixCap, 1) == kCapabilityIdMsix) {
+    f.program16(a, Fabric::kMsixCap + MsixControl::kOffset, MsixControl{}.set_msix_enable(true).set_table_size(3).value);
+  }
+  if (f.peek(a, Fabric::kMsiCap, 1) == kCapabilityIdMsi) {
+    f.program16(a, Fabric::kMsiCap + MsiControl::kOffset, MsiControl{}.set_msi_enable(true).value);
+  }
+  SimFunction& fn = f.fn(a);
+  if (fn.model == SimFunction::Model::kNvme) f.run_nvme(a);
+  if (fn.model == SimFunction::Model::kVirtio) f.run_virtio(a);
+}
+
+// The QEMU flat scenario's topology (qemu/limbo_qemu.py, "flat"): NVMe,
+// e1000e and virtio-net on the root bus (RCiEPs), one NVMe behind a root
+// port. `flr`: whether the RCiEP NVMe and virtio advertise FLR.
+inline void build_flat(Fabric& f, bool flr) {
+  f.add_window(0, 0, 255);
+  f.add(bdf(0, 0), conventional(0x8086, 0x29c0, 0x060000));  // host bridge
+  f.add(bdf(0, 1), rc_integrated(nvme_controller(flr)));
+  make_live(f, bdf(0, 1), 0xfe000000);
+  Fabric::FunctionSpec e1000e = rc_integrated(endpoint(0x8086, 0x10d3, 0x020000));
+  e1000e.msix = true;
+  f.add(bdf(0, 2), e1000e);
+  make_live(f, bdf(0, 2), 0xfe100000);
+  f.add(bdf(0, 3), rc_integrated(virtio_net(flr)));
+  make_live(f, bdf(0, 3), 0xfe200000);
+  f.add(bdf(0, 4), root_port(1, 1));
+  f.add(bdf(1, 0), nvme_controller(false));
+  make_live(f, bdf(1, 0), 0xfe400000);
 }
 
 }  // namespace limbo::pcie::testing

@@ -385,7 +385,7 @@ TEST_F(Handler, VerbosePrintsThePlanBeforeLoading) {
   EXPECT_NE(text.find("limbo:   -[0000:00]-\n"), std::string::npos) << text;
   EXPECT_NE(text.find("limbo:    \\-00:01.0 8086:1234 class 060400 root port: port reset (only endpoints below) [bus 01-01]\n"),
             std::string::npos) << text;
-  EXPECT_NE(text.find("limbo:      \\-01:00.0 1b36:0010 class 010802 endpoint: reset (port 0000:00:01.0)\n"),
+  EXPECT_NE(text.find("limbo:      \\-01:00.0 1b36:0010 class 010802 endpoint: reset by bus reset (port 0000:00:01.0)\n"),
             std::string::npos) << text;
   EXPECT_LT(plan, text.find("limbo: loaded Limbo purgatory"));
 }

@@ -624,7 +624,7 @@ TEST_F(Plan, EveryTopologyClass) {
   EXPECT_EQ(plan.endpoints, 4u) << t;  // 01:00.0, 05:00.0, 08:00.0, 08:00.1
   EXPECT_TRUE(plan.notes.empty());
   EXPECT_EQ(line_of(t, "00:01.0"), "00:01.0 8086:1234 class 060400 root port: port reset (only endpoints below) [bus 01-01]");
-  EXPECT_EQ(line_of(t, "01:00.0"), "01:00.0 1b36:0010 class 010802 endpoint: reset (port 0000:00:01.0)");
+  EXPECT_EQ(line_of(t, "01:00.0"), "01:00.0 1b36:0010 class 010802 endpoint: reset by bus reset (port 0000:00:01.0)");
   EXPECT_EQ(line_of(t, "00:02.0"),
             "00:02.0 8086:1234 class 060400 root port: leave bridge below (0000:02:00.0) [bus 02-05]");
   EXPECT_EQ(line_of(t, "02:00.0"),
@@ -634,14 +634,14 @@ TEST_F(Plan, EveryTopologyClass) {
   EXPECT_EQ(line_of(t, "04:00.0"), "04:00.0 1234:1111 class 030000 endpoint: skip display device");
   EXPECT_EQ(line_of(t, "03:01.0"),
             "03:01.0 8086:1234 class 060400 switch downstream port: port reset (only endpoints below) [bus 05-05]");
-  EXPECT_EQ(line_of(t, "05:00.0"), "05:00.0 8086:10d3 class 020000 endpoint: reset (port 0000:03:01.0)");
+  EXPECT_EQ(line_of(t, "05:00.0"), "05:00.0 8086:10d3 class 020000 endpoint: reset by bus reset (port 0000:03:01.0)");
   EXPECT_EQ(line_of(t, "00:03.0"),
             "00:03.0 8086:1234 class 060400 root port: leave bridge below (0000:06:00.0) [bus 06-07]");
   EXPECT_EQ(line_of(t, "06:00.0").rfind("06:00.0 8086:1234 class 060400 pcie-to-pci bridge: leave ", 0), 0u);
-  EXPECT_EQ(line_of(t, "07:00.0"), "07:00.0 8086:1234 class 078000 conventional pci: skip conventional pci");
+  EXPECT_EQ(line_of(t, "07:00.0"), "07:00.0 8086:1234 class 078000 conventional pci: stop by bus master off (conventional pci)");
   EXPECT_EQ(line_of(t, "00:04.0"),
-            "00:04.0 8086:1234 class 088000 root complex integrated endpoint: skip root complex integrated endpoint, no port");
-  EXPECT_EQ(line_of(t, "08:00.1"), "08:00.1 8086:1234 class 020000 endpoint: reset (port 0000:00:05.0)");
+            "00:04.0 8086:1234 class 088000 root complex integrated endpoint: stop by bus master off (root complex integrated endpoint, no port)");
+  EXPECT_EQ(line_of(t, "08:00.1"), "08:00.1 8086:1234 class 020000 endpoint: reset by bus reset (port 0000:00:05.0)");
   // The tree's shape: the root bus, then branches; the last child drawn with "\-".
   EXPECT_EQ(t.rfind("-[0000:00]-\n +-00:00.0 ", 0), 0u) << t;
   EXPECT_NE(t.find(" | \\-01:00.0 "), std::string::npos) << t;
@@ -659,10 +659,10 @@ TEST_F(Plan, ExclusionAndDisplayInclusion) {
             "00:05.0 8086:1234 class 060400 root port: leave excluded function below (0000:08:00.1) [bus 08-08]");
   EXPECT_EQ(line_of(plan.text, "08:00.1"), "08:00.1 8086:1234 class 020000 endpoint: skip excluded");
   EXPECT_EQ(line_of(plan.text, "08:00.0"),
-            "08:00.0 8086:1234 class 020000 endpoint: skip port left alone for another function (0000:00:05.0)");
+            "08:00.0 8086:1234 class 020000 endpoint: stop by bus master off (port left alone for another function 0000:00:05.0)");
   EXPECT_EQ(line_of(plan.text, "03:00.0"),
             "03:00.0 8086:1234 class 060400 switch downstream port: port reset (only endpoints below) [bus 04-04]");
-  EXPECT_EQ(line_of(plan.text, "04:00.0"), "04:00.0 1234:1111 class 030000 endpoint: reset (port 0000:03:00.0)");
+  EXPECT_EQ(line_of(plan.text, "04:00.0"), "04:00.0 1234:1111 class 030000 endpoint: reset by bus reset (port 0000:03:00.0)");
   EXPECT_EQ(plan.ports, 3u);
 }
 
@@ -736,7 +736,7 @@ TEST(PlanSegments, EachRootBusItsTree) {
   ASSERT_NE(first, std::string::npos) << plan.text;
   ASSERT_NE(second, std::string::npos) << plan.text;
   EXPECT_LT(first, second);
-  EXPECT_NE(plan.text.find(" \\-81:00.0 8086:1234 class 020000 endpoint: reset (port 0001:80:00.0)"), std::string::npos)
+  EXPECT_NE(plan.text.find(" \\-81:00.0 8086:1234 class 020000 endpoint: reset by bus reset (port 0001:80:00.0)"), std::string::npos)
       << plan.text;
 }
 

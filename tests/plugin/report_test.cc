@@ -29,9 +29,43 @@ TEST(Report, CleanRunIsOk) {
   EXPECT_EQ(r.report->ms, 137u);
   const std::string words = describe_report(r, "/proc/cmdline");
   EXPECT_NE(words.find("verification: ok"), std::string::npos) << words;
-  EXPECT_NE(words.find("2 ports reset, 1 device left alone (by policy), 0 resets failed"), std::string::npos) << words;
+  EXPECT_NE(words.find("2 endpoints reset, 1 device left alone (by policy), 0 resets failed"), std::string::npos) << words;
   EXPECT_NE(words.find("time in the purgatory: 137 ms"), std::string::npos) << words;
   EXPECT_NE(words.find("result: OK"), std::string::npos) << words;
+}
+
+// Version 2 (issue 14): stop: counts functions only stopped; verify:off;
+// reset saturates at 999, stop/skip/fail at 99, ms at 99999.
+TEST(Report, VersionTwoCleanRunIsOk) {
+  const ReportReading r = read_report(kDebianCmdline + " limbo=v2,verify:ok,reset:3,stop:2,skip:4,fail:0,ms:412\n");
+  ASSERT_EQ(r.verdict, ReportVerdict::kOk);
+  ASSERT_TRUE(r.report);
+  EXPECT_EQ(r.report->version, 2);
+  EXPECT_EQ(r.report->reset, 3u);
+  EXPECT_EQ(r.report->stop, 2u);
+  EXPECT_EQ(r.report->skip, 4u);
+  const std::string words = describe_report(r, "/proc/cmdline");
+  EXPECT_NE(words.find("PCIe: 3 functions reset (bus reset, FLR or class reset), 2 functions stopped (bus master and "
+                       "MSI off, not reset), 4 functions left alone (by policy), 0 resets failed"),
+            std::string::npos)
+      << words;
+  EXPECT_NE(words.find("result: OK"), std::string::npos) << words;
+  EXPECT_TRUE(r.report->other.empty());
+}
+
+TEST(Report, VersionTwoVerifyOffAndSaturation) {
+  const ReportReading r = read_report("limbo=v2,verify:off,reset:999,stop:99,skip:99,fail:99,ms:99999");
+  ASSERT_EQ(r.verdict, ReportVerdict::kProblem);
+  EXPECT_FALSE(r.report->verified);
+  const std::string words = describe_report(r, "x");
+  EXPECT_NE(words.find("at least 999 functions reset"), std::string::npos) << words;
+  EXPECT_NE(words.find("at least 99 functions stopped"), std::string::npos) << words;
+  EXPECT_NE(words.find("at least 99 resets failed"), std::string::npos) << words;
+  EXPECT_NE(words.find("at least 99999 ms"), std::string::npos) << words;
+  EXPECT_NE(words.find("verification: SKIPPED"), std::string::npos) << words;
+  // 98 is not a saturation point.
+  EXPECT_EQ(describe_report(read_report("limbo=v2,verify:ok,reset:0,stop:98,skip:0,fail:0,ms:1"), "x").find("at least"),
+            std::string::npos);
 }
 
 TEST(Report, FailedResetIsAProblem) {
@@ -73,7 +107,7 @@ TEST(Report, SaturatedCountersReadAtLeast) {
   const ReportReading r = read_report("limbo=v1,verify:ok,reset:999,skip:999,fail:0,ms:9999999");
   ASSERT_EQ(r.verdict, ReportVerdict::kOk);
   const std::string words = describe_report(r, "x");
-  EXPECT_NE(words.find("at least 999 ports reset"), std::string::npos) << words;
+  EXPECT_NE(words.find("at least 999 endpoints reset"), std::string::npos) << words;
   EXPECT_NE(words.find("at least 9999999 ms"), std::string::npos) << words;
 }
 
@@ -88,7 +122,11 @@ TEST(Report, UnknownFieldsAreShownNotDropped) {
 
 TEST(Report, DamagedOrForeignTextIsUnreadable) {
   for (const char* line : {
-           "limbo=v2,verify:ok,reset:0,skip:0,fail:0,ms:1",       // unknown version
+           "limbo=v3,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:1",  // unknown version
+           "limbo=v2,verify:ok,reset:0,skip:0,fail:0,ms:1",       // v2 without stop
+           "limbo=v2,verify:skipped,reset:0,stop:0,skip:0,fail:0,ms:1",  // v1's word in v2
+           "limbo=v1,verify:off,reset:0,skip:0,fail:0,ms:1",      // v2's word in v1
+           "limbo=v2,verify:ok,reset:0,stop:0,stop:0,skip:0,fail:0,ms:1",  // twice
            "limbo=v1,verify:ok,reset:0,skip:0,fail:0",            // cut short: no ms
            "limbo=v1,verify:maybe,reset:0,skip:0,fail:0,ms:1",    // bad verify word
            "limbo=v1,verify:ok,reset:x,skip:0,fail:0,ms:1",       // not a number

@@ -149,6 +149,7 @@ struct NoPcie {
   }
   bool tsc_invariant() const { return false; }
   AbsentConfigSpace pcie_config_space(const abi::PcieSettings&) { return {}; }
+  pcie::NoMmio pcie_mmio() { return {}; }
   pcie::Workspace& pcie_workspace() {
     ADD_FAILURE() << "PCIe workspace asked of a machine without PCIe";
     return *workspace;

@@ -56,6 +56,7 @@ class FakeMachine {
   bool tsc_invariant() const { return invariant_tsc; }
   pcie::testing::Fabric& pcie_config_space(const abi::PcieSettings&) { return fabric; }
   pcie::Workspace& pcie_workspace() { return *workspace; }
+  pcie::testing::Fabric& pcie_mmio() { return fabric; }
 
   std::string serial() const { return io_.transmitted; }
   std::vector<std::string> lines() const {
@@ -146,8 +147,8 @@ TEST_F(FlowTest, VerifiedImageJumpsAndReports) {
   EXPECT_TRUE(has_line_starting("limbo: sha256: ok (2 regions, 16948 bytes, "));
   EXPECT_EQ(report.verify, report::Verify::kOk);
   // ms: 1,000,000 ticks before the first read and 1 us per read: just over 1 ms.
-  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:2");
-  EXPECT_TRUE(has_line("limbo: report \" limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:2\""));
+  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2");
+  EXPECT_TRUE(has_line("limbo: report \" limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2\""));
   EXPECT_TRUE(has_line_starting("limbo: jumping to 0x1000200 (rsi 0x8c000) after "));
   EXPECT_TRUE(guard_intact());
   for (const auto& line : m.lines()) EXPECT_EQ(line.rfind("limbo: ", 0), 0u) << line;
@@ -209,7 +210,7 @@ TEST_F(FlowTest, SkipChecksSkipsTheHash) {
   vars.skip_checks = 1;
   EXPECT_EQ(run(), Outcome::kJump);
   EXPECT_TRUE(has_line("limbo: sha256: skipped (skip_checks set)"));
-  EXPECT_NE(cmdline().find(" limbo=v1,verify:skipped,reset:0,skip:0,fail:0,ms:"), std::string::npos);
+  EXPECT_NE(cmdline().find(" limbo=v2,verify:off,reset:0,stop:0,skip:0,fail:0,ms:"), std::string::npos);
 }
 
 TEST_F(FlowTest, CrashBackupIsCopiedAfterVerification) {
@@ -330,7 +331,7 @@ TEST_F(FlowPcieTest, OffWhenTheBlockSaysSoAndNothingIsTouched) {
   EXPECT_EQ(run(), Outcome::kJump);
   EXPECT_TRUE(has_line("limbo: pcie: off"));
   EXPECT_EQ(m.fabric.reads + m.fabric.writes, 0u);
-  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:2");
+  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2");
 }
 
 TEST_F(FlowPcieTest, RefusedBlockMeansOff) {
@@ -346,7 +347,7 @@ TEST_F(FlowPcieTest, ResetRunsAfterVerificationAndBeforeTheBackupAndReport) {
   EXPECT_TRUE(has_line_starting("limbo: pcie: delays on the tsc (invariant tsc agrees with the pit; tsc 1000000 kHz "
                                 "from the loader, 1000"));
   EXPECT_TRUE(has_line_starting("limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready "));
-  EXPECT_TRUE(has_line("limbo: pcie 0000:00:00.0 8086:29c0 class 060000 skip conventional pci"));
+  EXPECT_TRUE(has_line("limbo: pcie 0000:00:00.0 8086:29c0 class 060000 skip bridge class, no dma"));
   // A 2.5 GT/s port: no link wait; the settle is exactly the 100 ms default.
   bool timeline = false;
   for (const auto& line : m.lines()) {
@@ -368,7 +369,7 @@ TEST_F(FlowPcieTest, ResetRunsAfterVerificationAndBeforeTheBackupAndReport) {
   EXPECT_EQ(report.reset, 1u);
   EXPECT_EQ(report.skip, 1u);
   EXPECT_EQ(report.fail, 0u);
-  EXPECT_NE(cmdline().find(" limbo=v1,verify:ok,reset:1,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
+  EXPECT_NE(cmdline().find(" limbo=v2,verify:ok,reset:1,stop:0,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
   // The device was reset (BAR gone, then restored) and left with Bus Master off.
   EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), 0x10, 4), 0xfebc0000u);
   EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), pcie::kCommandOffset, 2), 0x0002u);
@@ -415,6 +416,43 @@ TEST_F(FlowPcieTest, NonInvariantTscWithoutPitHasNoClockAndResetsNothing) {
   EXPECT_EQ(run(), Outcome::kJump);
   EXPECT_TRUE(has_line("limbo: pcie: not reset: no clock for the delays (no tsc frequency and the pit does not count)"));
   EXPECT_EQ(m.fabric.reads + m.fabric.writes, 0u);
+}
+
+}  // namespace
+}  // namespace limbo::flow
+
+namespace limbo::flow {
+namespace {
+
+// Issue 14 through the flow: a root-bus NVMe without FLR gets its class
+// reset (its BAR mapped through the machine's pcie_mmio), a root-bus NIC is
+// stopped; the report counts them (reset:, stop:) and the functions line
+// gives the phases.
+TEST_F(FlowPcieTest, FunctionMethodsRunAndAreReported) {
+  using namespace pcie::testing;
+  m.fabric.add(bdf(0, 3), rc_integrated(nvme_controller(false)));
+  make_live(m.fabric, bdf(0, 3), 0xfe000000);
+  Fabric::FunctionSpec nic = rc_integrated(endpoint(0x8086, 0x10d3, 0x020000));
+  m.fabric.add(bdf(0, 4), nic);
+  make_live(m.fabric, bdf(0, 4), 0xfe100000);
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_TRUE(has_line_starting("limbo: pcie 0000:00:03.0 1b36:0010 class 010802 reset ok within "));
+  EXPECT_TRUE(has_line("limbo: pcie 0000:00:04.0 8086:10d3 class 020000 stop by bus master off (root complex "
+                       "integrated endpoint, no port)"));
+  EXPECT_TRUE(has_line_starting("limbo: pcie: functions: stop "));
+  EXPECT_EQ(report.reset, 2u);
+  EXPECT_EQ(report.stop, 1u);
+  EXPECT_EQ(report.fail, 0u);
+  EXPECT_NE(cmdline().find(" limbo=v2,verify:ok,reset:2,stop:1,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
+  EXPECT_EQ(m.fabric.map_calls, 1u);
+  EXPECT_FALSE(pcie::nvme::ControllerConfiguration::from_value(m.fabric.fn(bdf(0, 3)).nvme_cc).enable());
+  EXPECT_FALSE(pcie::Command::from_value(static_cast<uint16_t>(m.fabric.peek(bdf(0, 4), pcie::kCommandOffset, 2)))
+                   .bus_master());
+  for (const auto& line : m.lines()) {
+    if (line.rfind("limbo: pcie: functions: ", 0) == 0) {
+      EXPECT_EQ(line.find("18446744"), std::string::npos) << line;
+    }
+  }
 }
 
 }  // namespace

@@ -338,3 +338,43 @@ TEST_F(IdentityRequestTest, ScatteredHighRegionsRunOutOfPoolAndSayWhy) {
 
 }  // namespace
 }  // namespace limbo::x86::paging
+
+namespace limbo::x86::paging {
+namespace {
+
+// Issue 14: the rebuild for the class resets' device registers
+// (arch::map_device_registers): the same request plus the BAR blocks,
+// uncached; refused over anything the loader placed.
+TEST_F(IdentityRequestTest, DeviceRegistersAreMappedUncachedAndOnlyThem) {
+  // limbo-flat's virtio common configuration (BAR4 0xfea00000) and an NVMe
+  // BAR0 above 4 GiB.
+  EXPECT_TRUE(arch::identity_request(touched, image, image_end, request, ecam_requested));
+  ASSERT_TRUE(request.map_uncached(0xfea00000, 0x15));
+  ASSERT_TRUE(request.map_uncached(0x800000000, 0x20));
+  ASSERT_TRUE(build(arch::kPageTablePoolPages).ok());
+  expect_touched_mapped();
+  expect_mapped(0xfea00000, true);
+  expect_mapped(0xfea00014, true);
+  expect_mapped(0xfea01000, false);  // the next page keeps write-back
+  expect_mapped(0xfe9ff000, false);
+  expect_mapped(0x800000000, true);
+  expect_unmapped(0x800001000);
+  expect_unmapped(0x7ffffffff);
+  // 7 at entry, one page table for the 2 MiB around the virtio block, a
+  // PDPT entry's directory and a page table for the high one.
+  EXPECT_EQ(result.tables, 10u);
+  EXPECT_LE(result.tables, arch::kPageTablePoolPages);
+}
+
+TEST_F(IdentityRequestTest, DeviceRangesOverWhatTheLoaderPlacedAreRefused) {
+  EXPECT_FALSE(arch::overlaps_loaded(touched, image, image_end, 0xfea00000, 0x15));
+  EXPECT_TRUE(arch::overlaps_loaded(touched, image, image_end, regions[0].start + 0x1000, 0x20));  // the kernel
+  EXPECT_TRUE(arch::overlaps_loaded(touched, image, image_end, regions[1].start - 0x10, 0x20));    // straddles the initrd
+  EXPECT_TRUE(arch::overlaps_loaded(touched, image, image_end, image + 0x100, 0x20));              // the purgatory
+  EXPECT_TRUE(arch::overlaps_loaded(touched, image, image_end, touched.cmdline_end + 8, 4));       // the report's bytes
+  EXPECT_TRUE(arch::overlaps_loaded(touched, image, image_end, touched.backup_start, 1));          // backup copy
+  EXPECT_FALSE(arch::overlaps_loaded(touched, image, image_end, regions[0].start - 0x20, 0x20));  // ends where it starts
+}
+
+}  // namespace
+}  // namespace limbo::x86::paging

@@ -20,24 +20,26 @@ std::string format(const Report& r, uint64_t ms) {
 TEST(ReportFormat, VerifiedNoResets) {
   Report r;
   r.verify = Verify::kOk;
-  EXPECT_EQ(format(r, 12), " limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:12");
+  EXPECT_EQ(format(r, 12), " limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:12");
 }
 
 TEST(ReportFormat, SkippedWithCounters) {
   Report r;
   r.verify = Verify::kSkipped;
   r.reset = 3;
+  r.stop = 4;
   r.skip = 2;
   r.fail = 1;
-  EXPECT_EQ(format(r, 1500), " limbo=v1,verify:skipped,reset:3,skip:2,fail:1,ms:1500");
+  EXPECT_EQ(format(r, 1500), " limbo=v2,verify:off,reset:3,stop:4,skip:2,fail:1,ms:1500");
 }
 
 TEST(ReportFormat, LargestValuesFitTheSpareBytesWithTheirNul) {
   Report r;
   r.verify = Verify::kSkipped;  // the longer verify word
-  r.reset = r.skip = r.fail = kMaxCount;
+  r.reset = kMaxResetCount;
+  r.stop = r.skip = r.fail = kMaxCount;
   const std::string text = format(r, kMaxMs);
-  EXPECT_EQ(text, " limbo=v1,verify:skipped,reset:999,skip:999,fail:999,ms:9999999");
+  EXPECT_EQ(text, " limbo=v2,verify:off,reset:999,stop:99,skip:99,fail:99,ms:99999");
   EXPECT_EQ(text.size(), kMaxReportLength);
   EXPECT_LE(text.size() + 1, abi::kCmdlineSpareBytes);
 }
@@ -46,9 +48,15 @@ TEST(ReportFormat, ValuesBeyondTheMaximaSaturate) {
   Report r;
   r.verify = Verify::kOk;
   r.reset = 100000;
+  r.stop = 100;
   r.skip = UINT32_MAX;
   r.fail = 1000;
-  EXPECT_EQ(format(r, UINT64_MAX), " limbo=v1,verify:ok,reset:999,skip:999,fail:999,ms:9999999");
+  EXPECT_EQ(format(r, UINT64_MAX), " limbo=v2,verify:ok,reset:999,stop:99,skip:99,fail:99,ms:99999");
+  // Even the worst case of every counter and the time saturated fits.
+  r.verify = Verify::kSkipped;
+  char buf[kCmdlineCapacity];
+  EXPECT_EQ(format_report(r, UINT64_MAX, buf, sizeof(buf)), kMaxReportLength);
+  EXPECT_EQ(kMaxReportLength + 1, abi::kCmdlineSpareBytes);
 }
 
 TEST(ReportFormat, RefusesABufferTooSmall) {
@@ -89,7 +97,7 @@ TEST(CmdlineAppender, AppendsAtTheNulAndStaysTerminated) {
   char text[kCmdlineCapacity];
   const size_t n = format_report(r, 7, text, sizeof(text));
   ASSERT_EQ(appender.append(text, n), AppendResult::kWritten);
-  EXPECT_STREQ(line.bytes, "root=/x limbo=v1,verify:ok,reset:0,skip:0,fail:0,ms:7");
+  EXPECT_STREQ(line.bytes, "root=/x limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:7");
   EXPECT_TRUE(line.guard_intact());
 }
 
@@ -97,7 +105,8 @@ TEST(CmdlineAppender, LargestReportFitsAlone) {
   CmdlineBuffer line;
   CmdlineAppender appender(line.end());
   Report r;
-  r.reset = r.skip = r.fail = kMaxCount;
+  r.reset = kMaxResetCount;
+  r.stop = r.skip = r.fail = kMaxCount;
   char text[kCmdlineCapacity];
   const size_t n = format_report(r, kMaxMs, text, sizeof(text));
   ASSERT_EQ(appender.append(text, n), AppendResult::kWritten);

@@ -30,9 +30,24 @@ constexpr uint32_t kEdxInvariantTsc = 1u << 8;
 constexpr uint64_t kCr3FrameMask = ~uint64_t{0xfff};
 
 // The page-table pool: page aligned, in .bss (the section name makes GCC
-// emit it as NOBITS despite -fno-zero-initialized-in-bss).
+// emit it as NOBITS despite -fno-zero-initialized-in-bss). Two halves: the
+// tables built at entry in one; map_device_registers builds the next set in
+// the other while the first stays loaded.
 [[gnu::section(".bss.limbo_page_tables")]] alignas(x86::paging::kPageSize) uint8_t
-    page_table_pool[kPageTablePoolPages * x86::paging::kPageSize];
+    page_table_pool[2][kPageTablePoolPages * x86::paging::kPageSize];
+
+// What the tables at entry were built from, kept for a rebuild: the same
+// request is derived again from it (identity_request), plus the device
+// ranges. Plain data, all zero until the first build: a NOBITS global.
+struct Rebuild {
+  Touched touched;
+  uint64_t image, image_end;
+  unsigned levels;
+  bool gib_pages;
+  unsigned active_half;
+  bool built;
+};
+[[gnu::section(".bss.limbo_paging_rebuild")]] Rebuild rebuild;
 
 struct Cpuid {
   uint32_t eax, ebx, ecx, edx;
@@ -93,13 +108,49 @@ AddressSpace enter_own_address_space(const Touched& touched) {
     return space;
   }
   PoolMemory memory;
-  x86::paging::Builder<PoolMemory> builder(memory, reinterpret_cast<uint64_t>(page_table_pool), kPageTablePoolPages);
+  x86::paging::Builder<PoolMemory> builder(memory, reinterpret_cast<uint64_t>(page_table_pool[0]), kPageTablePoolPages);
   space.result = builder.build(request);
   if (!space.result.ok()) return space;
   write_cr3(space.result.root & kCr3FrameMask);
   space.own_tables = true;
   space.ecam_mapped = ecam_requested;
+  rebuild.touched = touched;
+  rebuild.levels = request.levels;
+  rebuild.gib_pages = request.gib_pages;
+  rebuild.image = image;
+  rebuild.image_end = reinterpret_cast<uint64_t>(limbo_image_end);
+  rebuild.active_half = 0;
+  rebuild.built = true;
   return space;
+}
+
+bool map_device_registers(const pcie::MmioRange* ranges, size_t count) {
+  if (!rebuild.built) return false;
+  // 1.5 KiB on the stack, as at entry.
+  x86::paging::Request request;
+  request.levels = rebuild.levels;
+  request.gib_pages = rebuild.gib_pages;
+  bool ecam_requested = false;
+  bool ok = identity_request(rebuild.touched, rebuild.image, rebuild.image_end, request, ecam_requested);
+  for (size_t i = 0; i < count && ok; ++i) {
+    const pcie::MmioRange& r = ranges[i];
+    ok = r.size != 0 && r.base + r.size > r.base &&
+         !overlaps_loaded(rebuild.touched, rebuild.image, rebuild.image_end, r.base, r.size) &&
+         request.map_uncached(r.base, r.size);
+  }
+  if (ok) {
+    const unsigned next = rebuild.active_half ^ 1u;
+    PoolMemory memory;
+    x86::paging::Builder<PoolMemory> builder(memory, reinterpret_cast<uint64_t>(page_table_pool[next]),
+                                             kPageTablePoolPages);
+    const x86::paging::Result result = builder.build(request);
+    if (result.ok()) {
+      write_cr3(result.root & kCr3FrameMask);
+      rebuild.active_half = next;
+      return true;
+    }
+  }
+  return false;
 }
 
 void leave_own_address_space(const AddressSpace& space) {

@@ -15,6 +15,7 @@
 #include "abi/limbo_abi.h"
 #include "arch/x86_64/paging.h"
 #include "lib/pcie/config_space.h"
+#include "lib/pcie/function_reset.h"
 #include "lib/vga.h"
 
 namespace limbo::arch {
@@ -95,6 +96,31 @@ static_assert(vga::kTextBufferPhys >= kVgaHoleBase && vga::kTextBufferPhys < kVg
 // Builds and loads the tables. On any failure the loader's tables stay and
 // ECAM is reported unreachable.
 AddressSpace enter_own_address_space(const Touched& touched);
+
+// Device registers for the PCIe class resets (issue 14), found only after
+// discovery: the tables are rebuilt from the same request plus `ranges`
+// uncached (PAT index 3), into the other half of the pool, and loaded; the
+// tables in use are not touched while they are live. Refused (false, the
+// current tables kept) when the first build failed, a range is empty, wraps,
+// overlaps what the loader placed (the segments, backup, command line, the
+// purgatory itself: a corrupt BAR must not turn a register write into a
+// write over the next kernel), or when the range table or the pool is too
+// small. How a BAR is chosen and why it is trusted: lib/pcie/discovery.h
+// (locate_mmio_window) and DESIGN.md.
+[[nodiscard]] bool map_device_registers(const pcie::MmioRange* ranges, size_t count);
+
+// Whether [base, base + size) overlaps a range the loader placed (portable,
+// host-tested).
+[[nodiscard]] inline bool overlaps_loaded(const Touched& t, uint64_t image, uint64_t image_end, uint64_t base,
+                                          uint64_t size) {
+  const uint64_t end = base + size;
+  auto hit = [&](uint64_t b, uint64_t len) { return len != 0 && base < b + len && b < end; };
+  for (size_t i = 0; i < abi::kSha256RegionCount; ++i) {
+    if (hit(t.regions[i].start, t.regions[i].len)) return true;
+  }
+  return hit(t.backup_start, t.backup_src_size) || hit(t.backup_src_start, t.backup_src_size) ||
+         (t.cmdline_end != 0 && hit(t.cmdline_end, abi::kCmdlineSpareBytes + 1)) || hit(image, image_end - image);
+}
 
 // Puts the loader's CR3 back (nothing when ours were never loaded).
 void leave_own_address_space(const AddressSpace& space);

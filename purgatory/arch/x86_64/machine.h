@@ -42,6 +42,18 @@ flow::NmiRecord nmi_record();
 // The PCIe quiesce's tables (tens of KiB): a global in .bss, not the stack.
 pcie::Workspace& pcie_workspace();
 
+// The class resets' device registers (lib/pcie/function_reset.h): physical
+// addresses, identity-mapped uncached by map_device_registers before the
+// first access; each access one volatile load or store of its width.
+struct DeviceMmio {
+  uint8_t read8(uint64_t a) { return *reinterpret_cast<volatile uint8_t*>(a); }
+  uint32_t read32(uint64_t a) { return *reinterpret_cast<volatile uint32_t*>(a); }
+  void write8(uint64_t a, uint8_t v) { *reinterpret_cast<volatile uint8_t*>(a) = v; }
+  void write32(uint64_t a, uint32_t v) { *reinterpret_cast<volatile uint32_t*>(a) = v; }
+  bool map_uncached(const pcie::MmioRange* ranges, size_t count) { return map_device_registers(ranges, count); }
+};
+static_assert(pcie::Mmio<DeviceMmio>);
+
 class Machine {
  public:
   explicit Machine(const AddressSpace& space) : space_(space) {}
@@ -74,6 +86,7 @@ class Machine {
     return EcamConfigSpace(pcie::EcamMap(s.ecam, s.ecam_count));
   }
   pcie::Workspace& pcie_workspace() { return arch::pcie_workspace(); }
+  DeviceMmio pcie_mmio() { return DeviceMmio{}; }
 
  private:
   PortIo io_;

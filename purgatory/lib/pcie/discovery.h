@@ -33,6 +33,25 @@ enum class BusState : uint8_t {
   kInvalidNumbers,   // secondary 0, secondary <= own bus, or subordinate < secondary
 };
 
+// A reset a device class defines for itself (issue 14, method 3).
+enum class ClassReset : uint8_t {
+  kNone,
+  kNvme,    // class 010802: CC.EN cleared, CSTS.RDY polled to 0 (NVMe Base r2.0 §3.7.2)
+  kVirtio,  // virtio 1.x: device_status written 0, read back 0 (virtio 1.1 §2.1, §4.1.4.3.2)
+};
+
+// Why a class reset's registers cannot be reached through the BAR the
+// crashed kernel programmed: the purgatory then stops the function instead.
+enum class MmioRefusal : uint8_t {
+  kNone,
+  kIoBar,         // the BAR decodes I/O space, not memory
+  kUnassigned,    // the BAR reads 0
+  kBadBar,        // a BAR index past the last, or a 64-bit BAR in the last slot
+  kNoDecode,      // Command's Memory Space Enable is off: the BAR decodes nothing
+  kWraps,         // the register block would wrap past 2^64
+  kNotMapped,     // (purgatory) the page tables could not map it uncached
+};
+
 struct Function {
   abi::PciAddress address;
   uint16_t vendor_id;
@@ -47,6 +66,14 @@ struct Function {
   BusState bus_state;
   bool multi_function;
   uint8_t depth;           // 0 on a root bus
+  // What the per-function methods need (issue 14); zero when absent.
+  uint8_t msi_capability;
+  uint8_t msix_capability;
+  uint8_t af_capability;       // Advanced Features with FLR and TP advertised
+  bool flr;                    // Device Capabilities: Function Level Reset capable
+  ClassReset class_reset;
+  MmioRefusal mmio_refusal;    // for class_reset != kNone
+  uint64_t mmio_window;        // physical address of the class reset's registers
 
   [[nodiscard]] constexpr bool is_bridge() const { return header_layout == HeaderType::kLayoutBridge; }
   [[nodiscard]] constexpr uint8_t base_class() const { return static_cast<uint8_t>(class_code >> 16); }
@@ -138,6 +165,95 @@ template <class Reader>
   return 0;
 }
 
+namespace detail {
+
+// One walk of the capability list (at most kMaxCapabilityWalk entries)
+// recording what discovery and the per-function methods use.
+template <class Reader>
+void walk_capabilities(Reader& space, Function& f, uint8_t& virtio_common_cfg) {
+  const abi::PciAddress a = f.address;
+  virtio_common_cfg = 0;
+  if (!Status::from_value(space.read16(a, kStatusOffset)).capabilities_list()) return;
+  uint8_t offset = space.read8(a, kCapabilitiesPointerOffset) & kCapabilityPointerMask;
+  const bool virtio = f.vendor_id == kVirtioVendorId && f.device_id >= kVirtioFirstDeviceId &&
+                      f.device_id <= kVirtioLastDeviceId;
+  for (int step = 0; step < kMaxCapabilityWalk && offset >= kCapabilityFirstOffset; ++step) {
+    const uint16_t entry = space.read16(a, offset);  // ID and next pointer in one read
+    const uint8_t id = static_cast<uint8_t>(entry & 0xff);
+    if (id == kCapabilityIdPciExpress && f.pcie_capability == 0) f.pcie_capability = offset;
+    else if (id == kCapabilityIdMsi && f.msi_capability == 0) f.msi_capability = offset;
+    else if (id == kCapabilityIdMsix && f.msix_capability == 0) f.msix_capability = offset;
+    else if (id == kCapabilityIdAdvancedFeatures && f.af_capability == 0) {
+      const AfCapabilities af = AfCapabilities::ReadFrom(space, a, offset);
+      if (af.function_level_reset_capable() && af.transactions_pending_capable()) f.af_capability = offset;
+    } else if (id == kCapabilityIdVendor && virtio && virtio_common_cfg == 0 &&
+               VirtioCapType::ReadFrom(space, a, offset).value == kVirtioCommonCfgType) {
+      virtio_common_cfg = offset;
+    }
+    offset = static_cast<uint8_t>(entry >> 8) & kCapabilityPointerMask;
+  }
+}
+
+// The physical address of `offset` in BAR `bar` as the crashed kernel left
+// it, or why it cannot be used (PCI r3.0 §6.2.5.1).
+template <class Reader>
+void locate_mmio_window(Reader& space, Function& f, uint8_t bar, uint32_t offset, uint32_t length) {
+  const abi::PciAddress a = f.address;
+  f.mmio_window = 0;
+  if (bar >= kType0BarCount) {
+    f.mmio_refusal = MmioRefusal::kBadBar;
+    return;
+  }
+  const Bar low = Bar::from_value(space.read32(a, static_cast<uint16_t>(kBar0Offset + 4 * bar)));
+  if (low.io_space()) {
+    f.mmio_refusal = MmioRefusal::kIoBar;
+    return;
+  }
+  uint64_t base = low.value & ~uint32_t{0xf};
+  if (low.is_64bit_memory()) {
+    if (bar + 1 >= kType0BarCount) {
+      f.mmio_refusal = MmioRefusal::kBadBar;
+      return;
+    }
+    base |= uint64_t{space.read32(a, static_cast<uint16_t>(kBar0Offset + 4 * (bar + 1)))} << 32;
+  }
+  if (base == 0) {
+    f.mmio_refusal = MmioRefusal::kUnassigned;
+    return;
+  }
+  if (!Command::ReadFrom(space, a).memory_space()) {
+    f.mmio_refusal = MmioRefusal::kNoDecode;
+    return;
+  }
+  const uint64_t window = base + offset;
+  if (window < base || window + length < window) {
+    f.mmio_refusal = MmioRefusal::kWraps;
+    return;
+  }
+  f.mmio_refusal = MmioRefusal::kNone;
+  f.mmio_window = window;
+}
+
+// Reads what the methods of issue 14 need: FLR support, and for NVMe and
+// virtio the place of the registers their class reset uses.
+template <class Reader>
+void probe_methods(Reader& space, Function& f, uint8_t virtio_common_cfg) {
+  if (f.pcie_capability != 0) {
+    f.flr = DeviceCapabilities::ReadFrom(space, f.address, f.pcie_capability).function_level_reset_capable();
+  }
+  if (f.class_code == kClassNvmExpress) {
+    f.class_reset = ClassReset::kNvme;
+    locate_mmio_window(space, f, 0, 0, nvme::kRegisterWindowBytes);
+  } else if (virtio_common_cfg != 0) {
+    f.class_reset = ClassReset::kVirtio;
+    const uint8_t bar = VirtioCapBar::ReadFrom(space, f.address, virtio_common_cfg).value;
+    const uint32_t offset = VirtioCapOffset::ReadFrom(space, f.address, virtio_common_cfg).value;
+    locate_mmio_window(space, f, bar, offset, virtio::kRegisterWindowBytes);
+  }
+}
+
+}  // namespace detail
+
 // Fills `t` from the given root buses (abi::PciAddress: segment and bus
 // count). Returns false when the table filled up (t.truncated): functions
 // past the capacity are unknown, and bridges whose bus was not scanned say
@@ -203,10 +319,12 @@ template <ConfigReader Space>
         f.header_layout = static_cast<uint8_t>(header.layout());
         f.multi_function = header.multi_function();
         f.class_code = RevisionClass::from_value(space.read32(a, kRevisionClassOffset)).class_code();
-        f.pcie_capability = find_capability(space, a, kCapabilityIdPciExpress);
+        uint8_t virtio_common_cfg = 0;
+        detail::walk_capabilities(space, f, virtio_common_cfg);
         f.type = f.pcie_capability == 0
                      ? PortType::kConventional
                      : detail::port_type_from_register(space.read16(a, f.pcie_capability + kPcieCapabilitiesOffset));
+        if (!f.is_bridge() && f.type != PortType::kUnknown) detail::probe_methods(space, f, virtio_common_cfg);
         if (f.is_bridge()) {
           const BusNumbers numbers = BusNumbers::from_value(space.read32(a, kBusNumbersOffset));
           f.secondary_bus = static_cast<uint8_t>(numbers.secondary_bus());

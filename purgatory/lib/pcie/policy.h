@@ -5,6 +5,10 @@
 // below it is a display device (unless asked), conventional PCI, a bridge,
 // excluded, or unknown; never reset a switch upstream port (its bus numbers
 // and windows would be lost: DESIGN.md); RCiEPs have no port.
+// Every other DMA-capable function gets the strongest method that applies
+// (issue 14, in the order of Linux's pci_reset_function): Function Level
+// Reset when advertised, else its class's own reset (NVMe, virtio), else Bus
+// Master Enable and MSI/MSI-X cleared ("stop").
 #pragma once
 
 #include <stddef.h>
@@ -19,6 +23,8 @@ namespace limbo::pcie {
 
 inline constexpr size_t kMaxResetPorts = 128;
 inline constexpr size_t kMaxResetEndpoints = 256;
+// Functions reset by FLR or a class reset (methods 2 and 3).
+inline constexpr size_t kMaxFunctionResets = 256;
 
 // The settings as the core uses them: abi::PcieSettings with defaults for
 // "not provided" (0) and Linux's limits applied.
@@ -48,9 +54,21 @@ struct Settings {
 }
 
 enum class Action : uint8_t {
-  kReset,  // a port: its secondary bus is reset; an endpoint: reset by its port
+  kReset,  // a port: its secondary bus is reset; a function: reset by method 1, 2 or 3
   kSkip,   // an endpoint (or any non-bridge function) deliberately left alone
   kLeave,  // a port or bridge that is not reset (not counted as a skip)
+  kStop,   // a function only stopped (method 4): Bus Master and MSI/MSI-X off
+};
+
+// How a function is quiesced (issue 14), strongest first.
+enum class Method : uint8_t {
+  kNone,
+  kBusReset,     // 1: secondary bus reset of the port above (PCIe r6.0 §6.6.1)
+  kFlr,          // 2: Function Level Reset, PCIe Device Control (PCIe r6.0 §6.6.2)
+  kAfFlr,        // 2: Function Level Reset, Advanced Features capability
+  kNvmeReset,    // 3: NVMe controller reset (NVMe Base r2.0 §3.7.2)
+  kVirtioReset,  // 3: virtio device reset (virtio 1.1 §2.1, §4.1.4.3.2)
+  kBusMasterOff, // 4: Bus Master Enable, MSI and MSI-X enables cleared
 };
 
 enum class Reason : uint8_t {
@@ -78,12 +96,15 @@ enum class Reason : uint8_t {
   kBusNotScanned,        // the bus below was not (fully) discovered
   kCapacity,             // more ports or endpoints than the reset tables hold
   kBusRangeShared,       // a function of another parent lies on a bus of its secondary..subordinate range
+  // kSkip, issue 14
+  kNoDma,                // base class 06h (host, ISA, other bridges): no bus master to stop
 };
 
 struct Decision {
   Action action;
-  Reason reason;
+  Reason reason;     // for methods 2-4: why no bus reset (no port, shares its port, conventional...)
   uint16_t related;  // endpoint: its port; port: the function that decided it; else kNoFunction
+  Method method;     // kNone for kSkip and kLeave
 };
 
 // Plain data, filled by decide().
@@ -91,9 +112,12 @@ struct Plan {
   Decision decisions[kMaxFunctions];
   uint16_t ports[kMaxResetPorts];          // table indices of the ports to reset
   uint16_t endpoints[kMaxResetEndpoints];  // table indices of the endpoints they reset
+  uint16_t function_resets[kMaxFunctionResets];  // table indices reset by methods 2 and 3
   uint16_t port_count;
   uint16_t endpoint_count;
+  uint16_t function_reset_count;
   uint16_t skip_count;                     // functions with Action::kSkip
+  uint16_t stop_count;                     // functions with Action::kStop (method 4)
 };
 
 [[nodiscard]] constexpr bool is_resettable_port(PortType t) {
@@ -136,6 +160,23 @@ namespace detail {
   }
 }
 
+// The reasons a function is not reset by its port for which another method
+// may still apply (the others: excluded, display, not ready, mode off).
+[[nodiscard]] constexpr bool method_applies(Reason r) {
+  return r == Reason::kRcIntegrated || r == Reason::kConventional || r == Reason::kNoPort ||
+         r == Reason::kSharesPort;
+}
+
+// FLR first; a class reset only where its registers are reachable.
+[[nodiscard]] constexpr Method strongest_method(const Function& f) {
+  if (f.flr) return Method::kFlr;
+  if (f.af_capability != 0) return Method::kAfFlr;
+  if (f.class_reset != ClassReset::kNone && f.mmio_refusal == MmioRefusal::kNone) {
+    return f.class_reset == ClassReset::kNvme ? Method::kNvmeReset : Method::kVirtioReset;
+  }
+  return Method::kBusMasterOff;
+}
+
 }  // namespace detail
 
 // Decides every function of `t`. Linear in the functions: one pass over the
@@ -143,14 +184,16 @@ namespace detail {
 inline void decide(const Topology& t, const Settings& s, Plan& plan) {
   plan.port_count = 0;
   plan.endpoint_count = 0;
+  plan.function_reset_count = 0;
   plan.skip_count = 0;
+  plan.stop_count = 0;
   const uint16_t n = t.count;
 
   // 1. Each function on its own.
   for (uint16_t i = 0; i < n; ++i) {
     const Function& f = t.functions[i];
     Decision& d = plan.decisions[i];
-    d = Decision{Action::kSkip, Reason::kNoPort, kNoFunction};
+    d = Decision{Action::kSkip, Reason::kNoPort, kNoFunction, Method::kNone};
     if (f.is_bridge()) {
       d.action = Action::kLeave;
       if (!s.enabled) {
@@ -229,10 +272,11 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
       continue;
     }
     d.action = Action::kReset;
+    d.method = Method::kBusReset;
     plan.ports[plan.port_count++] = i;
     for (uint16_t j = 0; j < n; ++j) {
       if (t.functions[j].parent != i) continue;
-      plan.decisions[j] = Decision{Action::kReset, Reason::kBelowSelectedPort, i};
+      plan.decisions[j] = Decision{Action::kReset, Reason::kBelowSelectedPort, i, Method::kBusReset};
       plan.endpoints[plan.endpoint_count++] = j;
     }
   }
@@ -246,7 +290,31 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
       d.reason = Reason::kSharesPort;
       d.related = f.parent;
     }
+  }
+
+  // 5. Every function no bus reset reaches and no rule excludes: the
+  // strongest method it offers (Linux pci_reset_function's order: FLR, then
+  // what the device class defines), else stop it.
+  for (uint16_t i = 0; i < n; ++i) {
+    Decision& d = plan.decisions[i];
+    const Function& f = t.functions[i];
+    if (d.action == Action::kSkip && detail::method_applies(d.reason)) {
+      if (f.base_class() == kBaseClassBridge) {
+        d.reason = Reason::kNoDma;
+      } else {
+        d.method = detail::strongest_method(f);
+        const bool resets = d.method != Method::kBusMasterOff;
+        if (resets && plan.function_reset_count == kMaxFunctionResets) d.method = Method::kBusMasterOff;
+        if (d.method == Method::kBusMasterOff) {
+          d.action = Action::kStop;
+        } else {
+          d.action = Action::kReset;
+          plan.function_resets[plan.function_reset_count++] = i;
+        }
+      }
+    }
     plan.skip_count += d.action == Action::kSkip;
+    plan.stop_count += d.action == Action::kStop;
   }
 }
 
@@ -273,6 +341,33 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
     case Reason::kBusNotScanned: return "bus below not scanned";
     case Reason::kCapacity: return "reset tables full";
     case Reason::kBusRangeShared: return "bus range shared with another bridge";
+    case Reason::kNoDma: return "bridge class, no dma";
+  }
+  return "unknown";
+}
+
+[[nodiscard]] constexpr const char* to_string(Method m) {
+  switch (m) {
+    case Method::kNone: return "none";
+    case Method::kBusReset: return "bus reset";
+    case Method::kFlr: return "flr";
+    case Method::kAfFlr: return "af flr";
+    case Method::kNvmeReset: return "nvme reset";
+    case Method::kVirtioReset: return "virtio reset";
+    case Method::kBusMasterOff: return "bus master off";
+  }
+  return "unknown";
+}
+
+[[nodiscard]] constexpr const char* to_string(MmioRefusal r) {
+  switch (r) {
+    case MmioRefusal::kNone: return "none";
+    case MmioRefusal::kIoBar: return "bar is i/o space";
+    case MmioRefusal::kUnassigned: return "bar unassigned";
+    case MmioRefusal::kBadBar: return "bad bar index";
+    case MmioRefusal::kNoDecode: return "memory decode off";
+    case MmioRefusal::kWraps: return "register block wraps";
+    case MmioRefusal::kNotMapped: return "bar not mappable";
   }
   return "unknown";
 }
@@ -282,6 +377,7 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
     case Action::kReset: return "reset";
     case Action::kSkip: return "skip";
     case Action::kLeave: return "leave";
+    case Action::kStop: return "stop";
   }
   return "unknown";
 }

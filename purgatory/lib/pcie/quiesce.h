@@ -1,8 +1,11 @@
 // PCIe quiesce from end to end, what the purgatory's flow calls once: discover,
-// decide, reset, then one console line per function and the totals:
-//   limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready 101 ms
+// decide, reset (ports, then functions), then one console line per function
+// naming the method and the reason, and the totals:
+//   limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready 101 ms by bus reset (port 0000:00:02.0)
+//   limbo: pcie 0000:00:03.0 1b36:0010 class 010802 reset ok ready 101 ms by flr (root complex integrated endpoint, no port)
+//   limbo: pcie 0000:00:04.0 8086:10d3 class 020000 stop by bus master off (root complex integrated endpoint, no port)
 //   limbo: pcie 0000:00:01.0 1234:1111 class 030000 skip display device
-//   limbo: pcie reset 2 skip 5 fail 0 ports 2 in 103 ms
+//   limbo: pcie reset 3 stop 1 skip 5 fail 0 ports 1 in 205 ms
 // and the plan view's tree (the same decisions, no reset). Output goes to any
 // sink with put(char) (lib/format.h).
 #pragma once
@@ -17,6 +20,7 @@
 #include "lib/pcie/clock.h"
 #include "lib/pcie/config_space.h"
 #include "lib/pcie/discovery.h"
+#include "lib/pcie/function_reset.h"
 #include "lib/pcie/policy.h"
 #include "lib/pcie/registers.h"
 #include "lib/pcie/reset.h"
@@ -29,6 +33,7 @@ struct Workspace {
   Topology topology;
   Plan plan;
   ResetWork reset;
+  FunctionWork functions;
   abi::PciAddress roots[abi::kMaxRootBuses > abi::kMaxEcamWindows ? abi::kMaxRootBuses : abi::kMaxEcamWindows];
 };
 // Plain data: a global Workspace is all zero and may be placed in a NOBITS
@@ -39,12 +44,13 @@ static_assert(std::is_trivial_v<Workspace>);
 // The report's counters (lib/report.h): endpoints reset and restored,
 // functions deliberately skipped, endpoints that failed.
 struct Totals {
-  uint32_t reset = 0;
+  uint32_t reset = 0;        // methods 1-3
+  uint32_t stop = 0;         // method 4 only
   uint32_t skip = 0;
   uint32_t fail = 0;
   uint32_t ports = 0;
   uint32_t functions = 0;
-  uint64_t elapsed_us = 0;   // first assert to the end of the restore
+  uint64_t elapsed_us = 0;   // first function method (or first assert) to the end of the last restore
   bool enabled = false;
   bool truncated = false;    // discovery table full
 };
@@ -76,28 +82,77 @@ void print_function(Sink& sink, const Function& f) {
   fmt::print(sink, ' ', fmt::hex(f.vendor_id, 4), ':', fmt::hex(f.device_id, 4), " class ", fmt::hex(f.class_code, 6));
 }
 
-// The decision part of a line: "skip display device", "reset ok ready 101 ms".
+// " (root complex integrated endpoint, no port)", or the port.
 template <class Sink>
-void print_decision(Sink& sink, const Topology& t, const Plan& plan, const ResetWork* work, uint16_t index) {
+void print_reason(Sink& sink, const Topology& t, const Decision& d) {
+  fmt::print(sink, " (", to_string(d.reason));
+  if (d.related != kNoFunction) {
+    fmt::print(sink, ' ');
+    print_address(sink, t.functions[d.related].address);
+  }
+  sink.put(')');
+}
+
+// The decision part of a line: "skip display device", "reset ok ready 101 ms
+// by flr (root complex integrated endpoint, no port)"; without `work` and
+// `functions` (the plan view) what will be done: "reset by flr (...)".
+template <class Sink>
+void print_decision(Sink& sink, const Topology& t, const Plan& plan, const ResetWork* work, uint16_t index,
+                    const FunctionWork* functions = nullptr) {
   const Decision& d = plan.decisions[index];
-  if (d.action == Action::kReset && t.functions[index].is_bridge()) {
+  const Function& f = t.functions[index];
+  if (d.action == Action::kReset && f.is_bridge()) {
     fmt::print(sink, "port reset (", to_string(d.reason), ')');
     return;
   }
+  if (d.action == Action::kReset && d.method == Method::kBusReset) {
+    if (work == nullptr) fmt::print(sink, "reset ");
+    if (work != nullptr) {
+      for (uint16_t e = 0; e < plan.endpoint_count; ++e) {
+        if (plan.endpoints[e] != index) continue;
+        const EndpointResult& r = work->results[e];
+        fmt::print(sink, to_string(r.outcome));
+        if (r.outcome != EndpointOutcome::kNeverAnswered) fmt::print(sink, " ready ", fmt::dec(r.ready_ms), " ms");
+        sink.put(' ');
+        break;
+      }
+    }
+    fmt::print(sink, "by bus reset (port ");
+    print_address(sink, t.functions[d.related].address);
+    sink.put(')');
+    return;
+  }
   if (d.action == Action::kReset) {
-    if (work == nullptr) {
-      fmt::print(sink, "reset (port ");
-      print_address(sink, t.functions[d.related].address);
-      fmt::print(sink, ')');
-      return;
+    if (functions != nullptr) {
+      for (uint16_t k = 0; k < plan.function_reset_count; ++k) {
+        if (plan.function_resets[k] != index) continue;
+        const FunctionResult& r = functions->results[k];
+        fmt::print(sink, to_string(r.outcome));
+        if (r.outcome == FunctionOutcome::kReset) {
+          // FLR: the first poll that saw it answer (as after a bus reset);
+          // class reset: the first poll that saw it done, which may come
+          // after the ports' bus reset (quiesce runs both at once).
+          fmt::print(sink, is_flr(d.method) ? " ready " : " within ", fmt::dec(r.ms), " ms");
+        } else if (r.outcome == FunctionOutcome::kTimedOut) {
+          fmt::print(sink, " after ", fmt::dec(r.ms), " ms, status ", fmt::hex(r.last_status, 8));
+        }
+        sink.put(' ');
+        break;
+      }
+    } else {
+      fmt::print(sink, "reset ");
     }
-    for (uint16_t e = 0; e < plan.endpoint_count; ++e) {
-      if (plan.endpoints[e] != index) continue;
-      const EndpointResult& r = work->results[e];
-      fmt::print(sink, to_string(r.outcome));
-      if (r.outcome != EndpointOutcome::kNeverAnswered) fmt::print(sink, " ready ", fmt::dec(r.ready_ms), " ms");
-      return;
+    fmt::print(sink, "by ", to_string(d.method));
+    print_reason(sink, t, d);
+    return;
+  }
+  if (d.action == Action::kStop) {
+    fmt::print(sink, "stop by ", to_string(d.method));
+    print_reason(sink, t, d);
+    if (f.class_reset != ClassReset::kNone && f.mmio_refusal != MmioRefusal::kNone) {
+      fmt::print(sink, ", no class reset: ", to_string(f.mmio_refusal));
     }
+    return;
   }
   fmt::print(sink, to_string(d.action), ' ', to_string(d.reason));
   if (d.related != kNoFunction) {
@@ -109,14 +164,18 @@ void print_decision(Sink& sink, const Topology& t, const Plan& plan, const Reset
 
 // One console line per non-bridge function, then the totals.
 template <class Sink>
-void print_report(Sink& sink, const Topology& t, const Plan& plan, const ResetWork& work, const Totals& totals) {
+void print_report(Sink& sink, const Topology& t, const Plan& plan, const ResetWork& work, const Totals& totals,
+                  const FunctionWork* functions = nullptr) {
   for (uint16_t i = 0; i < t.count; ++i) {
     if (t.functions[i].is_bridge()) continue;
     fmt::print(sink, "limbo: pcie ");
     print_function(sink, t.functions[i]);
     sink.put(' ');
-    print_decision(sink, t, plan, &work, i);
+    print_decision(sink, t, plan, &work, i, functions);
     sink.put('\n');
+  }
+  if (functions != nullptr && functions->totals.mapping_refused) {
+    fmt::println(sink, "limbo: pcie class resets' registers not mappable uncached: those functions stopped instead");
   }
   // Ports faster than 5 GT/s: how long their link took, which sets the
   // start of their settle time.
@@ -135,7 +194,8 @@ void print_report(Sink& sink, const Topology& t, const Plan& plan, const ResetWo
     }
   }
   if (totals.truncated) fmt::println(sink, "limbo: pcie more than ", fmt::dec(kMaxFunctions), " functions: the rest left alone");
-  fmt::println(sink, "limbo: pcie reset ", fmt::dec(totals.reset), " skip ", fmt::dec(totals.skip), " fail ",
+  fmt::println(sink, "limbo: pcie reset ", fmt::dec(totals.reset), " stop ", fmt::dec(totals.stop), " skip ",
+               fmt::dec(totals.skip), " fail ",
                fmt::dec(totals.fail), " ports ", fmt::dec(totals.ports), " in ", fmt::dec((totals.elapsed_us + 999) / 1000),
                " ms");
 }
@@ -172,10 +232,23 @@ void print_tree(Sink& sink, const Topology& t, const Plan& plan) {
   }
 }
 
+// A backend without memory-mapped access: every class reset is refused and
+// its function stopped instead.
+struct NoMmio {
+  uint8_t read8(uint64_t) { return 0xff; }
+  uint32_t read32(uint64_t) { return 0xffffffffu; }
+  void write8(uint64_t, uint8_t) {}
+  void write32(uint64_t, uint32_t) {}
+  bool map_uncached(const MmioRange*, size_t) { return false; }
+};
+static_assert(Mmio<NoMmio>);
+
 // The purgatory's one call. `space` must reach every window of `settings`
-// (the caller maps them uncached before). Prints the report to `sink`.
-template <ConfigSpace Space, Clock C, class Sink>
-Totals quiesce(Space& space, C& clock, Sink& sink, const abi::PcieSettings& abi_settings, Workspace& ws) {
+// (the caller maps them uncached before); `mmio` maps and reaches the class
+// resets' registers. Prints the report to `sink`.
+template <ConfigSpace Space, Mmio MmioSpace, Clock C, class Sink>
+Totals quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::PcieSettings& abi_settings,
+               Workspace& ws) {
   Totals totals;
   const Settings settings = settings_from_abi(abi_settings);
   totals.enabled = settings.enabled;
@@ -186,15 +259,32 @@ Totals quiesce(Space& space, C& clock, Sink& sink, const abi::PcieSettings& abi_
   const size_t roots = root_buses(abi_settings, ws.roots);
   totals.truncated = !discover(space, ws.roots, roots, ws.topology);
   decide(ws.topology, settings, ws.plan);
+  // The functions' FLRs and class resets start first, so that their waits
+  // run during the ports' hold and settle time.
+  start_functions(space, mmio, clock, ws.topology, ws.plan, settings, ws.functions);
   const ResetTotals r = reset_ports(space, clock, ws.topology, ws.plan, settings, ws.reset);
-  totals.reset = r.endpoints_reset;
-  totals.fail = r.endpoints_failed;
+  const FunctionTotals fr = finish_functions(space, mmio, clock, ws.topology, ws.plan, settings, ws.functions);
+  totals.reset = r.endpoints_reset + fr.reset;
+  totals.fail = r.endpoints_failed + fr.failed;
+  totals.stop = fr.stopped;
   totals.skip = ws.plan.skip_count;
   totals.ports = r.ports_reset;
   totals.functions = ws.topology.count;
-  totals.elapsed_us = ws.reset.timeline.end_us - ws.reset.timeline.first_assert_us;
-  print_report(sink, ws.topology, ws.plan, ws.reset, totals);
+  const bool any_function = ws.plan.function_reset_count != 0 || ws.plan.stop_count != 0;
+  const uint64_t start = any_function ? ws.functions.timeline.start_us : ws.reset.timeline.first_assert_us;
+  const uint64_t end = any_function && ws.functions.timeline.end_us > ws.reset.timeline.end_us
+                           ? ws.functions.timeline.end_us
+                           : ws.reset.timeline.end_us;
+  totals.elapsed_us = end > start ? end - start : 0;
+  print_report(sink, ws.topology, ws.plan, ws.reset, totals, &ws.functions);
   return totals;
+}
+
+// Without memory-mapped access (class resets refused).
+template <ConfigSpace Space, Clock C, class Sink>
+Totals quiesce(Space& space, C& clock, Sink& sink, const abi::PcieSettings& abi_settings, Workspace& ws) {
+  NoMmio none;
+  return quiesce(space, none, clock, sink, abi_settings, ws);
 }
 
 }  // namespace limbo::pcie

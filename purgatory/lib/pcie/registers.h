@@ -7,9 +7,38 @@
 
 #include <stdint.h>
 
+#include "abi/limbo_abi.h"
 #include "lib/reg.h"
 
 namespace limbo::pcie {
+
+// ---- Registers bound to their place (issue 14) ----------------------------
+// Each type below carries its offset and width (`kOffset`, the Int of the
+// register) and is read and written only through them, as the UART's
+// registers are (lib/uart16550.h): `DeviceCapabilities::ReadFrom(space,
+// function, pcie_cap)`. `base` is the offset of the structure the register
+// belongs to (a capability's offset; 0 for the header).
+template <class Derived, class Int, uint16_t Offset>
+struct ConfigRegister : reg::Register<Derived, Int> {
+  static constexpr uint16_t kOffset = Offset;
+  static_assert(sizeof(Int) == 1 || sizeof(Int) == 2 || sizeof(Int) == 4);
+
+  template <class Space>
+  [[nodiscard]] static Derived ReadFrom(Space& space, abi::PciAddress function, uint16_t base = 0) {
+    const uint16_t at = static_cast<uint16_t>(base + Offset);
+    if constexpr (sizeof(Int) == 1) return Derived::from_value(space.read8(function, at));
+    else if constexpr (sizeof(Int) == 2) return Derived::from_value(space.read16(function, at));
+    else return Derived::from_value(space.read32(function, at));
+  }
+  template <class Space>
+  void WriteTo(Space& space, abi::PciAddress function, uint16_t base = 0) const {
+    const uint16_t at = static_cast<uint16_t>(base + Offset);
+    if constexpr (sizeof(Int) == 1) space.write8(function, at, this->value);
+    else if constexpr (sizeof(Int) == 2) space.write16(function, at, this->value);
+    else space.write32(function, at, this->value);
+  }
+};
+
 
 // ---- Common header, both layouts (PCIe r6.0 §7.5.1.1, PCI r3.0 §6.1) ----
 inline constexpr uint16_t kVendorIdOffset = 0x00;        // §7.5.1.1.1, 16 bits
@@ -37,7 +66,7 @@ inline constexpr uint16_t kVendorIdInvalid = 0x0000;
 }
 
 // Command register (PCIe r6.0 §7.5.1.1.3, PCI r3.0 §6.2.2).
-struct Command : reg::Register<Command, uint16_t> {
+struct Command : ConfigRegister<Command, uint16_t, kCommandOffset> {
   LIMBO_REG_BIT(10, interrupt_disable)
   LIMBO_REG_BIT(8, serr_enable)
   LIMBO_REG_BIT(6, parity_error_response)
@@ -195,7 +224,9 @@ inline constexpr uint16_t kPcieCapabilityVersion2 = 2;
 
 // Device Control (PCIe r6.0 §7.5.3.4): max payload (7:5) and max read
 // request (14:12) must again match the port after a reset, so it is restored.
-struct DeviceControl : reg::Register<DeviceControl, uint16_t> {
+// Writing Initiate Function Level Reset starts an FLR on a function whose
+// Device Capabilities advertise it (§6.6.2); the bit always reads 0.
+struct DeviceControl : ConfigRegister<DeviceControl, uint16_t, kDeviceControlOffset> {
   LIMBO_REG_BIT(15, initiate_flr)  // bridge retry enable on PCI Express-to-PCI bridges
   LIMBO_REG_FIELD(14, 12, max_read_request_size)
   LIMBO_REG_BIT(11, no_snoop)
@@ -209,7 +240,7 @@ struct DeviceControl : reg::Register<DeviceControl, uint16_t> {
 };
 
 // Device Status (PCIe r6.0 §7.5.3.5).
-struct DeviceStatus : reg::Register<DeviceStatus, uint16_t> {
+struct DeviceStatus : ConfigRegister<DeviceStatus, uint16_t, kDeviceStatusOffset> {
   LIMBO_REG_BIT(5, transactions_pending)
   LIMBO_REG_BIT(3, unsupported_request_detected)
   LIMBO_REG_BIT(2, fatal_error_detected)
@@ -324,6 +355,141 @@ struct LinkControl2 : reg::Register<LinkControl2, uint16_t> {
   LIMBO_REG_BIT(4, enter_compliance)
   LIMBO_REG_FIELD(3, 0, target_link_speed)
 };
+
+// Device Capabilities (PCIe r6.0 §7.5.3.3), in the PCI Express capability.
+struct DeviceCapabilities : ConfigRegister<DeviceCapabilities, uint32_t, 0x04> {
+  LIMBO_REG_BIT(28, function_level_reset_capable)
+  LIMBO_REG_BIT(15, role_based_error_reporting)
+  LIMBO_REG_FIELD(2, 0, max_payload_size_supported)
+};
+
+
+// Advanced Features capability (PCI Code and ID Assignment r1.11 §2,
+// capability ID 13h; the "Advanced Capabilities for Conventional PCI" ECN):
+// FLR for functions without a PCI Express capability. Linux pci_af_flr uses
+// it only when both TP and FLR are advertised.
+inline constexpr uint8_t kCapabilityIdAdvancedFeatures = 0x13;
+struct AfCapabilities : ConfigRegister<AfCapabilities, uint8_t, 0x03> {
+  LIMBO_REG_BIT(1, function_level_reset_capable)
+  LIMBO_REG_BIT(0, transactions_pending_capable)
+};
+struct AfControl : ConfigRegister<AfControl, uint8_t, 0x04> {
+  LIMBO_REG_BIT(0, initiate_flr)
+};
+struct AfStatus : ConfigRegister<AfStatus, uint8_t, 0x05> {
+  LIMBO_REG_BIT(0, transactions_pending)
+};
+
+// MSI Message Control (PCI r3.0 §6.8.1.3), at MSI capability + 2.
+struct MsiControl : ConfigRegister<MsiControl, uint16_t, 0x02> {
+  LIMBO_REG_BIT(8, per_vector_masking_capable)
+  LIMBO_REG_BIT(7, address_64bit_capable)
+  LIMBO_REG_FIELD(6, 4, multiple_message_enable)
+  LIMBO_REG_FIELD(3, 1, multiple_message_capable)
+  LIMBO_REG_BIT(0, msi_enable)
+};
+// MSI-X Message Control (PCI r3.0 §6.8.2.3), at MSI-X capability + 2.
+struct MsixControl : ConfigRegister<MsixControl, uint16_t, 0x02> {
+  LIMBO_REG_BIT(15, msix_enable)
+  LIMBO_REG_BIT(14, function_mask)
+  LIMBO_REG_FIELD(10, 0, table_size)
+};
+
+
+// Virtio PCI capability (virtio 1.1 §4.1.4, struct virtio_pci_cap): a
+// vendor-specific capability (ID 09h) whose cfg_type says which structure it
+// locates; the common configuration is type 1, in BAR `bar` at `offset`.
+inline constexpr uint8_t kCapabilityIdVendor = 0x09;
+inline constexpr uint16_t kVirtioVendorId = 0x1af4;                 // virtio 1.1 §4.1.2
+inline constexpr uint16_t kVirtioFirstDeviceId = 0x1000;            // transitional 1000h-103Fh
+inline constexpr uint16_t kVirtioLastDeviceId = 0x107f;             // modern 1040h-107Fh
+inline constexpr uint8_t kVirtioCommonCfgType = 1;                  // VIRTIO_PCI_CAP_COMMON_CFG
+struct VirtioCapType : ConfigRegister<VirtioCapType, uint8_t, 0x03> {};
+struct VirtioCapBar : ConfigRegister<VirtioCapBar, uint8_t, 0x04> {};
+struct VirtioCapOffset : ConfigRegister<VirtioCapOffset, uint32_t, 0x08> {};
+struct VirtioCapLength : ConfigRegister<VirtioCapLength, uint32_t, 0x0c> {};
+
+// ---- Device registers in memory space (class resets) ----------------------
+// The same binding for registers in a BAR: `ReadFrom(mmio, window)` where
+// `window` is the physical address of the register block. An Mmio backend has
+// read8/read32/write8/write32 at physical addresses.
+template <class Derived, class Int, uint32_t Offset>
+struct MmioRegister : reg::Register<Derived, Int> {
+  static constexpr uint32_t kOffset = Offset;
+  static_assert(sizeof(Int) == 1 || sizeof(Int) == 4 || sizeof(Int) == 8);
+
+  template <class Mmio>
+  [[nodiscard]] static Derived ReadFrom(Mmio& mmio, uint64_t window) {
+    if constexpr (sizeof(Int) == 1) {
+      return Derived::from_value(mmio.read8(window + Offset));
+    } else if constexpr (sizeof(Int) == 4) {
+      return Derived::from_value(mmio.read32(window + Offset));
+    } else {
+      // Two dword reads, low first (NVMe Base r2.0 §3.1.2: a 64-bit register
+      // may be read as two 32-bit accesses).
+      const uint64_t low = mmio.read32(window + Offset);
+      return Derived::from_value(low | uint64_t{mmio.read32(window + Offset + 4)} << 32);
+    }
+  }
+  template <class Mmio>
+  void WriteTo(Mmio& mmio, uint64_t window) const {
+    static_assert(sizeof(Int) != 8, "no 64-bit register is written");
+    if constexpr (sizeof(Int) == 1) mmio.write8(window + Offset, this->value);
+    else mmio.write32(window + Offset, this->value);
+  }
+};
+
+// NVMe controller registers in BAR0 (NVM Express Base r2.0 §3.1.4).
+inline constexpr uint32_t kClassNvmExpress = 0x010802;  // mass storage, NVM, NVMe I/O controller
+namespace nvme {
+// CAP (§3.1.4.1): TO, the worst time CSTS.RDY takes to change after CC.EN
+// changes, in 500 ms units.
+struct ControllerCapabilities : MmioRegister<ControllerCapabilities, uint64_t, 0x00> {
+  LIMBO_REG_FIELD(31, 24, timeout)
+  LIMBO_REG_FIELD(15, 0, max_queue_entries_supported)
+  static constexpr uint32_t kTimeoutUnitMs = 500;
+};
+// CC (§3.1.4.5): clearing EN resets the controller (§3.7.2).
+struct ControllerConfiguration : MmioRegister<ControllerConfiguration, uint32_t, 0x14> {
+  LIMBO_REG_FIELD(15, 14, shutdown_notification)
+  LIMBO_REG_BIT(0, enable)
+};
+// CSTS (§3.1.4.6): RDY follows CC.EN once the controller is done.
+struct ControllerStatus : MmioRegister<ControllerStatus, uint32_t, 0x1c> {
+  LIMBO_REG_BIT(1, controller_fatal_status)
+  LIMBO_REG_BIT(0, ready)
+};
+// The registers Limbo touches end at CSTS: the window it maps.
+inline constexpr uint32_t kRegisterWindowBytes = 0x20;
+}  // namespace nvme
+
+namespace virtio {
+// device_status in the common configuration (virtio 1.1 §4.1.4.3, struct
+// virtio_pci_common_cfg): writing 0 resets the device (§2.1); the driver
+// must then wait until it reads back 0 (§4.1.4.3.2).
+struct DeviceStatus : MmioRegister<DeviceStatus, uint8_t, 0x14> {
+  LIMBO_REG_BIT(7, failed)
+  LIMBO_REG_BIT(6, needs_reset)
+  LIMBO_REG_BIT(3, features_ok)
+  LIMBO_REG_BIT(2, driver_ok)
+  LIMBO_REG_BIT(1, driver)
+  LIMBO_REG_BIT(0, acknowledge)
+};
+// What Limbo maps of the common configuration: up to device_status.
+inline constexpr uint32_t kRegisterWindowBytes = 0x15;
+}  // namespace virtio
+
+// ---- Timing of function-level and class resets -----------------------------
+// After an FLR is initiated the function must complete it within 100 ms, and
+// software waits that long before its first config request to it (PCIe r6.0
+// §6.6.2); then readiness is polled as after a bus reset.
+inline constexpr uint32_t kFlrCompletionMs = 100;
+// Before an FLR Linux waits for Transactions Pending to clear, 100, 200 and
+// 400 ms apart (drivers/pci/pci.c pci_wait_for_pending), then resets anyway.
+inline constexpr uint32_t kLinuxPendingTransactionWaitMs = 700;
+// An NVMe controller whose CAP.TO reads 0 gets one unit (500 ms): TO = 0
+// would otherwise mean "no wait at all" for a controller that is still busy.
+inline constexpr uint32_t kNvmeMinimumTimeoutUnits = 1;
 
 // ---- Timing of a secondary bus reset --------------------------------------
 // Each constant is the spec's (or Linux's) value; margins are applied where
