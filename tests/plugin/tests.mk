@@ -8,6 +8,8 @@ PLUGIN_TEST_SRCS := tests/plugin/elf_loader_test.cc tests/plugin/replace_test.cc
   tests/plugin/pcie_test.cc tests/plugin/trust_test.cc
 # limbo-kexec --report (issue 7).
 PLUGIN_TEST_SRCS += tests/plugin/report_test.cc
+# Issue 13: kexec's option reading, the lockdown probe, the fallback and the load record.
+PLUGIN_TEST_SRCS += tests/plugin/kexec_options_test.cc tests/plugin/load_state_test.cc
 PLUGIN_TEST_OBJS := $(PLUGIN_TEST_SRCS:tests/plugin/%.cc=$(PLUGIN_TEST_DIR)/%.o)
 
 # Fixture objects: a hand-made Limbo-like purgatory (every ABI symbol), small
