@@ -169,7 +169,7 @@ namespace {
 // segments (and, for a crash load, freed the crash kernel it held).
 Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned long nr_segments,
                       const kexec_segment* segments, unsigned long flags, KexecLoad load, FILE* log,
-                      bool& kernel_called) {
+                      bool& kernel_called, bool& limbo_loaded) {
   if (settings.fallback.bad_value) {
     return fail(format("LIMBO_FALLBACK=%s: not a fallback: stock or none (the load falls back to stock)", settings.fallback.value));
   }
@@ -274,6 +274,7 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
                                         : "";
       return fail(format("kexec_load refused Limbo's segments: %s%s", std::strerror(error), hint), error);
     }
+    limbo_loaded = true;  // from here on nothing may fall back: the kernel holds Limbo's image
     std::fprintf(log, "limbo: loaded Limbo purgatory (%llu bytes at 0x%llx, entry 0x%llx) for a %s kernel; stock purgatory replaced\n",
                  static_cast<ull>(plan.memsz), static_cast<ull>(plan.image.base), static_cast<ull>(plan.entry), kind);
   }
@@ -354,9 +355,10 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
   char internal[256] = "";
   int error = EINVAL;
   bool kernel_called = false;
+  bool limbo_loaded = false;
   Error refusal;
   try {
-    const Status done = try_limbo_load(settings, entry, nr_segments, segments, flags, load, log, kernel_called);
+    const Status done = try_limbo_load(settings, entry, nr_segments, segments, flags, load, log, kernel_called, limbo_loaded);
     if (done) {
       if (crash && !settings.dry_run) {
         if (const int failed = write_load_record(settings.fallback.record_file, settings.fallback.run_dir, LoadedThrough::kLimbo, "")) {
@@ -376,7 +378,13 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
   } catch (...) {
     std::snprintf(internal, sizeof(internal), "internal error in the plugin: an unknown exception");
   }
-  const char* reason = internal[0] ? internal : refusal.message.c_str();
+  if (limbo_loaded) {
+    // Thrown after the kernel accepted Limbo's segments (nothing there
+    // allocates today): the load stands, and must not be replaced.
+    std::fprintf(log, "limbo: warning: %s after Limbo was loaded; the load stands\n", internal[0] ? internal : "an error");
+    return 0;
+  }
+    const char* reason = internal[0] ? internal : refusal.message.c_str();
   return refuse_or_fall_back(settings.fallback, settings.dry_run, settings.status_fd, reason, error, kernel_called,
                              entry, nr_segments, segments, flags, load, log);
 }

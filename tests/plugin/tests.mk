@@ -46,3 +46,16 @@ TEST_BINS += $(PLUGIN_TEST_BIN)
 test-binaries: $(PLUGIN_TEST_DIR)/syscall_probe
 
 -include $(wildcard $(PLUGIN_TEST_DIR)/*.d)
+
+# Issue 13: the allocation-failure sweep over the real Debian load. Its own
+# binary (it replaces the malloc family); the load is captured from
+# /sbin/kexec by a TEST-ONLY preload that never calls the kernel.
+PLUGIN_SWEEP_BIN := $(BUILD)/tests/plugin_alloc_sweep
+PLUGIN_CAPTURE_LIB := $(PLUGIN_TEST_DIR)/libcapture-load.so
+PLUGIN_TEST_DEFINES += -DLIMBO_TEST_CAPTURE_LIB='"$(abspath $(PLUGIN_CAPTURE_LIB))"'
+$(PLUGIN_CAPTURE_LIB): tests/plugin/capture_load.cc tests/plugin/capture_format.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(HOST_CXXFLAGS) -Itests/plugin -fPIC -shared -o $@ $< -ldl $(HOST_LDFLAGS)
+$(PLUGIN_SWEEP_BIN): $(PLUGIN_TEST_DIR)/alloc_sweep_test.o $(PLUGIN_CORE_LIB) $(PLUGIN_CAPTURE_LIB)
+	$(CXX) $(HOST_LDFLAGS) -o $@ $(PLUGIN_TEST_DIR)/alloc_sweep_test.o $(PLUGIN_CORE_LIB) $(PLUGIN_LIBS) $(GTEST_LIBS)
+TEST_BINS += $(PLUGIN_SWEEP_BIN)
