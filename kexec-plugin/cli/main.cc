@@ -54,7 +54,7 @@ int refuse_without_kexec_load(const std::string& kexec, const Arguments& args, c
   for (const std::string& arg : args.kexec_args) stock += " " + shell_quoted(arg);
   std::fprintf(stderr,
                "limbo-kexec: refused: this kernel refuses kexec_load (%s); Limbo needs kexec_load and cannot be "
-               "used here. The stock command that works (kexec_file_load, the kernel's own purgatory): %s\n",
+               "used here. Use the stock command instead (kexec_file_load, the kernel's own purgatory; under lockdown the kernel must verify its signature): %s\n",
                reason.c_str(), stock.c_str());
   return kExitKexecLoadUnavailable;
 }

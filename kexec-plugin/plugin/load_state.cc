@@ -119,7 +119,7 @@ CrashStatus read_crash_status(const StatePaths& paths) {
   const std::string file = paths.record_file();
   status.slot = CrashSlot::kLoadedWithoutRecord;
   if (!read_small(file, record)) {
-    status.reason = "no record in " + file + ": it was loaded by a kexec without Limbo's plugin";
+    status.reason = "no record in " + file + ": loaded by a kexec without Limbo's plugin, or the plugin could not write the record";
   } else {
     std::istringstream lines(record);
     std::string magic, line, through, boot, reason;
