@@ -215,6 +215,15 @@ kScenarios = {
         'kdump-config runs with Limbo\'s snippet is the one it runs without, '
         'the snippet says why once, limbo-kexec refuses before kexec runs '
         '(exit 5) naming kexec -s; no panic', guest_args='lockdown=integrity'),
+    'tightstock': Scenario(
+        'tightstock', 'guest-safety.img', 'stock', False,
+        'issue 13: the tight reservation; after the load through Limbo, the '
+        'load with the larger initrd that leaves no room for Limbo, with '
+        '--fallback=stock: one FALLBACK line, kexec-tools\' own load in '
+        '(it fits), --status "stock, after a refusal: no room ...", and the '
+        'panic starts that capture kernel through the stock purgatory (its '
+        'banner and command line; in a reservation this small it cannot go '
+        'further: ~60 s, ends by silence)'),
     'readymin-fabric': Scenario(
         'readymin-fabric', 'guest-limbo.img', 'limbo', True,
         'issue 6: --pcie-ready-timeout-ms=1 (the minimum) on the issue 3 '
@@ -317,7 +326,7 @@ def tight_crashkernel(kernel):
 def qemu_command(kernel, initrd, scenario, disk=None, firmware=()):
   # limbo.scenario names how guest-init loads; the stock/limbo/corrupt word
   # is the scenario name before any device suffix.
-  crashkernel = str(tight_crashkernel(kernel)) if scenario.name == 'tight' else '256M'
+  crashkernel = str(tight_crashkernel(kernel)) if scenario.name in ('tight', 'tightstock') else '256M'
   append = (f'console=ttyS0,115200 crashkernel={crashkernel} quiet panic=1 '
             f'limbo.scenario={scenario.name.split("-")[0]}')
   if scenario.guest_args:
@@ -628,6 +637,8 @@ def judge(run):
     errors += judge_fault(run, texts, limbo_msgs, ms)
   elif sc.name == 'tight':
     errors += judge_tight(run, texts, limbo_msgs, ms)
+  elif sc.name == 'tightstock':
+    errors += judge_tightstock(run, texts, ms)
   else:
     for needed in ('limbo: sha256: MISMATCH', 'limbo: computed',
                    'limbo: expected', 'limbo: halting'):
@@ -668,7 +679,7 @@ def judge(run):
       seen = [t for t in texts if t.startswith('GUEST: cpus online')]
       errors.append(f'the first kernel did not run {sc.cpus} CPUs: ' +
                     (seen[0] if seen else 'no "GUEST: cpus online" line'))
-  if run.end_reason == 'silent-after-panic' and sc.name != 'tight':
+  if run.end_reason == 'silent-after-panic' and sc.name not in ('tight', 'tightstock'):
     errors.append(f'no console output for {kSilenceAfterPanicS:.0f} s after '
                   'the panic: hung; QEMU killed, log kept')
   if run.end_reason == 'timeout':
@@ -771,6 +782,8 @@ def judge_tight(run, texts, limbo_msgs, ms):
   """The first capture kernel is the one started: verified, jumped to, its
   banner and command line (limbo.first=1, the limbo= report) on the console."""
   errors = []
+  if 'GUEST: status after-none rc=0: loaded through Limbo' not in texts:
+    errors.append('--status after the refused load (fallback none) does not say "loaded through Limbo" (exit 0)')
   for needed in ('limbo: sha256: ok', 'limbo: jumping to 0x'):
     if not any(m.startswith(needed) for m in limbo_msgs):
       errors.append(f'no "{needed}" line')
@@ -818,6 +831,37 @@ def judge_fallback(run, texts):
   cmdline = capture_cmdline(run)
   if cmdline is not None and 'limbo.third=1' not in cmdline:
     errors.append(f'the capture kernel is not the stock fallback\'s load (limbo.third=1): {cmdline!r}')
+  return errors
+
+
+def judge_tightstock(run, texts, ms):
+  """The load Limbo has no room for goes in stock (--fallback=stock), and the
+  capture kernel the stock purgatory starts is that one (limbo.second=1)."""
+  errors = []
+  def need(pattern, what):
+    if not any(re.search(pattern, t) for t in texts):
+      errors.append(f'{what}: no line matching /{pattern}/')
+  need(r'^GUEST: status first rc=0: loaded through Limbo$', '--status after the load through Limbo')
+  need(r'^GUEST: fallback load rc=6 kexec_crash_loaded=1$', 'the fallback load (limbo-kexec exit 6)')
+  no_room = (r'no room: no free 0x[0-9a-f]+-byte hole aligned to 0x1000 in the crash kernel reservation for '
+             r'Limbo\'s purgatory \(it does not fit the 0x9000-byte stock slot\)')
+  plugin_lines = [t for t in texts if t.startswith('GUEST: fallback | limbo: ')]
+  if len(plugin_lines) != 1 or not re.search(r'^GUEST: fallback \| limbo: FALLBACK: Limbo NOT loaded \(' + no_room +
+                                                r'\); kexec-tools\' own load goes to the kernel unchanged', plugin_lines[0]):
+    errors.append(f'the fallback load must print one FALLBACK line (no room): {plugin_lines!r}')
+  need(r'^GUEST: fallback \| limbo-kexec: loaded STOCK \(kexec-tools\' own purgatory\), not Limbo: ' + no_room,
+       'limbo-kexec\'s closing line')
+  need(r'^GUEST: status after-stock rc=6: loaded stock, after a refusal: ' + no_room, '--status after the fallback')
+  if ms.capture_kernel is None:
+    errors.append('the capture kernel did not start (no "Linux version" after the panic)')
+  after = [l.message for l in run.lines[(ms.panic or 0):]]
+  cmdlines = [m for m in after if m.startswith('Command line: ')]
+  if not cmdlines:
+    errors.append('no capture kernel "Command line:" line')
+  elif 'limbo.second=1' not in cmdlines[0] or 'limbo=' in cmdlines[0]:
+    errors.append(f'the capture kernel is not the stock fallback\'s load: {cmdlines[0]!r}')
+  if run.end_reason == 'timeout':
+    errors.append('overall timeout')
   return errors
 
 
