@@ -2,7 +2,11 @@
 // call kexec-tools builds (entry, flags, every segment's place and bytes) to
 // $LIMBO_CAPTURE_FILE and returns 0 without calling the kernel; every other
 // system call passes through. tests/plugin/alloc_sweep_test.cc replays the
-// Debian kernel and initrd's load from it.
+// Debian kernel and initrd's load from it. With $LIMBO_CAPTURE_LOG set it
+// instead appends one line per kexec_load / kexec_file_load call to that
+// file ("kexec_load nr=N crash=0|1", "kexec_file_load unload=0|1 crash=0|1")
+// and returns 0, never calling the kernel either: what kexec does with its
+// arguments (tests/plugin/kexec_options_test.cc, RealKexecAgrees).
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/kexec.h>
@@ -14,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "capture_format.h"
 
@@ -31,7 +36,20 @@ bool write_all(int fd, const void* data, size_t size) {
   return true;
 }
 
+void log_call(const char* log, const char* text) {
+  const int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  write_all(fd, text, std::strlen(text));
+  close(fd);
+}
+
 long capture(unsigned long entry, unsigned long nr, const kexec_segment* segments, unsigned long flags) {
+  if (const char* log = std::getenv("LIMBO_CAPTURE_LOG")) {
+    char line[96];
+    std::snprintf(line, sizeof(line), "kexec_load nr=%lu crash=%d\n", nr, (flags & KEXEC_ON_CRASH) ? 1 : 0);
+    log_call(log, line);
+    return 0;
+  }
   const char* path = std::getenv("LIMBO_CAPTURE_FILE");
   if (!path) {
     std::fprintf(stderr, "capture_load: LIMBO_CAPTURE_FILE is not set\n");
@@ -63,6 +81,17 @@ extern "C" __attribute__((visibility("default"))) long syscall(long number, ...)
   long a[6];
   for (long& arg : a) arg = va_arg(args, long);
   va_end(args);
+  if (number == SYS_kexec_file_load) {
+    if (const char* log = std::getenv("LIMBO_CAPTURE_LOG")) {
+      // KEXEC_FILE_UNLOAD 0x1, KEXEC_FILE_ON_CRASH 0x2 (linux/kexec.h).
+      char line[96];
+      std::snprintf(line, sizeof(line), "kexec_file_load unload=%d crash=%d\n", (a[4] & 1) ? 1 : 0, (a[4] & 2) ? 1 : 0);
+      log_call(log, line);
+      return 0;
+    }
+    errno = EPERM;  // never the kernel's
+    return -1;
+  }
   if (number == SYS_kexec_load) {
     return capture(static_cast<unsigned long>(a[0]), static_cast<unsigned long>(a[1]),
                    reinterpret_cast<const kexec_segment*>(a[2]), static_cast<unsigned long>(a[3]));

@@ -59,3 +59,5 @@ $(PLUGIN_CAPTURE_LIB): tests/plugin/capture_load.cc tests/plugin/capture_format.
 $(PLUGIN_SWEEP_BIN): $(PLUGIN_TEST_DIR)/alloc_sweep_test.o $(PLUGIN_CORE_LIB) $(PLUGIN_CAPTURE_LIB)
 	$(CXX) $(HOST_LDFLAGS) -o $@ $(PLUGIN_TEST_DIR)/alloc_sweep_test.o $(PLUGIN_CORE_LIB) $(PLUGIN_LIBS) $(GTEST_LIBS)
 TEST_BINS += $(PLUGIN_SWEEP_BIN)
+# kexec_options_test runs the real kexec under the same preload (RealKexecAgrees).
+$(PLUGIN_TEST_BIN): $(PLUGIN_CAPTURE_LIB)
