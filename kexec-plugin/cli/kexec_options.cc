@@ -194,17 +194,17 @@ KexecCommand interpret(const std::vector<KexecOptionUse>& uses) {
       case K::kVersion:
       case K::kPrintCkrSize:
         out.exits_at_once = true;
-        out.load = out.unload = out.exec = out.status = false;
+        out.load = out.unload = out.exec = out.status = out.shutdown = false;
         return out;
-      case K::kForce: out.load = true; out.exec = true; break;
-      case K::kLoad: has_opt_load = true; out.load = true; out.exec = false; break;
-      case K::kUnload: out.load = false; out.unload = true; break;
-      case K::kExec: out.load = false; out.exec = true; break;
-      case K::kLoadJumpBackHelper: out.load = false; out.exec = false; break;
+      case K::kForce: out.load = true; out.shutdown = false; out.exec = true; break;
+      case K::kLoad: has_opt_load = true; out.load = true; out.exec = false; out.shutdown = false; break;
+      case K::kUnload: out.load = false; out.unload = true; out.shutdown = false; break;
+      case K::kExec: out.load = false; out.exec = true; out.shutdown = false; break;
+      case K::kLoadJumpBackHelper: out.load = false; out.exec = false; out.shutdown = false; break;
       case K::kLoadPreserveContext:
       case K::kLoadLiveUpdate:
-        out.load = true; out.exec = false; out.crash = false; flags_set = true; break;
-      case K::kPanic: out.load = true; out.exec = false; out.crash = true; flags_set = true; break;
+        out.load = true; out.exec = false; out.shutdown = false; out.crash = false; flags_set = true; break;
+      case K::kPanic: out.load = true; out.exec = false; out.shutdown = false; out.crash = true; flags_set = true; break;
       case K::kStatus: out.status = true; break;
       case K::kFileSyscall: out.file_syscall = true; break;
       case K::kSyscall: out.file_syscall = false; break;
@@ -214,7 +214,7 @@ KexecCommand interpret(const std::vector<KexecOptionUse>& uses) {
   }
   if (out.status) {
     if (!flags_set && !has_opt_load) out.crash = true;
-    out.load = out.unload = out.exec = false;
+    out.load = out.unload = out.exec = out.shutdown = false;
   }
   return out;
 }

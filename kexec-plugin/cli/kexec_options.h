@@ -69,6 +69,7 @@ struct KexecCommand {
   bool unload = false;         // do_unload (kexec_load with 0 segments, before any load)
   bool crash = false;          // KEXEC_ON_CRASH: -p (also -S without -l)
   bool exec = false;           // do_exec (-e, -f)
+  bool shutdown = true;        // do_shutdown: no -l/-p/-u/-e/-f/-S...: load, then reboot into it
   bool status = false;         // -S
   bool file_syscall = false;   // the last of -s/-a/-c is -s or -a
   // Every -s/-a/--kexec-file-syscall/--kexec-syscall-auto, as spelled.
