@@ -45,12 +45,15 @@ PLUGIN_CORE_SRCS := \
   $(PLUGIN_DIR)/plugin/handler.cc \
   $(PLUGIN_DIR)/plugin/resources.cc \
   $(PLUGIN_DIR)/plugin/trust.cc \
+  $(PLUGIN_DIR)/plugin/load_state.cc \
   $(PLUGIN_PCIE_SRCS)
 PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o) $(PLUGIN_OBJ)/purgatory-lib/sha256.o \
                     $(PLUGIN_OBJ)/purgatory-arch/sha256_ni.o
 PLUGIN_CORE_LIB := $(PLUGIN_OBJ)/libplugin-core.a
 
 CLI_SRCS := $(PLUGIN_DIR)/cli/arguments.cc $(PLUGIN_DIR)/cli/report.cc
+# Issue 13: kexec-tools' own option reading; the lockdown probe and the load record.
+CLI_SRCS += $(PLUGIN_DIR)/cli/kexec_options.cc
 CLI_OBJS := $(CLI_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o)
 
 $(PLUGIN_OBJ)/%.o: $(PLUGIN_DIR)/%.cc

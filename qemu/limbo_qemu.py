@@ -261,6 +261,30 @@ kScenarios = {
         'disabled, the e1000e receiver off or Bus Master off, the virtio '
         'status 0 or Bus Master off, and reads the disk through both NVMe',
         devices='flat'),
+    # Issue 13 (guest-safety.img: it carries the kdump-tools snippet).
+    'fallback': Scenario(
+        'fallback', 'guest-safety.img', 'stock', True,
+        'issue 13 stock fallback: a crash kernel through Limbo; a load Limbo '
+        'refuses (untrusted purgatory) with fallback none keeps it (--status: '
+        'through Limbo); the same refusal on the kdump-tools path '
+        '(LIMBO_FALLBACK=stock from the snippet) loads kexec-tools\' own '
+        'segments (--status: stock, after a refusal), and the panic boots that '
+        'capture kernel through the stock purgatory'),
+    'lockdown': Scenario(
+        'lockdown', 'guest-safety.img', 'stock', False,
+        'issue 13: lockdown=integrity on the first kernel: the command '
+        'kdump-config runs with Limbo\'s snippet is the one it runs without, '
+        'the snippet says why once, limbo-kexec refuses before kexec runs '
+        '(exit 5) naming kexec -s; no panic', guest_args='lockdown=integrity'),
+    'tightstock': Scenario(
+        'tightstock', 'guest-safety.img', 'stock', False,
+        'issue 13: the tight reservation; after the load through Limbo, the '
+        'load with the larger initrd that leaves no room for Limbo, with '
+        '--fallback=stock: one FALLBACK line, kexec-tools\' own load in '
+        '(it fits), --status "stock, after a refusal: no room ...", and the '
+        'panic starts that capture kernel through the stock purgatory (its '
+        'banner and command line; in a reservation this small it cannot go '
+        'further: ~60 s, ends by silence)'),
     'readymin-fabric': Scenario(
         'readymin-fabric', 'guest-limbo.img', 'limbo', True,
         'issue 6: --pcie-ready-timeout-ms=1 (the minimum) on the issue 3 '
@@ -364,7 +388,7 @@ def tight_crashkernel(kernel):
 def qemu_command(kernel, initrd, scenario, disk=None, firmware=(), monitor=None):
   # limbo.scenario names how guest-init loads; the stock/limbo/corrupt word
   # is the scenario name before any device suffix.
-  crashkernel = str(tight_crashkernel(kernel)) if scenario.name == 'tight' else '256M'
+  crashkernel = str(tight_crashkernel(kernel)) if scenario.name in ('tight', 'tightstock') else '256M'
   append = (f'console=ttyS0,115200 crashkernel={crashkernel} quiet panic=1 '
             f'limbo.scenario={scenario.name.split("-")[0]}')
   if scenario.guest_args:
@@ -626,6 +650,8 @@ def fmt_s(value):
 def judge(run):
   """Returns the list of failed assertions (empty: PASS)."""
   sc = run.scenario
+  if sc.name == 'lockdown':
+    return judge_lockdown(run)
   lines = run.lines
   ms = milestones(run)
   texts = [l.text for l in lines]
@@ -726,6 +752,8 @@ def judge(run):
     errors += judge_tight(run, texts, limbo_msgs, ms)
   elif sc.name == 'stock-nmi':
     errors += judge_stock_nmi(run, ms)
+  elif sc.name == 'tightstock':
+    errors += judge_tightstock(run, texts, ms)
   else:
     for needed in ('limbo: sha256: MISMATCH', 'limbo: computed',
                    'limbo: expected', 'limbo: halting'):
@@ -746,6 +774,8 @@ def judge(run):
     errors += judge_safety(run, texts)
   if sc.name == 'tight':
     errors += judge_safety(run, texts, kTightBadLoads, loop=False)
+  if sc.name == 'fallback':
+    errors += judge_fallback(run, texts)
   if sc.name == 'readymin-fabric' and not any(
       t.startswith('GUEST: | limbo: pcie: mode reset, settle ') and t.endswith(', ready timeout 1 ms')
       for t in texts):
@@ -768,7 +798,7 @@ def judge(run):
       seen = [t for t in texts if t.startswith('GUEST: cpus online')]
       errors.append(f'the first kernel did not run {sc.cpus} CPUs: ' +
                     (seen[0] if seen else 'no "GUEST: cpus online" line'))
-  if run.end_reason == 'silent-after-panic' and sc.name != 'tight':
+  if run.end_reason == 'silent-after-panic' and sc.name not in ('tight', 'tightstock'):
     errors.append(f'no console output for {kSilenceAfterPanicS:.0f} s after '
                   'the panic: hung; QEMU killed, log kept')
   if run.end_reason == 'timeout':
@@ -815,7 +845,7 @@ kLoopMemoryBudgetKb = 4096
 kBadLine = re.compile(r'^GUEST: bad (\S+) rc=(\d+) loaded=(\d+) lines=(\d+): (.*)$')
 
 
-def judge_safety(run, texts, bad_loads=None, loop=True):
+def judge_safety(run, texts, bad_loads=None, loop=True, first_capture=True):
   errors = []
   bad_loads = kSafetyBadLoads if bad_loads is None else bad_loads
   loops = [kLoopLine.match(t) for t in texts if t.startswith('GUEST: loop: ')]
@@ -857,7 +887,7 @@ def judge_safety(run, texts, bad_loads=None, loop=True):
     if not re.search(pattern, m.group(5)):
       errors.append(f'bad load {name}: its line does not match /{pattern}/: {m.group(5)!r}')
   cmdline = capture_cmdline(run)
-  if cmdline is not None and ('limbo.first=1' not in cmdline or 'limbo.second' in cmdline):
+  if first_capture and cmdline is not None and ('limbo.first=1' not in cmdline or 'limbo.second' in cmdline):
     errors.append(f'the capture kernel is not the first one loaded: {cmdline!r}')
   return errors
 
@@ -921,6 +951,8 @@ def judge_tight(run, texts, limbo_msgs, ms):
   """The first capture kernel is the one started: verified, jumped to, its
   banner and command line (limbo.first=1, the limbo= report) on the console."""
   errors = []
+  if 'GUEST: status after-none rc=0: loaded through Limbo' not in texts:
+    errors.append('--status after the refused load (fallback none) does not say "loaded through Limbo" (exit 0)')
   for needed in ('limbo: sha256: ok', 'limbo: jumping to 0x'):
     if not any(m.startswith(needed) for m in limbo_msgs):
       errors.append(f'no "{needed}" line')
@@ -935,6 +967,102 @@ def judge_tight(run, texts, limbo_msgs, ms):
     errors.append(f'the capture kernel is not the first one loaded, verified: {cmdlines[0]!r}')
   if run.end_reason == 'timeout':
     errors.append('overall timeout')
+  return errors
+
+
+# Issue 13: the refusal both fallback runs start from, as the plugin words it.
+kUntrustedCause = (r'Limbo purgatory /tmp/writable\.ro: refused: mode 0666 is writable by group and others')
+
+
+def judge_fallback(run, texts):
+  """fallback none keeps the first crash kernel (and --status says Limbo);
+  the kdump-tools path with fallback stock loads kexec-tools' own segments,
+  says so in one line, --status says stock after a refusal, and the capture
+  kernel that boots is that third load (the stock purgatory ran: judge())."""
+  errors = []
+  def need(pattern, what):
+    if not any(re.search(pattern, t) for t in texts):
+      errors.append(f'{what}: no line matching /{pattern}/')
+  need(r'^GUEST: status first rc=0: loaded through Limbo$', '--status after the load through Limbo')
+  errors += judge_safety(run, texts, {'untrusted-none': (r'^limbo: error: ' + kUntrustedCause, 1)}, loop=False,
+                         first_capture=False)
+  need(r'^GUEST: status after-none rc=0: loaded through Limbo$', '--status after the refusal with fallback none')
+  need(r'^GUEST: kdump-tools path: LD_PRELOAD=/usr/lib/limbo/liblimbo-kexec\.so LIMBO_FALLBACK=stock '
+       r'KDUMP_KEXEC_ARGS=-c ', 'the snippet\'s preload, fallback and -c')
+  need(r'^GUEST: kdump-tools load rc=0 kexec_crash_loaded=1$', 'the kdump-tools path\'s load')
+  kdump_limbo = [t for t in texts if t.startswith('GUEST: kdump | limbo')]
+  wanted = (r'^GUEST: kdump \| limbo: FALLBACK: Limbo NOT loaded \(' + kUntrustedCause +
+            r'.*\); kexec-tools\' own load goes to the kernel unchanged \(stock purgatory\)$')
+  if len(kdump_limbo) != 1 or not re.search(wanted, kdump_limbo[0]):
+    errors.append(f'the kdump-tools load must print one FALLBACK line, printed: {kdump_limbo!r}')
+  need(r'^GUEST: status after-stock rc=6: loaded stock, after a refusal: ' + kUntrustedCause,
+       '--status after the stock fallback')
+  cmdline = capture_cmdline(run)
+  if cmdline is not None and 'limbo.third=1' not in cmdline:
+    errors.append(f'the capture kernel is not the stock fallback\'s load (limbo.third=1): {cmdline!r}')
+  return errors
+
+
+def judge_tightstock(run, texts, ms):
+  """The load Limbo has no room for goes in stock (--fallback=stock), and the
+  capture kernel the stock purgatory starts is that one (limbo.second=1)."""
+  errors = []
+  def need(pattern, what):
+    if not any(re.search(pattern, t) for t in texts):
+      errors.append(f'{what}: no line matching /{pattern}/')
+  need(r'^GUEST: status first rc=0: loaded through Limbo$', '--status after the load through Limbo')
+  need(r'^GUEST: fallback load rc=6 kexec_crash_loaded=1$', 'the fallback load (limbo-kexec exit 6)')
+  no_room = (r'no room: no free 0x[0-9a-f]+-byte hole aligned to 0x1000 in the crash kernel reservation for '
+             r'Limbo\'s purgatory \(it does not fit the 0x9000-byte stock slot\)')
+  plugin_lines = [t for t in texts if t.startswith('GUEST: fallback | limbo: ')]
+  if len(plugin_lines) != 1 or not re.search(r'^GUEST: fallback \| limbo: FALLBACK: Limbo NOT loaded \(' + no_room +
+                                                r'\); kexec-tools\' own load goes to the kernel unchanged', plugin_lines[0]):
+    errors.append(f'the fallback load must print one FALLBACK line (no room): {plugin_lines!r}')
+  need(r'^GUEST: fallback \| limbo-kexec: loaded STOCK \(kexec-tools\' own purgatory\), not Limbo: ' + no_room,
+       'limbo-kexec\'s closing line')
+  need(r'^GUEST: status after-stock rc=6: loaded stock, after a refusal: ' + no_room, '--status after the fallback')
+  if ms.capture_kernel is None:
+    errors.append('the capture kernel did not start (no "Linux version" after the panic)')
+  after = [l.message for l in run.lines[(ms.panic or 0):]]
+  cmdlines = [m for m in after if m.startswith('Command line: ')]
+  if not cmdlines:
+    errors.append('no capture kernel "Command line:" line')
+  elif 'limbo.second=1' not in cmdlines[0] or 'limbo=' in cmdlines[0]:
+    errors.append(f'the capture kernel is not the stock fallback\'s load: {cmdlines[0]!r}')
+  if run.end_reason == 'timeout':
+    errors.append('overall timeout')
+  return errors
+
+
+def judge_lockdown(run):
+  """lockdown=integrity: measured in the guest; the snippet leaves
+  kdump-tools exactly stock and says why once; limbo-kexec refuses (exit 5)
+  before kexec runs; nothing was loaded through Limbo."""
+  texts = [l.text for l in run.lines]
+  errors = []
+  def need(pattern, what):
+    if not any(re.search(pattern, t) for t in texts):
+      errors.append(f'{what}: no line matching /{pattern}/')
+  need(r'^GUEST: lockdown: none \[integrity\] confidentiality$',
+       'the kernel did not honour lockdown=integrity')
+  need(r'^GUEST: lockdown: snippet left kdump-tools stock: identical$', 'kdump-config\'s command with the snippet')
+  said = [t for t in texts if t.startswith('GUEST: lockdown: snippet said: ')]
+  wanted = ('GUEST: lockdown: snippet said: limbo: kdump-tools left stock, Limbo not used: this kernel refuses '
+            'kexec_load (kernel lockdown is \'integrity\' (/sys/kernel/security/lockdown))')
+  if [t for t in said if not t.startswith('GUEST: lockdown: snippet said: logger')] != [wanted]:
+    errors.append(f'the snippet must say why once: {said!r}')
+  need(r'^GUEST: lockdown: limbo-kexec rc=5 kexec_crash_loaded=0$', 'limbo-kexec\'s up-front refusal (exit 5)')
+  need(r"^GUEST: lockdown: \| limbo-kexec: refused: this kernel refuses kexec_load \(kernel lockdown is 'integrity' "
+       r"\(/sys/kernel/security/lockdown\)\); .*Use the stock command instead \(kexec_file_load, the kernel's own "
+       r"purgatory; under lockdown the kernel must verify its signature\): /\S*kexec -s -p /boot/vmlinuz "
+       r"--initrd=/boot/capture\.img ",
+       'limbo-kexec\'s line naming the stock command')
+  if any(t.startswith('GUEST: lockdown: | limbo: ') for t in texts):
+    errors.append('the plugin ran: limbo-kexec did not refuse before kexec')
+  need(r'^GUEST: lockdown: stock kexec -p rc=\d+ ', 'the stock command\'s outcome')
+  need(r'^GUEST: lockdown: done$', 'the guest did not finish')
+  if run.end_reason != 'exited':
+    errors.append(f'the VM did not power off (end: {run.end_reason})')
   return errors
 
 

@@ -62,8 +62,12 @@ $(QEMU_DIR)/guest-limbo.img: $(QEMU_DIR)/guest-stock.img $(QEMU_DIR)/limbo-layer
 # and `fault` scenarios in /usr/lib/limbo-test: the fault build
 # (build/test-fault/purgatory.ro), one with an unsupported relocation, one
 # whose sha256_digest symbol is renamed away. Root's, mode 0644 (the trust rule).
-$(QEMU_DIR)/safety-layer.cpio: $(BUILD)/purgatory.ro $(BUILD)/test-fault/purgatory.ro qemu/make-bad-purgatory
+# Issue 13: also the kdump-tools snippet (/etc/limbo/kdump-tools.conf of the
+# package), which the fallback and lockdown scenarios source as kdump-config does.
+$(QEMU_DIR)/safety-layer.cpio: $(BUILD)/purgatory.ro $(BUILD)/test-fault/purgatory.ro qemu/make-bad-purgatory \
+                               packaging/kdump-tools.conf
 	rm -rf $@.root && mkdir -p $@.root/usr/lib/limbo-test
+	cp packaging/kdump-tools.conf $@.root/usr/lib/limbo-test/kdump-tools.conf
 	cp $(BUILD)/test-fault/purgatory.ro $@.root/usr/lib/limbo-test/fault.ro
 	qemu/make-bad-purgatory $(BUILD)/purgatory.ro $@.root/usr/lib/limbo-test/bad-reloc.ro
 	objcopy --redefine-sym sha256_digest=sha256_digest_gone $(BUILD)/purgatory.ro $@.root/usr/lib/limbo-test/no-symbol.ro

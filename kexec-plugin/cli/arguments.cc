@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "pcie/address.h"
+#include "cli/kexec_options.h"
 
 namespace limbo::plugin::cli {
 namespace {
@@ -16,29 +17,11 @@ bool take_value(const std::string& arg, std::string_view option, std::string& va
   return false;
 }
 
-// kexec options that set do_load = 1 / do_load = 0 (kexec-tools 2.0.25 main()).
-constexpr std::array<std::string_view, 8> kLoadOptions = {
-    "-l", "--load", "-p", "--load-panic", "--load-preserve-context", "--load-live-update", "-f", "--force"};
-constexpr std::array<std::string_view, 10> kNoLoadOptions = {
-    "-u", "--unload", "-e", "--exec", "-S", "--status", "-h", "-v", "--load-jump-back-helper", "--print-ckr-size"};
-
-template <size_t N>
-bool is_one_of(const std::string& arg, const std::array<std::string_view, N>& options) {
-  for (std::string_view option : options) {
-    if (arg == option) return true;
-    // Long options that take a value: --load-jump-back-helper=ADDR and the like.
-    if (option.size() > 2 && option[1] == '-' && arg.size() > option.size() && arg.compare(0, option.size(), option) == 0 &&
-        arg[option.size()] == '=') {
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 Arguments parse_arguments(const std::vector<std::string>& argv) {
   Arguments out;
+  KexecCommandLine kexec;
   bool after_dashdash = false;
   for (size_t i = 1; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
@@ -49,7 +32,13 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
     std::string value;
     if (arg == "--") {
       after_dashdash = true;
+      kexec.take(argv, i);
       out.kexec_args.push_back(arg);
+    } else if (take_value(arg, "--fallback", value)) {
+      if (value != "stock" && value != "none") out.error = "--fallback takes stock or none, not '" + value + "'";
+      out.fallback = value;
+    } else if (arg == "--status") {
+      out.status = true;
     } else if (take_value(arg, "--purgatory", value)) {
       if (value.empty()) out.error = "--purgatory= needs a file";
       out.purgatory = value;
@@ -117,15 +106,30 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
       out.help = true;
     } else if (arg == "--version") {
       out.version = true;
-    } else if (arg == "-s" || arg == "--kexec-file-syscall" || arg == "-a" || arg == "--kexec-syscall-auto") {
-      out.error = arg + " selects kexec_file_load, where the kernel uses its own purgatory: "
-                        "Limbo works only through kexec_load (limbo-kexec passes -c)";
     } else {
-      if (is_one_of(arg, kLoadOptions)) out.expects_load = true;
-      if (is_one_of(arg, kNoLoadOptions)) out.expects_load = false;
-      out.kexec_args.push_back(arg);
+      // kexec's own argument, read as its getopt_long will read it: an
+      // option that takes a value swallows the next argument, whatever it
+      // looks like (--append --dry-run is kexec's command line "--dry-run").
+      const size_t taken = kexec.take(argv, i);
+      for (size_t k = 0; k < taken; ++k) out.kexec_args.push_back(argv[i + k]);
+      i += taken - 1;
     }
     if (!out.error.empty()) break;
+  }
+  out.kexec_command = interpret(kexec.uses());
+  out.expects_load = out.kexec_command.load;
+  if (out.error.empty() && !kexec.error().empty()) {
+    out.error = kexec.error() + " (kexec would print its usage and load nothing)";
+  }
+  // -s or -a in any spelling or grouping, wherever it is: kexec_file_load
+  // runs the kernel's own purgatory. Refused before kexec runs.
+  if (out.error.empty() && !out.kexec_command.file_syscall_spellings.empty()) {
+    out.error = out.kexec_command.file_syscall_spellings.front() +
+                " selects kexec_file_load, where the kernel uses its own purgatory: "
+                "Limbo works only through kexec_load (limbo-kexec passes -c)";
+  }
+  if (out.error.empty() && out.status && (out.plan || out.report || !out.kexec_args.empty())) {
+    out.error = "--status reads what is loaded: give it no kexec arguments, no --plan or --report (kexec's own status is -S)";
   }
   if (out.error.empty() && out.report && !out.report_file.empty() && out.report_cmdline) {
     out.error = "--report=FILE and --cmdline=STRING both name the command line to read: give one";
@@ -151,7 +155,12 @@ std::string usage_text() {
       "\n"
       "Every argument that is not a Limbo option is passed to kexec unchanged;\n"
       "limbo-kexec adds -c (the kexec_load system call: with kexec_file_load the\n"
-      "kernel uses its own purgatory, so -s and -a are refused).\n"
+      "kernel uses its own purgatory, so -s and -a are refused, in any grouping\n"
+      "or spelling). kexec's arguments are read as kexec 2.0.25's getopt_long reads\n"
+      "them (-ps, -uc, --kexec-file, -t TYPE, --append VALUE).\n"
+      "Under kernel lockdown, kernel.kexec_load_disabled=1 or Secure Boot the kernel\n"
+      "refuses kexec_load: limbo-kexec then refuses before kexec runs (exit 5) and\n"
+      "names the stock command that works (kexec -s ...).\n"
       "\n"
       "Limbo options:\n"
       "  --purgatory=FILE       Limbo purgatory object (default " LIMBO_PURGATORY_PATH ")\n"
@@ -174,6 +183,12 @@ std::string usage_text() {
       "                         past its first 64 bytes\n"
       "  --report               in the capture kernel: Limbo's report from /proc/cmdline in words\n"
       "                         (--report=FILE reads FILE, --cmdline=STRING reads STRING)\n"
+      "  --fallback=stock|none  a load Limbo refuses: stock = kexec-tools' own load goes to\n"
+      "                         the kernel unchanged (stock purgatory, exit 6); none (default)\n"
+      "                         = nothing is loaded, a crash kernel already loaded stays (exit 1)\n"
+      "  --status               the crash kernel slot: loaded through Limbo (exit 0), loaded\n"
+      "                         stock after a refusal (6), not loaded (7), loaded by a kexec\n"
+      "                         without the plugin (8); kexec's own status is -S\n"
       "  --help, --version\n"
       "\n"
       "Verification (the purgatory hashes each segment's content and scans its zero fill):\n"
@@ -186,7 +201,8 @@ std::string usage_text() {
       "                         (default 0; 'last' = its last byte) after the digests were computed\n"
       "\n"
       "Exit status: 0 loaded through Limbo (or kexec -u/-e/-S passed through),\n"
-      "  1 kexec or Limbo failed, 2 usage error, 3 kexec, plugin or purgatory not found.\n"
+      "  1 kexec or Limbo failed, 2 usage error, 3 kexec, plugin or purgatory not found,\n"
+      "  5 this kernel refuses kexec_load (lockdown), 6 loaded stock after Limbo refused.\n"
       "  --report: 0 verified and no PCIe reset failed, 1 verification skipped or a reset\n"
       "  failed, 3 the command line cannot be read, 4 no readable limbo= report (Limbo did not run).\n";
 }

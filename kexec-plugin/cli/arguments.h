@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/kexec_options.h"
 #include "pcie/settings.h"
 
 namespace limbo::plugin::cli {
@@ -18,6 +19,14 @@ inline constexpr int kExitNotFound = 3;    // kexec, the plugin or purgatory.ro 
 // --report only: Limbo's report showed a problem (verify not ok, a failed
 // PCIe reset) is kExitFailed; no report at all, or one that cannot be read:
 inline constexpr int kExitNoReport = 4;
+// This kernel refuses kexec_load (lockdown, kernel.kexec_load_disabled,
+// Secure Boot): refused before kexec runs; the message names the stock
+// command that works (kexec -s ...).
+inline constexpr int kExitKexecLoadUnavailable = 5;
+// --status: 0 loaded through Limbo, and
+inline constexpr int kExitStatusStock = 6;       // loaded stock, after a refusal (the reason is printed)
+inline constexpr int kExitStatusNotLoaded = 7;   // no crash kernel loaded
+inline constexpr int kExitStatusUnknown = 8;     // loaded, but no record of that load (a kexec without the plugin)
 
 struct Arguments {
   std::string purgatory;          // --purgatory=FILE (empty: compiled-in default)
@@ -30,9 +39,14 @@ struct Arguments {
   bool help = false;
   bool version = false;
   std::vector<std::string> kexec_args;  // everything else, in order, for kexec
-  // kexec's own rule (kexec/kexec.c main): the last of -l/-p/-u/-e/-S/...
-  // decides whether kexec will load; only a load must go through Limbo.
+  // What kexec's main() will do with kexec_args (cli/kexec_options.h), and
+  // its `load` alone: only a load must go through Limbo.
+  KexecCommand kexec_command;
   bool expects_load = true;
+  // --fallback=stock|none: what the plugin does with a load it refuses
+  // (LIMBO_FALLBACK; limbo-kexec's default none: nothing loaded, exit 1).
+  std::string fallback;
+  bool status = false;            // --status: what the crash kernel slot holds, and through what
   std::string error;              // non-empty: a usage error, exit kExitUsage
   // Verification (issue 9).
   std::string on_corruption;      // --on-corruption=halt|reboot (empty: the plugin's default, halt)

@@ -19,6 +19,7 @@
 #include "pcie/plan.h"
 #include "pcie/settings.h"
 #include "pcie/system.h"
+#include "plugin/load_state.h"
 
 #ifndef LIMBO_PLUGIN_PATH
 #error "LIMBO_PLUGIN_PATH must be defined by the build (kexec-plugin/plugin.mk)"
@@ -33,6 +34,30 @@ using namespace limbo::plugin::cli;
 
 bool executable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 bool readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
+
+// An argument as a shell reads it back.
+std::string shell_quoted(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=/.,:@+%") ==
+                          std::string::npos) {
+    return arg;
+  }
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Under lockdown (or with kexec_load disabled) kexec_load cannot work, for
+// Limbo or for kexec -c: say so before anything runs, and name the stock
+// command that does work (kexec_file_load, the kernel's own purgatory).
+int refuse_without_kexec_load(const std::string& kexec, const Arguments& args, const std::string& reason) {
+  std::string stock = kexec + " -s";
+  for (const std::string& arg : args.kexec_args) stock += " " + shell_quoted(arg);
+  std::fprintf(stderr,
+               "limbo-kexec: refused: this kernel refuses kexec_load (%s); Limbo needs kexec_load and cannot be "
+               "used here. Use the stock command instead (kexec_file_load, the kernel's own purgatory; under lockdown the kernel must verify its signature): %s\n",
+               reason.c_str(), stock.c_str());
+  return kExitKexecLoadUnavailable;
+}
 
 int run(const Arguments& args) {
   std::string kexec = args.kexec;
@@ -62,6 +87,12 @@ int run(const Arguments& args) {
     return kExitNotFound;
   }
 
+  if (args.kexec_command.calls_kexec_load()) {
+    const std::string unavailable =
+        limbo::plugin::kexec_load_unavailable(limbo::plugin::StatePaths::from_environment());
+    if (!unavailable.empty()) return refuse_without_kexec_load(kexec, args, unavailable);
+  }
+
   int status_pipe[2];
   if (pipe2(status_pipe, O_CLOEXEC) != 0) {
     std::fprintf(stderr, "limbo-kexec: pipe: %s\n", std::strerror(errno));
@@ -89,6 +120,11 @@ int run(const Arguments& args) {
     if (!args.damage_segment.empty()) setenv("LIMBO_TEST_DAMAGE_SEGMENT", args.damage_segment.c_str(), 1);
     else unsetenv("LIMBO_TEST_DAMAGE_SEGMENT");
     if (args.dry_run) setenv("LIMBO_DRY_RUN", "1", 1); else unsetenv("LIMBO_DRY_RUN");
+    // limbo-kexec's default: a refused load loads nothing (exit 1).
+    setenv("LIMBO_FALLBACK", args.fallback.empty() ? "none" : args.fallback.c_str(), 1);
+    // kexec must read its arguments as cli/kexec_options.h did: GNU getopt's
+    // permutation, which POSIXLY_CORRECT would turn off.
+    unsetenv("POSIXLY_CORRECT");
     if (args.verbose) setenv("LIMBO_VERBOSE", "1", 1); else unsetenv("LIMBO_VERBOSE");
     if (args.corrupt_digest) setenv("LIMBO_TEST_CORRUPT_DIGEST", "1", 1); else unsetenv("LIMBO_TEST_CORRUPT_DIGEST");
     for (const auto& [name, value] : limbo::plugin::pcie::options_to_environment(args.pcie)) setenv(name.c_str(), value.c_str(), 1);
@@ -121,9 +157,17 @@ int run(const Arguments& args) {
   if (code == 127 && status.empty()) return kExitNotFound;
   const bool limbo_ok = status.find("limbo-status: ok ") != std::string::npos;
   const bool limbo_error = status.find("limbo-status: error ") != std::string::npos;
+  const size_t stock_at = status.find("limbo-status: stock ");
   if (code != 0) {
     std::fprintf(stderr, "limbo-kexec: kexec failed (exit %d)%s\n", code, limbo_error ? "; Limbo refused the load (see 'limbo: error:' above)" : "");
     return kExitFailed;
+  }
+  if (args.expects_load && !limbo_ok && stock_at != std::string::npos) {
+    const size_t from = stock_at + std::strlen("limbo-status: stock ");
+    std::fprintf(stderr, "limbo-kexec: %s (kexec-tools' own purgatory), not Limbo: %s\n",
+                 args.dry_run ? "dry run: would load STOCK" : "loaded STOCK",
+                 status.substr(from, status.find('\n', from) - from).c_str());
+    return kExitStatusStock;
   }
   if (args.expects_load && !limbo_ok) {
     std::fprintf(stderr, "limbo-kexec: kexec exited 0 but no load went through Limbo (%s)\n",
@@ -192,6 +236,19 @@ int run_report(const Arguments& args) {
   return kExitNoReport;
 }
 
+// --status: what the crash kernel slot holds, and through what.
+int run_status() {
+  const limbo::plugin::CrashStatus status = limbo::plugin::read_crash_status(limbo::plugin::StatePaths::from_environment());
+  std::printf("%s\n", status.line.c_str());
+  switch (status.slot) {
+    case limbo::plugin::CrashSlot::kLimbo: return kExitOk;
+    case limbo::plugin::CrashSlot::kStockAfterRefusal: return kExitStatusStock;
+    case limbo::plugin::CrashSlot::kNotLoaded: return kExitStatusNotLoaded;
+    case limbo::plugin::CrashSlot::kLoadedWithoutRecord: return kExitStatusUnknown;
+  }
+  return kExitStatusUnknown;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -210,6 +267,7 @@ int main(int argc, char** argv) {
   }
   if (args.plan) return run_plan(args);
   if (args.report) return run_report(args);
+  if (args.status) return run_status();
   if (args.kexec_args.empty()) {
     std::fprintf(stderr, "limbo-kexec: no kexec arguments\nTry 'limbo-kexec --help'.\n");
     return kExitUsage;

@@ -7,6 +7,10 @@
 
 namespace limbo::plugin {
 
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) close(fd_);
+}
+
 Result<std::vector<uint8_t>> read_to_end(int fd, const std::string& path) {
   std::vector<uint8_t> bytes;
   uint8_t chunk[65536];

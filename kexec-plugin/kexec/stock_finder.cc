@@ -31,14 +31,12 @@ std::vector<std::span<const uint8_t>> find_embedded_objects(std::span<const uint
 }
 
 Result<std::vector<uint8_t>> read_file(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) {
     const int error = errno;
     return fail(format("%s: %s", path.c_str(), std::strerror(error)), error);
   }
-  Result<std::vector<uint8_t>> bytes = read_to_end(fd, path);
-  close(fd);
-  return bytes;
+  return read_to_end(fd.get(), path);
 }
 
 }  // namespace limbo::plugin::kexec

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "common/file.h"
 #include "lib/pcie/config_space.h"
 #include "pcie/address.h"
 
@@ -18,17 +19,16 @@ uint32_t key_of(abi::PciAddress a) { return uint32_t{a.segment} << 16 | uint32_t
 
 std::vector<uint8_t> read_config_file(const std::string& path) {
   std::vector<uint8_t> bytes;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return bytes;
+  const UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) return bytes;
   bytes.resize(kConfigSpaceBytes);
   size_t have = 0;
   while (have < bytes.size()) {
-    const ssize_t n = pread(fd, bytes.data() + have, bytes.size() - have, static_cast<off_t>(have));
+    const ssize_t n = pread(fd.get(), bytes.data() + have, bytes.size() - have, static_cast<off_t>(have));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     have += static_cast<size_t>(n);
   }
-  close(fd);
   bytes.resize(have);
   return bytes;
 }

@@ -1,9 +1,14 @@
 #include "pcie/system.h"
 
+#include <dirent.h>
+#include <limits.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
-#include <filesystem>
-#include <system_error>
+#include <cstring>
+#include <memory>
+#include <new>
 
 #include "kexec/memory_map.h"
 #include "pcie/address.h"
@@ -11,7 +16,33 @@
 #include "kexec/stock_finder.h"
 
 namespace limbo::plugin::pcie {
-namespace fs = std::filesystem;
+namespace {
+
+// Calls `visit` with the name of each entry of `dir` but . and ..; returns 0
+// or the errno of opendir. The DIR is closed on every way out, a throw too.
+template <typename Visit>
+int for_each_entry(const std::string& dir, Visit visit) {
+  // Out of memory is not "no such directory": it goes to the exception
+  // boundary like any other allocation failure, so a load never goes on
+  // with fewer root buses than the system has.
+  const std::unique_ptr<DIR, int (*)(DIR*)> stream(opendir(dir.c_str()), closedir);
+  if (!stream) {
+    if (errno == ENOMEM) throw std::bad_alloc();
+    return errno;
+  }
+  for (;;) {
+    errno = 0;
+    const dirent* entry = readdir(stream.get());
+    if (entry == nullptr) {
+      if (errno == ENOMEM) throw std::bad_alloc();
+      return errno;
+    }
+    if (std::strcmp(entry->d_name, ".") == 0 || std::strcmp(entry->d_name, "..") == 0) continue;
+    visit(entry->d_name);
+  }
+}
+
+}  // namespace
 
 SystemPaths SystemPaths::from_environment() {
   SystemPaths paths;
@@ -28,21 +59,29 @@ Result<std::vector<abi::PciAddress>> find_root_buses(const std::string& sysfs_ro
       buses.push_back(bus);
     }
   };
-  std::error_code devices_error, bus_error;
-  for (const fs::directory_entry& entry : fs::directory_iterator(fs::path(sysfs_root) / "devices", devices_error)) {
-    if (auto bus = parse_host_bridge_name(entry.path().filename().string())) add(*bus);
-  }
+  // POSIX directory reads, not std::filesystem: libstdc++'s error_code
+  // overloads are noexcept and call std::terminate when an allocation inside
+  // them fails (found by the allocation-failure sweep, issue 13).
+  int devices_error = 0, bus_error = 0;
+  devices_error = for_each_entry(sysfs_root + "/devices", [&](const char* name) {
+    if (auto bus = parse_host_bridge_name(name)) add(*bus);
+  });
   // Host bridges that are not at the top of /sys/devices (Hyper-V, VMD) show
   // up as the parent of their root bus's devices.
-  for (const fs::directory_entry& entry : fs::directory_iterator(fs::path(sysfs_root) / "bus/pci/devices", bus_error)) {
-    std::error_code ec;
-    const fs::path real = fs::canonical(entry.path(), ec);
-    if (ec) continue;
-    if (auto bus = parse_host_bridge_name(real.parent_path().filename().string())) add(*bus);
-  }
+  const std::string bus_devices = sysfs_root + "/bus/pci/devices";
+  bus_error = for_each_entry(bus_devices, [&](const char* name) {
+    char real[PATH_MAX];
+    if (realpath((bus_devices + "/" + name).c_str(), real) == nullptr) {
+      if (errno == ENOMEM) throw std::bad_alloc();
+      return;
+    }
+    std::string parent(real);
+    parent.resize(parent.rfind('/') == std::string::npos ? 0 : parent.rfind('/'));
+    if (auto bus = parse_host_bridge_name(parent.substr(parent.rfind('/') + 1))) add(*bus);
+  });
   if (devices_error && bus_error) {
-    return fail("cannot read " + sysfs_root + "/devices or " + sysfs_root + "/bus/pci/devices: " + devices_error.message(),
-                devices_error.value());
+    return fail("cannot read " + sysfs_root + "/devices or " + sysfs_root + "/bus/pci/devices: " + std::strerror(devices_error),
+                devices_error);
   }
   std::sort(buses.begin(), buses.end(), [](const abi::PciAddress& a, const abi::PciAddress& b) {
     return a.segment != b.segment ? a.segment < b.segment : a.bus < b.bus;

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <vector>
 
 #include "elf/rel_object.h"
@@ -16,6 +18,7 @@
 #include "kexec/tsc.h"
 #include "pcie/plan.h"
 #include "pcie/system.h"
+#include "plugin/load_state.h"
 #include "plugin/trust.h"
 
 #ifndef LIMBO_PURGATORY_PATH
@@ -93,13 +96,6 @@ void print_segment_checks(FILE* log, const kexec::Replacement& plan) {
   std::fprintf(log, "\n");
 }
 
-long report_failure(const Settings& settings, const Error& error, FILE* log) {
-  std::fprintf(log, "limbo: error: %s\n", error.message.c_str());
-  if (settings.status_fd >= 0) dprintf(settings.status_fd, "limbo-status: error %s\n", error.message.c_str());
-  errno = error.errno_value;
-  return -1;
-}
-
 // The configuration block's PCIe part from the settings and the running
 // system. Never fails: without ECAM the load goes on with PCIe quiesce off,
 // and says so loudly. Verbose: the settings and the plan the purgatory will follow.
@@ -162,18 +158,26 @@ Settings Settings::from_environment() {
   const pcie::SystemPaths paths = pcie::SystemPaths::from_environment();
   settings.mcfg_path = paths.mcfg;
   settings.sysfs_root = paths.sysfs;
+  settings.fallback = FallbackPolicy::from_environment();
   return settings;
 }
 
-long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned long nr_segments,
-                       const kexec_segment* segments, unsigned long flags, KexecLoad load, FILE* log) {
-  // An unload carries no purgatory: pass it through untouched.
-  if (nr_segments == 0) return load(entry, nr_segments, segments, flags);
-  if (!segments || nr_segments > KEXEC_SEGMENT_MAX) {
-    return report_failure(settings, fail(format("kexec_load with %lu segments is not a kexec-tools load", nr_segments)), log);
+namespace {
+
+// Everything of a load through Limbo; any refusal comes back as an Error
+// (nothing printed for it here). `kernel_called`: the kernel saw Limbo's
+// segments (and, for a crash load, freed the crash kernel it held).
+Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned long nr_segments,
+                      const kexec_segment* segments, unsigned long flags, KexecLoad load, FILE* log,
+                      bool& kernel_called, bool& limbo_loaded) {
+  if (settings.fallback.bad_value) {
+    return fail(format("LIMBO_FALLBACK=%s: not a fallback: stock or none (the load falls back to stock)", settings.fallback.value));
   }
-  if (!settings.pcie_error.empty()) return report_failure(settings, fail(settings.pcie_error), log);
-  if (!settings.verify_error.empty()) return report_failure(settings, fail(settings.verify_error), log);
+  if (!segments || nr_segments > KEXEC_SEGMENT_MAX) {
+    return fail(format("kexec_load with %lu segments is not a kexec-tools load", nr_segments));
+  }
+  if (!settings.pcie_error.empty()) return fail(settings.pcie_error);
+  if (!settings.verify_error.empty()) return fail(settings.verify_error);
   const bool crash = kexec::is_crash_load(flags);
   timespec started;
   clock_gettime(CLOCK_MONOTONIC, &started);
@@ -181,16 +185,16 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
   for (unsigned long i = 0; i < nr_segments; ++i) input.push_back(kexec::Segment::from_kernel(segments[i]));
 
   auto decoded = decode_with_embedded_stock(settings, entry, input);
-  if (!decoded) return report_failure(settings, decoded.error(), log);
+  if (!decoded) return decoded.error();
   const kexec::StockDecode& stock = decoded->stock;
 
   // The trust rule (plugin/trust.h): root's files only; a dry run loads
   // nothing, so there the caller's own files are accepted too.
   const TrustRule trust{settings.dry_run, geteuid()};
   auto limbo_file = read_trusted_file(settings.purgatory_path, trust);
-  if (!limbo_file) return report_failure(settings, fail("Limbo purgatory " + limbo_file.error().message, limbo_file.error().errno_value), log);
+  if (!limbo_file) return fail("Limbo purgatory " + limbo_file.error().message, limbo_file.error().errno_value);
   auto limbo = elf::RelObject::parse(*limbo_file, settings.purgatory_path);
-  if (!limbo) return report_failure(settings, limbo.error(), log);
+  if (!limbo) return limbo.error();
 
   kexec::ReplaceOptions options;
   options.crash = crash;
@@ -200,9 +204,9 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
   // same-engine reference).
   options.segment_checks = !settings.full_hash;
   auto iomem_text = read_trusted_file(settings.iomem_path, trust);
-  if (!iomem_text) return report_failure(settings, fail("cannot read the memory map: " + iomem_text.error().message, iomem_text.error().errno_value), log);
+  if (!iomem_text) return fail("cannot read the memory map: " + iomem_text.error().message, iomem_text.error().errno_value);
   auto iomem = kexec::parse_iomem({reinterpret_cast<const char*>(iomem_text->data()), iomem_text->size()});
-  if (!iomem) return report_failure(settings, iomem.error(), log);
+  if (!iomem) return iomem.error();
   options.allowed = kexec::ranges_named(*iomem, kexec::allowed_range_name(crash));
   const kexec::TscInfo tsc = kexec::measure_tsc();
   options.config.tsc_hz = tsc.hz;
@@ -213,17 +217,17 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
   if (auto fadt = read_trusted_file(settings.fadt_path, trust)) {
     if (auto reg = kexec::reset_register_from_fadt(*fadt)) options.config.reset_register = *reg;
   } else if (fadt.error().errno_value == kTrustRefused) {
-    return report_failure(settings, fadt.error(), log);
+    return fadt.error();
   }
   if (!settings.damage_segment.empty()) {
     auto damage = kexec::parse_damage(settings.damage_segment);
-    if (!damage) return report_failure(settings, damage.error(), log);
+    if (!damage) return damage.error();
     options.damage = *damage;
   }
   options.config.pcie = fill_pcie(settings, log);
 
   auto replacement = kexec::build_replacement(stock, input, *limbo, options);
-  if (!replacement) return report_failure(settings, replacement.error(), log);
+  if (!replacement) return replacement.error();
   const kexec::Replacement& plan = *replacement;
 
   if (settings.verbose || settings.dry_run) {
@@ -259,6 +263,7 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
                  static_cast<ull>(plan.entry), out.size(), flags, static_cast<ull>(plan.memsz),
                  static_cast<ull>(plan.image.base), static_cast<ull>(plan.entry), kind);
   } else {
+    kernel_called = true;
     const long result = load(plan.entry, out.size(), out.data(), flags);
     if (result != 0) {
       const int error = errno;
@@ -267,8 +272,9 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
       const char* hint = error == EPERM ? " (kexec_load is refused without CAP_SYS_BOOT or under kernel lockdown/secure boot; "
                                           "Limbo cannot use kexec_file_load)"
                                         : "";
-      return report_failure(settings, fail(format("kexec_load refused Limbo's segments: %s%s", std::strerror(error), hint), error), log);
+      return fail(format("kexec_load refused Limbo's segments: %s%s", std::strerror(error), hint), error);
     }
+    limbo_loaded = true;  // from here on nothing may fall back: the kernel holds Limbo's image
     std::fprintf(log, "limbo: loaded Limbo purgatory (%llu bytes at 0x%llx, entry 0x%llx) for a %s kernel; stock purgatory replaced\n",
                  static_cast<ull>(plan.memsz), static_cast<ull>(plan.image.base), static_cast<ull>(plan.entry), kind);
   }
@@ -276,7 +282,111 @@ long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned l
     dprintf(settings.status_fd, "limbo-status: ok 0x%llx 0x%llx %llu\n", static_cast<ull>(plan.entry),
             static_cast<ull>(plan.image.base), static_cast<ull>(plan.memsz));
   }
+  return Ok{};
+}
+
+}  // namespace
+
+FallbackPolicy FallbackPolicy::from_environment() noexcept {
+  FallbackPolicy policy;
+  if (const char* value = std::getenv("LIMBO_FALLBACK"); value && *value) {
+    policy.stock = std::strcmp(value, "none") != 0;  // stock, and a bad word too: never worse than stock
+    policy.bad_value = std::strcmp(value, "none") != 0 && std::strcmp(value, "stock") != 0;
+    std::snprintf(policy.value, sizeof(policy.value), "%s", value);
+  }
+  const char* run = std::getenv("LIMBO_TEST_RUN_DIR");
+  std::snprintf(policy.run_dir, sizeof(policy.run_dir), "%s", run && *run ? run : "/run/limbo");
+  std::snprintf(policy.record_file, sizeof(policy.record_file), "%s/crash-kernel", policy.run_dir);
+  return policy;
+}
+
+long refuse_or_fall_back(const FallbackPolicy& policy, bool dry_run, int status_fd, const char* reason, int error,
+                         bool kernel_freed_crash_kernel, unsigned long entry, unsigned long nr_segments,
+                         const kexec_segment* segments, unsigned long flags, KexecLoad load, FILE* log) noexcept {
+  const bool crash = kexec::is_crash_load(flags);
+  if (!policy.stock) {
+    std::fprintf(log, "limbo: error: %s\n", reason);
+    if (status_fd >= 0) dprintf(status_fd, "limbo-status: error %s\n", reason);
+    // The kernel frees the crash kernel it held before it loads a new one.
+    if (kernel_freed_crash_kernel && crash) remove_load_record(policy.record_file);
+    errno = error;
+    return -1;
+  }
+  if (dry_run) {
+    std::fprintf(log, "limbo: FALLBACK: Limbo would NOT be loaded (%s); dry run: kexec-tools' own load "
+                      "(stock purgatory) would go to the kernel unchanged\n", reason);
+    if (status_fd >= 0) dprintf(status_fd, "limbo-status: stock %s\n", reason);
+    return 0;
+  }
+  std::fprintf(log, "limbo: FALLBACK: Limbo NOT loaded (%s); kexec-tools' own load goes to the kernel "
+                    "unchanged (stock purgatory)\n", reason);
+  std::fflush(log);
+  const long result = load(entry, nr_segments, segments, flags);
+  if (result != 0) {
+    const int stock_error = errno;
+    std::fprintf(log, "limbo: error: the kernel refused the stock load too: %s\n", std::strerror(stock_error));
+    if (status_fd >= 0) dprintf(status_fd, "limbo-status: error the kernel refused the stock load too: %s\n", std::strerror(stock_error));
+    if (crash) remove_load_record(policy.record_file);
+    errno = stock_error;
+    return -1;
+  }
+  if (crash) {
+    if (const int failed = write_load_record(policy.record_file, policy.run_dir, LoadedThrough::kStock, reason)) {
+      std::fprintf(log, "limbo: warning: loaded, but cannot record it in %s: %s\n", policy.record_file, std::strerror(failed));
+    }
+  }
+  if (status_fd >= 0) dprintf(status_fd, "limbo-status: stock %s\n", reason);
   return 0;
+}
+
+long handle_kexec_load(const Settings& settings, unsigned long entry, unsigned long nr_segments,
+                       const kexec_segment* segments, unsigned long flags, KexecLoad load, FILE* log) noexcept {
+  const bool crash = kexec::is_crash_load(flags);
+  // An unload carries no purgatory: pass it through untouched (the record of
+  // the crash kernel it removes goes with it).
+  if (nr_segments == 0) {
+    const long result = load(entry, nr_segments, segments, flags);
+    if (result == 0 && crash) remove_load_record(settings.fallback.record_file);
+    return result;
+  }
+  // The exception boundary: whatever is thrown below (an allocation that
+  // failed, a bug) ends here as a refusal, or the stock load when asked for.
+  // Nothing in the catch blocks allocates.
+  char internal[256] = "";
+  int error = EINVAL;
+  bool kernel_called = false;
+  bool limbo_loaded = false;
+  Error refusal;
+  try {
+    const Status done = try_limbo_load(settings, entry, nr_segments, segments, flags, load, log, kernel_called, limbo_loaded);
+    if (done) {
+      if (crash && !settings.dry_run) {
+        if (const int failed = write_load_record(settings.fallback.record_file, settings.fallback.run_dir, LoadedThrough::kLimbo, "")) {
+          std::fprintf(log, "limbo: warning: loaded, but cannot record it in %s: %s\n", settings.fallback.record_file,
+                       std::strerror(failed));
+        }
+      }
+      return 0;
+    }
+    refusal = done.error();
+    error = refusal.errno_value;
+  } catch (const std::bad_alloc&) {
+    std::snprintf(internal, sizeof(internal), "out of memory in the plugin (std::bad_alloc)");
+    error = ENOMEM;
+  } catch (const std::exception& e) {
+    std::snprintf(internal, sizeof(internal), "internal error in the plugin: %s", e.what());
+  } catch (...) {
+    std::snprintf(internal, sizeof(internal), "internal error in the plugin: an unknown exception");
+  }
+  if (limbo_loaded) {
+    // Thrown after the kernel accepted Limbo's segments (nothing there
+    // allocates today): the load stands, and must not be replaced.
+    std::fprintf(log, "limbo: warning: %s after Limbo was loaded; the load stands\n", internal[0] ? internal : "an error");
+    return 0;
+  }
+    const char* reason = internal[0] ? internal : refusal.message.c_str();
+  return refuse_or_fall_back(settings.fallback, settings.dry_run, settings.status_fd, reason, error, kernel_called,
+                             entry, nr_segments, segments, flags, load, log);
 }
 
 }  // namespace limbo::plugin

@@ -8,7 +8,11 @@
 
 #include <cerrno>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 
 #include "plugin/handler.h"
 #include "plugin/resources.h"
@@ -45,7 +49,12 @@ bool acting_in_this_program() {
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) long syscall(long number, ...) {
+// The one exported C entry point: noexcept, and a catch-all around all the
+// plugin does, so that nothing thrown inside crosses into kexec's C code. A
+// failure before the handler runs (reading the settings, the program check)
+// ends as the handler's own would: a refusal, or with LIMBO_FALLBACK=stock
+// kexec-tools' load passed to the kernel unchanged.
+extern "C" __attribute__((visibility("default"))) long syscall(long number, ...) noexcept {
   // The x86_64 syscall ABI has at most six arguments, all register-sized.
   va_list args;
   va_start(args, number);
@@ -57,19 +66,42 @@ extern "C" __attribute__((visibility("default"))) long syscall(long number, ...)
     errno = ENOSYS;
     return -1;
   }
-  if (number != SYS_kexec_load || !acting_in_this_program()) return next_syscall()(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-  const limbo::plugin::Settings settings = limbo::plugin::Settings::from_environment();
-  // Verbose: what the handler holds after it returned, against before.
-  const limbo::plugin::ResourceUse before =
-      settings.verbose ? limbo::plugin::resource_use() : limbo::plugin::ResourceUse{};
-  const long result = limbo::plugin::handle_kexec_load(settings, static_cast<unsigned long>(a[0]),
-                                                       static_cast<unsigned long>(a[1]),
-                                                       reinterpret_cast<const kexec_segment*>(a[2]),
-                                                       static_cast<unsigned long>(a[3]), real_kexec_load, stderr);
-  if (settings.verbose) {
-    const int error = errno;  // the handler's errno is the caller's answer
-    limbo::plugin::print_resource_change(stderr, before, limbo::plugin::resource_use());
-    errno = error;
+  if (number != SYS_kexec_load) return next_syscall()(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  const auto entry = static_cast<unsigned long>(a[0]);
+  const auto nr_segments = static_cast<unsigned long>(a[1]);
+  const auto* segments = reinterpret_cast<const kexec_segment*>(a[2]);
+  const auto flags = static_cast<unsigned long>(a[3]);
+  const char* failure = nullptr;
+  int error = EINVAL;
+  try {
+    if (!acting_in_this_program()) return real_kexec_load(entry, nr_segments, segments, flags);
+    const limbo::plugin::Settings settings = limbo::plugin::Settings::from_environment();
+    // Verbose: what the handler holds after it returned, against before.
+    const limbo::plugin::ResourceUse before =
+        settings.verbose ? limbo::plugin::resource_use() : limbo::plugin::ResourceUse{};
+    const long result = limbo::plugin::handle_kexec_load(settings, entry, nr_segments, segments, flags, real_kexec_load, stderr);
+    if (settings.verbose) {
+      const int handler_error = errno;  // the handler's errno is the caller's answer
+      limbo::plugin::print_resource_change(stderr, before, limbo::plugin::resource_use());
+      errno = handler_error;
+    }
+    return result;
+  } catch (const std::bad_alloc&) {
+    failure = "out of memory in the plugin (std::bad_alloc) before the load was examined";
+    error = ENOMEM;
+  } catch (...) {
+    failure = "internal error in the plugin before the load was examined";
   }
-  return result;
+  // An unload is passed through as always.
+  if (nr_segments == 0) return real_kexec_load(entry, nr_segments, segments, flags);
+  const limbo::plugin::FallbackPolicy policy = limbo::plugin::FallbackPolicy::from_environment();
+  int status_fd = -1;
+  if (const char* fd = std::getenv("LIMBO_STATUS_FD"); fd && *fd) {
+    char* end = nullptr;
+    const long value = std::strtol(fd, &end, 10);
+    if (*end == '\0' && value >= 0 && value <= INT32_MAX) status_fd = static_cast<int>(value);
+  }
+  const char* dry = std::getenv("LIMBO_DRY_RUN");
+  return limbo::plugin::refuse_or_fall_back(policy, dry && std::strcmp(dry, "1") == 0, status_fd, failure, error, false,
+                                            entry, nr_segments, segments, flags, real_kexec_load, stderr);
 }

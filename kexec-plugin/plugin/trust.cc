@@ -85,26 +85,20 @@ Result<std::vector<uint8_t>> read_trusted_file(const std::string& path, const Tr
     const int error = errno;
     return fail(format("%s: %s", path.c_str(), std::strerror(error)), error);
   }
-  const int fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
+  const UniqueFd fd(open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.ok()) {
     const int error = errno;
     return fail(format("%s: %s", path.c_str(), std::strerror(error)), error);
   }
   struct stat st;
-  if (fstat(fd, &st) != 0) {
+  if (fstat(fd.get(), &st) != 0) {
     const int error = errno;
-    close(fd);
     return fail(format("%s: %s", path.c_str(), std::strerror(error)), error);
   }
   Status trusted = check_trusted(path, st, rule);
   if (trusted) trusted = check_directories(path, resolved, rule);
-  if (!trusted) {
-    close(fd);
-    return trusted.error();
-  }
-  Result<std::vector<uint8_t>> bytes = read_to_end(fd, path);
-  close(fd);
-  return bytes;
+  if (!trusted) return trusted.error();
+  return read_to_end(fd.get(), path);
 }
 
 Status check_kexec_program(const std::string& exe) {

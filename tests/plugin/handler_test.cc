@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <new>
 #include <fstream>
+#include <sstream>
 
 #include "cli/arguments.h"
 #include "fake_sysfs.h"
@@ -54,11 +55,17 @@ struct Recorded {
   std::vector<std::vector<uint8_t>> contents;
   long result = 0;
   int error = 0;
+  int refuse_first_with = 0;
 };
 Recorded recorded;
 
 long fake_kexec_load(unsigned long entry, unsigned long nr, const kexec_segment* segments, unsigned long flags) {
   ++recorded.calls;
+  // The kernel refusing only the first call (Limbo's segments), accepting the next (the stock fallback).
+  if (recorded.refuse_first_with != 0 && recorded.calls == 1) {
+    errno = recorded.refuse_first_with;
+    return -1;
+  }
   recorded.entry = entry;
   recorded.nr = nr;
   recorded.flags = flags;
@@ -92,8 +99,16 @@ class Handler : public ::testing::Test {
     // Hermetic: no ECAM from this host (tests that want PCIe give a fake tree).
     settings_.mcfg_path = "/nonexistent/MCFG";
     settings_.sysfs_root = "/nonexistent/sys";
+    // The load record (issue 13) goes to a directory of the test's own, never /run/limbo.
+    char run_dir[] = "/tmp/limbo-run-XXXXXX";
+    ASSERT_NE(mkdtemp(run_dir), nullptr);
+    run_dir_ = run_dir;
+    std::snprintf(settings_.fallback.run_dir, sizeof(settings_.fallback.run_dir), "%s", run_dir);
+    std::snprintf(settings_.fallback.record_file, sizeof(settings_.fallback.record_file), "%s/crash-kernel", run_dir);
   }
   void TearDown() override {
+    unlink(settings_.fallback.record_file);
+    rmdir(run_dir_.c_str());
     unlink(iomem_path_.c_str());
     close(status_[0]);
     if (status_[1] >= 0) close(status_[1]);
@@ -124,6 +139,7 @@ class Handler : public ::testing::Test {
   }
 
   std::string iomem_path_;
+  std::string run_dir_;
   int status_[2] = {-1, -1};
   FILE* log_ = nullptr;
   plugin::Settings settings_;
@@ -267,6 +283,141 @@ TEST_F(Handler, RefusedByTheKernelKeepsErrno) {
   EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
   EXPECT_EQ(errno, EPERM);
   EXPECT_NE(log().find("limbo: error: kexec_load refused Limbo's segments: Operation not permitted"), std::string::npos);
+}
+
+// ---- Issue 13: the stock fallback, the load record --------------------------
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+size_t lines_of(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+// The call reached the fake unchanged: kexec-tools' own entry and segments.
+void expect_stock_load(const SyntheticLoad& load, unsigned long flags) {
+  EXPECT_EQ(recorded.entry, load.entry);
+  EXPECT_EQ(recorded.flags, flags);
+  ASSERT_EQ(recorded.nr, load.segments.size());
+  for (size_t i = 0; i < load.segments.size(); ++i) {
+    const kexec_segment want = load.segments[i].to_kernel();
+    EXPECT_EQ(recorded.segments[i].buf, want.buf) << i;
+    EXPECT_EQ(recorded.segments[i].bufsz, want.bufsz) << i;
+    EXPECT_EQ(recorded.segments[i].mem, want.mem) << i;
+    EXPECT_EQ(recorded.segments[i].memsz, want.memsz) << i;
+    EXPECT_EQ(recorded.contents[i], load.buffers[i]) << i;
+  }
+}
+
+TEST_F(Handler, FallbackStockLoadsKexecToolsOwnSegmentsWithOneLine) {
+  SyntheticLoad load(stock_raw());
+  settings_.fallback.stock = true;
+  settings_.purgatory_path = "/nonexistent/purgatory.ro";
+  const unsigned long flags = KEXEC_ON_CRASH | KEXEC_ARCH_X86_64;
+  ASSERT_EQ(call(load, flags), 0) << log();
+  ASSERT_EQ(recorded.calls, 1);
+  expect_stock_load(load, flags);
+  const std::string text = log();
+  EXPECT_EQ(text, "limbo: FALLBACK: Limbo NOT loaded (Limbo purgatory /nonexistent/purgatory.ro: No such file or directory); "
+                  "kexec-tools' own load goes to the kernel unchanged (stock purgatory)\n");
+  EXPECT_EQ(status(), "limbo-status: stock Limbo purgatory /nonexistent/purgatory.ro: No such file or directory\n");
+  const std::string record = read_text(settings_.fallback.record_file);
+  EXPECT_NE(record.find("\nthrough stock\n"), std::string::npos) << record;
+  EXPECT_NE(record.find("\nreason Limbo purgatory /nonexistent/purgatory.ro: No such file or directory\n"), std::string::npos) << record;
+}
+
+TEST_F(Handler, FallbackNoneRefusesAndKeepsTheRecordOfTheEarlierLoad) {
+  SyntheticLoad load(stock_raw());
+  ASSERT_EQ(call(load, KEXEC_ON_CRASH), 0) << log();
+  EXPECT_NE(read_text(settings_.fallback.record_file).find("\nthrough limbo\n"), std::string::npos);
+  recorded = Recorded{};
+  settings_.purgatory_path = "/nonexistent/purgatory.ro";
+  EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(recorded.calls, 0);  // the kernel keeps the crash kernel it has, and so does the record
+  EXPECT_NE(read_text(settings_.fallback.record_file).find("\nthrough limbo\n"), std::string::npos);
+}
+
+TEST_F(Handler, ANormalLoadIsNotRecorded) {
+  SyntheticLoad load(stock_raw(), /*crash=*/false);
+  ASSERT_EQ(call(load, 0), 0) << log();
+  EXPECT_NE(access(settings_.fallback.record_file, F_OK), 0);
+}
+
+// The kernel refused Limbo's segments: for a crash load it has already freed
+// the crash kernel it held, so with stock the same load goes in unchanged.
+TEST_F(Handler, KernelRefusalOfLimboFallsBackToStock) {
+  SyntheticLoad load(stock_raw());
+  settings_.fallback.stock = true;
+  settings_.pcie.mode = abi::PcieMode::kOff;  // no ECAM warning: the fallback's line alone
+  recorded.refuse_first_with = ENOMEM;
+  ASSERT_EQ(call(load, KEXEC_ON_CRASH), 0) << log();
+  ASSERT_EQ(recorded.calls, 2);
+  expect_stock_load(load, KEXEC_ON_CRASH);
+  const std::string text = log();
+  EXPECT_EQ(lines_of(text), 1u) << text;
+  EXPECT_EQ(text.rfind("limbo: FALLBACK: Limbo NOT loaded (kexec_load refused Limbo's segments: Cannot allocate memory)", 0), 0u) << text;
+}
+
+// ... and with none the record goes (kexec_crash_loaded is 0 now).
+TEST_F(Handler, KernelRefusalWithoutFallbackRemovesTheRecord) {
+  SyntheticLoad load(stock_raw());
+  ASSERT_EQ(call(load, KEXEC_ON_CRASH), 0) << log();
+  ASSERT_EQ(access(settings_.fallback.record_file, F_OK), 0);
+  recorded = Recorded{};
+  recorded.result = -1;
+  recorded.error = EBUSY;
+  EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
+  EXPECT_EQ(errno, EBUSY);
+  EXPECT_NE(access(settings_.fallback.record_file, F_OK), 0);
+}
+
+TEST_F(Handler, StockRefusedTooIsOneMoreLineAndNoRecord) {
+  SyntheticLoad load(stock_raw());
+  settings_.fallback.stock = true;
+  settings_.purgatory_path = "/nonexistent/purgatory.ro";
+  recorded.result = -1;
+  recorded.error = EPERM;
+  EXPECT_EQ(call(load, KEXEC_ON_CRASH), -1);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_EQ(recorded.calls, 1);
+  const std::string text = log();
+  EXPECT_EQ(lines_of(text), 2u) << text;
+  EXPECT_NE(text.find("\nlimbo: error: the kernel refused the stock load too: Operation not permitted\n"), std::string::npos) << text;
+  EXPECT_NE(access(settings_.fallback.record_file, F_OK), 0);
+}
+
+TEST_F(Handler, FallbackStockInADryRunLoadsNothing) {
+  SyntheticLoad load(stock_raw());
+  settings_.fallback.stock = true;
+  settings_.dry_run = true;
+  settings_.purgatory_path = "/nonexistent/purgatory.ro";
+  ASSERT_EQ(call(load, KEXEC_ON_CRASH), 0);
+  EXPECT_EQ(recorded.calls, 0);
+  EXPECT_EQ(log().rfind("limbo: FALLBACK: Limbo would NOT be loaded (", 0), 0u);
+  EXPECT_NE(access(settings_.fallback.record_file, F_OK), 0);
+}
+
+TEST_F(Handler, ABadFallbackWordRefusesEveryLoadToStock) {
+  SyntheticLoad load(stock_raw());
+  setenv("LIMBO_FALLBACK", "sometimes", 1);
+  settings_.fallback = plugin::FallbackPolicy::from_environment();
+  unsetenv("LIMBO_FALLBACK");
+  std::snprintf(settings_.fallback.run_dir, sizeof(settings_.fallback.run_dir), "%s", run_dir_.c_str());
+  std::snprintf(settings_.fallback.record_file, sizeof(settings_.fallback.record_file), "%s/crash-kernel", run_dir_.c_str());
+  ASSERT_EQ(call(load, KEXEC_ON_CRASH), 0);
+  expect_stock_load(load, KEXEC_ON_CRASH);
+  EXPECT_NE(log().find("(LIMBO_FALLBACK=sometimes: not a fallback: stock or none"), std::string::npos) << log();
+}
+
+TEST_F(Handler, UnloadRemovesTheRecord) {
+  SyntheticLoad load(stock_raw());
+  ASSERT_EQ(call(load, KEXEC_ON_CRASH), 0) << log();
+  ASSERT_EQ(access(settings_.fallback.record_file, F_OK), 0);
+  ASSERT_EQ(plugin::handle_kexec_load(settings_, 0, 0, nullptr, KEXEC_ON_CRASH, fake_kexec_load, log_), 0);
+  EXPECT_NE(access(settings_.fallback.record_file, F_OK), 0);
 }
 
 // ---- PCIe settings through the handler into limbo_config ----------------------
