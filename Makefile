@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Limbo: a purgatory for kexec-tools' x86_64 kdump path, the preload plugin
 # that makes the distribution's `kexec -p` load it, and their tests.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # The preload plugin liblimbo-kexec.so and the limbo-kexec command.
 #
 #   elf/      the relocatable-object loader (libelf): layout, relocation, symbols

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Linker script template for the purgatory, run through the C preprocessor
  * twice (purgatory/purgatory.mk):

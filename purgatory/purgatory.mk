@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # The purgatory: build/purgatory.ro (ld -r, for kexec-tools' loader) and
 # build/purgatory-check.elf (fully linked, only to fail on unresolved symbols).
 # Flags: $(PURGATORY_CXXFLAGS) from the top Makefile, nothing else for C++.

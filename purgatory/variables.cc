@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Definitions of the loader contract's variables. All live in .data, never
 // .bss (kexec-tools refuses to set a symbol in a NOBITS section; the build's
 // -fno-zero-initialized-in-bss keeps zero-initialised ones out of .bss), and

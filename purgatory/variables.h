@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The variables of the loader contract (abi/limbo_abi.h kSymbols), as the
 // purgatory declares them: C linkage so their names are the ELF symbol names.
 #pragma once

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Limbo's QEMU panic harness: boot a Debian kernel under TCG, load a capture
 kernel (stock kexec or Limbo), panic it with sysrq-c, timestamp every serial
 line on the host, and judge the run from the console alone.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # QEMU end-to-end scenarios: guest images cached in $(BUILD)/qemu/.
 #
 #   make qemu-images    build the guest kernel copy and the initramfs images

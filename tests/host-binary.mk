@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # How every host binary of the tests and benchmarks is built: one object and
 # one dependency file per translation unit, so that an edited header rebuilds
 # exactly the objects that include it. (A binary compiled from several

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Host tests: GoogleTest binaries built from the production sources, one
 # object per translation unit (tests/host-binary.mk). Each part's fragment
 # adds its binaries to TEST_BINS.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // limbo-kexec's command line: its own options, picked out from among kexec's,
 // and what kexec will be asked to do. Pure parsing, testable on the host.
 #pragma once

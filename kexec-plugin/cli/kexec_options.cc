@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 #include "cli/kexec_options.h"
 
 namespace limbo::plugin::cli {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // kexec-tools' own command line, read as its main() reads it: GNU
 // getopt_long over the x86_64 option table of kexec-tools 2.0.25
 // (KEXEC_ALL_OPTIONS, short options "h?vdfixyluet:pscaS"), then main()'s

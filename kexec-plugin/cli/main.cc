@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // limbo-kexec: runs the distribution's kexec with the Limbo plugin preloaded,
 // forces the kexec_load path, and tells a load that went through Limbo (the
 // plugin's status line) from one that did not.

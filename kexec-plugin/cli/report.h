@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // limbo-kexec --report: the purgatory's ` limbo=v2,...` (or v1) text on the capture
 // kernel's command line (purgatory/lib/report.h writes it), read back and
 // said in words, with the verdict a kdump script can act on. Pure logic.

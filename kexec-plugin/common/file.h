@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Whole-file reads for the plugin: the kexec binary it inspects and the
 // purgatory it loads.
 #pragma once

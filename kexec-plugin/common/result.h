@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Fallible operations of the plugin return a [[nodiscard]] Result: either a
 // value or an Error that names what failed and the errno the interposed
 // kexec_load should fail with. No exceptions cross the preload boundary.

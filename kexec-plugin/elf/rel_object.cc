@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 #include "elf/rel_object.h"
 
 #include <gelf.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // An x86_64 ELF relocatable object (a purgatory) read with libelf, checked,
 // and loaded the way kexec-tools 2.0.25 loads one (kexec/kexec-elf-rel.c
 // elf_rel_load, elf_rel_{find,set,get}_symbol; x86_64 relocations from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // kexec-tools' update_purgatory (kexec/kexec.c) recomputed: the SHA-256 over
 // every segment but the purgatory's, in segment order, each one's bytes then
 // zeros up to its memsz, and the region table {mem, memsz} the purgatory walks.

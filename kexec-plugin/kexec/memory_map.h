@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Physical memory as /proc/iomem describes it, and the search for a free,
 // aligned hole for Limbo's segment among the other kexec segments.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The decode-and-replace path, without any system call: recognise the stock
 // purgatory segment of a kexec_load, prove it is kexec-tools' layout of the
 // embedded stock object, read the values kexec-tools wrote into it, and build

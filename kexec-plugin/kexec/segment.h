@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // A kexec segment as the kexec_load system call takes it (uapi
 // <linux/kexec.h> struct kexec_segment), as a value type the pure logic uses.
 #pragma once

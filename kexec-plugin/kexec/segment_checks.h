@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Issue 9, the plugin's half: per digested segment, how many bytes carry
 // content (the rest is zero fill the purgatory scans instead of hashing), the
 // segment's role for the purgatory's diagnosis, and the content's own

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The SHA-256 engine the plugin hashes with: the purgatory's SHA-NI engine
 // when this CPU has it (the loader then recomputes kexec-tools' digest and
 // the per-segment digests several times faster), else the portable one.

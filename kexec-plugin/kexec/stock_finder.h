@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Finds the purgatory objects that kexec-tools embeds in its own binary (a
 // byte array holding an ELF64 ET_REL EM_X86_64 object), by scanning the file.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The TSC facts Limbo's purgatory needs to time its PCIe waits without a
 // calibrated clock of its own: the frequency, measured here at load time, and
 // whether the TSC is invariant (AMD64 APM vol. 3 / Intel SDM vol. 2A, CPUID

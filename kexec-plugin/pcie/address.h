@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // PCI function addresses as people and sysfs write them: "SSSS:BB:DD.F"
 // (lspci -D, /sys/bus/pci/devices), and host bridges "pciSSSS:BB" (/sys/devices).
 #pragma once

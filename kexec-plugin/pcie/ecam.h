@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Where PCIe configuration space lives: the ECAM windows of the ACPI MCFG
 // table, or (when the table cannot be read) the windows the kernel lists in
 // /proc/iomem. Pure parsers over bytes and text; reading the files is the

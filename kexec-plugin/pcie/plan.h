@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The plan view: the purgatory's own discovery and policy
 // (purgatory/lib/pcie/discovery.h, policy.h, compiled for the host) run over
 // the live system's config space through sysfs, printed as a tree like

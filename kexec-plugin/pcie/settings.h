@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The user's PCIe quiesce settings (limbo-kexec --pcie*, or the LIMBO_PCIE*
 // environment the plugin reads), their validation, and the fill of the
 // configuration block's PcieSettings from them and the system's topology.

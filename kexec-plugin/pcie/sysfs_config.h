@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // A read-only configuration space over sysfs
 // (/sys/bus/pci/devices/SSSS:BB:DD.F/config): what the plan view runs the
 // purgatory's discovery and policy on. It satisfies limbo::pcie::ConfigReader

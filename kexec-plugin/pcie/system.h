@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Reads what the running system says about PCIe: the ECAM windows (MCFG,
 // else /proc/iomem) and the root buses (sysfs). Paths are parameters so that
 // tests can point them at a fake tree.

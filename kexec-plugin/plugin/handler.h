@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // What the preloaded library does with one kexec_load call: everything but
 // the system call itself, which comes in as a function so that host tests can
 // drive the whole path with a recording fake instead of the kernel.

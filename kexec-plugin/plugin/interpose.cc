@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The preload shell: stock kexec calls libc's syscall(SYS_kexec_load, ...).
 // This definition of syscall() takes that one call to the handler and hands
 // every other number to the next syscall() (libc's), arguments untouched.

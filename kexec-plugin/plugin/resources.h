@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // What the plugin holds of its process: open file descriptors and heap in
 // use. With LIMBO_VERBOSE=1 the interposer takes them before and after each
 // kexec_load it handles and prints "limbo: resources: ...", so that a

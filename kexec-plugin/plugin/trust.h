@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The trust rule of the plugin. Whatever the plugin reads on its caller's say
 // so (the purgatory object, and the files that stand in for system tables)
 // ends up as code or data that runs with the whole machine's privilege after

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The loader-to-purgatory contract, in one place: every global that kexec-tools
 // 2.0.25 or the Limbo plugin reads or writes by name, with its exact size, and
 // Limbo's own versioned configuration block. Shared by the purgatory (which

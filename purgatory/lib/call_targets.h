@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Declares, for the static checker (tests/checker), the possible targets of
 // the indirect calls in the function where it is used: a record in the
 // non-allocated section .limbo.calltargets (never loaded, never relocated by

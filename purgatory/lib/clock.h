@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Time in the purgatory: TSC ticks converted with a known frequency, and the
 // frequency's measurement against the 8254 PIT when the loader did not give it.
 // Reference: Intel 82C54 datasheet (23124406), "Control Word Format" and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The purgatory's console: every line goes to the 16550 UART and/or the VGA
 // text screen that kexec-tools asked for, and begins with "limbo: " so that a
 // log reader can tell the purgatory's lines from the kernels' around them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // What the SHA-NI engine needs from the CPU, decided from raw CPUID values
 // so that the decision is the same code in the purgatory's gate and on the
 // host (tests, benchmarks). Intel SDM Vol. 2A CPUID; AMD APM Vol. 3 E.3.

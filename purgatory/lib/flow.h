@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The purgatory's top-level flow, in the order it runs: set up what the loader
 // asked for, verify the loaded image, do kexec-tools' post-verification work,
 // write the report, decide to jump. Portable: `Machine` supplies port I/O, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The flow's PCIe step (issue 3): after the image verified and before the
 // backup copy, the report and the jump, stop every eligible endpoint with a
 // secondary bus reset (lib/pcie/quiesce.h) on a clock chosen here: the TSC

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // A small, type-safe, printf-like writer: print(sink, "text", dec(n), hex(v))
 // appends each argument to any Sink with `void put(char)`. Portable: the
 // purgatory's console, a fixed buffer for the report and host tests all use it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // What the flow learns of the NMIs the purgatory received and returned from
 // (arch/x86_64: entry.S's limbo_exception_nmi and main.cc's limbo_nmi count
 // them; the flow prints the tally before its report).

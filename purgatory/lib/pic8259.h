@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Re-initialises the two cascaded 8259A interrupt controllers to the PC's
 // power-on vector bases (kexec-tools' `legacy_pic`), through an injected
 // port-I/O type. Reference: Intel 8259A datasheet (231468), "Initialization

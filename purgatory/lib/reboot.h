@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // --on-corruption=reboot: reset the machine so that a server comes back
 // instead of hanging, trying each way in turn as Linux's reboot fallbacks do
 // (arch/x86/kernel/reboot.c): the ACPI reset register, the chipset's Reset

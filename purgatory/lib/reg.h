@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Registers as small value types with named bit fields, declared high bit
 // first to read like the vendor's tables (after Fuchsia's hwreg, much lighter).
 // A register type only describes bits; a driver reads and writes its `value`

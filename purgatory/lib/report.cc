@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Formatting of the command-line texts (see report.h).
 #include "lib/report.h"
 

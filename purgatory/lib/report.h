@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // What the purgatory tells the next kernel: a short text appended to its
 // command line in the 64 spare bytes kexec-tools leaves after the terminating
 // NUL (` limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:N`), and the

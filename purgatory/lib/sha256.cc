@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Portable SHA-256, FIPS 180-4 §6.2. Written for speed within
 // -mgeneral-regs-only: fully unrolled rounds over a 16-word rolling message
 // schedule, so the working variables stay in registers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // SHA-256 (FIPS 180-4 §6.2) with the compression function behind one small
 // interface, so that a faster engine (SHA-NI) can be selected at run time
 // without touching the padding and buffering logic here.

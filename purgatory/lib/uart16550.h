@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Polled 16550 UART driver for the purgatory's serial console, written against
 // an injected port-I/O type (`in8(port)`, `out8(port, value)`) so that the same
 // code drives the real port and a fake in host tests.

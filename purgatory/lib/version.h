@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The purgatory's version, printed in its banner. LIMBO_VERSION comes from the
 // top Makefile's VERSION (purgatory/purgatory.mk and the tests pass it).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // VGA text output for the purgatory's screen console: a 80x25 text console over
 // an injected cell memory, and the register values of standard text mode 3
 // written through an injected port-I/O type (kexec-tools' `reset_vga`).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // x86-64 segment and gate descriptors, as constexpr encoders. Portable: they
 // only describe bits (Intel SDM Vol. 3A §3.4.5 "Segment Descriptors", §6.14.1
 // "64-Bit Mode IDT"), so host tests can check them.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # `make bench`: issue 9's figures (Google Benchmark; not part of `make test`).
 # Limbo's side links the purgatory's own objects (the purgatory's flags); the
 # stock side is the SHA-256 of the purgatory embedded in /sbin/kexec, its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Issue 9's figures (a benchmark, not a test): `make bench`. Everything
 // Limbo-side runs the purgatory's own objects as shipped (built with the
 // purgatory's flags: build/purgatory/lib/sha256.o, verify/*.o and the SIMD

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # purgatory-check: the static checker of the final purgatory object
 # ($(BUILD)/purgatory-check), its GoogleTest binary and the fixture objects
 # that test suite builds (one per broken rule, from tests/checker/fixtures).

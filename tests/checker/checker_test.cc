@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Tests of purgatory-check: the clean fixture passes; each fixture that breaks
 // one rule is caught by that rule with the right message and place; the
 // command's exit status; the stock purgatory inside /sbin/kexec is checked

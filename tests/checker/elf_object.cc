@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Reading an ELF64 relocatable object through libelf into ObjectFile.
 #include "elf_object.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // A read-only model of one ELF64 relocatable object, read with libelf: the
 // sections with their bytes, the symbol table and every relocation, which is
 // all purgatory-check needs. Also finds a relocatable object embedded in an

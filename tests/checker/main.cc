@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // purgatory-check FILE.ro: checks a purgatory object for what would make it
 // fail silently between kernels. Exit status 0 clean, 1 findings, 2 unreadable.
 // FILE may also be an executable embedding one (e.g. /sbin/kexec).

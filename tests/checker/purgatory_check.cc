@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The rules of purgatory-check (see purgatory_check.h for the list and the
 // conventions): decode every executable byte with Zydis, classify each
 // instruction, check relocations, symbols and the ABI against the loader's

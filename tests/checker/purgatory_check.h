@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // purgatory-check: a static checker of the final purgatory object. Code that
 // runs after a crash with no OS under it has no second chance (an SSE
 // instruction before SSE is on, a relocation the loader cannot apply, a stack

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Fuzz target: how the purgatory reads Limbo's configuration block
 // (abi::Config) and the sha256_regions table next to it, as the plugin or a
 // corrupt load may leave them: flow::check_config, verify::check_plan and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Fuzz target: the plugin's ELF relocatable loader (kexec-plugin/elf/) over
 // arbitrary bytes, seeded with Limbo's purgatory, the stock one and small
 // mutated objects. Beyond "no crash": what parse() accepts must lay out and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Fuzzing (issue 6): libFuzzer targets built with clang, ASan and UBSan, over
 # the parsers and walkers that read data Limbo did not produce. Seed corpora
 # are in tests/fuzz/seeds/<target>/; tests/fuzz/run-fuzz adds the large seeds

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Fuzz target: the /proc/iomem parsers (kexec-plugin/kexec/memory_map.h
 // parse_iomem and find_hole, kexec-plugin/pcie/ecam.h parse_iomem_ecam) over
 // arbitrary text. Invariants: every range parse_iomem returns is non-empty

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Fuzz target: the ACPI MCFG parser (kexec-plugin/pcie/ecam.h parse_mcfg)
 // over arbitrary table bytes. What it accepts must hold the documented
 // checks: 1..kMaxEcamWindows windows, ordered bus numbers, a non-zero 1 MiB

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Fuzz target: PCIe discovery and the reset policy (purgatory/lib/pcie
 // discovery.h, policy.h) over a simulated fabric whose config space comes
 // from the fuzzer's bytes: ECAM windows, root buses, settings and every

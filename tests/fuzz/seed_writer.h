@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Seed generation for the fuzz targets whose inputs are binary structures:
 // run a target with LIMBO_FUZZ_WRITE_SEEDS=<dir> and its LLVMFuzzerInitialize
 // writes valid inputs there (built with the project's own types) and exits.

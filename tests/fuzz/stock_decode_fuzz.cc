@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Fuzz target: the stock-segment decoder and the replacement it feeds
 // (kexec-plugin/kexec/replace.h decode_stock, build_replacement,
 // check_segments). The input is a list of edits to a kexec_load segment list

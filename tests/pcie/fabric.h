@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // A stateful simulated PCIe fabric and a fake clock for the pcie core's host
 // tests and benchmark. Each function is a 4 KiB register array with its
 // power-on image; setting Secondary Bus Reset on a bridge really resets every

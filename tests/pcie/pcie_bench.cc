@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Google Benchmark over the simulated fabric (not part of `make test`):
 // - the modelled time of FLR and of class resets (issue 14) for 1, 8 and 64
 //   functions, all in parallel, which must stay within 2 ms of the longest

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Host tests of the pcie core (purgatory/lib/pcie) over the simulated fabric:
 // discovery, the policy on every topology class, the reset sequence's exact
 // write order, timing, saved and restored state, hostile fabrics.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Host tests of the pcie core (purgatory/lib/pcie) over the simulated fabric,
 # and its benchmark (`make pcie-bench`, not part of `make test`).
 PCIE_TEST_CXXFLAGS = $(HOST_CXXFLAGS) -I.

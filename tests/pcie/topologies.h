@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Topologies for the pcie core's tests and benchmark, built on the simulated
 // fabric: each one of the classes the issue lists.
 #pragma once

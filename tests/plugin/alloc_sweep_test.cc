@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Issue 13, the exception boundary: the real handler on the real Debian
 // kernel and initrd load (kexec-tools' own segments, captured from
 // /sbin/kexec by tests/plugin/capture_load.cc, the kernel never called),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // TEST ONLY: the file tests/plugin/capture_load.cc writes: a header, then
 // per segment its place and sizes followed by its bufsz bytes.
 #pragma once

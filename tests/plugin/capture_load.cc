@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // TEST ONLY: a preload for the real /sbin/kexec that writes the kexec_load
 // call kexec-tools builds (entry, flags, every segment's place and bytes) to
 // $LIMBO_CAPTURE_FILE and returns 0 without calling the kernel; every other

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The relocatable-object loader (kexec-plugin/elf) on the stock purgatory
 // extracted from /sbin/kexec, on the fixture objects, on build/purgatory.ro,
 // and on objects broken on purpose: every error path names its cause.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // A fake sysfs tree in a temporary directory, for the plugin's PCIe tests:
 // devices/pciSSSS:BB host bridges, bus/pci/devices/SSSS:BB:DD.F links to
 // their directories, each with a `config` file built here field by field

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The plugin's handler driven with a recording fake in place of the kexec_load
 // system call (never the kernel's), plus /proc/iomem parsing, hole search and
 // limbo-kexec's argument parsing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // limbo-kexec reads kexec's command line as kexec-tools 2.0.25's getopt_long
 // and main() do (cli/kexec_options.h): one row per spelling, with what kexec
 // will do and what limbo-kexec makes of it.

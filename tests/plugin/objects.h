@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The objects the plugin tests load: the stock purgatory extracted from the
 // installed /sbin/kexec at test time, the fixture objects built by
 // tests/plugin/tests.mk, and build/purgatory.ro once it exists.

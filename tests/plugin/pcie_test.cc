@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The plugin's PCIe part: MCFG and /proc/iomem parsers on good and malformed
 // input, function addresses, the settings (limbo-kexec options, the plugin's
 // environment) and their errors, the fill of the configuration block's

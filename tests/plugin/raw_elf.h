@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The tests' own reading of an ELF64 relocatable object, with plain <elf.h>
 // structs and no libelf: the independent reference the production loader is
 // compared with (section layout by kexec-tools' rules, relocation values),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The decode-and-replace path on a synthetic kexec-tools load: the plugin
 // must recover every variable kexec-tools wrote, recompute the same digest,
 // and give Limbo's segment the same values (rsp = Limbo's stack_end).

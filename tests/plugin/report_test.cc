@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // limbo-kexec --report: reading the purgatory's limbo= text back from a
 // command line, the verdict and the words; the option parsing around it.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The plugin's half of issue 9 (kexec-plugin/kexec/segment_checks): roles from
 // the boot protocol and the command line, content lengths, per-segment
 // digests (checked with OpenSSL), the FADT's reset register, the corruption

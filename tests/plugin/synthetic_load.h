@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // A kexec_load segment list built the way kexec-tools 2.0.25 builds one for
 // bzImage64, by the tests' own code: the stock purgatory laid out and
 // relocated at an address (RawElf), its variables written, a kernel-like,

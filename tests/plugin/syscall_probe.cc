@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Run with liblimbo-kexec.so preloaded (tests/plugin/dry-run-host): checks
 // that the interposed syscall() passes other numbers through with their
 // arguments, and that in this program, which is not kexec, the plugin does

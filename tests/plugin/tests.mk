@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Host tests of the plugin (ELF loader, stock segment decoding, placement,
 # handler with a fake kexec_load, limbo-kexec arguments and --report, kexec's
 # option reading, the lockdown probe, the fallback and the load record),

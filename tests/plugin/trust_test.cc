@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The plugin's trust rule and its kexec recognition (plugin/trust.h).
 #include "plugin/trust.h"
 

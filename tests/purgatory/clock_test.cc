@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The delay clock of the PCIe reset (lib/clock.h): which source is chosen
 // (TSC checked against the PIT), the PIT as a free-running clock on a
 // simulated 82C54 counter 2, and the guarantee that time always advances.

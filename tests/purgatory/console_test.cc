@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The printf-like writer (lib/format.h), the console's line prefix and fan-out
 // (lib/console.h), the VGA text console and mode-3 programming (lib/vga.h),
 // the PIC sequence (lib/pic8259.h), the clock (lib/clock.h) and the x86

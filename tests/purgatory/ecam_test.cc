@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The ECAM ConfigSpace backend (arch/x86_64/ecam.h) over host memory posing as
 // two ECAM windows: every access lands at base + (bus - start) << 20 |
 // dev << 15 | fn << 12 | offset, and nothing is ever touched outside a window.

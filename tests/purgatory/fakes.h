@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Test doubles for the purgatory's injected hardware: a port-I/O bus that
 // simulates a 16550 UART at one base (divisor latch, THR, LSR) and a PIT
 // counter 2 behind port 0x61, and records every access; VGA text cells in an

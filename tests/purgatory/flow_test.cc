@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The purgatory's top-level flow (lib/flow.h) on a fake machine: physical
 // memory in a vector, a fake UART capturing the console, a TSC that advances.
 #include "lib/flow.h"

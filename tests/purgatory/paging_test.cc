@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The purgatory's identity page-table builder (arch/x86_64/paging.h) on a fake
 // physical memory: the tables are built, then walked as the CPU walks them
 // (SDM Vol. 3A §4.5), and every translation and its cache bits checked.

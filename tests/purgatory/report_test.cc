@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The command-line report (purgatory/lib/report.cc): its format, that it fits
 // the 64 spare bytes at its largest, and the refusals when it does not fit.
 #include "lib/report.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Throughput of the purgatory's SHA-256 as shipped: linked against the
 // freestanding object build/purgatory/lib/sha256.o (the purgatory's flags),
 // on dense data and on a crash kernel's shape (data, then zero fill).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The SHA-NI engine (purgatory/arch/x86_64/sha256_ni.cc) and the portable one
 // (purgatory/lib/sha256.cc) against the FIPS 180-4 / NIST CAVP vectors, against
 // each other and against OpenSSL on random inputs of every length 0..4096 and

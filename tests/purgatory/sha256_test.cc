@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // SHA-256 (purgatory/lib/sha256.cc) against FIPS 180-4 / NIST CAVP example
 // vectors and against OpenSSL on random inputs, incremental updates included.
 #include "lib/sha256.h"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Host tests of the purgatory core: the production sources of purgatory/lib
 # compiled with the host compiler; each test names its sources and fakes
 # (tests/host-binary.mk builds them, one object per source).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The 16550 driver (purgatory/lib/uart16550.h) against a fake port bus:
 // divisor latch programming, line settings, THR writes, bounded waits.
 #include "lib/uart16550.h"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Host tests of issue 9's verification: both SHA-256 engines (SHA-NI needs
 # the host's CPU to have it: the test says so when it cannot run), the zero
 # scan, the per-segment diagnosis, the reboot sequence.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Issue 9's verification on the host: the zero-fill scan, the per-segment
 // checks (damage at the first byte, the last byte, inside the fill), the
 // console diagnosis that names the damaged segment, the fallback to the full

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Builds the purgatory's identity page tables (address_space.h) from what the
 // loader wrote, and switches CR3. Control registers and CPUID are the only
 // machine-specific part; the tables themselves come from paging.h.

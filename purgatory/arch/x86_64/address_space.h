@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The purgatory's own address space: identity page tables (paging.h) built in
 // a pool inside the purgatory's .bss, loaded at entry before anything else
 // runs, and the loader's CR3 put back just before the jump, so that the next

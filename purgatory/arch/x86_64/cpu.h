@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // x86-64 instructions the portable core cannot express: port I/O, rdtsc,
 // control registers, halting. Inline assembly only; nothing else lives here.
 #pragma once

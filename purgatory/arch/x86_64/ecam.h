@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The purgatory's ConfigSpace backend (lib/pcie/config_space.h): PCIe
 // Enhanced Configuration Access Mechanism, memory-mapped config space at
 // base + ((bus - start_bus) << 20 | device << 15 | function << 12 | offset)

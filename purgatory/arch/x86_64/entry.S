@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The purgatory's entry and exit, and its exception stubs: what must be
  * assembly. relocate_kernel (Linux arch/x86/kernel/relocate_kernel_64.S)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The x86-64 machine the portable flow runs on: real port I/O, the VGA text
 // buffer at 0xb8000, the TSC, identity-mapped physical memory, and the one
 // console shared with the exception handler.

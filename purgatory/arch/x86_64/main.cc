@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The purgatory's C++ entry (called by entry.S on its own stack and GDT): the
 // IDT, the exception report, and the call into the portable flow.
 #include "abi/limbo_abi.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The purgatory's own identity page tables: built into a pool of 4 KiB pages
 // it owns, so that ECAM (which the loader's identity map leaves out) is
 // reachable, uncached, and nothing it touches depends on tables in memory it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // SHA-256 compression with the SHA extensions (Intel SDM Vol. 2 SHA256RNDS2,
 // SHA256MSG1, SHA256MSG2; FIPS 180-4 §6.2.2). THE SIMD PLACE: the only file
 // built with -msha -mssse3 -msse4.1 (purgatory/purgatory.mk), linked into its

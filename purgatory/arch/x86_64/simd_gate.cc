@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The gate in front of the SIMD place (sha256_ni.cc, section .text.simd):
 // the only code that may hand out the SHA-NI engine, and only after CPUID
 // says it exists and SSE has been switched on, because the crashed kernel's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The C library calls GCC may emit in freestanding code (it may turn a copy or
 // fill loop into memcpy/memset). `rep movsb`/`rep stosb` are fast on CPUs with
 // ERMS and need no SIMD (SDM Vol. 1 §7.3.9.3); the flag DF is clear on entry

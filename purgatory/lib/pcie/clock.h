@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Time for the reset sequence's polled delays: a template parameter. In the
 // purgatory the calibrated TSC (or the PIT), in tests a fake clock that
 // advances on every read. Every wait in pcie/ has a deadline on this clock.

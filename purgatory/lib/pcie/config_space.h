@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // How discovery, policy and the reset reach configuration space: a template
 // parameter, never a virtual call. Three backends: ECAM MMIO in the purgatory,
 // the simulated fabric in host tests, sysfs config files in the plan view

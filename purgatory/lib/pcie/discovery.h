@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Discovery: the functions reachable from the root buses, through bridges by
 // their secondary and subordinate bus numbers, into a fixed-capacity table the
 // caller owns (no heap; kept off the purgatory's 16 KiB stack). Breadth-first

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The one reset policy, shared by the purgatory and the plan view: which ports
 // get a secondary bus reset, and for every function the decision with its
 // reason. Reset the endpoints below root ports and switch downstream ports

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // PCIe quiesce from end to end, what the purgatory's flow calls once: discover,
 // decide, reset (ports, then functions), then one console line per function
 // naming the method and the reason, and the totals:

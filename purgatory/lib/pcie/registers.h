@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // PCI and PCI Express configuration registers as small types: the offsets and
 // bits discovery, policy and the secondary bus reset touch, each with the spec
 // section it comes from, and the timing constants of the reset.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The secondary bus reset of every selected port, all together so the total
 // time does not grow with their number (PCIe r6.0 §6.6.1, §7.5.1.3.13;
 // DESIGN.md "PCIe facts"): save each endpoint's state, mask hot-plug events,

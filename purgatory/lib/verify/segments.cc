@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 #include "lib/verify/segments.h"
 
 #include "lib/verify/zero_scan.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // Per-segment verification (issue 9): each digested segment's content is
 // hashed against its own digest from Limbo's configuration block and its zero
 // fill is scanned, so that a mismatch names the damaged segment, and the fill

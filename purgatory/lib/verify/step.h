@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The purgatory's verification step (flow.h step 3): choose the SHA-256
 // engine, then either check each segment against its own digest and scan its
 // zero fill (when Limbo's config block describes the segments), or hash every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 // The zero-fill scan. The hot loop ORs eight 64-bit loads per 64-byte line
 // and branches once per line: with general registers alone that keeps up
 // with memory bandwidth. Only once a line is non-zero does it look for the
