@@ -14,7 +14,8 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 LIBDIR  ?= $(PREFIX)/lib/limbo
 BINDIR  ?= $(PREFIX)/sbin
-VERSION := 0.1.0
+# The one version: debian/changelog's first entry.
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 
 # Where the installed plugin finds purgatory.ro unless --purgatory= says otherwise.
 LIMBO_PURGATORY_PATH ?= $(abspath $(BUILD))/purgatory.ro
@@ -52,8 +53,10 @@ PURGATORY_CXXFLAGS := \
 #  -mgeneral-regs-only : SSE is off at entry (CR4.OSFXSR = 0); any SIMD faults.
 
 # ---- Host flags (plugin, tests, tools) ---------------------------------
-HOST_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Ipurgatory -Ikexec-plugin
-HOST_LDFLAGS  :=
+# HOST_EXTRA_*: a distribution's own flags (debian/rules passes Debian's
+# hardening flags); never reach the purgatory, which has its own set above.
+HOST_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Ipurgatory -Ikexec-plugin $(HOST_EXTRA_CXXFLAGS)
+HOST_LDFLAGS  := $(HOST_EXTRA_LDFLAGS)
 
 .PHONY: all clean deps-build deps-check deps-test deps-demo check test demo install
 all: $(BUILD)/purgatory.ro $(BUILD)/liblimbo-kexec.so $(BUILD)/limbo-kexec
@@ -69,7 +72,9 @@ include qemu/qemu.mk
 # ---- Debian packages ----------------------------------------------------
 # Idempotent: apt-get runs only when a package is missing.
 BUILD_PACKAGES := g++ make binutils libelf-dev libzydis-dev pkg-config
-TEST_PACKAGES  := $(BUILD_PACKAGES) googletest libgtest-dev libssl-dev \
+# make deb: Debian's package tools; lintian checks the result in the tests.
+DEB_PACKAGES   := debhelper dpkg-dev lintian
+TEST_PACKAGES  := $(BUILD_PACKAGES) $(DEB_PACKAGES) googletest libgtest-dev libssl-dev \
                   libzydis-dev kexec-tools libbenchmark-dev valgrind clang libclang-rt-14-dev \
                   python3
 QEMU_PACKAGES  := qemu-system-x86 linux-image-amd64 busybox-static cpio \
@@ -125,12 +130,13 @@ install: all
 	  $(BUILD)/install/limbo-kexec
 	install -m 0755 $(BUILD)/install/limbo-kexec $(DESTDIR)$(BINDIR)/limbo-kexec
 
-# make deb: $(BUILD)/limbo-kexec_$(VERSION)_amd64.deb for dpkg -i (purgatory,
-# plugin and command built for /usr, man page, the kdump-tools snippet as a
-# conffile; packaging/build-deb says how).
-.PHONY: deb
-deb:
-	./packaging/build-deb $(BUILD) $(VERSION)
+# make deb: $(BUILD)/limbo-kexec_$(VERSION)_amd64.deb for dpkg -i, built by
+# dpkg-buildpackage from debian/ in a copy of the tree (packaging/build-deb).
+.PHONY: deb deps-deb
+deps-deb:
+	@./tests/ensure-packages $(BUILD_PACKAGES) $(DEB_PACKAGES)
+deb: deps-deb
+	./packaging/build-deb $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
