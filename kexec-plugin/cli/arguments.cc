@@ -129,6 +129,14 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
                 " selects kexec_file_load, where the kernel uses its own purgatory: "
                 "Limbo works only through kexec_load (limbo-kexec passes -c)";
   }
+  // With none of -l, -p, -u, -e, -f, -S... kexec loads the kernel and then
+  // runs `shutdown -r` into it (its do_shutdown): a reboot of this machine,
+  // not a crash-kernel load. limbo-kexec loads; it never reboots by default.
+  if (out.error.empty() && out.kexec_command.shutdown && !out.kexec_command.exits_at_once &&
+      !out.kexec_args.empty()) {
+    out.error = "no -p or -l: kexec would load this kernel and reboot into it at once (its shutdown path); "
+                "limbo-kexec only loads: give -p for a crash kernel, or -l";
+  }
   if (out.error.empty() && out.status && (out.plan || out.report || !out.kexec_args.empty())) {
     out.error = "--status reads what is loaded: give it no kexec arguments, no --plan or --report (kexec's own status is -S)";
   }

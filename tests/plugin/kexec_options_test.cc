@@ -33,6 +33,7 @@ enum Meaning {
   kStatus,        // -S: no kexec_load
   kExitsAtOnce,   // -h, -v, --print-ckr-size
   kRefusedFile,   // -s/-a anywhere: usage error before kexec runs
+  kRefusedReboot, // no -l/-p/-u/-e/-S...: kexec would load and reboot (do_shutdown): refused
   kUsageError,    // what kexec's getopt rejects: usage error before kexec runs
 };
 
@@ -45,7 +46,7 @@ struct Row {
 const std::vector<Row> kRows = {
     {{"-p", "/k"}, kCrashLoad},
     {{"-l", "/k"}, kLoad},
-    {{"/k"}, kLoad},                                      // do_load = 1 by default (and do_shutdown: a reboot into it)
+    {{"/k"}, kRefusedReboot},                             // do_load = 1 by default, and do_shutdown: a reboot into it
     {{"--load-panic", "/k"}, kCrashLoad},
     {{"--load-p", "/k"}, kUsageError},                    // ambiguous: load-panic, load-preserve-context
     {{"--load", "/k"}, kLoad},                            // exact name wins over load-panic, load-preserve-context...
@@ -135,7 +136,7 @@ const char* name(Meaning meaning) {
   static const char* const names[] = {"load", "crash load", "unload", "crash unload", "unload then crash load",
                                       "unload then load",
                                       "exec only", "status", "exits at once", "refused (kexec_file_load)",
-                                      "usage error"};
+                                      "refused (a reboot)", "usage error"};
   return names[meaning];
 }
 
@@ -159,6 +160,10 @@ TEST(KexecOptions, EachSpellingMeansWhatKexecMakesOfIt) {
       case kUsageError:
         EXPECT_NE(args.error.find("kexec would print its usage"), std::string::npos);
         continue;
+      case kRefusedReboot:
+        EXPECT_TRUE(c.shutdown);
+        EXPECT_NE(args.error.find("reboot into it at once"), std::string::npos);
+        continue;
       default:
         break;
     }
@@ -170,7 +175,7 @@ TEST(KexecOptions, EachSpellingMeansWhatKexecMakesOfIt) {
     switch (row.meaning) {
       case kLoad:
       case kCrashLoad:
-        EXPECT_EQ(c.shutdown, row.argv.size() == 1);  // only the bare "/k" row
+        EXPECT_FALSE(c.shutdown);  // the bare "/k" row is kRefusedReboot
         EXPECT_TRUE(c.load);
         EXPECT_FALSE(c.unload);
         EXPECT_EQ(c.crash, row.meaning == kCrashLoad);
