@@ -129,7 +129,9 @@ void find_test_fault_request(uint64_t boot_params) {
 
 void test_fault_if(const char* site) {
   if (test_fault_request == nullptr || !starts_with(test_fault_request, site)) return;
-  const char after = test_fault_request[__builtin_strlen(site)];
+  size_t length = 0;
+  while (site[length] != '\0') ++length;
+  const char after = test_fault_request[length];
   if (after != '\0' && after != ' ') return;
   Console& con = the_console();
   if (!con.at_line_start()) con.put('\n');
