@@ -1123,8 +1123,8 @@ def judge_fault_pcie(run, texts, limbo_msgs):
   if not any(m.startswith('limbo: sha256: ok') for m in limbo_msgs):
     errors.append('no "limbo: sha256: ok" line (the fault comes after verification)')
   errors += judge_exception_in_limbo(texts, limbo_msgs, 'pcie')
-  if 'limbo: fault in the pcie phase: abandoning the phase; going on to the jump' not in limbo_msgs:
-    errors.append('no "limbo: fault in the pcie phase: abandoning the phase" line')
+  if 'limbo: fault in the pcie phase: abandoning it; going on to the jump' not in limbo_msgs:
+    errors.append('no "limbo: fault in the pcie phase: abandoning it; going on to the jump" line')
   abandoned = [kAbandonedLine.match(m) for m in limbo_msgs]
   abandoned = [m for m in abandoned if m]
   if not abandoned:
@@ -1145,10 +1145,10 @@ def judge_fault_verify(run, texts, limbo_msgs, ms):
   --on-fault: reboot (default; QEMU exits under -no-reboot) or halt."""
   errors = judge_exception_in_limbo(texts, limbo_msgs, 'verify')
   halt = run.scenario.name.endswith('-halt')
-  action = ('halting (--on-fault=halt); not jumping' if halt
-            else 'rebooting (--on-fault=reboot); not jumping')
-  if f'limbo: fault in the verify phase: {action}' not in limbo_msgs:
-    errors.append(f'no "limbo: fault in the verify phase: {action}" line')
+  wanted = ('limbo: halting: fault in the verify phase (--on-fault=halt); not jumping' if halt
+            else 'limbo: rebooting: fault in the verify phase (--on-fault=reboot); not jumping')
+  if wanted not in limbo_msgs:
+    errors.append(f'no "{wanted}" line')
   if any(m.startswith('limbo: sha256: ok') for m in limbo_msgs):
     errors.append('verification completed despite the fault')
   if ms.capture_kernel is not None:

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "abi/limbo_abi.h"
+#include "lib/format.h"
 
 namespace limbo::fault {
 
@@ -66,13 +67,29 @@ enum class Action : uint8_t {
   return configured(on_fault);
 }
 
-[[nodiscard]] constexpr const char* action_text(Action a) {
-  switch (a) {
-    case Action::kResume: return "abandoning the phase; going on to the jump";
-    case Action::kReboot: return "rebooting (--on-fault=reboot); not jumping";
-    case Action::kHalt: return "halting (--on-fault=halt); not jumping";
+// The console line after the diagnosis; the first word of a stop is the
+// one a reader (and the QEMU harness) looks for, as for a damaged image:
+//   fault in the pcie phase: abandoning it; going on to the jump
+//   rebooting: fault in the verify phase (--on-fault=reboot); not jumping
+//   halting: fault inside the fault handler (--on-fault=halt); not jumping
+template <class Sink>
+void print_decision(Sink& sink, Phase phase, Action action, bool nested) {
+  auto where = [&] {
+    if (nested) {
+      fmt::print(sink, "fault inside the fault handler");
+    } else {
+      fmt::print(sink, "fault in the ", phase_name(phase), " phase");
+    }
+  };
+  if (action == Action::kResume) {
+    where();
+    fmt::println(sink, ": abandoning it; going on to the jump");
+    return;
   }
-  return "?";
+  const bool halt = action == Action::kHalt;
+  fmt::print(sink, halt ? "halting: " : "rebooting: ");
+  where();
+  fmt::println(sink, halt ? " (--on-fault=halt); not jumping" : " (--on-fault=reboot); not jumping");
 }
 
 }  // namespace limbo::fault

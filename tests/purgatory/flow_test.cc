@@ -558,6 +558,23 @@ TEST(FaultRule, OnlyOptionalWorkWithAnArmedResumePointIsResumed) {
   EXPECT_EQ(fault::configured(7), Action::kReboot);
 }
 
+TEST(FaultRule, TheDecisionLineStartsWithWhatHappens) {
+  struct StringSink {
+    std::string text;
+    void put(char c) { text += c; }
+  };
+  StringSink sink;
+  fault::print_decision(sink, fault::Phase::kPcie, fault::Action::kResume, false);
+  fault::print_decision(sink, fault::Phase::kVerify, fault::Action::kReboot, false);
+  fault::print_decision(sink, fault::Phase::kPostVerify, fault::Action::kHalt, false);
+  fault::print_decision(sink, fault::Phase::kPcie, fault::Action::kHalt, true);
+  EXPECT_EQ(sink.text,
+            "fault in the pcie phase: abandoning it; going on to the jump\n"
+            "rebooting: fault in the verify phase (--on-fault=reboot); not jumping\n"
+            "halting: fault in the post-verify phase (--on-fault=halt); not jumping\n"
+            "halting: fault inside the fault handler (--on-fault=halt); not jumping\n");
+}
+
 TEST_F(FlowTest, PhasesAreAnnouncedInOrder) {
   EXPECT_EQ(run(), Outcome::kJump);
   using fault::Phase;

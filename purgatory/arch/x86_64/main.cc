@@ -225,14 +225,15 @@ struct HandlerMachine {
   const fault::Action action = fault::decide(phase, arch::resume_armed, depth != 0, arch::fault_on_fault);
   if (depth != 0) {
     fmt::println(con, "EXCEPTION vector ", fmt::dec(frame->vector), " rip 0x", fmt::hex(frame->rip),
-                 " inside the fault handler: ", fault::action_text(action));
+                 " inside the fault handler");
+    fault::print_decision(con, phase, action, true);
     con.drain();
     carry_out(action, false);
   }
   fmt::println(con, "EXCEPTION vector ", fmt::dec(frame->vector), " (#", x86::exception_mnemonic(vector),
                ") error 0x", fmt::hex(frame->error), " rip 0x", fmt::hex(frame->rip), " cr2 0x",
                fmt::hex(arch::read_cr2()), " rsp 0x", fmt::hex(frame->rsp));
-  fmt::println(con, "fault in the ", fault::phase_name(phase), " phase: ", fault::action_text(action));
+  fault::print_decision(con, phase, action, false);
   con.drain();
   if (action == fault::Action::kResume) {
     arch::resume_armed = false;
