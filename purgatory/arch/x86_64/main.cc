@@ -16,6 +16,7 @@ void test_fault_in_pcie_hold();
 #include "lib/flow.h"
 #include "lib/fault.h"
 #include "lib/format.h"
+#include "lib/mce.h"
 #include "lib/reboot.h"
 #include "lib/report.h"
 #include "lib/x86_descriptors.h"
@@ -57,6 +58,12 @@ constinit uint32_t fault_on_fault = static_cast<uint32_t>(abi::OnFault::kReboot)
 constinit abi::ResetRegister fault_reset_register{};
 constinit uint64_t fault_tsc_hz = 0;
 constinit bool fault_own_tables = false;
+
+// Machine checks (lib/mce.h): what CPUID offers, and CR4 as found before
+// limbo_install_idt set CR4.MCE (put back before the jump).
+constinit mce::Support machine_check{false, false};
+constinit bool cr4_changed = false;
+constinit uint64_t cr4_at_entry = 0;
 
 // What the CPU pushed on an NMI (no error code; SDM Vol. 3A §6.14.2), which
 // entry.S's limbo_exception_nmi passes to limbo_nmi.
@@ -174,6 +181,18 @@ void limbo_install_idt() {
     uint64_t base;
   } idtr{sizeof(GateDescriptor) * kIdtEntries - 1, reinterpret_cast<uint64_t>(limbo_idt)};
   asm volatile("lidt %0" : : "m"(idtr));
+
+  // Now that a #MC has a gate: CR4.MCE, so that a machine check is
+  // delivered (and logged) instead of shutting the CPU down.
+  limbo::arch::machine_check = limbo::mce::support_from_cpuid(limbo::arch::cpuid_leaf1_edx());
+  if (limbo::arch::machine_check.exception) {
+    const uint64_t cr4 = limbo::arch::read_cr4();
+    if (!(cr4 & limbo::mce::kCr4Mce)) {
+      limbo::arch::cr4_at_entry = cr4;
+      limbo::arch::cr4_changed = true;
+      limbo::arch::write_cr4(cr4 | limbo::mce::kCr4Mce);
+    }
+  }
 }
 
 namespace {
@@ -233,6 +252,10 @@ struct HandlerMachine {
   fmt::println(con, "EXCEPTION vector ", fmt::dec(frame->vector), " (#", x86::exception_mnemonic(vector),
                ") error 0x", fmt::hex(frame->error), " rip 0x", fmt::hex(frame->rip), " cr2 0x",
                fmt::hex(arch::read_cr2()), " rsp 0x", fmt::hex(frame->rsp));
+  if (vector == x86::kVectorMachineCheck) {
+    arch::Msr msr;
+    (void)mce::log_and_clear(con, msr, arch::machine_check);
+  }
   fault::print_decision(con, phase, action, false);
   con.drain();
   if (action == fault::Action::kResume) {
@@ -303,7 +326,10 @@ void limbo_main() {
   const flow::Outcome outcome = flow::run(machine, vars, limbo_entry_tsc, report);
   if (outcome == flow::Outcome::kHalt) arch::halt_forever();
   if (outcome == flow::Outcome::kReboot) arch::triple_fault();
+  arch::set_phase(fault::Phase::kLeave);
   arch::leave_own_address_space(space);
+  // CR4 as relocate_kernel left it (CR4.MCE clear), as after the stock purgatory.
+  if (arch::cr4_changed) arch::write_cr4(arch::cr4_at_entry);
 }
 
 }  // extern "C"
