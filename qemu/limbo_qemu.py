@@ -258,6 +258,22 @@ kScenarios = {
         '"sha256: portable" line): Limbo prints it, returns from it, '
         'verifies, counts it before its report, and the capture kernel boots',
         monitor_at=(('limbo: sha256: portable', 'nmi'),)),
+    # Issue 20: a machine check (monitor `mce`, bank 1 uncorrected, RIPV and
+    # MCIP) as the PCIe phase starts on the fabric topology: logged, MCIP
+    # cleared, the phase abandoned as for any fault in it, the jump.
+    'limbo-mce': Scenario(
+        'limbo-mce', 'guest-limbo.img', 'limbo', True,
+        'issue 20: a machine check in the PCIe phase (monitor `mce` on the '
+        '"pcie: delays on" line): Limbo logs MCG_STATUS and bank 1, clears '
+        'MCIP, abandons the phase (ports cleared), reports pcie:fault and the '
+        'capture kernel boots and reads the disk', devices='fabric',
+        monitor_at=(('limbo: pcie: delays on', 'mce 0 1 0xb000000000000000 0x5 0 0'),)),
+    'stock-mce': Scenario(
+        'stock-mce', 'guest-stock.img', 'stock', False,
+        'issue 20 control: the same machine check in the stock purgatory (on '
+        'its "I\'m in purgatory" line): CR4.MCE is clear, the CPU shuts down '
+        'and the machine resets (QEMU exits: -no-reboot)',
+        monitor_at=((kStockPurgatoryLine, 'mce 0 1 0xb000000000000000 0x5 0 0'),)),
     'stock-nmi': Scenario(
         'stock-nmi', 'guest-stock.img', 'stock', False,
         'issue 20 control: the same NMI in the stock purgatory (on its '
@@ -767,7 +783,7 @@ def judge(run):
     errors += judge_fault_verify(run, texts, limbo_msgs, ms)
   elif sc.name == 'tight':
     errors += judge_tight(run, texts, limbo_msgs, ms)
-  elif sc.name == 'stock-nmi':
+  elif sc.name in ('stock-nmi', 'stock-mce'):
     errors += judge_stock_nmi(run, ms)
   elif sc.name == 'tightstock':
     errors += judge_tightstock(run, texts, ms)
@@ -789,6 +805,8 @@ def judge(run):
     errors += judge_limbo_nmi(run, limbo_msgs)
   if sc.name == 'fault':
     errors += judge_fault_pcie(run, texts, limbo_msgs)
+  if sc.name == 'limbo-mce':
+    errors += judge_limbo_mce(run, limbo_msgs)
   if sc.name == 'safety':
     errors += judge_safety(run, texts)
   if sc.name == 'tight':
@@ -1114,6 +1132,58 @@ kAbandonedLine = re.compile(r'^limbo: pcie: abandoned: cleared Secondary Bus Res
                             r'settle (\d+) ms; endpoints not restored$')
 
 
+# Issue 20: the scenarios whose PCIe phase a fault abandons, and those where
+# the fault's moment (a monitor command a few ms after a console line, under
+# TCG) decides whether any port had been asserted: the devices are then found
+# reset (ports cleared) or as the first kernel left them (no port asserted:
+# as with stock), and only the capture kernel's boot and disk read are judged.
+kPcieFaultScenarios = ('fault', 'limbo-mce')
+kPcieStateUntimed = ('limbo-mce',)
+
+
+def judge_pcie_abandoned(run, limbo_msgs):
+  """After a fault in the PCIe phase: abandoned, every asserted port
+  cleared, no totals, pcie:fault in the report."""
+  errors = []
+  if 'limbo: fault in the pcie phase: abandoning it; going on to the jump' not in limbo_msgs:
+    errors.append('no "limbo: fault in the pcie phase: abandoning it; going on to the jump" line')
+  abandoned = [kAbandonedLine.match(m) for m in limbo_msgs]
+  abandoned = [m for m in abandoned if m]
+  if not abandoned:
+    if 'limbo: pcie: abandoned: no port was left in reset' not in limbo_msgs:
+      errors.append('no "limbo: pcie: abandoned: ..." line')
+  if any(m.startswith('limbo: pcie reset ') for m in limbo_msgs):
+    errors.append('the PCIe phase printed its totals: it was not abandoned')
+  cmdline = capture_cmdline(run)
+  report = parse_limbo_report(cmdline) if cmdline else None
+  if report is None or report[1].get('pcie') != 'fault' or 'reset' in report[1]:
+    errors.append(f'the report does not say the PCIe phase faulted: {cmdline!r}')
+  return errors
+
+
+kMcgStatusLine = re.compile(r'^limbo: machine check: MCG_STATUS 0x([0-9a-f]+) \(RIPV (\d), EIPV (\d), '
+                            r'MCIP (\d)\), (\d+) banks, (\d+) valid$')
+
+
+def judge_limbo_mce(run, limbo_msgs):
+  """Issue 20: the monitor's `mce` (bank 1, VAL|UC|EN, MCG_STATUS RIPV|MCIP)
+  in the PCIe phase: #MC, logged, then handled as a fault of that phase."""
+  errors = []
+  exc = [kExceptionLine.match(m) for m in limbo_msgs if m.startswith('limbo: EXCEPTION')]
+  if not exc or not exc[0] or exc[0].group(1) != '18':
+    errors.append('no "limbo: EXCEPTION vector 18 (#MC)" line')
+  status = [kMcgStatusLine.match(m) for m in limbo_msgs]
+  status = [m for m in status if m]
+  if not status:
+    errors.append('no "limbo: machine check: MCG_STATUS ..." line')
+  elif status[0].group(1) != '5' or status[0].group(6) == '0':
+    errors.append(f'MCG_STATUS or valid banks not as injected: {status[0].group(0)!r}')
+  if not any(m.startswith('limbo: machine check: bank 1 status 0xb000000000000000 (UC 1,') for m in limbo_msgs):
+    errors.append('no "limbo: machine check: bank 1 status 0xb000000000000000" line')
+  errors += judge_pcie_abandoned(run, limbo_msgs)
+  return errors
+
+
 def judge_fault_pcie(run, texts, limbo_msgs):
   """Issue 20: ud2 in the PCIe phase with the ports in reset, after the image
   verified: the phase abandoned, every asserted port cleared, pcie:fault in
@@ -1248,7 +1318,9 @@ def judge_nvme(run, texts):
       errors.append('the capture init reported no NVMe controller state')
     return errors
   bdf, bus_master, enabled, ready = states[0].groups()
-  if sc.purgatory == 'stock':
+  if sc.name in kPcieStateUntimed:
+    pass  # judge_limbo_mce: where the #MC lands decides what was reset
+  elif sc.purgatory == 'stock':
     # The control: without a reset the controller is still enabled. If it
     # were not, the Limbo variant would prove nothing.
     if enabled != '1':
@@ -1368,7 +1440,7 @@ def judge_fabric(run, texts, limbo_msgs):
       if value != '1':
         errors.append(f'control did not reproduce the problem: {what}='
                       f'{value} after a stock kexec (expected 1)')
-  else:
+  elif sc.name not in kPcieStateUntimed:
     for what, value in live.items():
       if value != '0':
         errors.append(f'{what}={value} in the capture kernel (expected 0 '
@@ -1384,7 +1456,7 @@ def judge_fabric(run, texts, limbo_msgs):
     if role not in functions:
       continue
     bdf, _, _, bars = functions[role]
-    if sc.name == 'fault':
+    if sc.name in kPcieFaultScenarios:
       # Issue 20: the abandoned phase restored nothing: the capture kernel
       # finds the reset endpoints' BARs cleared, and assigns them itself.
       continue
@@ -1404,7 +1476,7 @@ def judge_fabric(run, texts, limbo_msgs):
                   (f' ({state[0][len("CAPTURE: "):]})' if state else '') +
                   f' (expected md5 {expected_md5})')
 
-  if sc.purgatory == 'limbo' and sc.name != 'fault':  # fault: judge_fault_pcie
+  if sc.purgatory == 'limbo' and sc.name not in kPcieFaultScenarios:  # judge_fault_pcie, judge_limbo_mce
     # Limbo's per-function lines: the two endpoints reset, the display and
     # the conventional device skipped.
     for role in kFabricReset:
