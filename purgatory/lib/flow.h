@@ -177,6 +177,7 @@ template <class Machine>
   // happen; stop the devices before anything the next kernel reads is final.
   // A fault in it abandons it (lib/fault.h): no port left in reset, then on.
   auto wait_us = [&machine, &clk](uint32_t us) { reboot::busy_wait_us(machine, clk, us); };
+  const uint64_t pcie_start = machine.read_tsc();
   const bool pcie_done = run_guarded(machine, fault::Phase::kPcie, [&] {
     times.pcie_us = quiesce_pcie(machine, con, config.accepted ? &vars.limbo_config : nullptr, report).elapsed_us;
   });
@@ -186,6 +187,8 @@ template <class Machine>
     const bool undone = run_guarded(machine, fault::Phase::kPcieUndo,
                                     [&] { (void)abandon_pcie(machine, con, vars.limbo_config, wait_us); });
     if (!undone) fmt::println(con, "pcie: abandoned: a fault while clearing Secondary Bus Reset; a port may stay in reset");
+    // The phase's own clock went with it: its time on the flow's, to the end of the undo.
+    times.pcie_us = clk.to_us(machine.read_tsc() - pcie_start);
   }
   enter_phase(machine, fault::Phase::kPostVerify);
 

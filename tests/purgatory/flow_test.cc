@@ -649,6 +649,17 @@ TEST_F(FlowPcieFaultTest, FaultWithPortsInResetClearsEveryOneReportsAndJumps) {
     if (lines[i].rfind("limbo: backup:", 0) == 0) backup = i;
   }
   EXPECT_LT(abandoned, backup);
+  // The phase's time includes the undo's 100 ms settle (the flow's clock: 1 GHz, 1 us per read).
+  bool timed = false;
+  for (const auto& line : lines) {
+    const auto at = line.find(" us, pcie ");
+    if (line.rfind("limbo: times: verify ", 0) != 0 || at == std::string::npos) continue;
+    const uint64_t pcie_us = std::stoull(line.substr(at + std::strlen(" us, pcie ")));
+    EXPECT_GE(pcie_us, 100000u) << line;
+    EXPECT_LT(pcie_us, 1000000u) << line;
+    timed = true;
+  }
+  EXPECT_TRUE(timed);
 }
 
 TEST_F(FlowPcieFaultTest, FaultAfterTheFirstAssertClearsOnlyThatPort) {
