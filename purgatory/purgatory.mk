@@ -69,8 +69,10 @@ $(BUILD)/purgatory.ro: $(PURGATORY_OBJS) $(BUILD)/purgatory/purgatory.ld $(BUILD
 # purgatory-test-fault`): the same purgatory with main.cc built with
 # LIMBO_TEST_FAULT, which executes ud2 where the capture kernel's command
 # line asks: limbo.test_fault=verify (verification starting) or
-# limbo.test_fault=pcie (every port in Secondary Bus Reset); qemu scenarios
-# `fault`, `fault-verify`, `fault-verify-halt`. Never part of `all`, install
+# limbo.test_fault=pcie (every port in Secondary Bus Reset) or
+# limbo.test_fault=handler (verification starting, then inside the fault
+# handler); qemu scenarios `fault`, `fault-verify`, `fault-verify-halt`,
+# `fault-handler`. Never part of `all`, install
 # or the checker's run on build/purgatory.ro.
 PURGATORY_FAULT_MAIN := $(BUILD)/test-fault/main.o
 PURGATORY_FAULT_OBJS := $(filter-out $(BUILD)/purgatory/arch/x86_64/main.o,$(PURGATORY_OBJS)) $(PURGATORY_FAULT_MAIN)

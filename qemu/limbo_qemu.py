@@ -234,6 +234,13 @@ kScenarios = {
         '--on-fault=reboot (the default): the diagnosis, the reset ways, and '
         'the machine resets (QEMU exits: -no-reboot)',
         guest_args='limbo.test_fault=verify'),
+    'fault-handler': Scenario(
+        'fault-handler', 'guest-safety.img', 'limbo', False,
+        'issue 20: a fault inside the fault handler: ud2 as the hash starts, '
+        'then ud2 again in the handler after its diagnosis; the nested fault '
+        'prints one line and carries out --on-fault=reboot at once (a triple '
+        'fault): QEMU exits, never a silent hang',
+        guest_args='limbo.test_fault=handler'),
     'fault-verify-halt': Scenario(
         'fault-verify-halt', 'guest-safety.img', 'limbo', False,
         'issue 20: the same fault with --on-fault=halt: the diagnosis, then '
@@ -781,6 +788,8 @@ def judge(run):
     errors += judge_damage(run, limbo_msgs, ms)
   elif sc.name in ('fault-verify', 'fault-verify-halt'):
     errors += judge_fault_verify(run, texts, limbo_msgs, ms)
+  elif sc.name == 'fault-handler':
+    errors += judge_fault_handler(run, limbo_msgs, ms)
   elif sc.name == 'tight':
     errors += judge_tight(run, texts, limbo_msgs, ms)
   elif sc.name in ('stock-nmi', 'stock-mce'):
@@ -1207,6 +1216,40 @@ def judge_fault_pcie(run, texts, limbo_msgs):
   report = parse_limbo_report(cmdline) if cmdline else None
   if report is None or report[1].get('pcie') != 'fault' or 'reset' in report[1]:
     errors.append(f'the report does not say the PCIe phase faulted: {cmdline!r}')
+  return errors
+
+
+kNestedExceptionLine = re.compile(r'^limbo: EXCEPTION vector (\d+) rip 0x[0-9a-f]+ inside the fault handler$')
+
+
+def judge_fault_handler(run, limbo_msgs, ms):
+  """Issue 20: a fault inside the fault handler (the TEST-ONLY build's
+  second ud2): one line, then --on-fault=reboot at once, without the reset
+  ways (they could fault again): a triple fault, QEMU exits."""
+  errors = []
+  wanted = ['limbo: TEST-ONLY fault build: ud2 in the verify phase',
+            'limbo: rebooting: fault in the verify phase (--on-fault=reboot); not jumping',
+            'limbo: TEST-ONLY fault build: ud2 inside the fault handler',
+            'limbo: rebooting: fault inside the fault handler (--on-fault=reboot); not jumping']
+  at = [limbo_msgs.index(w) if w in limbo_msgs else None for w in wanted]
+  for w, i in zip(wanted, at):
+    if i is None:
+      errors.append(f'no "{w}" line')
+  if None not in at and at != sorted(at):
+    errors.append('the lines are not in the order: fault, decision, handler fault, decision')
+  first = [kExceptionLine.match(m) for m in limbo_msgs]
+  if not any(m and m.group(1) == '6' for m in first):
+    errors.append('no "limbo: EXCEPTION vector 6 (#UD) ..." line for the first fault')
+  nested = [kNestedExceptionLine.match(m) for m in limbo_msgs]
+  nested = [m for m in nested if m]
+  if len(nested) != 1 or nested[0].group(1) != '6':
+    errors.append('not one "limbo: EXCEPTION vector 6 rip 0x... inside the fault handler" line')
+  if any(m.startswith('limbo: reboot:') for m in limbo_msgs):
+    errors.append('the nested fault ran the reset ways (it must go straight to the triple fault)')
+  if ms.capture_kernel is not None:
+    errors.append('a capture kernel booted despite the fault')
+  if run.end_reason != 'exited' or run.exit_code != 0:
+    errors.append(f'QEMU did not see the reset (end: {run.end_reason}, QEMU exit code {run.exit_code})')
   return errors
 
 

@@ -52,6 +52,7 @@ void arm_resume(bool armed);
 // TEST-ONLY builds (purgatory/purgatory.mk build/test-fault): ud2 where the
 // capture kernel's command line asks (limbo.test_fault=verify|pcie).
 void test_fault_in_verify();
+void test_fault_in_handler();
 #endif
 
 // fn() with the resume point set for `phase`. A fault in it that

@@ -108,7 +108,9 @@ pcie::Workspace& pcie_workspace() { return pcie_workspace_instance; }
 // TEST-ONLY build (build/test-fault/purgatory.ro, purgatory/purgatory.mk;
 // never build/purgatory.ro): an invalid opcode where the capture kernel's
 // command line asks, `limbo.test_fault=verify` (as verification starts) or
-// `limbo.test_fault=pcie` (every port in Secondary Bus Reset), so that the
+// `limbo.test_fault=pcie` (every port in Secondary Bus Reset), or
+// `limbo.test_fault=handler` (as verification starts, then again inside the
+// fault handler, after its diagnosis), so that the
 // QEMU scenarios show what each phase's fault costs.
 namespace limbo::arch {
 namespace {
@@ -134,7 +136,7 @@ void find_test_fault_request(uint64_t boot_params) {
   }
 }
 
-void test_fault_if(const char* site) {
+void test_fault_if(const char* site, const char* phase) {
   if (test_fault_request == nullptr || !starts_with(test_fault_request, site)) return;
   size_t length = 0;
   while (site[length] != '\0') ++length;
@@ -142,13 +144,21 @@ void test_fault_if(const char* site) {
   if (after != '\0' && after != ' ') return;
   Console& con = the_console();
   if (!con.at_line_start()) con.put('\n');
-  fmt::println(con, "TEST-ONLY fault build: ud2 in the ", site, " phase");
+  fmt::println(con, "TEST-ONLY fault build: ud2 in the ", phase, " phase");
   asm volatile("ud2");
 }
 }  // namespace
 
-void test_fault_in_verify() { test_fault_if("verify"); }
-void test_fault_in_pcie_hold() { test_fault_if("pcie"); }
+void test_fault_in_verify() {
+  test_fault_if("verify", "verify");
+  test_fault_if("handler", "verify");  // the first ud2 of `handler`; the handler then faults itself
+}
+void test_fault_in_handler() {
+  if (test_fault_request == nullptr || !starts_with(test_fault_request, "handler")) return;
+  fmt::println(the_console(), "TEST-ONLY fault build: ud2 inside the fault handler");
+  asm volatile("ud2");
+}
+void test_fault_in_pcie_hold() { test_fault_if("pcie", "pcie"); }
 }  // namespace limbo::arch
 #endif
 
@@ -258,6 +268,9 @@ struct HandlerMachine {
   }
   fault::print_decision(con, phase, action, false);
   con.drain();
+#if defined(LIMBO_TEST_FAULT)
+  arch::test_fault_in_handler();
+#endif
   if (action == fault::Action::kResume) {
     arch::resume_armed = false;
     arch::exception_depth = 0;
