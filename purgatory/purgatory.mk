@@ -65,16 +65,20 @@ $(BUILD)/purgatory.ro: $(PURGATORY_OBJS) $(BUILD)/purgatory/purgatory.ld $(BUILD
 	linker-scripts/check-relocs $@.tmp || { rm -f $@.tmp; exit 1; }
 	mv $@.tmp $@
 
-# TEST-ONLY (issue 6): `make build/test-fault/purgatory.ro` (or `make
+# TEST-ONLY (issues 6 and 20): `make build/test-fault/purgatory.ro` (or `make
 # purgatory-test-fault`): the same purgatory with main.cc built with
-# LIMBO_TEST_FAULT_UD2_AFTER_VERIFY, which executes ud2 after a successful
-# verification (qemu scenario `fault`). Never part of `all`, install or the
-# checker's run on build/purgatory.ro.
+# LIMBO_TEST_FAULT, which executes ud2 where the capture kernel's command
+# line asks: limbo.test_fault=verify (verification starting) or
+# limbo.test_fault=pcie (every port in Secondary Bus Reset) or
+# limbo.test_fault=handler (verification starting, then inside the fault
+# handler); qemu scenarios `fault`, `fault-verify`, `fault-verify-halt`,
+# `fault-handler`. Never part of `all`, install
+# or the checker's run on build/purgatory.ro.
 PURGATORY_FAULT_MAIN := $(BUILD)/test-fault/main.o
 PURGATORY_FAULT_OBJS := $(filter-out $(BUILD)/purgatory/arch/x86_64/main.o,$(PURGATORY_OBJS)) $(PURGATORY_FAULT_MAIN)
 $(PURGATORY_FAULT_MAIN): purgatory/arch/x86_64/main.cc purgatory/purgatory.mk Makefile
 	@mkdir -p $(dir $@)
-	$(CXX) $(PURGATORY_CXXFLAGS) $(PURGATORY_VERSION_DEFINE) -DLIMBO_TEST_FAULT_UD2_AFTER_VERIFY -MMD -MP -c $< -o $@
+	$(CXX) $(PURGATORY_CXXFLAGS) $(PURGATORY_VERSION_DEFINE) -DLIMBO_TEST_FAULT -MMD -MP -c $< -o $@
 $(BUILD)/test-fault/purgatory.ro: $(PURGATORY_FAULT_OBJS) $(BUILD)/purgatory/purgatory.ld linker-scripts/check-relocs
 	ld -r --force-group-allocation -T $(BUILD)/purgatory/purgatory.ld -o $@.tmp $(PURGATORY_FAULT_OBJS)
 	linker-scripts/check-relocs $@.tmp || { rm -f $@.tmp; exit 1; }

@@ -62,6 +62,8 @@ limbo::abi::Config limbo_config = {
     .segments = {},
     .pcie = {},
     .reset_register = {},
+    .on_fault = 0,  // abi::OnFault::kReboot
+    .reserved_fault = 0,
 };
 
 }  // extern "C"

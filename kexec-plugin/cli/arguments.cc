@@ -52,6 +52,9 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
     } else if (take_value(arg, "--kexec", value)) {
       if (value.empty()) out.error = "--kexec= needs a path";
       out.kexec = value;
+    } else if (take_value(arg, "--on-fault", value)) {
+      if (value != "halt" && value != "reboot") out.error = "--on-fault takes reboot or halt, not '" + value + "'";
+      out.on_fault = value;
     } else if (take_value(arg, "--on-corruption", value)) {
       if (value != "halt" && value != "reboot") out.error = "--on-corruption takes halt or reboot, not '" + value + "'";
       out.on_corruption = value;
@@ -204,6 +207,11 @@ std::string usage_text() {
       "  --on-corruption=halt|reboot\n"
       "                         on a damaged image stop the CPU (default, as stock) or reset the\n"
       "                         machine (ACPI reset register, 0xCF9, keyboard controller, triple fault)\n"
+      "  --on-fault=reboot|halt\n"
+      "                         a fault (exception, machine check) in the purgatory before the image\n"
+      "                         is verified: reset the machine (default, as stock's triple fault, with\n"
+      "                         the diagnosis first) or stop the CPU; a fault in Limbo's optional\n"
+      "                         work after verification (PCIe, report) abandons it and jumps\n"
       "  --test-damage-segment=ROLE[:OFFSET]\n"
       "                         TEST ONLY: change one byte of the first segment with that role\n"
       "                         (kernel, initrd, boot-params, elfcorehdr, backup, other) at OFFSET\n"

@@ -50,6 +50,7 @@ struct Arguments {
   bool status = false;            // --status: what the crash kernel slot holds, and through what
   std::string error;              // non-empty: a usage error, exit kExitUsage
   // Verification (issue 9).
+  std::string on_fault;           // --on-fault=reboot|halt (empty: the plugin's default, reboot)
   std::string on_corruption;      // --on-corruption=halt|reboot (empty: the plugin's default, halt)
   std::string damage_segment;     // --test-damage-segment=ROLE[:OFFSET] (TEST-ONLY)
   // --report: read Limbo's report from /proc/cmdline (--report=FILE: from

@@ -118,6 +118,7 @@ int run(const Arguments& args) {
     setenv("LIMBO_PURGATORY", purgatory.c_str(), 1);
     setenv("LIMBO_STATUS_FD", std::to_string(fd).c_str(), 1);
     if (!args.on_corruption.empty()) setenv("LIMBO_ON_CORRUPTION", args.on_corruption.c_str(), 1);
+    if (!args.on_fault.empty()) setenv("LIMBO_ON_FAULT", args.on_fault.c_str(), 1);
     if (!args.damage_segment.empty()) setenv("LIMBO_TEST_DAMAGE_SEGMENT", args.damage_segment.c_str(), 1);
     else unsetenv("LIMBO_TEST_DAMAGE_SEGMENT");
     if (args.dry_run) setenv("LIMBO_DRY_RUN", "1", 1); else unsetenv("LIMBO_DRY_RUN");

@@ -58,13 +58,14 @@ ReportReading read_report(std::string_view cmdline) {
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
-  if (items.front() != "v1" && items.front() != "v2") {
+  if (items.front() != "v1" && items.front() != "v2" && items.front() != "v3") {
     return malformed(text, "report version '" + std::string(items.front()) +
-                               "' is not one this limbo-kexec reads (v1, v2): is the purgatory newer than the command?");
+                               "' is not one this limbo-kexec reads (v1, v2, v3): is the purgatory newer than the command?");
   }
   LimboReport report;
-  report.version = items.front() == "v2" ? 2 : 1;
-  const bool v2 = report.version == 2;
+  report.version = items.front() == "v3" ? 3 : items.front() == "v2" ? 2 : 1;
+  const bool v2 = report.version >= 2;  // v3's fields are v2's, plus pcie:fault
+  bool have_pcie = false;
   bool have_verify = false, have_reset = false, have_stop = false, have_skip = false, have_fail = false,
        have_ms = false;
   for (size_t i = 1; i < items.size(); ++i) {
@@ -97,6 +98,10 @@ ReportReading read_report(std::string_view cmdline) {
       bad = counter(have_skip, report.skip);
     } else if (name == "fail") {
       bad = counter(have_fail, report.fail);
+    } else if (name == "pcie" && report.version == 3) {
+      if (have_pcie) return malformed(text, "field 'pcie' appears twice");
+      if (value != "fault") return malformed(text, "pcie is '" + std::string(value) + "', not fault");
+      report.pcie_fault = have_pcie = true;
     } else if (name == "ms") {
       if (have_ms) return malformed(text, "field 'ms' appears twice");
       if (!parse_decimal(value, report.ms)) return malformed(text, "field '" + std::string(item) + "' is not a decimal time");
@@ -106,10 +111,15 @@ ReportReading read_report(std::string_view cmdline) {
     }
     if (bad) return *bad;
   }
+  // v3's fault form has no counters, and must not have them.
+  if (report.pcie_fault && (have_reset || have_stop || have_skip || have_fail)) {
+    return malformed(text, "pcie:fault together with counters");
+  }
+  const bool counted = report.pcie_fault;
   std::string missing;
-  for (auto [seen, name] : {std::pair{have_verify, "verify"}, std::pair{have_reset, "reset"},
-                            std::pair{have_stop || !v2, "stop"}, std::pair{have_skip, "skip"},
-                            std::pair{have_fail, "fail"}, std::pair{have_ms, "ms"}}) {
+  for (auto [seen, name] : {std::pair{have_verify, "verify"}, std::pair{have_reset || counted, "reset"},
+                            std::pair{have_stop || !v2 || counted, "stop"}, std::pair{have_skip || counted, "skip"},
+                            std::pair{have_fail || counted, "fail"}, std::pair{have_ms, "ms"}}) {
     if (!seen) missing += std::string(missing.empty() ? "" : ", ") + name;
   }
   // A text cut short (the spare bytes after the command line are few) must
@@ -118,7 +128,8 @@ ReportReading read_report(std::string_view cmdline) {
 
   ReportReading reading;
   reading.text = text;
-  reading.verdict = report.verified && report.fail == 0 ? ReportVerdict::kOk : ReportVerdict::kProblem;
+  reading.verdict =
+      report.verified && report.fail == 0 && !report.pcie_fault ? ReportVerdict::kOk : ReportVerdict::kProblem;
   reading.report = std::move(report);
   return reading;
 }
@@ -147,8 +158,11 @@ std::string describe_report(const ReportReading& reading, std::string_view sourc
   } else {
     line("verification: SKIPPED: the load asked for no checks (kexec -i), nothing was verified");
   }
-  const Saturation& max = r.version == 2 ? kV2 : kV1;
-  if (r.version == 2) {
+  const Saturation& max = r.version >= 2 ? kV2 : kV1;
+  if (r.pcie_fault) {
+    line("PCIe: FAULT: an exception in the PCIe phase abandoned it after verification; Secondary Bus Reset was "
+         "cleared on every port it had asserted, the endpoints below were not restored, and nothing was counted");
+  } else if (r.version >= 2) {
     line("PCIe: " + at_least(r.reset, max.reset) + plural(r.reset, "function reset", "functions reset") +
          " (bus reset, FLR or class reset), " + at_least(r.stop, max.count) +
          plural(r.stop, "function stopped", "functions stopped") + " (bus master and MSI off, not reset), " +
@@ -168,6 +182,7 @@ std::string describe_report(const ReportReading& reading, std::string_view sourc
     std::string why;
     if (!r.verified) why = "verification skipped";
     if (r.fail > 0) why += std::string(why.empty() ? "" : ", ") + plural(r.fail, "PCIe reset failed", "PCIe resets failed");
+    if (r.pcie_fault) why += std::string(why.empty() ? "" : ", ") + "PCIe phase faulted";
     line("result: PROBLEM (" + why + ")");
   }
   return out;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// limbo-kexec --report: the purgatory's ` limbo=v2,...` (or v1) text on the capture
+// limbo-kexec --report: the purgatory's ` limbo=v3,...` (or v2, v1) text on the capture
 // kernel's command line (purgatory/lib/report.h writes it), read back and
 // said in words, with the verdict a kdump script can act on. Pure logic.
 #pragma once
@@ -13,9 +13,11 @@
 
 namespace limbo::plugin::cli {
 
-// The fields of report versions 1 and 2. Their saturation points
+// The fields of report versions 1 to 3. Their saturation points
 // (purgatory/lib/report.h) read "at least": v1 counters 999, ms 9,999,999;
-// v2 reset 999, stop/skip/fail 99, ms 99,999.
+// v2 and v3 reset 999, stop/skip/fail 99, ms 99,999. v3 (issue 20) is v2 or,
+// when a fault abandoned the PCIe phase, `pcie:fault` in place of the four
+// counters.
 struct LimboReport {
   int version = 1;
   bool verified = false;  // verify:ok; verify:skipped (v1) or verify:off (v2) means no check ran (kexec -i)
@@ -24,6 +26,7 @@ struct LimboReport {
   uint32_t skip = 0;      // endpoints deliberately left alone
   uint32_t fail = 0;      // resets that did not complete
   uint64_t ms = 0;        // time in the purgatory
+  bool pcie_fault = false;  // v3: a fault abandoned the PCIe phase (no counters then)
   // Fields this version of limbo-kexec does not know (a newer purgatory's
   // per-phase times, say), in order: shown as they are, never dropped.
   std::vector<std::pair<std::string, std::string>> other;

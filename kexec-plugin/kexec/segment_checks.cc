@@ -112,6 +112,12 @@ Status fill_segment_checks(std::span<const Segment> segments, size_t skip, const
   return Ok{};
 }
 
+Result<abi::OnFault> parse_on_fault(std::string_view text) {
+  if (text == "reboot") return abi::OnFault::kReboot;
+  if (text == "halt") return abi::OnFault::kHalt;
+  return fail("--on-fault takes reboot or halt, not '" + std::string(text) + "'");
+}
+
 Result<abi::OnCorruption> parse_on_corruption(std::string_view text) {
   if (text == "halt") return abi::OnCorruption::kHalt;
   if (text == "reboot") return abi::OnCorruption::kReboot;

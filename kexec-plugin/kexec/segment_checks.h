@@ -54,6 +54,10 @@ uint64_t content_length(const Segment& segment);
 Status fill_segment_checks(std::span<const Segment> segments, size_t skip, const RoleHints& hints,
                            abi::Config& config);
 
+// --on-fault=reboot|halt (issue 20): a fault before the image is verified
+// (or in kexec-tools' post-verification work, or inside a fault handler).
+Result<abi::OnFault> parse_on_fault(std::string_view text);
+
 // --on-corruption=halt|reboot
 Result<abi::OnCorruption> parse_on_corruption(std::string_view text);
 

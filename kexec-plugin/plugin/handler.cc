@@ -95,6 +95,8 @@ void print_segment_checks(FILE* log, const kexec::Replacement& plan) {
     std::fprintf(log, " (no ACPI reset register: 0xcf9, keyboard controller, triple fault)");
   }
   std::fprintf(log, "\n");
+  std::fprintf(log, "limbo: on fault: %s\n",
+               plan.config.on_fault == static_cast<uint32_t>(abi::OnFault::kHalt) ? "halt" : "reboot");
 }
 
 // The configuration block's PCIe part from the settings and the running
@@ -149,6 +151,11 @@ Settings Settings::from_environment() {
     auto parsed = kexec::parse_on_corruption(action);
     if (parsed) settings.on_corruption = static_cast<uint32_t>(*parsed);
     else settings.verify_error = parsed.error().message;
+  }
+  if (const char* action = std::getenv("LIMBO_ON_FAULT"); action && *action) {
+    auto parsed = kexec::parse_on_fault(action);
+    if (parsed) settings.on_fault = static_cast<uint32_t>(*parsed);
+    else settings.verify_error = "LIMBO_ON_FAULT=" + std::string(action) + ": " + parsed.error().message;
   }
   if (const char* damage = std::getenv("LIMBO_TEST_DAMAGE_SEGMENT"); damage && *damage) settings.damage_segment = damage;
   if (const char* fadt = std::getenv("LIMBO_TEST_FADT"); fadt && *fadt) settings.fadt_path = fadt;
@@ -214,6 +221,8 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
   options.config.flags = tsc.invariant ? abi::kConfigFlagTscInvariant : 0;
   // Verification (issue 9): the corruption action and, for a reboot, the FADT's reset register.
   options.config.on_corruption = settings.on_corruption;
+  // Issue 20: a fault before verification, through the same reset ways.
+  options.config.on_fault = settings.on_fault;
   // An absent or unreadable FADT leaves the reset register out; one the trust rule refuses fails the load.
   if (auto fadt = read_trusted_file(settings.fadt_path, trust)) {
     if (auto reg = kexec::reset_register_from_fadt(*fadt)) options.config.reset_register = *reg;

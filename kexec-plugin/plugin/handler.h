@@ -37,6 +37,7 @@ struct Settings {
   std::string iomem_path = "/proc/iomem";   // LIMBO_TEST_IOMEM (TEST-ONLY)
   std::string kexec_binary = "/proc/self/exe";  // where the stock purgatory is embedded
   uint32_t on_corruption = 0;          // LIMBO_ON_CORRUPTION=halt|reboot (abi::OnCorruption)
+  uint32_t on_fault = 0;               // LIMBO_ON_FAULT=reboot|halt (abi::OnFault; default reboot)
   std::string verify_error;            // a bad LIMBO_ON_CORRUPTION or LIMBO_TEST_DAMAGE_SEGMENT: loads refused
   std::string damage_segment;          // LIMBO_TEST_DAMAGE_SEGMENT=ROLE[:OFFSET] (TEST-ONLY)
   std::string fadt_path = "/sys/firmware/acpi/tables/FACP";  // LIMBO_TEST_FADT (TEST-ONLY)

@@ -51,7 +51,7 @@ inline constexpr size_t kCmdlineSpareBytes = 64;
 // all-zero part means "not provided": no per-segment checks (the purgatory
 // hashes every region in full, as stock), PCIe quiesce off.
 inline constexpr uint32_t kConfigMagic = 0x4f424d4cu;  // "LMBO" little-endian
-inline constexpr uint16_t kConfigVersion = 2;
+inline constexpr uint16_t kConfigVersion = 3;  // 3: on_fault (issue 20)
 
 // Config::flags bits.
 inline constexpr uint32_t kConfigFlagTscInvariant = 1u << 0;  // CPUID 8000_0007h EDX[8] seen by the plugin
@@ -85,6 +85,18 @@ static_assert(offsetof(SegmentCheck, digest) == 16);
 enum class OnCorruption : uint32_t {
   kHalt = 0,    // stop the CPU, as stock does
   kReboot = 1,  // reset the machine so that a server comes back
+};
+
+// What the purgatory does after a fault it cannot leave behind: one before
+// the image is verified (nothing is known safe to jump to), in kexec-tools'
+// post-verification work, or inside a fault handler (issue 20). A fault in
+// Limbo's optional work after verification (the PCIe phase, the report)
+// never comes here: that work is abandoned and the jump goes on. Zero is the
+// default, reboot: the outcome stock gives through its triple fault, with
+// the diagnosis on the console first.
+enum class OnFault : uint32_t {
+  kReboot = 0,  // the reset ways of --on-corruption=reboot (lib/reboot.h), then a triple fault
+  kHalt = 1,    // stop the CPU (a machine someone will look at)
 };
 
 // The FADT's reset register (ACPI r6.5 §5.2.9 FADT: RESET_REG, a Generic
@@ -176,6 +188,10 @@ struct Config {
 
   // Verification, continued: how --on-corruption=reboot resets the machine.
   ResetRegister reset_register;
+
+  // Version 3 (issue 20): what a fault does (OnFault), and padding.
+  uint32_t on_fault;
+  uint32_t reserved_fault;
 };
 static_assert(offsetof(Config, magic) == 0);
 static_assert(offsetof(Config, version) == 4);
@@ -187,7 +203,8 @@ static_assert(offsetof(Config, segment_check_count) == 28);
 static_assert(offsetof(Config, segments) == 32);
 static_assert(offsetof(Config, pcie) == 32 + 48 * kSha256RegionCount);
 static_assert(offsetof(Config, reset_register) == 32 + 48 * kSha256RegionCount + sizeof(PcieSettings));
-static_assert(sizeof(Config) == 32 + 48 * kSha256RegionCount + sizeof(PcieSettings) + sizeof(ResetRegister));
+static_assert(offsetof(Config, on_fault) == 32 + 48 * kSha256RegionCount + sizeof(PcieSettings) + sizeof(ResetRegister));
+static_assert(sizeof(Config) == 32 + 48 * kSha256RegionCount + sizeof(PcieSettings) + sizeof(ResetRegister) + 8);
 static_assert(sizeof(Config) <= 0xffff, "Config::size is 16 bits");
 
 // ---- Symbol table ------------------------------------------------------

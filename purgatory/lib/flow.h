@@ -11,6 +11,9 @@
 //   uint8_t* phys(uint64_t address); identity-mapped physical memory
 //   sha256::BlockFunction sha256_engine();
 //   and the PCIe step's (lib/flow_pcie.h).
+// Optional (issue 20, lib/fault.h): set_phase(fault::Phase) tells the
+// exception handler where the flow is; guarded(phase, fn) runs fn() with a
+// resume point set and returns false when a fault abandoned it.
 #pragma once
 
 #include <stddef.h>
@@ -19,6 +22,7 @@
 #include "abi/limbo_abi.h"
 #include "lib/clock.h"
 #include "lib/console.h"
+#include "lib/fault.h"
 #include "lib/format.h"
 #include "lib/flow_pcie.h"
 #include "lib/nmi.h"
@@ -79,9 +83,28 @@ struct ConfigCheck {
 }
 
 template <class Machine>
+void enter_phase(Machine& machine, fault::Phase phase) {
+  if constexpr (requires { machine.set_phase(phase); }) machine.set_phase(phase);
+}
+
+// fn() under a resume point for `phase`: true when it returned, false when a
+// fault in it was resumed from (the handler has printed the fault).
+template <class Machine, class Fn>
+[[nodiscard]] bool run_guarded(Machine& machine, fault::Phase phase, Fn&& fn) {
+  if constexpr (requires { machine.guarded(phase, fn); }) {
+    return machine.guarded(phase, fn);
+  } else {
+    enter_phase(machine, phase);
+    fn();
+    return true;
+  }
+}
+
+template <class Machine>
 [[nodiscard]] Outcome run(Machine& machine, const LoaderVariables& vars, uint64_t entry_tsc,
                           report::Report& report) {
   auto& con = machine.console();
+  enter_phase(machine, fault::Phase::kSetup);
 
   // 1. What the loader asked for before any output.
   if (vars.reset_vga) vga::set_text_mode3(machine.port_io());
@@ -120,6 +143,7 @@ template <class Machine>
   // 3. Verification (lib/verify/step.h): per-segment digests and zero-fill
   // scan when the config block describes the segments, else the full hash.
   PhaseTimes times;
+  enter_phase(machine, fault::Phase::kVerify);
   if (vars.skip_checks != 0) {
     report.verify = report::Verify::kSkipped;
     fmt::println(con, "sha256: skipped (skip_checks set)");
@@ -151,7 +175,22 @@ template <class Machine>
 
   // 4. PCIe quiesce (lib/flow_pcie.h): the image is good, the jump will
   // happen; stop the devices before anything the next kernel reads is final.
-  times.pcie_us = quiesce_pcie(machine, con, config.accepted ? &vars.limbo_config : nullptr, report).elapsed_us;
+  // A fault in it abandons it (lib/fault.h): no port left in reset, then on.
+  auto wait_us = [&machine, &clk](uint32_t us) { reboot::busy_wait_us(machine, clk, us); };
+  const uint64_t pcie_start = machine.read_tsc();
+  const bool pcie_done = run_guarded(machine, fault::Phase::kPcie, [&] {
+    times.pcie_us = quiesce_pcie(machine, con, config.accepted ? &vars.limbo_config : nullptr, report).elapsed_us;
+  });
+  if (!pcie_done) {
+    report.pcie_fault = true;
+    // config.accepted: the phase does nothing without the block.
+    const bool undone = run_guarded(machine, fault::Phase::kPcieUndo,
+                                    [&] { (void)abandon_pcie(machine, con, vars.limbo_config, wait_us); });
+    if (!undone) fmt::println(con, "pcie: abandoned: a fault while clearing Secondary Bus Reset; a port may stay in reset");
+    // The phase's own clock went with it: its time on the flow's, to the end of the undo.
+    times.pcie_us = clk.to_us(machine.read_tsc() - pcie_start);
+  }
+  enter_phase(machine, fault::Phase::kPostVerify);
 
   // 4b. kexec-tools' post-verification work, in its order.
   if (vars.panic_kernel) {
@@ -176,28 +215,33 @@ template <class Machine>
     }
   }
 
-  // 5. Command-line texts: kexec-tools' jump-back entry first, then the report.
+  // 5. Command-line texts: kexec-tools' jump-back entry first, then the
+  // report. A fault while writing them skips them (lib/fault.h).
   const abi::Entry64Regs& regs = vars.entry64_regs;
-  if (vars.cmdline_end == 0) {
-    fmt::println(con, "report: no command line (cmdline_end 0), not written");
-  } else {
-    report::CmdlineAppender cmdline(reinterpret_cast<char*>(machine.phys(vars.cmdline_end)));
-    char text[report::kCmdlineCapacity];
-    if (vars.jump_back_entry != 0) {
-      const size_t length = report::format_jump_back(vars.jump_back_entry, text, sizeof(text));
-      if (cmdline.append(text, length) != report::AppendResult::kWritten) {
-        fmt::println(con, "jump-back entry does not fit the command line; not written");
+  const bool report_done = run_guarded(machine, fault::Phase::kReport, [&] {
+    if (vars.cmdline_end == 0) {
+      fmt::println(con, "report: no command line (cmdline_end 0), not written");
+    } else {
+      report::CmdlineAppender cmdline(reinterpret_cast<char*>(machine.phys(vars.cmdline_end)));
+      char text[report::kCmdlineCapacity];
+      if (vars.jump_back_entry != 0) {
+        const size_t length = report::format_jump_back(vars.jump_back_entry, text, sizeof(text));
+        if (cmdline.append(text, length) != report::AppendResult::kWritten) {
+          fmt::println(con, "jump-back entry does not fit the command line; not written");
+        }
+      }
+      const uint64_t ms = clk.to_ms_ceil(machine.read_tsc() - entry_tsc);
+      const size_t length = report::format_report(report, ms, text, sizeof(text));
+      if (length == 0 || cmdline.append(text, length) != report::AppendResult::kWritten) {
+        fmt::println(con, "report does not fit the command line's ", fmt::dec(cmdline.room()),
+                     " remaining spare bytes; not written");
+      } else {
+        fmt::println(con, "report \"", text, "\"");
       }
     }
-    const uint64_t ms = clk.to_ms_ceil(machine.read_tsc() - entry_tsc);
-    const size_t length = report::format_report(report, ms, text, sizeof(text));
-    if (length == 0 || cmdline.append(text, length) != report::AppendResult::kWritten) {
-      fmt::println(con, "report does not fit the command line's ", fmt::dec(cmdline.room()),
-                   " remaining spare bytes; not written");
-    } else {
-      fmt::println(con, "report \"", text, "\"");
-    }
-  }
+  });
+  if (!report_done) fmt::println(con, "report: abandoned after a fault; the command line may lack it");
+  enter_phase(machine, fault::Phase::kLeave);
 
   // 6. The jump itself is the caller's (arch code); say where it goes.
   fmt::println(con, "times: verify ", fmt::dec(times.verify_us), " us, pcie ", fmt::dec(times.pcie_us),

@@ -143,4 +143,29 @@ PcieStepResult quiesce_pcie(Machine& machine, Console& con, const abi::Config* c
   return out;
 }
 
+// After a fault abandoned quiesce_pcie (issue 20; lib/fault.h): clear
+// Secondary Bus Reset on every port the sequence left asserted
+// (pcie::abandon_reset), then give the devices below them the settle time
+// before the next kernel's first config request (PCIe r6.0 §6.6.1), on
+// `wait_us`. What is safe to use here: the workspace (a global, written by
+// the core in plain stores; its ports' saved Bridge Control values precede
+// their asserting write) and the ECAM mapping (the core never changes page
+// tables for config space); nothing on the abandoned stack. Returns the
+// number of ports cleared.
+template <class Machine, class Console, class WaitUs>
+uint16_t abandon_pcie(Machine& machine, Console& con, const abi::Config& config, WaitUs&& wait_us) {
+  pcie::Workspace& ws = machine.pcie_workspace();
+  auto&& space = machine.pcie_config_space(config.pcie);
+  const uint16_t cleared = pcie::abandon_reset(space, ws.topology, ws.plan, ws.reset);
+  if (cleared == 0) {
+    fmt::println(con, "pcie: abandoned: no port was left in reset");
+    return 0;
+  }
+  const uint32_t settle_ms = pcie::settings_from_abi(config.pcie).settle_ms;
+  fmt::println(con, "pcie: abandoned: cleared Secondary Bus Reset on ", fmt::dec(cleared), " port",
+               cleared == 1 ? "" : "s", "; settle ", fmt::dec(settle_ms), " ms; endpoints not restored");
+  for (uint32_t ms = 0; ms < settle_ms; ++ms) wait_us(1000);
+  return cleared;
+}
+
 }  // namespace limbo::flow

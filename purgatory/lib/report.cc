@@ -15,7 +15,15 @@ size_t finish(const fmt::BufferSink& sink) { return sink.overflowed() ? 0 : sink
 
 size_t format_report(const Report& report, uint64_t ms, char* out, size_t capacity) {
   fmt::BufferSink sink(out, capacity);
-  fmt::print(sink, " limbo=v2,verify:", report.verify == Verify::kOk ? "ok" : "off",
+  static_assert(kReportVersion == 3);
+  if (report.pcie_fault) {
+    fmt::print(sink, " limbo=v3,verify:", report.verify == Verify::kOk ? "ok" : "off", ",pcie:fault,ms:",
+               fmt::dec(saturate(ms, kMaxMs)));
+    const size_t length = finish(sink);
+    if (length == 0 && capacity > 0) out[0] = '\0';
+    return length;
+  }
+  fmt::print(sink, " limbo=v3,verify:", report.verify == Verify::kOk ? "ok" : "off",
              ",reset:", fmt::dec(saturate(report.reset, kMaxResetCount)),
              ",stop:", fmt::dec(saturate(report.stop, kMaxCount)),
              ",skip:", fmt::dec(saturate(report.skip, kMaxCount)),

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // What the purgatory tells the next kernel: a short text appended to its
 // command line in the 64 spare bytes kexec-tools leaves after the terminating
-// NUL (` limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:N`), and the
+// NUL (` limbo=v3,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:N`), and the
 // ` kexec_jump_back_entry=0x...` text kexec-tools' own purgatory writes there.
 #pragma once
 
@@ -21,6 +21,7 @@ struct Report {
   uint32_t stop = 0;   // functions only stopped: Bus Master and MSI/MSI-X off (method 4)
   uint32_t skip = 0;   // functions deliberately left alone
   uint32_t fail = 0;   // resets that did not complete
+  bool pcie_fault = false;  // a fault abandoned the PCIe phase (issue 20): the counters were never totalled
 };
 
 // Version 2 (issue 14) adds stop:. To fit the command line's 64 spare bytes
@@ -31,7 +32,14 @@ struct Report {
 //     device is Linux's 60 s, so only a stalled clock reaches it).
 // v1 (` limbo=v1,verify:ok|skipped,reset:R,skip:K,fail:F,ms:N`, counters at
 // 999, ms at 9999999) is still read by `limbo-kexec --report`.
-inline constexpr int kReportVersion = 2;
+//
+// Version 3 (issue 20) is v2 plus one alternative form: when a fault
+// abandoned the PCIe phase, its four counters (never totalled) give way to
+// `pcie:fault`: ` limbo=v3,verify:ok,pcie:fault,ms:N`. That form is shorter
+// than the counters at their longest, so the worst case stays 63 bytes; the
+// version changes because a v2 reader would call the fault form malformed
+// (missing counters) rather than a fault. `limbo-kexec --report` reads v1-v3.
+inline constexpr int kReportVersion = 3;
 inline constexpr uint32_t kMaxResetCount = 999;
 inline constexpr uint32_t kMaxCount = 99;  // stop, skip, fail
 inline constexpr uint64_t kMaxMs = 99999;
@@ -40,10 +48,11 @@ inline constexpr uint64_t kMaxMs = 99999;
 inline constexpr size_t kCmdlineCapacity = abi::kCmdlineSpareBytes;
 
 // Longest ` limbo=...` text:
-// " limbo=v2,verify:off,reset:999,stop:99,skip:99,fail:99,ms:99999".
+// " limbo=v3,verify:off,reset:999,stop:99,skip:99,fail:99,ms:99999".
 inline constexpr size_t kMaxReportLength =
-    sizeof(" limbo=v2,verify:off,reset:999,stop:99,skip:99,fail:99,ms:99999") - 1;
+    sizeof(" limbo=v3,verify:off,reset:999,stop:99,skip:99,fail:99,ms:99999") - 1;
 static_assert(kMaxReportLength == 63);
+static_assert(sizeof(" limbo=v3,verify:off,pcie:fault,ms:99999") - 1 <= kMaxReportLength);
 static_assert(kMaxReportLength + 1 <= kCmdlineCapacity);
 
 // Writes the report text (NUL-terminated) into `out`; returns its length, or

@@ -93,6 +93,9 @@ constexpr bool pushes_error_code(int vector) {
          vector == 29 || vector == 30;
 }
 
+// SDM Vol. 3A Table 6-1.
+inline constexpr int kVectorMachineCheck = 18;
+
 // A table of characters, not of pointers: pointer tables would need
 // load-time relocations in .data.rel.ro, which the purgatory must not have.
 inline constexpr char kExceptionMnemonics[kExceptionVectors][4] = {

@@ -1295,14 +1295,16 @@ class Checker {
     }
     // Recursion is a finding wherever it is, reachable from a root or not.
     for (size_t i = 0; i < functions_.size(); ++i) worst_from(static_cast<int>(i), memo, active, cycles);
-    s.stack_required = s.entry_depth + (s.exception_handlers ? kExceptionFrameBytes + s.handler_depth : 0) +
+    s.stack_required = s.entry_depth +
+                       (s.exception_handlers ? kFaultHandlerNesting * (kExceptionFrameBytes + s.handler_depth) : 0) +
                        (s.nmi_handler ? kInterruptFrameBytes + s.nmi_depth : 0) + kStackMarginBytes;
     s.stack_known = s.stack_size > 0;
     if (s.stack_known && s.stack_required > s.stack_size) {
       add("stack", abi::kEntrySymbol, "",
           "worst stack " + std::to_string(s.stack_required) + " bytes (entry " + std::to_string(s.entry_depth) +
-              " + exception frame " + std::to_string(s.exception_handlers ? kExceptionFrameBytes : 0) +
-              " + handler " + std::to_string(s.handler_depth) + " + nmi " +
+              " + " + std::to_string(kFaultHandlerNesting) + " x (exception frame " +
+              std::to_string(s.exception_handlers ? kExceptionFrameBytes : 0) + " + handler " +
+              std::to_string(s.handler_depth) + ") + nmi " +
               std::to_string(s.nmi_handler ? kInterruptFrameBytes + s.nmi_depth : 0) + " + margin " +
               std::to_string(kStackMarginBytes) +
               ") exceeds the " + std::to_string(s.stack_size) + "-byte stack; path: " + s.worst_path);
@@ -1334,6 +1336,7 @@ std::string format_report(const Report& report) {
   row("exception handlers", std::to_string(s.exception_handlers));
   row("stack in handler", std::to_string(s.handler_depth) + " bytes");
   row("exception frame", std::to_string(s.exception_handlers ? kExceptionFrameBytes : 0) + " bytes");
+  row("fault nesting", s.exception_handlers ? std::to_string(kFaultHandlerNesting) + " handlers" : "-");
   row("nmi frame+handler", std::to_string(s.nmi_handler ? kInterruptFrameBytes + s.nmi_depth : 0) + " bytes");
   row("stack margin", std::to_string(kStackMarginBytes) + " bytes");
   row("stack required", std::to_string(s.stack_required) + " bytes");

@@ -81,8 +81,9 @@
 //   Calls through a register that holds a relocated address (movabs/lea of a
 //     symbol, -mcmodel=large code) count as direct calls.
 //
-// Stack bound: worst(purgatory_start) + kExceptionFrameBytes + the worst
-// exception handler + kStackMarginBytes <= stack size. worst(f) is the deepest
+// Stack bound: worst(purgatory_start) + kFaultHandlerNesting x
+// (kExceptionFrameBytes + the worst exception handler) + the NMI's frame and
+// handler + kStackMarginBytes <= stack size. worst(f) is the deepest
 // rsp below f's entry (return address excluded) over every path of direct
 // calls, tail jumps and annotated indirect calls.
 #pragma once
@@ -98,6 +99,15 @@ namespace limbo::check {
 // Long mode, same privilege level: the CPU pushes SS, RSP, RFLAGS, CS, RIP and
 // an error code on the current stack (Intel SDM Vol. 3A §6.14.2).
 inline constexpr uint64_t kExceptionFrameBytes = 6 * 8;
+// How many exception handlers can be on the stack at once (issue 20,
+// purgatory/arch/x86_64/main.cc limbo_exception): the first; a second when
+// the first faults (it prints one line and carries out --on-fault); a third
+// when even that faults (it carries out the action at once, prints nothing,
+// and what it runs, halt or an empty-IDT triple fault, ends the CPU's run
+// there). A resume to the flow's resume point resets the stack to the saved
+// rsp: it never adds. No IST: every handler runs on this one stack, and the
+// NMI's (blocked while it runs) is counted once on top.
+inline constexpr uint64_t kFaultHandlerNesting = 3;
 // Room left unaccounted for: a second exception frame if a handler faults
 // (double fault) plus its first pushes, and anything a future handler adds
 // before it is re-measured.

@@ -54,6 +54,29 @@ TEST(Report, VersionTwoCleanRunIsOk) {
   EXPECT_TRUE(r.report->other.empty());
 }
 
+// Version 3 (issue 20): v2's form, or pcie:fault in place of the counters.
+TEST(Report, VersionThreeCountersReadAsVersionTwo) {
+  const ReportReading r = read_report(kDebianCmdline + " limbo=v3,verify:ok,reset:3,stop:2,skip:4,fail:0,ms:412\n");
+  ASSERT_EQ(r.verdict, ReportVerdict::kOk);
+  EXPECT_EQ(r.report->version, 3);
+  EXPECT_EQ(r.report->stop, 2u);
+  EXPECT_FALSE(r.report->pcie_fault);
+  EXPECT_NE(describe_report(r, "x").find("PCIe: 3 functions reset"), std::string::npos);
+}
+
+TEST(Report, VersionThreePcieFaultIsAProblem) {
+  const ReportReading r = read_report(kDebianCmdline + " limbo=v3,verify:ok,pcie:fault,ms:412\n");
+  ASSERT_EQ(r.verdict, ReportVerdict::kProblem) << r.error;
+  EXPECT_TRUE(r.report->verified);
+  EXPECT_TRUE(r.report->pcie_fault);
+  EXPECT_EQ(r.report->ms, 412u);
+  EXPECT_TRUE(r.report->other.empty());
+  const std::string words = describe_report(r, "/proc/cmdline");
+  EXPECT_NE(words.find("PCIe: FAULT: an exception in the PCIe phase abandoned it after verification"), std::string::npos)
+      << words;
+  EXPECT_NE(words.find("result: PROBLEM (PCIe phase faulted)"), std::string::npos) << words;
+}
+
 TEST(Report, VersionTwoVerifyOffAndSaturation) {
   const ReportReading r = read_report("limbo=v2,verify:off,reset:999,stop:99,skip:99,fail:99,ms:99999");
   ASSERT_EQ(r.verdict, ReportVerdict::kProblem);
@@ -123,7 +146,12 @@ TEST(Report, UnknownFieldsAreShownNotDropped) {
 
 TEST(Report, DamagedOrForeignTextIsUnreadable) {
   for (const char* line : {
-           "limbo=v3,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:1",  // unknown version
+           "limbo=v4,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:1",  // unknown version
+           "limbo=v2,verify:ok,pcie:fault,ms:1",                  // v3's fault form in v2
+           "limbo=v3,verify:ok,pcie:fault,fail:0,ms:1",           // fault form with a counter
+           "limbo=v3,verify:ok,pcie:maybe,ms:1",                  // pcie other than fault
+           "limbo=v3,verify:ok,pcie:fault,pcie:fault,ms:1",       // twice
+           "limbo=v3,verify:ok,reset:0,skip:0,fail:0,ms:1",       // v3 counters without stop
            "limbo=v2,verify:ok,reset:0,skip:0,fail:0,ms:1",       // v2 without stop
            "limbo=v2,verify:skipped,reset:0,stop:0,skip:0,fail:0,ms:1",  // v1's word in v2
            "limbo=v1,verify:off,reset:0,skip:0,fail:0,ms:1",      // v2's word in v1

@@ -100,6 +100,19 @@ TEST(SegmentChecks, ContentLengthsRolesAndDigestsMatchOpenSsl) {
   EXPECT_EQ(config.segments[5].content_len, 0u);  // beyond the count: untouched
 }
 
+TEST(OnFault, Words) {
+  EXPECT_EQ(*parse_on_fault("reboot"), abi::OnFault::kReboot);
+  EXPECT_EQ(*parse_on_fault("halt"), abi::OnFault::kHalt);
+  EXPECT_FALSE(parse_on_fault("ignore"));
+  EXPECT_EQ(static_cast<uint32_t>(abi::OnFault::kReboot), 0u);  // an all-zero block means reboot
+  auto args = cli::parse_arguments({"limbo-kexec", "--on-fault=halt", "-p", "/k"});
+  EXPECT_TRUE(args.error.empty()) << args.error;
+  EXPECT_EQ(args.on_fault, "halt");
+  args = cli::parse_arguments({"limbo-kexec", "--on-fault=maybe", "-p", "/k"});
+  EXPECT_NE(args.error.find("--on-fault takes reboot or halt"), std::string::npos);
+  EXPECT_NE(cli::usage_text().find("--on-fault=reboot|halt"), std::string::npos);
+}
+
 TEST(OnCorruption, Words) {
   EXPECT_EQ(*parse_on_corruption("halt"), abi::OnCorruption::kHalt);
   EXPECT_EQ(*parse_on_corruption("reboot"), abi::OnCorruption::kReboot);

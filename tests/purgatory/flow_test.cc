@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <csetjmp>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -30,6 +31,24 @@ constexpr uint64_t kCmdlineAt = 0x130000;
 constexpr uint64_t kTscHz = 1000000000;  // 1 GHz: 1 tick = 1 ns
 constexpr uint64_t kTscStep = 1000;      // each read of the TSC: 1 us later
 
+class FakeMachine;
+
+// The fabric as the flow sees it, with a fault injected (issue 20): the
+// write that asserts Secondary Bus Reset on the Nth port (counting from 1),
+// or any config read once armed, "faults" (FakeMachine::fault(), which does
+// what the arch handler does: lib/fault.h's decision, a resume by longjmp).
+struct FaultingSpace {
+  FakeMachine& m;
+  pcie::testing::Fabric& f;
+  uint8_t read8(abi::PciAddress a, uint16_t o);
+  uint16_t read16(abi::PciAddress a, uint16_t o);
+  uint32_t read32(abi::PciAddress a, uint16_t o);
+  void write8(abi::PciAddress a, uint16_t o, uint8_t v) { f.write8(a, o, v); }
+  void write16(abi::PciAddress a, uint16_t o, uint16_t v);
+  void write32(abi::PciAddress a, uint16_t o, uint32_t v) { f.write32(a, o, v); }
+  bool in_window(uint16_t segment, uint8_t bus) const { return f.in_window(segment, bus); }
+};
+
 class FakeMachine {
  public:
   using Console = console::Console<FakePortIo, FakeVgaCells>;
@@ -43,6 +62,7 @@ class FakeMachine {
     return tsc_ += kTscStep;
   }
   uint8_t* phys(uint64_t address) {
+    if (fault_in_report && phase == fault::Phase::kReport) fault();
     EXPECT_GE(address, kMemBase);
     EXPECT_LT(address, kMemBase + memory_.size());
     return memory_.data() + (address - kMemBase);
@@ -55,9 +75,37 @@ class FakeMachine {
   // read is 1 us on both), the page tables as the arch code reports them.
   PagingSummary paging_summary() const { return paging; }
   bool tsc_invariant() const { return invariant_tsc; }
-  pcie::testing::Fabric& pcie_config_space(const abi::PcieSettings&) { return fabric; }
+  FaultingSpace pcie_config_space(const abi::PcieSettings&) { return FaultingSpace{*this, fabric}; }
   pcie::Workspace& pcie_workspace() { return *workspace; }
   pcie::testing::Fabric& pcie_mmio() { return fabric; }
+
+  // Issue 20: the phases and the resume point (the arch's run_guarded, with
+  // setjmp for its entry.S pair).
+  void set_phase(fault::Phase p) {
+    phase = p;
+    phases.push_back(p);
+  }
+  template <class Fn>
+  bool guarded(fault::Phase p, Fn& fn) {
+    set_phase(p);
+    if (setjmp(resume) != 0) return false;
+    armed = true;
+    fn();
+    armed = false;
+    return true;
+  }
+  // The arch handler's part that matters to the flow: decide, then resume
+  // (anything else ends the run in the arch code, never in the flow).
+  void fault() {
+    ++faults;
+    const fault::Action a = fault::decide(phase, armed, false, 0);
+    if (a != fault::Action::kResume) {
+      ADD_FAILURE() << "a fault in phase " << fault::phase_name(phase) << " is not resumed from";
+      return;
+    }
+    armed = false;
+    std::longjmp(resume, 1);
+  }
 
   std::string serial() const { return io_.transmitted; }
   std::vector<std::string> lines() const {
@@ -81,7 +129,38 @@ class FakeMachine {
   pcie::testing::Fabric fabric{fabric_clock};
   std::unique_ptr<pcie::Workspace> workspace = std::make_unique<pcie::Workspace>();
   Console console_;
+
+  fault::Phase phase = fault::Phase::kSetup;
+  std::vector<fault::Phase> phases;
+  std::jmp_buf resume;
+  bool armed = false;
+  int faults = 0;
+  int fault_on_assert = 0;        // fault on the write asserting SBR on this port (1-based), 0: never
+  int asserts_seen = 0;
+  bool fault_on_reads = false;    // every config read faults (while armed)
+  bool fault_on_clear = false;    // the write clearing SBR faults (the undo)
+  bool fault_in_report = false;   // the report's command-line access faults
 };
+
+uint8_t FaultingSpace::read8(abi::PciAddress a, uint16_t o) {
+  if (m.fault_on_reads) m.fault();
+  return f.read8(a, o);
+}
+uint16_t FaultingSpace::read16(abi::PciAddress a, uint16_t o) {
+  if (m.fault_on_reads) m.fault();
+  return f.read16(a, o);
+}
+uint32_t FaultingSpace::read32(abi::PciAddress a, uint16_t o) {
+  if (m.fault_on_reads) m.fault();
+  return f.read32(a, o);
+}
+void FaultingSpace::write16(abi::PciAddress a, uint16_t o, uint16_t v) {
+  const bool bridge_control = o == pcie::kBridgeControlOffset;
+  const bool sbr = pcie::BridgeControl::from_value(v).secondary_bus_reset();
+  if (bridge_control && !sbr && m.fault_on_clear && m.phase == fault::Phase::kPcieUndo) m.fault();
+  f.write16(a, o, v);
+  if (bridge_control && sbr && ++m.asserts_seen == m.fault_on_assert) m.fault();
+}
 
 class FlowTest : public ::testing::Test {
  protected:
@@ -148,8 +227,8 @@ TEST_F(FlowTest, VerifiedImageJumpsAndReports) {
   EXPECT_TRUE(has_line_starting("limbo: sha256: ok (2 regions, 16948 bytes, "));
   EXPECT_EQ(report.verify, report::Verify::kOk);
   // ms: 1,000,000 ticks before the first read and 1 us per read: just over 1 ms.
-  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2");
-  EXPECT_TRUE(has_line("limbo: report \" limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2\""));
+  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v3,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2");
+  EXPECT_TRUE(has_line("limbo: report \" limbo=v3,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2\""));
   EXPECT_TRUE(has_line_starting("limbo: jumping to 0x1000200 (rsi 0x8c000) after "));
   EXPECT_TRUE(guard_intact());
   for (const auto& line : m.lines()) EXPECT_EQ(line.rfind("limbo: ", 0), 0u) << line;
@@ -211,7 +290,7 @@ TEST_F(FlowTest, SkipChecksSkipsTheHash) {
   vars.skip_checks = 1;
   EXPECT_EQ(run(), Outcome::kJump);
   EXPECT_TRUE(has_line("limbo: sha256: skipped (skip_checks set)"));
-  EXPECT_NE(cmdline().find(" limbo=v2,verify:off,reset:0,stop:0,skip:0,fail:0,ms:"), std::string::npos);
+  EXPECT_NE(cmdline().find(" limbo=v3,verify:off,reset:0,stop:0,skip:0,fail:0,ms:"), std::string::npos);
 }
 
 TEST_F(FlowTest, CrashBackupIsCopiedAfterVerification) {
@@ -332,7 +411,7 @@ TEST_F(FlowPcieTest, OffWhenTheBlockSaysSoAndNothingIsTouched) {
   EXPECT_EQ(run(), Outcome::kJump);
   EXPECT_TRUE(has_line("limbo: pcie: off"));
   EXPECT_EQ(m.fabric.reads + m.fabric.writes, 0u);
-  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2");
+  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram limbo=v3,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:2");
 }
 
 TEST_F(FlowPcieTest, RefusedBlockMeansOff) {
@@ -370,7 +449,7 @@ TEST_F(FlowPcieTest, ResetRunsAfterVerificationAndBeforeTheBackupAndReport) {
   EXPECT_EQ(report.reset, 1u);
   EXPECT_EQ(report.skip, 1u);
   EXPECT_EQ(report.fail, 0u);
-  EXPECT_NE(cmdline().find(" limbo=v2,verify:ok,reset:1,stop:0,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
+  EXPECT_NE(cmdline().find(" limbo=v3,verify:ok,reset:1,stop:0,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
   // The device was reset (BAR gone, then restored) and left with Bus Master off.
   EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), 0x10, 4), 0xfebc0000u);
   EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), pcie::kCommandOffset, 2), 0x0002u);
@@ -444,7 +523,7 @@ TEST_F(FlowPcieTest, FunctionMethodsRunAndAreReported) {
   EXPECT_EQ(report.reset, 2u);
   EXPECT_EQ(report.stop, 1u);
   EXPECT_EQ(report.fail, 0u);
-  EXPECT_NE(cmdline().find(" limbo=v2,verify:ok,reset:2,stop:1,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
+  EXPECT_NE(cmdline().find(" limbo=v3,verify:ok,reset:2,stop:1,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
   EXPECT_EQ(m.fabric.map_calls, 1u);
   EXPECT_FALSE(pcie::nvme::ControllerConfiguration::from_value(m.fabric.fn(bdf(0, 3)).nvme_cc).enable());
   EXPECT_FALSE(pcie::Command::from_value(static_cast<uint16_t>(m.fabric.peek(bdf(0, 4), pcie::kCommandOffset, 2)))
@@ -454,6 +533,163 @@ TEST_F(FlowPcieTest, FunctionMethodsRunAndAreReported) {
       EXPECT_EQ(line.find("18446744"), std::string::npos) << line;
     }
   }
+}
+
+// ---- Faults (issue 20, lib/fault.h) -------------------------------------
+
+TEST(FaultRule, OnlyOptionalWorkWithAnArmedResumePointIsResumed) {
+  using fault::Action;
+  using fault::Phase;
+  constexpr uint32_t kReboot = static_cast<uint32_t>(abi::OnFault::kReboot);
+  constexpr uint32_t kHalt = static_cast<uint32_t>(abi::OnFault::kHalt);
+  for (Phase p : {Phase::kPcie, Phase::kPcieUndo, Phase::kReport}) {
+    EXPECT_EQ(fault::decide(p, true, false, kReboot), Action::kResume) << fault::phase_name(p);
+    EXPECT_EQ(fault::decide(p, true, false, kHalt), Action::kResume) << fault::phase_name(p);
+    // Used already, or a fault inside the handler: the configured action.
+    EXPECT_EQ(fault::decide(p, false, false, kHalt), Action::kHalt) << fault::phase_name(p);
+    EXPECT_EQ(fault::decide(p, true, true, kReboot), Action::kReboot) << fault::phase_name(p);
+  }
+  for (Phase p : {Phase::kSetup, Phase::kVerify, Phase::kPostVerify, Phase::kLeave}) {
+    EXPECT_EQ(fault::decide(p, true, false, kReboot), Action::kReboot) << fault::phase_name(p);
+    EXPECT_EQ(fault::decide(p, false, false, kHalt), Action::kHalt) << fault::phase_name(p);
+  }
+  // Reboot is the default: zero, and anything unknown.
+  EXPECT_EQ(fault::configured(0), Action::kReboot);
+  EXPECT_EQ(fault::configured(7), Action::kReboot);
+}
+
+TEST(FaultRule, TheDecisionLineStartsWithWhatHappens) {
+  struct StringSink {
+    std::string text;
+    void put(char c) { text += c; }
+  };
+  StringSink sink;
+  fault::print_decision(sink, fault::Phase::kPcie, fault::Action::kResume, false);
+  fault::print_decision(sink, fault::Phase::kVerify, fault::Action::kReboot, false);
+  fault::print_decision(sink, fault::Phase::kPostVerify, fault::Action::kHalt, false);
+  fault::print_decision(sink, fault::Phase::kPcie, fault::Action::kHalt, true);
+  EXPECT_EQ(sink.text,
+            "fault in the pcie phase: abandoning it; going on to the jump\n"
+            "rebooting: fault in the verify phase (--on-fault=reboot); not jumping\n"
+            "halting: fault in the post-verify phase (--on-fault=halt); not jumping\n"
+            "halting: fault inside the fault handler (--on-fault=halt); not jumping\n");
+}
+
+TEST_F(FlowTest, PhasesAreAnnouncedInOrder) {
+  EXPECT_EQ(run(), Outcome::kJump);
+  using fault::Phase;
+  const std::vector<Phase> expected{Phase::kSetup, Phase::kVerify, Phase::kPcie, Phase::kPostVerify, Phase::kReport,
+                                    Phase::kLeave};
+  EXPECT_EQ(m.phases, expected);
+  EXPECT_EQ(m.faults, 0);
+}
+
+TEST_F(FlowTest, FaultWhileWritingTheReportSkipsItAndJumps) {
+  vars.backup_start = kMemBase;
+  vars.backup_src_start = kMemBase + 0x1000;
+  vars.backup_src_size = 0x10;
+  m.fault_in_report = true;
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_EQ(m.faults, 1);
+  EXPECT_TRUE(has_line("limbo: report: abandoned after a fault; the command line may lack it"));
+  EXPECT_FALSE(has_line_starting("limbo: report \""));
+  EXPECT_TRUE(has_line_starting("limbo: backup: copied 0x10 bytes"));  // before the report: done
+  EXPECT_TRUE(has_line_starting("limbo: jumping to 0x1000200 "));
+  EXPECT_EQ(cmdline(), "console=ttyS0 root=/dev/ram");
+  EXPECT_TRUE(guard_intact());
+}
+
+// Two ports, the NIC's and a second one's: the fault hits with both in
+// Secondary Bus Reset (just after the second assert).
+class FlowPcieFaultTest : public FlowPcieTest {
+ protected:
+  void SetUp() override {
+    FlowPcieTest::SetUp();
+    using namespace pcie::testing;
+    m.fabric.add(bdf(0, 3), root_port(2, 2));
+    m.fabric.add(bdf(2, 0), endpoint(0x8086, 0x10d3, 0x020000));
+    m.fabric.program16(bdf(2, 0), pcie::kCommandOffset, 0x0006);
+    m.fabric.program32(bdf(2, 0), 0x10, 0xfeb00000);
+    vars.backup_start = kMemBase;
+    vars.backup_src_start = kMemBase + 0x1000;
+    vars.backup_src_size = 0x20;
+  }
+  bool in_reset(uint8_t device) {
+    return pcie::BridgeControl::from_value(static_cast<uint16_t>(
+                                               m.fabric.peek(pcie::testing::bdf(0, device), pcie::kBridgeControlOffset, 2)))
+        .secondary_bus_reset();
+  }
+};
+
+TEST_F(FlowPcieFaultTest, FaultWithPortsInResetClearsEveryOneReportsAndJumps) {
+  m.fault_on_assert = 2;
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_EQ(m.faults, 1);
+  EXPECT_FALSE(in_reset(2));
+  EXPECT_FALSE(in_reset(3));
+  EXPECT_TRUE(has_line("limbo: pcie: abandoned: cleared Secondary Bus Reset on 2 ports; settle 100 ms; endpoints not restored"));
+  // The endpoints were reset and not restored: BAR0 and Command read as reset left them.
+  EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), 0x10, 4), 0u);
+  EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(2, 0), pcie::kCommandOffset, 2), 0u);
+  // The per-function lines never came: the phase was abandoned mid-sequence.
+  EXPECT_FALSE(has_line_starting("limbo: pcie 0000:01:00.0"));
+  EXPECT_TRUE(report.pcie_fault);
+  EXPECT_NE(cmdline().find(" limbo=v3,verify:ok,pcie:fault,ms:"), std::string::npos) << cmdline();
+  EXPECT_TRUE(has_line_starting("limbo: backup: copied 0x20 bytes"));
+  EXPECT_TRUE(has_line_starting("limbo: jumping to 0x1000200 "));
+  using fault::Phase;
+  const std::vector<Phase> expected{Phase::kSetup,      Phase::kVerify, Phase::kPcie, Phase::kPcieUndo,
+                                    Phase::kPostVerify, Phase::kReport, Phase::kLeave};
+  EXPECT_EQ(m.phases, expected);
+  // The settle time after the clear was waited: at least 100 ms of TSC.
+  const auto lines = m.lines();
+  size_t abandoned = lines.size(), backup = lines.size();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].rfind("limbo: pcie: abandoned:", 0) == 0) abandoned = i;
+    if (lines[i].rfind("limbo: backup:", 0) == 0) backup = i;
+  }
+  EXPECT_LT(abandoned, backup);
+  // The phase's time includes the undo's 100 ms settle (the flow's clock: 1 GHz, 1 us per read).
+  bool timed = false;
+  for (const auto& line : lines) {
+    const auto at = line.find(" us, pcie ");
+    if (line.rfind("limbo: times: verify ", 0) != 0 || at == std::string::npos) continue;
+    const uint64_t pcie_us = std::stoull(line.substr(at + std::strlen(" us, pcie ")));
+    EXPECT_GE(pcie_us, 100000u) << line;
+    EXPECT_LT(pcie_us, 1000000u) << line;
+    timed = true;
+  }
+  EXPECT_TRUE(timed);
+}
+
+TEST_F(FlowPcieFaultTest, FaultAfterTheFirstAssertClearsOnlyThatPort) {
+  m.fault_on_assert = 1;
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_FALSE(in_reset(2));
+  EXPECT_FALSE(in_reset(3));
+  EXPECT_TRUE(has_line("limbo: pcie: abandoned: cleared Secondary Bus Reset on 1 port; settle 100 ms; endpoints not restored"));
+  EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(2, 0), 0x10, 4), 0xfeb00000u);  // the second port never asserted
+  EXPECT_NE(cmdline().find(" limbo=v3,verify:ok,pcie:fault,ms:"), std::string::npos) << cmdline();
+}
+
+TEST_F(FlowPcieFaultTest, FaultBeforeAnyResetLeavesNothingToClear) {
+  m.fault_on_reads = true;  // discovery's first read
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_EQ(m.faults, 1);
+  EXPECT_TRUE(has_line("limbo: pcie: abandoned: no port was left in reset"));
+  EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), 0x10, 4), 0xfebc0000u);  // untouched
+  EXPECT_NE(cmdline().find(" limbo=v3,verify:ok,pcie:fault,ms:"), std::string::npos) << cmdline();
+}
+
+TEST_F(FlowPcieFaultTest, FaultInTheUndoIsSaidAndTheJumpStillHappens) {
+  m.fault_on_assert = 2;
+  m.fault_on_clear = true;
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_EQ(m.faults, 2);
+  EXPECT_TRUE(has_line("limbo: pcie: abandoned: a fault while clearing Secondary Bus Reset; a port may stay in reset"));
+  EXPECT_TRUE(in_reset(2));  // what this test's fault left: said, not hidden
+  EXPECT_NE(cmdline().find(" limbo=v3,verify:ok,pcie:fault,ms:"), std::string::npos) << cmdline();
+  EXPECT_TRUE(has_line_starting("limbo: jumping to 0x1000200 "));
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ std::string format(const Report& r, uint64_t ms) {
 TEST(ReportFormat, VerifiedNoResets) {
   Report r;
   r.verify = Verify::kOk;
-  EXPECT_EQ(format(r, 12), " limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:12");
+  EXPECT_EQ(format(r, 12), " limbo=v3,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:12");
 }
 
 TEST(ReportFormat, SkippedWithCounters) {
@@ -31,7 +31,7 @@ TEST(ReportFormat, SkippedWithCounters) {
   r.stop = 4;
   r.skip = 2;
   r.fail = 1;
-  EXPECT_EQ(format(r, 1500), " limbo=v2,verify:off,reset:3,stop:4,skip:2,fail:1,ms:1500");
+  EXPECT_EQ(format(r, 1500), " limbo=v3,verify:off,reset:3,stop:4,skip:2,fail:1,ms:1500");
 }
 
 TEST(ReportFormat, LargestValuesFitTheSpareBytesWithTheirNul) {
@@ -40,9 +40,27 @@ TEST(ReportFormat, LargestValuesFitTheSpareBytesWithTheirNul) {
   r.reset = kMaxResetCount;
   r.stop = r.skip = r.fail = kMaxCount;
   const std::string text = format(r, kMaxMs);
-  EXPECT_EQ(text, " limbo=v2,verify:off,reset:999,stop:99,skip:99,fail:99,ms:99999");
+  EXPECT_EQ(text, " limbo=v3,verify:off,reset:999,stop:99,skip:99,fail:99,ms:99999");
   EXPECT_EQ(text.size(), kMaxReportLength);
   EXPECT_LE(text.size() + 1, abi::kCmdlineSpareBytes);
+}
+
+// Issue 20: a fault abandoned the PCIe phase: its counters give way to
+// pcie:fault (whatever they hold), and the form fits at its longest.
+TEST(ReportFormat, PcieFaultReplacesTheCounters) {
+  Report r;
+  r.verify = Verify::kOk;
+  r.reset = 5;
+  r.fail = 2;
+  r.pcie_fault = true;
+  EXPECT_EQ(format(r, 412), " limbo=v3,verify:ok,pcie:fault,ms:412");
+  r.verify = Verify::kSkipped;
+  const std::string longest = format(r, UINT64_MAX);
+  EXPECT_EQ(longest, " limbo=v3,verify:off,pcie:fault,ms:99999");
+  EXPECT_LT(longest.size(), kMaxReportLength);
+  char small[sizeof(" limbo=v3,verify:off,pcie:fault,ms:99999") - 1];  // one byte short of its NUL
+  EXPECT_EQ(format_report(r, UINT64_MAX, small, sizeof(small)), 0u);
+  EXPECT_EQ(small[0], '\0');
 }
 
 TEST(ReportFormat, ValuesBeyondTheMaximaSaturate) {
@@ -52,7 +70,7 @@ TEST(ReportFormat, ValuesBeyondTheMaximaSaturate) {
   r.stop = 100;
   r.skip = UINT32_MAX;
   r.fail = 1000;
-  EXPECT_EQ(format(r, UINT64_MAX), " limbo=v2,verify:ok,reset:999,stop:99,skip:99,fail:99,ms:99999");
+  EXPECT_EQ(format(r, UINT64_MAX), " limbo=v3,verify:ok,reset:999,stop:99,skip:99,fail:99,ms:99999");
   // Even the worst case of every counter and the time saturated fits.
   r.verify = Verify::kSkipped;
   char buf[kCmdlineCapacity];
@@ -98,7 +116,7 @@ TEST(CmdlineAppender, AppendsAtTheNulAndStaysTerminated) {
   char text[kCmdlineCapacity];
   const size_t n = format_report(r, 7, text, sizeof(text));
   ASSERT_EQ(appender.append(text, n), AppendResult::kWritten);
-  EXPECT_STREQ(line.bytes, "root=/x limbo=v2,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:7");
+  EXPECT_STREQ(line.bytes, "root=/x limbo=v3,verify:ok,reset:0,stop:0,skip:0,fail:0,ms:7");
   EXPECT_TRUE(line.guard_intact());
 }
 

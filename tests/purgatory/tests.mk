@@ -13,6 +13,8 @@ $(call purgatory_test,sha256_test,tests/purgatory/sha256_test.cc purgatory/lib/s
 $(call purgatory_test,report_test,tests/purgatory/report_test.cc purgatory/lib/report.cc)
 $(call purgatory_test,uart_test,tests/purgatory/uart_test.cc)
 $(call purgatory_test,console_test,tests/purgatory/console_test.cc)
+# Issue 20: the machine-check log on a fake MSR file (header-only).
+$(call purgatory_test,mce_test,tests/purgatory/mce_test.cc)
 # The flow (lib/flow.h) verifies through lib/verify and reports.
 $(call purgatory_test,flow_test,tests/purgatory/flow_test.cc purgatory/lib/sha256.cc purgatory/lib/report.cc \
   purgatory/lib/verify/zero_scan.cc purgatory/lib/verify/segments.cc)

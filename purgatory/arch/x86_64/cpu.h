@@ -29,6 +29,34 @@ inline uint64_t read_cr2() {
   return value;
 }
 
+inline uint64_t read_cr4() {
+  uint64_t value;
+  asm volatile("mov %%cr4, %0" : "=r"(value));
+  return value;
+}
+
+inline void write_cr4(uint64_t value) { asm volatile("mov %0, %%cr4" : : "r"(value) : "memory"); }
+
+inline uint32_t cpuid_leaf1_edx() {
+  uint32_t a = 1, b, c = 0, d;
+  asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+  return d;
+}
+
+// Model-specific registers for lib/mce.h's Msr parameter (SDM Vol. 2B
+// RDMSR/WRMSR); only indices CPUID says exist.
+struct Msr {
+  uint64_t read(uint32_t index) {
+    uint32_t low, high;
+    asm volatile("rdmsr" : "=a"(low), "=d"(high) : "c"(index));
+    return (uint64_t{high} << 32) | low;
+  }
+  void write(uint32_t index, uint64_t value) {
+    asm volatile("wrmsr" : : "c"(index), "a"(static_cast<uint32_t>(value)), "d"(static_cast<uint32_t>(value >> 32))
+                 : "memory");
+  }
+};
+
 // The last way to reset (after ACPI, 0xCF9 and the keyboard controller): an
 // empty IDT, then a divide error. The #DE finds no gate, nor does the #GP
 // and the #DF that follow: a triple fault, which resets the CPU (SDM Vol. 3A

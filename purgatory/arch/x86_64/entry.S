@@ -153,6 +153,63 @@ limbo_exception_nmi:
 	iretq
 	.size limbo_exception_nmi, . - limbo_exception_nmi
 
+/*
+ * The resume point for a fault in optional work (issue 20, lib/fault.h),
+ * setjmp-like. int limbo_resume_save(ResumeContext *ctx) (arch/x86_64/
+ * resume.h) saves the System V callee-saved registers, the stack pointer
+ * after its return and its return address, and returns 0.
+ * limbo_resume_to(const ResumeContext *ctx) makes that call return again,
+ * with 1: it restores the registers and IRETQs to the return address on the
+ * saved stack. An IRETQ, not a jump: if the fault hit inside the NMI handler,
+ * the CPU's NMI block lifts here as it would at that handler's own IRETQ
+ * (SDM Vol. 3A §6.7.1). RFLAGS comes back as 0x2: IF, DF and TF clear.
+ * Everything below the saved stack pointer is abandoned.
+ */
+#define RESUME_RBX 0
+#define RESUME_RBP 8
+#define RESUME_R12 16
+#define RESUME_R13 24
+#define RESUME_R14 32
+#define RESUME_R15 40
+#define RESUME_RSP 48
+#define RESUME_RIP 56
+	.globl limbo_resume_save
+	.type limbo_resume_save, @function
+limbo_resume_save:
+	movq	%rbx, RESUME_RBX(%rdi)
+	movq	%rbp, RESUME_RBP(%rdi)
+	movq	%r12, RESUME_R12(%rdi)
+	movq	%r13, RESUME_R13(%rdi)
+	movq	%r14, RESUME_R14(%rdi)
+	movq	%r15, RESUME_R15(%rdi)
+	leaq	8(%rsp), %rax        /* the caller's stack pointer after our ret */
+	movq	%rax, RESUME_RSP(%rdi)
+	movq	0(%rsp), %rax        /* our return address */
+	movq	%rax, RESUME_RIP(%rdi)
+	xorl	%eax, %eax
+	ret
+	.size limbo_resume_save, . - limbo_resume_save
+
+	.globl limbo_resume_to
+	.type limbo_resume_to, @function
+limbo_resume_to:
+	movq	RESUME_RBX(%rdi), %rbx
+	movq	RESUME_RBP(%rdi), %rbp
+	movq	RESUME_R12(%rdi), %r12
+	movq	RESUME_R13(%rdi), %r13
+	movq	RESUME_R14(%rdi), %r14
+	movq	RESUME_R15(%rdi), %r15
+	movq	RESUME_RSP(%rdi), %rcx
+	movq	RESUME_RIP(%rdi), %rdx
+	pushq	$DATA_SELECTOR       /* ss */
+	pushq	%rcx                 /* rsp */
+	pushq	$2                   /* rflags: only the reserved bit 1 */
+	pushq	$CODE_SELECTOR       /* cs */
+	pushq	%rdx                 /* rip */
+	movl	$1, %eax
+	iretq
+	.size limbo_resume_to, . - limbo_resume_to
+
 /* Saves the registers as an ExceptionFrame and reports; never returns. */
 limbo_exception_common:
 	pushq	%r15

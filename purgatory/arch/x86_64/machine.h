@@ -9,7 +9,9 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/address_space.h"
 #include "arch/x86_64/ecam.h"
+#include "arch/x86_64/resume.h"
 #include "lib/console.h"
+#include "lib/fault.h"
 #include "lib/flow_pcie.h"
 #include "lib/nmi.h"
 #include "lib/pcie/quiesce.h"
@@ -40,6 +42,34 @@ Console& the_console();
 // The NMIs received so far (main.cc limbo_nmi, from entry.S).
 flow::NmiRecord nmi_record();
 
+// Where the flow is, for the exception handler (main.cc; lib/fault.h), and
+// the one resume point: armed while run_guarded's fn runs.
+void set_phase(fault::Phase phase);
+ResumeContext& resume_context();
+void arm_resume(bool armed);
+
+#if defined(LIMBO_TEST_FAULT)
+// TEST-ONLY builds (purgatory/purgatory.mk build/test-fault): ud2 where the
+// capture kernel's command line asks (limbo.test_fault=verify|pcie).
+void test_fault_in_verify();
+void test_fault_in_handler();
+#endif
+
+// fn() with the resume point set for `phase`. A fault in it that
+// fault::decide() resumes from comes back here through limbo_resume_to, on
+// this frame's stack, with the handler having disarmed the point: false.
+// Not inlined, so that the frame the point lives in is this one, whose only
+// state across the save is its arguments.
+template <class Fn>
+[[gnu::noinline]] bool run_guarded(fault::Phase phase, Fn& fn) {
+  set_phase(phase);
+  if (limbo_resume_save(&resume_context()) != 0) return false;
+  arm_resume(true);
+  fn();
+  arm_resume(false);
+  return true;
+}
+
 // The PCIe quiesce's tables (tens of KiB): a global in .bss, not the stack.
 pcie::Workspace& pcie_workspace();
 
@@ -65,9 +95,17 @@ class Machine {
   // Identity-mapped: by our own tables (address_space.h), or the loader's,
   // which cover RAM (DESIGN.md "CPU state").
   uint8_t* phys(uint64_t address) { return reinterpret_cast<uint8_t*>(address); }
-  sha256::BlockFunction sha256_engine() { return simd_gate_sha256(); }
+  sha256::BlockFunction sha256_engine() {
+#if defined(LIMBO_TEST_FAULT)
+    test_fault_in_verify();
+#endif
+    return simd_gate_sha256();
+  }
   void sha256_release() { restore_control_after_simd(); }
   flow::NmiRecord nmi_record() { return arch::nmi_record(); }
+  void set_phase(fault::Phase phase) { arch::set_phase(phase); }
+  template <class Fn>
+  bool guarded(fault::Phase phase, Fn& fn) { return arch::run_guarded(phase, fn); }
 
   // The PCIe step (lib/flow_pcie.h).
   flow::PagingSummary paging_summary() const {

@@ -257,6 +257,7 @@ Totals quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::P
     fmt::println(sink, "limbo: pcie off");
     return totals;
   }
+  ws.reset.asserted = ws.reset.cleared = 0;  // abandon_reset() after a fault before reset_ports()
   const size_t roots = root_buses(abi_settings, ws.roots);
   totals.truncated = !discover(space, ws.roots, roots, ws.topology);
   decide(ws.topology, settings, ws.plan);

@@ -86,6 +86,13 @@ struct ResetWork {
   EndpointResult results[kMaxResetEndpoints];  // same index as Plan::endpoints
   Timeline timeline;
   ResetTotals totals;
+  // How far the sequence got, for abandon_reset() after a fault (issue 20):
+  // ports [cleared, asserted) of the plan may have Secondary Bus Reset set.
+  // `asserted` counts a port before its asserting write (a fault in that
+  // write leaves it unknown: clearing it again writes the value it had);
+  // `cleared` after its clearing write.
+  uint16_t asserted;
+  uint16_t cleared;
 };
 
 namespace detail {
@@ -141,6 +148,7 @@ template <ConfigSpace Space, Clock C>
 ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& plan, const Settings& settings,
                         ResetWork& w) {
   w.totals = ResetTotals{};
+  w.asserted = w.cleared = 0;
   Timeline& tl = w.timeline;
   tl = Timeline{};
   tl.start_us = clock.now_us();
@@ -202,11 +210,16 @@ ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& p
     const abi::PciAddress a = t.functions[plan.ports[p]].address;
     ps.bridge_control =
         BridgeControl::from_value(space.read16(a, kBridgeControlOffset)).set_secondary_bus_reset(false).value;
+    w.asserted = static_cast<uint16_t>(p + 1);
     space.write16(a, kBridgeControlOffset, BridgeControl::from_value(ps.bridge_control).set_secondary_bus_reset(true).value);
     const uint64_t now = clock.now_us();
     if (p == 0) tl.first_assert_us = now;
     tl.last_assert_us = now;
   }
+
+#if defined(LIMBO_TEST_PCIE_HOLD_HOOK)
+  LIMBO_TEST_PCIE_HOLD_HOOK();  // TEST-ONLY builds (arch/x86_64/main.cc): a fault with every port in reset
+#endif
 
   // 4. Hold: Trst is 1 ms (PCIe r6.0 §7.5.1.3.13); we hold Linux's 2 ms,
   // counted from the last port asserted, so every port gets at least that.
@@ -216,6 +229,7 @@ ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& p
   for (uint16_t p = 0; p < np; ++p) {
     const abi::PciAddress a = t.functions[plan.ports[p]].address;
     space.write16(a, kBridgeControlOffset, w.ports[p].bridge_control);
+    w.cleared = static_cast<uint16_t>(p + 1);
     const uint64_t now = clock.now_us();
     if (p == 0) tl.first_clear_us = now;
     tl.last_clear_us = now;
@@ -335,6 +349,23 @@ ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& p
   w.totals.ports_reset = np;
   tl.end_us = clock.now_us();
   return w.totals;
+}
+
+// After a fault abandoned reset_ports() (issue 20): no port may stay in
+// reset. Clears Secondary Bus Reset on the ports the sequence had asserted
+// and not yet cleared, writing back the Bridge Control value it saved before
+// asserting; restores nothing else (the endpoints below keep their reset
+// state; the next kernel enumerates them). Returns how many ports it wrote.
+// Reads nothing: a config read is what may have faulted.
+template <ConfigSpace Space>
+uint16_t abandon_reset(Space& space, const Topology& t, const Plan& plan, const ResetWork& w) {
+  uint16_t written = 0;
+  const uint16_t end = w.asserted < plan.port_count ? w.asserted : plan.port_count;
+  for (uint16_t p = w.cleared; p < end; ++p) {
+    space.write16(t.functions[plan.ports[p]].address, kBridgeControlOffset, w.ports[p].bridge_control);
+    ++written;
+  }
+  return written;
 }
 
 [[nodiscard]] constexpr const char* to_string(EndpointOutcome o) {
