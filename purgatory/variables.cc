@@ -62,6 +62,7 @@ limbo::abi::Config limbo_config = {
     .segments = {},
     .pcie = {},
     .reset_register = {},
+    .pcie_rules = {},
 };
 
 }  // extern "C"

@@ -54,7 +54,7 @@ void print_subtree(std::string& out, const Tables& tables, uint16_t index, const
 
 }  // namespace
 
-PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& settings) {
+PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& settings, const abi::PcieRules* rules) {
   PlanSummary summary;
   const uint32_t window_count = settings.ecam_count > abi::kMaxEcamWindows ? abi::kMaxEcamWindows : settings.ecam_count;
   SysfsConfigReader reader(sysfs_root, std::vector<abi::EcamWindow>(settings.ecam, settings.ecam + window_count));
@@ -64,7 +64,7 @@ PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& se
   abi::PciAddress roots[abi::kMaxRootBuses > abi::kMaxEcamWindows ? abi::kMaxRootBuses : abi::kMaxEcamWindows];
   const size_t root_count = core::root_buses(settings, roots);
   summary.discovery_truncated = !core::discover(reader, roots, root_count, tables->topology);
-  core::decide(tables->topology, core::settings_from_abi(settings), tables->plan);
+  core::decide(tables->topology, core::settings_from_abi(settings, rules), tables->plan);
 
   const core::Topology& t = tables->topology;
   std::string& out = summary.text;
