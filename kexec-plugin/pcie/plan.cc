@@ -106,6 +106,17 @@ PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& se
                     static_cast<unsigned long long>(f.mmio_window));
     }
   }
+  // Issue 17: a PF's VFs are gone after its reset; the capture kernel finds
+  // the PF with VF Enable clear.
+  for (uint16_t i = 0; i < t.count; ++i) {
+    const core::Function& f = t.functions[i];
+    if (f.enabled_vfs == 0) continue;
+    const bool cleared = core::clears_vfs(tables->plan.decisions[i]);
+    out += format("plan: %02x:%02x.%x sr-iov pf with %u vfs enabled: %s\n", f.address.bus, core::device_of(f.address),
+                  core::function_of(f.address), f.enabled_vfs,
+                  cleared ? "its reset clears VF Enable, nothing is restored into the vfs: the capture kernel sees the pf only"
+                          : "not reset by a bus reset or flr: the vfs stay enabled");
+  }
   if (summary.discovery_truncated) {
     summary.notes.push_back(format("more than %zu functions: the purgatory leaves the rest alone", core::kMaxFunctions));
   }

@@ -1464,5 +1464,122 @@ TEST(Rules, UnknownKindMatchesNothingAndCountIsCapped) {
   EXPECT_EQ(settings_from_abi(settings_for(r.fabric), &rules).rule_count, abi::kMaxPcieRules);
 }
 
+// ---- Issue 17: ARI and SR-IOV ---------------------------------------------
+
+// A port with ARI Forwarding Enable (Device Control 2) and below it one ARI
+// device with functions 0, 1, 9 and 17 (9 and 17 sit at "device" 1 and 2,
+// with no function 8 or 16 in front of them).
+void build_ari(Fabric& f, bool forwarding) {
+  f.add_window(0, 0, 255);
+  f.add(bdf(0, 2), root_port(1, 1));
+  if (forwarding) {
+    f.program16(bdf(0, 2), Fabric::kPcieCap + kDeviceControl2Offset, DeviceControl2{}.set_ari_forwarding_enable(true).value);
+  }
+  const int functions[] = {0, 1, 9, 17};
+  for (int k = 0; k < 4; ++k) {
+    Fabric::FunctionSpec fn = endpoint(0x8086, static_cast<uint16_t>(0x1520 + k), 0x020000);
+    fn.multi_function = true;
+    fn.ari_next = k + 1 < 4 ? functions[k + 1] : 0;
+    const abi::PciAddress a = bdf(1, static_cast<uint8_t>(functions[k] >> 3), static_cast<uint8_t>(functions[k] & 7));
+    f.add(a, fn);
+    make_live(f, a, 0xfe000000 + 0x100000 * k);
+    f.program8(a, kInterruptLineOffset, static_cast<uint8_t>(10 + k));
+  }
+}
+
+TEST(Ari, FunctionsBeyondSevenAreFoundResetAndEachRestored) {
+  Scenario r;
+  build_ari(r.fabric, true);
+  r.quiesce();
+  EXPECT_EQ(r.ws->topology.count, 5);  // the port and 4 functions
+  const int functions[] = {0, 1, 9, 17};
+  for (int k = 0; k < 4; ++k) {
+    const abi::PciAddress a = bdf(1, static_cast<uint8_t>(functions[k] >> 3), static_cast<uint8_t>(functions[k] & 7));
+    expect_decision(r, a, Action::kReset, Reason::kBelowSelectedPort);
+    EXPECT_TRUE(r.ws->topology.functions[r.index_of(a)].ari_bus);
+    EXPECT_EQ(r.fabric.fn(a).resets, 1u) << functions[k];
+    // Restored: BARs, interrupt line, Command with decode only.
+    EXPECT_EQ(r.fabric.peek(a, kBar0Offset, 4), 0xfe000000u + 0x100000u * k) << functions[k];
+    EXPECT_EQ(r.fabric.peek(a, kInterruptLineOffset, 1), 10u + k) << functions[k];
+    const Command cmd = Command::from_value(static_cast<uint16_t>(r.fabric.peek(a, kCommandOffset, 2)));
+    EXPECT_TRUE(cmd.memory_space()) << functions[k];
+    EXPECT_FALSE(cmd.bus_master()) << functions[k];
+  }
+  EXPECT_EQ(r.totals.reset, 4u);
+  EXPECT_TRUE(has_line(r.sink.text, "limbo: pcie 0000:01:02.1 8086:1523 class 020000 reset ok ready 101 ms by bus reset (port 0000:00:02.0)"))
+      << r.sink.text;
+}
+
+// Without ARI Forwarding the conventional scan stops at the missing device 1
+// function 0, as Linux's does: the functions past the gap are not in the
+// table (and a port reset would reset them without restoring them: which is
+// why the ARI walk matters).
+TEST(Ari, WithoutForwardingTheConventionalScanStopsAtTheGap) {
+  Scenario r;
+  build_ari(r.fabric, false);
+  r.quiesce();
+  EXPECT_EQ(r.ws->topology.count, 3);
+  EXPECT_EQ(r.index_of(bdf(1, 1, 1)), -1);
+}
+
+// An ARI list that loops back or points past the functions present ends.
+TEST(Ari, ABackwardsOrDanglingNextFunctionEndsTheWalk) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  r.fabric.program16(bdf(0, 2), Fabric::kPcieCap + kDeviceControl2Offset, DeviceControl2{}.set_ari_forwarding_enable(true).value);
+  Fabric::FunctionSpec f0 = endpoint();
+  f0.ari_next = 5;
+  r.fabric.add(bdf(1, 0, 0), f0);
+  Fabric::FunctionSpec f5 = endpoint();
+  f5.ari_next = 0x03;  // backwards
+  r.fabric.add(bdf(1, 0, 5), f5);
+  Fabric::FunctionSpec f3 = endpoint();
+  f3.ari_next = 0x40;  // would go on, but is never reached
+  r.fabric.add(bdf(1, 0, 3), f3);
+  r.quiesce();
+  EXPECT_EQ(r.ws->topology.count, 3);  // port, 0, 5
+  EXPECT_EQ(r.index_of(bdf(1, 0, 3)), -1);
+}
+
+// An SR-IOV PF with 4 VFs enabled is reset by its port like any endpoint;
+// the reset clears VF Enable and nothing is restored into it.
+TEST(Sriov, PfWithVfsEnabledIsResetAndItsVfsCleared) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  Fabric::FunctionSpec pf = endpoint(0x8086, 0x1521, 0x020000);
+  pf.sriov_total_vfs = 8;
+  r.fabric.add(bdf(1, 0), pf);
+  make_live(r.fabric, bdf(1, 0), 0xfe000000);
+  r.fabric.program16(bdf(1, 0), Fabric::kSriovCap + SriovControl::kOffset,
+                     SriovControl{}.set_vf_enable(true).set_vf_memory_space_enable(true).value);
+  r.fabric.program16(bdf(1, 0), Fabric::kSriovCap + SriovNumVfs::kOffset, 4);
+  // A second PF on an RCiEP, only stopped: its VFs stay, and it says so.
+  Fabric::FunctionSpec stopped = rc_integrated(endpoint(0x8086, 0x1521, 0x020000));
+  stopped.sriov_total_vfs = 8;
+  r.fabric.add(bdf(0, 3), stopped);
+  r.fabric.program16(bdf(0, 3), Fabric::kSriovCap + SriovControl::kOffset, SriovControl{}.set_vf_enable(true).value);
+  r.fabric.program16(bdf(0, 3), Fabric::kSriovCap + SriovNumVfs::kOffset, 2);
+  r.quiesce();
+  const Function& f = r.ws->topology.functions[r.index_of(bdf(1, 0))];
+  EXPECT_EQ(f.sriov_capability, Fabric::kSriovCap);
+  EXPECT_EQ(f.enabled_vfs, 4u);
+  expect_decision(r, bdf(1, 0), Action::kReset, Reason::kBelowSelectedPort);
+  EXPECT_FALSE(SriovControl::from_value(static_cast<uint16_t>(r.fabric.peek(bdf(1, 0), Fabric::kSriovCap + SriovControl::kOffset, 2)))
+                   .vf_enable());
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), kBar0Offset, 4), 0xfe000000u);  // the PF itself restored
+  EXPECT_EQ(r.totals.vfs_cleared, 4u);
+  EXPECT_TRUE(has_line(r.sink.text,
+                       "limbo: pcie 0000:01:00.0 8086:1521 class 020000 reset ok ready 101 ms by bus reset (port 0000:00:02.0), "
+                       "sr-iov pf with 4 vfs enabled: cleared by the reset, none restored (the capture kernel sees the pf only)"))
+      << r.sink.text;
+  EXPECT_TRUE(has_line(r.sink.text,
+                       "limbo: pcie 0000:00:03.0 8086:1521 class 020000 stop by bus master off (root complex integrated "
+                       "endpoint, no port), sr-iov pf with 2 vfs enabled: left enabled"))
+      << r.sink.text;
+  EXPECT_TRUE(has_line(r.sink.text, "limbo: pcie sr-iov 4 vfs cleared with their pfs, none restored")) << r.sink.text;
+}
+
 }  // namespace
 }  // namespace limbo::pcie::testing

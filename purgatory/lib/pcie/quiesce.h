@@ -51,6 +51,7 @@ struct Totals {
   uint32_t fail = 0;
   uint32_t ports = 0;
   uint32_t functions = 0;
+  uint32_t vfs_cleared = 0;  // issue 17: VFs of PFs reset by a bus reset or FLR
   uint64_t elapsed_us = 0;   // first function method (or first assert) to the end of the last restore
   bool enabled = false;
   bool truncated = false;    // discovery table full
@@ -144,12 +145,40 @@ void print_reason(Sink& sink, const Topology& t, const Plan& plan, const Decisio
   sink.put(')');
 }
 
+// An SR-IOV PF's VFs go with a bus reset or an FLR of the PF (VF Enable
+// cleared, PCIe r6.0 §9.3.3.3.1); nothing is restored into them (VF Enable
+// is not part of the saved state), so the capture kernel sees the PF only.
+// The other methods leave them enabled.
+[[nodiscard]] constexpr bool clears_vfs(const Decision& d) {
+  return d.action == Action::kReset &&
+         (d.method == Method::kBusReset || d.method == Method::kFlr || d.method == Method::kAfFlr);
+}
+
+template <class Sink>
+void print_decision_core(Sink& sink, const Topology& t, const Plan& plan, const ResetWork* work, uint16_t index,
+                         const FunctionWork* functions);
+
 // The decision part of a line: "skip display device", "reset ok ready 101 ms
 // by flr (root complex integrated endpoint, no port)"; without `work` and
-// `functions` (the plan view) what will be done: "reset by flr (...)".
+// `functions` (the plan view) what will be done: "reset by flr (...)"; then,
+// for an SR-IOV PF with VFs enabled, what becomes of them.
 template <class Sink>
 void print_decision(Sink& sink, const Topology& t, const Plan& plan, const ResetWork* work, uint16_t index,
                     const FunctionWork* functions = nullptr) {
+  print_decision_core(sink, t, plan, work, index, functions);
+  const Function& f = t.functions[index];
+  if (f.enabled_vfs == 0) return;
+  fmt::print(sink, ", sr-iov pf with ", fmt::dec(f.enabled_vfs), " vfs enabled: ");
+  if (clears_vfs(plan.decisions[index])) {
+    fmt::print(sink, "cleared by the reset, none restored (the capture kernel sees the pf only)");
+  } else {
+    fmt::print(sink, "left enabled");
+  }
+}
+
+template <class Sink>
+void print_decision_core(Sink& sink, const Topology& t, const Plan& plan, const ResetWork* work, uint16_t index,
+                         const FunctionWork* functions) {
   const Decision& d = plan.decisions[index];
   const Function& f = t.functions[index];
   if (d.action == Action::kReset && f.is_bridge()) {
@@ -250,6 +279,9 @@ void print_report(Sink& sink, const Topology& t, const Plan& plan, const ResetWo
       fmt::println(sink, " port link not up within ", fmt::dec(kLinuxLinkActiveTimeoutMs), " ms");
     }
   }
+  if (totals.vfs_cleared != 0) {
+    fmt::println(sink, "limbo: pcie sr-iov ", fmt::dec(totals.vfs_cleared), " vfs cleared with their pfs, none restored");
+  }
   if (totals.truncated) fmt::println(sink, "limbo: pcie more than ", fmt::dec(kMaxFunctions), " functions: the rest left alone");
   fmt::println(sink, "limbo: pcie reset ", fmt::dec(totals.reset), " stop ", fmt::dec(totals.stop), " skip ",
                fmt::dec(totals.skip), " fail ",
@@ -328,6 +360,9 @@ Totals quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::P
   totals.skip = ws.plan.skip_count;
   totals.ports = r.ports_reset;
   totals.functions = ws.topology.count;
+  for (uint16_t i = 0; i < ws.topology.count; ++i) {
+    if (clears_vfs(ws.plan.decisions[i])) totals.vfs_cleared += ws.topology.functions[i].enabled_vfs;
+  }
   const bool any_function = ws.plan.function_reset_count != 0 || ws.plan.stop_count != 0;
   const uint64_t start = any_function ? ws.functions.timeline.start_us : ws.reset.timeline.first_assert_us;
   const uint64_t end = any_function && ws.functions.timeline.end_us > ws.reset.timeline.end_us
