@@ -254,8 +254,15 @@ void walk_extended_capabilities(Reader& space, Function& f) {
   for (int step = 0; step < kMaxExtendedCapabilityWalk && offset >= kExtendedCapabilityFirstOffset; ++step) {
     const ExtendedCapabilityHeader h = ExtendedCapabilityHeader::ReadFrom(space, f.address, offset);
     if (h.value == 0 || h.value == 0xffffffffu) return;
-    if (h.id() == kExtendedCapabilityIdAri && f.ari_capability == 0) f.ari_capability = offset;
-    if (h.id() == kExtendedCapabilityIdSriov && f.sriov_capability == 0) f.sriov_capability = offset;
+    // Only a structure that ends inside the function's 4 KiB is used: a read
+    // past it would reach the next function's config space (ECAM).
+    if (h.id() == kExtendedCapabilityIdAri && f.ari_capability == 0 && offset + kAriCapabilityBytes <= kConfigSpaceSize) {
+      f.ari_capability = offset;
+    }
+    if (h.id() == kExtendedCapabilityIdSriov && f.sriov_capability == 0 &&
+        offset + kSriovCapabilityBytes <= kConfigSpaceSize) {
+      f.sriov_capability = offset;
+    }
     offset = static_cast<uint16_t>(h.next_offset() & ~3u);
   }
 }

@@ -394,6 +394,8 @@ struct ExtendedCapabilityHeader : ConfigRegister<ExtendedCapabilityHeader, uint3
 };
 inline constexpr uint16_t kExtendedCapabilityIdAri = 0x000e;    // PCIe r6.0 §7.8.7
 inline constexpr uint16_t kExtendedCapabilityIdSriov = 0x0010;  // PCIe r6.0 §9.3.3
+inline constexpr uint16_t kAriCapabilityBytes = 0x08;            // §7.8.7: header, capability, control
+inline constexpr uint16_t kSriovCapabilityBytes = 0x40;          // §9.3.3: header through VF Migration State Array Offset
 
 // ARI Capability register (PCIe r6.0 §7.8.7.2): the next function of the
 // device, 0 at the last.
