@@ -256,11 +256,11 @@ void walk_extended_capabilities(Reader& space, Function& f) {
     if (h.value == 0 || h.value == 0xffffffffu) return;
     // Only a structure that ends inside the function's 4 KiB is used: a read
     // past it would reach the next function's config space (ECAM).
-    if (h.id() == kExtendedCapabilityIdAri && f.ari_capability == 0 && offset + kAriCapabilityBytes <= kConfigSpaceSize) {
+    if (h.id() == kExtendedCapabilityIdAri && f.ari_capability == 0 && uint32_t{offset} + kAriCapabilityBytes <= kConfigSpaceSize) {
       f.ari_capability = offset;
     }
     if (h.id() == kExtendedCapabilityIdSriov && f.sriov_capability == 0 &&
-        offset + kSriovCapabilityBytes <= kConfigSpaceSize) {
+        uint32_t{offset} + kSriovCapabilityBytes <= kConfigSpaceSize) {
       f.sriov_capability = offset;
     }
     offset = static_cast<uint16_t>(h.next_offset() & ~3u);
