@@ -64,6 +64,7 @@ limbo::abi::Config limbo_config = {
     .reset_register = {},
     .on_fault = 0,  // abi::OnFault::kReboot
     .reserved_fault = 0,
+    .pcie_rules = {},
 };
 
 }  // extern "C"

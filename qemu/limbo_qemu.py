@@ -325,6 +325,12 @@ kScenarios = {
         'panic starts that capture kernel through the stock purgatory (its '
         'banner and command line; in a reservation this small it cannot go '
         'further: ~60 s, ends by silence)'),
+    'excludeid-fabric': Scenario(
+        'excludeid-fabric', 'guest-limbo.img', 'limbo', True,
+        'issue 17: --pcie-exclude=8086:10d3 on the issue 3 topology leaves '
+        'the e1000e untouched (RCTL.EN and Bus Master stay 1 in the capture '
+        'kernel) while the NVMe is reset; --plan names the rule for both',
+        devices='fabric'),
     'readymin-fabric': Scenario(
         'readymin-fabric', 'guest-limbo.img', 'limbo', True,
         'issue 6: --pcie-ready-timeout-ms=1 (the minimum) on the issue 3 '
@@ -1455,6 +1461,12 @@ def judge_fabric(run, texts, limbo_msgs):
   if not sc.captures:
     return errors
 
+  # Issue 17: excludeid-fabric excludes the e1000e by its ID: Limbo must not
+  # touch it, and --plan must say which rule decided each function.
+  excluded = ('e1000e',) if sc.name == 'excludeid-fabric' else ()
+  if excluded:
+    errors += judge_excludeid_plan(texts, functions)
+
   # Device state in the capture kernel, before any driver.
   nvme = [kNvmeState.match(t) for t in texts]
   nvme = [m for m in nvme if m]
@@ -1485,6 +1497,11 @@ def judge_fabric(run, texts, limbo_msgs):
                       f'{value} after a stock kexec (expected 1)')
   elif sc.name not in kPcieStateUntimed:
     for what, value in live.items():
+      if what.startswith('e1000e') and 'e1000e' in excluded:
+        if value != '1':
+          errors.append(f'{what}={value} in the capture kernel: the excluded '
+                        'e1000e was touched (expected 1, as the first kernel left it)')
+        continue
       if value != '0':
         errors.append(f'{what}={value} in the capture kernel (expected 0 '
                       'after Limbo\'s reset)')
@@ -1527,6 +1544,12 @@ def judge_fabric(run, texts, limbo_msgs):
         continue
       bdf, ident, cls, _ = functions[role]
       line = pcie_line(limbo_msgs, bdf)
+      if role in excluded:
+        wanted = f'limbo: pcie {bdf} {ident} class {cls} skip excluded (rule --pcie-exclude=8086:10d3)'
+        if line is None or line.lower() != wanted.lower():
+          errors.append(f'Limbo did not report the {role} {bdf} as "{wanted}": ' +
+                        (repr(line) if line else f'no "limbo: pcie {bdf}" line'))
+        continue
       wanted = re.compile(rf'^limbo: pcie {re.escape(bdf)} {re.escape(ident)} '
                           rf'class {re.escape(cls)} reset ok ready \d+ ms',
                           re.IGNORECASE)
@@ -1549,11 +1572,46 @@ def judge_fabric(run, texts, limbo_msgs):
     report = parse_limbo_report(cmdline) if cmdline else None
     if report is not None:
       fields = report[1]
-      for key, least in (('reset', 2), ('skip', 1), ('stop', 1)):
+      for key, least in (('reset', 2 - len(excluded)), ('skip', 1 + len(excluded)), ('stop', 1)):
         value = fields.get(key, '')
         if not value.isdigit() or int(value) < least:
           errors.append(f'limbo= report {key}:{value}, expected at least '
                         f'{least}')
+  return errors
+
+
+def judge_excludeid_plan(texts, functions):
+  """excludeid-fabric: `limbo-kexec --plan --pcie-exclude=8086:10d3` as the
+  guest printed it (GUEST: plan | ...): the e1000e skipped by that rule with
+  its port left for it, the NVMe reset by its port's bus reset."""
+  errors = []
+  plan = [t[len('GUEST: plan | '):] for t in texts if t.startswith('GUEST: plan | ')]
+  if not plan:
+    return ['no "GUEST: plan |" lines: limbo-kexec --plan did not run']
+  if 'pcie: excluded 8086:10d3' not in plan:
+    errors.append('--plan did not list the exclusion ("pcie: excluded 8086:10d3")')
+  def tree_line(bdf):
+    short = bdf[5:] if bdf.startswith('0000:') else bdf  # the tree prints BB:DD.F
+    for p in plan:
+      at = p.find('-' + short + ' ')
+      if at >= 0:
+        return p[at + 1:]
+    return None
+  if 'e1000e' in functions:
+    bdf, ident, cls, _ = functions['e1000e']
+    line = tree_line(bdf)
+    wanted = f'{bdf[5:]} {ident} class {cls} endpoint: skip excluded (rule --pcie-exclude=8086:10d3)'
+    if line is None or line.lower() != wanted.lower():
+      errors.append(f'--plan line for the e1000e is {line!r}, expected {wanted!r}')
+  if 'nvme' in functions:
+    bdf, ident, cls, _ = functions['nvme']
+    line = tree_line(bdf)
+    wanted = re.compile(rf'^{re.escape(bdf[5:])} {re.escape(ident)} class {re.escape(cls)} endpoint: '
+                        r'reset by bus reset \(port 0000:00:\S+\)$', re.IGNORECASE)
+    if line is None or not wanted.match(line):
+      errors.append(f'--plan line for the NVMe is {line!r}, expected "... reset by bus reset (port ...)"')
+  if not any('leave excluded function below' in p and 'rule --pcie-exclude=8086:10d3' in p for p in plan):
+    errors.append('--plan shows no port left for the excluded e1000e with its rule')
   return errors
 
 

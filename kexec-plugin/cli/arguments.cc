@@ -69,17 +69,15 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
       auto mode = pcie::parse_mode(value);
       if (!mode) out.error = arg + ": " + mode.error().message;
       else out.pcie.mode = *mode;
-    } else if (take_value(arg, "--pcie-exclude", value)) {
-      auto excluded = pcie::parse_excluded(value);
-      if (!excluded) {
-        out.error = arg + ": " + excluded.error().message;
-      } else {
-        // Repeatable: the lists add up, still within the configuration's room.
-        std::string all;
-        for (const abi::PciAddress& a : out.pcie.excluded) all += pcie::format_function_address(a) + ",";
-        auto merged = pcie::parse_excluded(all + value);
-        if (!merged) out.error = arg + ": " + merged.error().message;
-        else out.pcie.excluded = std::move(merged.value());
+    } else if (take_value(arg, "--pcie-exclude", value) || take_value(arg, "--pcie-include", value)) {
+      // Repeatable: the lists add up, still within the configuration's room.
+      const bool include = arg.rfind("--pcie-include=", 0) == 0;
+      auto selection =
+          pcie::parse_selection(value, include ? abi::PcieRuleAction::kInclude : abi::PcieRuleAction::kExclude);
+      if (!selection) {
+        out.error = arg + ": " + selection.error().message;
+      } else if (auto added = pcie::add_selection(out.pcie, *selection); !added) {
+        out.error = arg + ": " + added.error().message;
       }
     } else if (arg == "--pcie-include-display") {
       out.pcie.include_display = true;
@@ -91,7 +89,8 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
       auto ms = pcie::parse_ready_timeout_ms(value);
       if (!ms) out.error = arg + ": " + ms.error().message;
       else out.pcie.ready_timeout_ms = *ms;
-    } else if (arg == "--pcie" || arg == "--pcie-exclude" || arg == "--pcie-settle-ms" || arg == "--pcie-ready-timeout-ms") {
+    } else if (arg == "--pcie" || arg == "--pcie-exclude" || arg == "--pcie-include" || arg == "--pcie-settle-ms" ||
+               arg == "--pcie-ready-timeout-ms") {
       out.error = arg + " takes its value after '=' (" + arg + "=...)";
     } else if (arg == "--report") {
       out.report = true;
@@ -184,8 +183,11 @@ std::string usage_text() {
       "PCIe quiesce (the purgatory resets endpoints before the jump; --verbose\n"
       "prints the plan before loading):\n"
       "  --pcie=reset|off       secondary bus reset of eligible ports (default), or touch no device\n"
-      "  --pcie-exclude=SSSS:BB:DD.F[,...]\n"
-      "                         leave the port above these functions alone (at most 32)\n"
+      "  --pcie-exclude=SSSS:BB:DD.F|VVVV:DDDD|VVVV:*|class:CC[SS[PP]][,...]\n"
+      "                         leave these functions (and the port above) alone: by address\n"
+      "                         (at most 32), Vendor:Device ID or class (at most 32 rules)\n"
+      "  --pcie-include=...     (same syntax) reset these although Limbo's table of devices\n"
+      "                         known not to survive a bus reset or FLR (Linux quirks) says not\n"
       "  --pcie-include-display also reset ports above display devices (class 03)\n"
       "  --pcie-settle-ms=N     wait after the reset, 100..60000 (default 100, PCIe r6.0 6.6.1)\n"
       "  --pcie-ready-timeout-ms=N\n"

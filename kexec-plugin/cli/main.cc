@@ -189,7 +189,7 @@ int run_plan(const Arguments& args) {
   const pcie::FilledSettings filled = pcie::plan_settings(args.pcie, topology);
   std::printf("PCIe reset plan (limbo-kexec %s; read from %s, nothing is written)\n", LIMBO_VERSION, paths.sysfs.c_str());
   if (!topology.ecam_source.empty()) std::printf("ECAM windows from %s\n", topology.ecam_source.c_str());
-  for (const std::string& line : pcie::describe_settings(filled.settings)) std::printf("%s\n", line.c_str());
+  for (const std::string& line : pcie::describe_settings(filled.settings, &filled.rules)) std::printf("%s\n", line.c_str());
   for (const std::string& warning : load.warnings) {
     std::printf("%s: %s\n", load.quiesce_disabled ? "WARNING" : "warning", warning.c_str());
   }
@@ -197,7 +197,7 @@ int run_plan(const Arguments& args) {
     std::printf("The tree below is what the policy would do if the purgatory could reach config space.\n");
   }
   if (geteuid() != 0) std::printf("note: not root: MCFG and config space past 64 bytes are unreadable\n");
-  const pcie::PlanSummary plan = pcie::make_plan(paths.sysfs, filled.settings);
+  const pcie::PlanSummary plan = pcie::make_plan(paths.sysfs, filled.settings, &filled.rules);
   std::fputs(plan.text.c_str(), stdout);
   for (const std::string& note : plan.notes) std::printf("note: %s\n", note.c_str());
   if (plan.functions == 0) {

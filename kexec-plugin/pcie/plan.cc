@@ -54,7 +54,7 @@ void print_subtree(std::string& out, const Tables& tables, uint16_t index, const
 
 }  // namespace
 
-PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& settings) {
+PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& settings, const abi::PcieRules* rules) {
   PlanSummary summary;
   const uint32_t window_count = settings.ecam_count > abi::kMaxEcamWindows ? abi::kMaxEcamWindows : settings.ecam_count;
   SysfsConfigReader reader(sysfs_root, std::vector<abi::EcamWindow>(settings.ecam, settings.ecam + window_count));
@@ -64,7 +64,7 @@ PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& se
   abi::PciAddress roots[abi::kMaxRootBuses > abi::kMaxEcamWindows ? abi::kMaxRootBuses : abi::kMaxEcamWindows];
   const size_t root_count = core::root_buses(settings, roots);
   summary.discovery_truncated = !core::discover(reader, roots, root_count, tables->topology);
-  core::decide(tables->topology, core::settings_from_abi(settings), tables->plan);
+  core::decide(tables->topology, core::settings_from_abi(settings, rules), tables->plan);
 
   const core::Topology& t = tables->topology;
   std::string& out = summary.text;
@@ -105,6 +105,17 @@ PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& se
                     core::device_of(f.address), core::function_of(f.address), core::to_string(tables->plan.decisions[i].method),
                     static_cast<unsigned long long>(f.mmio_window));
     }
+  }
+  // Issue 17: a PF's VFs are gone after its reset; the capture kernel finds
+  // the PF with VF Enable clear.
+  for (uint16_t i = 0; i < t.count; ++i) {
+    const core::Function& f = t.functions[i];
+    if (f.enabled_vfs == 0) continue;
+    const bool cleared = core::clears_vfs(tables->plan.decisions[i]);
+    out += format("plan: %02x:%02x.%x sr-iov pf with %u vfs enabled: %s\n", f.address.bus, core::device_of(f.address),
+                  core::function_of(f.address), f.enabled_vfs,
+                  cleared ? "its reset clears VF Enable, nothing is restored into the vfs: the capture kernel sees the pf only"
+                          : "not reset by a bus reset or flr: the vfs stay enabled");
   }
   if (summary.discovery_truncated) {
     summary.notes.push_back(format("more than %zu functions: the purgatory leaves the rest alone", core::kMaxFunctions));

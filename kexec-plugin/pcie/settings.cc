@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include "pcie/address.h"
 
@@ -66,6 +67,142 @@ Result<std::vector<abi::PciAddress>> parse_excluded(std::string_view text) {
   return out;
 }
 
+namespace {
+
+bool same_rule(const abi::PcieRule& a, const abi::PcieRule& b) {
+  return a.kind == b.kind && a.action == b.action && a.value == b.value && a.mask == b.mask;
+}
+
+// Exactly `digits` hex digits.
+std::optional<uint32_t> hex_digits(std::string_view text, size_t digits) {
+  if (text.size() != digits) return std::nullopt;
+  uint32_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+Result<abi::PcieRule> parse_identity(std::string_view item, abi::PcieRuleAction action) {
+  const std::string shown(item);
+  abi::PcieRule rule{};
+  rule.action = static_cast<uint8_t>(action);
+  if (item.substr(0, 6) == "class:") {
+    const std::string_view digits = item.substr(6);
+    if (digits.empty() || digits.size() > 6 || digits.size() % 2 != 0 || !hex_digits(digits, digits.size())) {
+      return fail("\"" + shown + "\": a class is class:CC, class:CCSS or class:CCSSPP (2, 4 or 6 hex digits)");
+    }
+    const uint32_t value = *hex_digits(digits, digits.size());
+    const size_t shift = 8 * (3 - digits.size() / 2);  // left-align to the 24-bit class code
+    rule.kind = static_cast<uint8_t>(abi::PcieRuleKind::kClass);
+    rule.value = value << shift;
+    rule.mask = (0xffffffu >> shift) << shift;
+    return rule;
+  }
+  const size_t colon = item.find(':');
+  if (colon == std::string_view::npos || item.find(':', colon + 1) != std::string_view::npos) {
+    return fail("\"" + shown + "\" is not SSSS:BB:DD.F, VVVV:DDDD, VVVV:* or class:CC[SS[PP]]");
+  }
+  const auto vendor = hex_digits(item.substr(0, colon), 4);
+  const std::string_view device_text = item.substr(colon + 1);
+  const auto device = device_text == "*" ? std::optional<uint32_t>(0) : hex_digits(device_text, 4);
+  if (!vendor) return fail("\"" + shown + "\": the vendor ID is 4 hex digits");
+  if (!device) return fail("\"" + shown + "\": the device ID is 4 hex digits or *");
+  if (*vendor == 0xffff || *vendor == 0) return fail("\"" + shown + "\": vendor ID " + std::string(item.substr(0, colon)) + " is not a device's");
+  rule.kind = static_cast<uint8_t>(abi::PcieRuleKind::kId);
+  rule.value = *device << 16 | *vendor;
+  rule.mask = device_text == "*" ? 0x0000ffffu : 0xffffffffu;
+  return rule;
+}
+
+}  // namespace
+
+Result<Selection> parse_selection(std::string_view text, abi::PcieRuleAction action) {
+  Selection out;
+  if (text.empty()) return fail("needs SSSS:BB:DD.F, VVVV:DDDD, VVVV:* or class:CC[SS[PP]], comma-separated");
+  while (true) {
+    const size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    if (item.find('.') != std::string_view::npos) {
+      auto address = parse_function_address(item);
+      if (!address) return address.error();
+      if (action == abi::PcieRuleAction::kExclude) {
+        if (std::none_of(out.addresses.begin(), out.addresses.end(),
+                         [&](const abi::PciAddress& a) { return same_function(a, *address); })) {
+          out.addresses.push_back(*address);
+        }
+      } else {
+        abi::PcieRule rule{};
+        rule.kind = static_cast<uint8_t>(abi::PcieRuleKind::kAddress);
+        rule.action = static_cast<uint8_t>(action);
+        rule.value = uint32_t{address->segment} << 16 | uint32_t{address->bus} << 8 | address->devfn;
+        rule.mask = 0xffffffffu;
+        if (std::none_of(out.rules.begin(), out.rules.end(), [&](const abi::PcieRule& r) { return same_rule(r, rule); })) {
+          out.rules.push_back(rule);
+        }
+      }
+    } else {
+      auto rule = parse_identity(item, action);
+      if (!rule) return rule.error();
+      if (std::none_of(out.rules.begin(), out.rules.end(), [&](const abi::PcieRule& r) { return same_rule(r, *rule); })) {
+        out.rules.push_back(*rule);
+      }
+    }
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  if (out.addresses.size() > abi::kMaxExcludedFunctions) {
+    return fail(format("%zu functions, Limbo's configuration holds at most %zu", out.addresses.size(), abi::kMaxExcludedFunctions));
+  }
+  if (out.rules.size() > abi::kMaxPcieRules) {
+    return fail(format("%zu rules by ID, class or include, Limbo's configuration holds at most %zu", out.rules.size(),
+                       abi::kMaxPcieRules));
+  }
+  std::sort(out.addresses.begin(), out.addresses.end(), less);
+  return out;
+}
+
+Result<bool> add_selection(PcieOptions& options, const Selection& more) {
+  std::vector<abi::PciAddress> addresses = options.excluded;
+  for (const abi::PciAddress& a : more.addresses) {
+    if (std::none_of(addresses.begin(), addresses.end(), [&](const abi::PciAddress& b) { return same_function(a, b); })) {
+      addresses.push_back(a);
+    }
+  }
+  std::vector<abi::PcieRule> rules = options.rules;
+  for (const abi::PcieRule& r : more.rules) {
+    if (std::none_of(rules.begin(), rules.end(), [&](const abi::PcieRule& b) { return same_rule(r, b); })) rules.push_back(r);
+  }
+  if (addresses.size() > abi::kMaxExcludedFunctions) {
+    return fail(format("%zu functions, Limbo's configuration holds at most %zu", addresses.size(), abi::kMaxExcludedFunctions));
+  }
+  if (rules.size() > abi::kMaxPcieRules) {
+    return fail(format("%zu rules by ID, class or include, Limbo's configuration holds at most %zu", rules.size(),
+                       abi::kMaxPcieRules));
+  }
+  std::sort(addresses.begin(), addresses.end(), less);
+  // Exclusions before includes: the order the purgatory matches them in does
+  // not depend on it, but the lists read back the same way.
+  std::stable_sort(rules.begin(), rules.end(), [](const abi::PcieRule& a, const abi::PcieRule& b) { return a.action < b.action; });
+  options.excluded = std::move(addresses);
+  options.rules = std::move(rules);
+  return true;
+}
+
+std::string format_rule(const abi::PcieRule& r) {
+  switch (static_cast<abi::PcieRuleKind>(r.kind)) {
+    case abi::PcieRuleKind::kAddress:
+      return format_function_address(abi::PciAddress{static_cast<uint16_t>(r.value >> 16), static_cast<uint8_t>(r.value >> 8),
+                                                     static_cast<uint8_t>(r.value)});
+    case abi::PcieRuleKind::kId:
+      return (r.mask >> 16) == 0 ? format("%04x:*", r.value & 0xffff) : format("%04x:%04x", r.value & 0xffff, r.value >> 16);
+    case abi::PcieRuleKind::kClass:
+      if ((r.mask & 0xff00) == 0) return format("class:%02x", r.value >> 16);
+      if ((r.mask & 0xff) == 0) return format("class:%04x", r.value >> 8);
+      return format("class:%06x", r.value);
+  }
+  return "?";
+}
+
 Result<uint32_t> parse_settle_ms(std::string_view text) {
   return parse_bounded_ms(text, kMinSettleMs, kMaxSettleMs, "PCIe r6.0 §6.6.1: 100 ms after a reset before the first config request");
 }
@@ -89,9 +226,16 @@ Result<PcieOptions> options_from_environment(const EnvLookup& lookup) {
     options.mode = *mode;
   }
   if (const std::string_view v = get(kEnvExclude); !v.empty()) {
-    auto excluded = parse_excluded(v);
+    auto excluded = parse_selection(v, abi::PcieRuleAction::kExclude);
     if (!excluded) return bad(kEnvExclude, v, excluded.error());
-    options.excluded = std::move(excluded.value());
+    auto added = add_selection(options, *excluded);
+    if (!added) return bad(kEnvExclude, v, added.error());
+  }
+  if (const std::string_view v = get(kEnvInclude); !v.empty()) {
+    auto included = parse_selection(v, abi::PcieRuleAction::kInclude);
+    if (!included) return bad(kEnvInclude, v, included.error());
+    auto added = add_selection(options, *included);
+    if (!added) return bad(kEnvInclude, v, added.error());
   }
   if (const std::string_view v = get(kEnvIncludeDisplay); !v.empty()) {
     if (v != "0" && v != "1") return bad(kEnvIncludeDisplay, v, fail("is 1 or 0"));
@@ -113,9 +257,15 @@ Result<PcieOptions> options_from_environment(const EnvLookup& lookup) {
 std::vector<std::pair<std::string, std::string>> options_to_environment(const PcieOptions& options) {
   std::string excluded;
   for (const abi::PciAddress& a : options.excluded) excluded += (excluded.empty() ? "" : ",") + format_function_address(a);
+  std::string included;
+  for (const abi::PcieRule& r : options.rules) {
+    std::string& list = r.action == static_cast<uint8_t>(abi::PcieRuleAction::kInclude) ? included : excluded;
+    list += (list.empty() ? "" : ",") + format_rule(r);
+  }
   return {
       {kEnvMode, options.mode == abi::PcieMode::kReset ? "reset" : "off"},
       {kEnvExclude, excluded},
+      {kEnvInclude, included},
       {kEnvIncludeDisplay, options.include_display ? "1" : "0"},
       {kEnvSettleMs, std::to_string(options.settle_ms)},
       {kEnvReadyTimeoutMs, std::to_string(options.ready_timeout_ms)},
@@ -163,6 +313,9 @@ FilledSettings build_settings(const PcieOptions& options, const Topology& topolo
   const size_t excluded = std::min(options.excluded.size(), abi::kMaxExcludedFunctions);
   std::copy_n(options.excluded.begin(), excluded, s.excluded);
   s.excluded_count = static_cast<uint32_t>(excluded);
+  const size_t rules = std::min(options.rules.size(), abi::kMaxPcieRules);
+  std::copy_n(options.rules.begin(), rules, out.rules.rules);
+  out.rules.count = static_cast<uint32_t>(rules);
   return out;
 }
 
@@ -187,7 +340,7 @@ FilledSettings plan_settings(const PcieOptions& options, const Topology& topolog
   return out;
 }
 
-std::vector<std::string> describe_settings(const abi::PcieSettings& s) {
+std::vector<std::string> describe_settings(const abi::PcieSettings& s, const abi::PcieRules* rules) {
   std::vector<std::string> lines;
   if (s.mode != static_cast<uint32_t>(abi::PcieMode::kReset)) {
     lines.push_back("pcie: mode off (no device is touched)");
@@ -207,7 +360,15 @@ std::vector<std::string> describe_settings(const abi::PcieSettings& s) {
   for (uint32_t i = 0; i < s.excluded_count && i < abi::kMaxExcludedFunctions; ++i) {
     excluded += " " + format_function_address(s.excluded[i]);
   }
+  std::string included;
+  if (rules != nullptr) {
+    for (uint32_t i = 0; i < rules->count && i < abi::kMaxPcieRules; ++i) {
+      const abi::PcieRule& r = rules->rules[i];
+      (r.action == static_cast<uint8_t>(abi::PcieRuleAction::kInclude) ? included : excluded) += " " + format_rule(r);
+    }
+  }
   if (!excluded.empty()) lines.push_back("pcie: excluded" + excluded);
+  if (!included.empty()) lines.push_back("pcie: included past the known-device table" + included);
   return lines;
 }
 

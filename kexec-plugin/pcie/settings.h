@@ -36,18 +36,37 @@ struct PcieOptions {
   uint32_t settle_ms = kDefaultSettleMs;
   uint32_t ready_timeout_ms = kDefaultReadyTimeoutMs;
   std::vector<abi::PciAddress> excluded;  // sorted, no duplicates, at most abi::kMaxExcludedFunctions
+  // Issue 17: exclusions by Vendor/Device ID or class, and every include, in
+  // the order given (exclusions first); at most abi::kMaxPcieRules.
+  std::vector<abi::PcieRule> rules;
+};
+
+// What one --pcie-exclude or --pcie-include list says: for exclusions,
+// addresses go to `addresses` (PcieSettings::excluded) and the rest to
+// `rules`; for includes, everything is a rule.
+struct Selection {
+  std::vector<abi::PciAddress> addresses;
+  std::vector<abi::PcieRule> rules;
 };
 
 // Each parser checks one value; the message names the rule, not the option,
 // so that limbo-kexec and the plugin can each prefix their own name.
 Result<abi::PcieMode> parse_mode(std::string_view text);                    // "reset" | "off"
 Result<std::vector<abi::PciAddress>> parse_excluded(std::string_view text);  // "SSSS:BB:DD.F[,...]"
+// Items "SSSS:BB:DD.F" (or "BB:DD.F"), "VVVV:DDDD", "VVVV:*", "class:CC",
+// "class:CCSS", "class:CCSSPP", comma-separated (issue 17).
+Result<Selection> parse_selection(std::string_view text, abi::PcieRuleAction action);
+// Adds `more` to `options` (duplicates collapse), within the block's room.
+Result<bool> add_selection(PcieOptions& options, const Selection& more);
+// A rule as the user writes it: "8086:10d3", "8086:*", "class:0108", "0000:01:00.0".
+std::string format_rule(const abi::PcieRule& rule);
 Result<uint32_t> parse_settle_ms(std::string_view text);                    // decimal, 100..60000
 Result<uint32_t> parse_ready_timeout_ms(std::string_view text);             // decimal, 1..60000
 
 // The plugin's environment (kexec-plugin/README.md).
 inline constexpr const char* kEnvMode = "LIMBO_PCIE";                       // reset | off
-inline constexpr const char* kEnvExclude = "LIMBO_PCIE_EXCLUDE";            // SSSS:BB:DD.F[,...]
+inline constexpr const char* kEnvExclude = "LIMBO_PCIE_EXCLUDE";            // SSSS:BB:DD.F|VVVV:DDDD|class:CC..[,...]
+inline constexpr const char* kEnvInclude = "LIMBO_PCIE_INCLUDE";            // the same syntax
 inline constexpr const char* kEnvIncludeDisplay = "LIMBO_PCIE_INCLUDE_DISPLAY";  // 1 | 0
 inline constexpr const char* kEnvSettleMs = "LIMBO_PCIE_SETTLE_MS";
 inline constexpr const char* kEnvReadyTimeoutMs = "LIMBO_PCIE_READY_TIMEOUT_MS";
@@ -72,6 +91,7 @@ struct Topology {
 
 struct FilledSettings {
   abi::PcieSettings settings{};
+  abi::PcieRules rules{};             // the configuration block's pcie_rules
   std::vector<std::string> warnings;  // one line each, for stderr, without "limbo: "
   bool quiesce_disabled = false;      // mode reset was asked for, but nothing can be reset
 };
@@ -92,6 +112,6 @@ FilledSettings plan_settings(const PcieOptions& options, const Topology& topolog
 
 // One line per fact of `settings`, for --verbose: windows, root buses, times,
 // exclusions.
-std::vector<std::string> describe_settings(const abi::PcieSettings& settings);
+std::vector<std::string> describe_settings(const abi::PcieSettings& settings, const abi::PcieRules* rules = nullptr);
 
 }  // namespace limbo::plugin::pcie

@@ -102,7 +102,8 @@ void print_segment_checks(FILE* log, const kexec::Replacement& plan) {
 // The configuration block's PCIe part from the settings and the running
 // system. Never fails: without ECAM the load goes on with PCIe quiesce off,
 // and says so loudly. Verbose: the settings and the plan the purgatory will follow.
-abi::PcieSettings fill_pcie(const Settings& settings, FILE* log) {
+abi::PcieSettings fill_pcie(const Settings& settings, FILE* log, abi::PcieRules& rules) {
+  rules = abi::PcieRules{};
   if (settings.pcie.mode == abi::PcieMode::kOff) {
     if (settings.verbose || settings.dry_run) std::fprintf(log, "limbo: pcie: mode off (no device is touched)\n");
     return abi::PcieSettings{};
@@ -115,9 +116,11 @@ abi::PcieSettings fill_pcie(const Settings& settings, FILE* log) {
   }
   if (settings.verbose) {
     if (!topology.ecam_source.empty()) std::fprintf(log, "limbo: pcie: ECAM windows from %s\n", topology.ecam_source.c_str());
-    for (const std::string& line : pcie::describe_settings(filled.settings)) std::fprintf(log, "limbo: %s\n", line.c_str());
+    for (const std::string& line : pcie::describe_settings(filled.settings, &filled.rules)) {
+      std::fprintf(log, "limbo: %s\n", line.c_str());
+    }
     if (!filled.quiesce_disabled) {
-      const pcie::PlanSummary plan = pcie::make_plan(settings.sysfs_root, filled.settings);
+      const pcie::PlanSummary plan = pcie::make_plan(settings.sysfs_root, filled.settings, &filled.rules);
       std::fprintf(log, "limbo: pcie plan (what the purgatory will do, from sysfs now):\n");
       size_t at = 0;
       while (at < plan.text.size()) {
@@ -128,6 +131,7 @@ abi::PcieSettings fill_pcie(const Settings& settings, FILE* log) {
       for (const std::string& note : plan.notes) std::fprintf(log, "limbo: pcie plan note: %s\n", note.c_str());
     }
   }
+  rules = filled.rules;
   return filled.settings;
 }
 
@@ -234,7 +238,7 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
     if (!damage) return damage.error();
     options.damage = *damage;
   }
-  options.config.pcie = fill_pcie(settings, log);
+  options.config.pcie = fill_pcie(settings, log, options.config.pcie_rules);
 
   auto replacement = kexec::build_replacement(stock, input, *limbo, options);
   if (!replacement) return replacement.error();

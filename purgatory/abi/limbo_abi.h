@@ -51,7 +51,7 @@ inline constexpr size_t kCmdlineSpareBytes = 64;
 // all-zero part means "not provided": no per-segment checks (the purgatory
 // hashes every region in full, as stock), PCIe quiesce off.
 inline constexpr uint32_t kConfigMagic = 0x4f424d4cu;  // "LMBO" little-endian
-inline constexpr uint16_t kConfigVersion = 3;  // 3: on_fault (issue 20)
+inline constexpr uint16_t kConfigVersion = 4;  // 3: on_fault (issue 20); 4: pcie_rules appended (issue 17)
 
 // Config::flags bits.
 inline constexpr uint32_t kConfigFlagTscInvariant = 1u << 0;  // CPUID 8000_0007h EDX[8] seen by the plugin
@@ -170,6 +170,43 @@ struct PcieSettings {
 static_assert(sizeof(PcieSettings) == 32 + 16 * kMaxEcamWindows + 4 * kMaxRootBuses + 4 * kMaxExcludedFunctions);
 static_assert(offsetof(PcieSettings, ecam) == 32);
 
+// Exclusions and inclusions by identity (issue 17): --pcie-exclude's
+// VVVV:DDDD and class:CC[SS[PP]], and every --pcie-include. Addresses given to
+// --pcie-exclude stay in PcieSettings::excluded; an address given to
+// --pcie-include is a rule here. A function matches when
+// (its value & mask) == value, its value being by kind:
+//   kAddress: segment << 16 | bus << 8 | devfn
+//   kId:      device ID << 16 | vendor ID (the first dword of config space)
+//   kClass:   the 24-bit class code (base class 23:16, sub-class 15:8, interface 7:0)
+enum class PcieRuleKind : uint8_t {
+  kAddress = 1,
+  kId = 2,
+  kClass = 3,
+};
+enum class PcieRuleAction : uint8_t {
+  kExclude = 1,  // the function is left alone, as an excluded address is
+  kInclude = 2,  // the built-in table of known devices (lib/pcie/known_devices.h) does not apply to it
+};
+struct PcieRule {
+  uint8_t kind;    // PcieRuleKind
+  uint8_t action;  // PcieRuleAction
+  uint16_t reserved;
+  uint32_t value;
+  uint32_t mask;
+};
+static_assert(sizeof(PcieRule) == 12);
+static_assert(offsetof(PcieRule, value) == 4);
+static_assert(offsetof(PcieRule, mask) == 8);
+
+inline constexpr size_t kMaxPcieRules = 32;
+
+struct PcieRules {
+  uint32_t count;
+  uint32_t reserved;
+  PcieRule rules[kMaxPcieRules];
+};
+static_assert(sizeof(PcieRules) == 8 + 12 * kMaxPcieRules);
+
 struct Config {
   uint32_t magic;    // kConfigMagic
   uint16_t version;  // kConfigVersion
@@ -192,6 +229,9 @@ struct Config {
   // Version 3 (issue 20): what a fault does (OnFault), and padding.
   uint32_t on_fault;
   uint32_t reserved_fault;
+
+  // Version 4 (issue 17): PCIe rules by identity.
+  PcieRules pcie_rules;
 };
 static_assert(offsetof(Config, magic) == 0);
 static_assert(offsetof(Config, version) == 4);
@@ -204,7 +244,10 @@ static_assert(offsetof(Config, segments) == 32);
 static_assert(offsetof(Config, pcie) == 32 + 48 * kSha256RegionCount);
 static_assert(offsetof(Config, reset_register) == 32 + 48 * kSha256RegionCount + sizeof(PcieSettings));
 static_assert(offsetof(Config, on_fault) == 32 + 48 * kSha256RegionCount + sizeof(PcieSettings) + sizeof(ResetRegister));
-static_assert(sizeof(Config) == 32 + 48 * kSha256RegionCount + sizeof(PcieSettings) + sizeof(ResetRegister) + 8);
+static_assert(offsetof(Config, pcie_rules) ==
+              32 + 48 * kSha256RegionCount + sizeof(PcieSettings) + sizeof(ResetRegister) + 8);
+static_assert(sizeof(Config) ==
+              32 + 48 * kSha256RegionCount + sizeof(PcieSettings) + sizeof(ResetRegister) + 8 + sizeof(PcieRules));
 static_assert(sizeof(Config) <= 0xffff, "Config::size is 16 bits");
 
 // ---- Symbol table ------------------------------------------------------

@@ -113,12 +113,12 @@ PcieStepResult quiesce_pcie(Machine& machine, Console& con, const abi::Config* c
   UnprefixedSink<Console> sink(con);
   pcie::Workspace& ws = machine.pcie_workspace();
   auto&& mmio = machine.pcie_mmio();
-  const pcie::Totals totals = pcie::quiesce(space, mmio, delay, sink, settings, ws);
+  const pcie::Totals totals = pcie::quiesce(space, mmio, delay, sink, settings, ws, &config->pcie_rules);
   // Where the time went, for whoever reads a slow reset: the phases of the
   // one parallel sequence, on the delay clock.
   const pcie::Timeline& tl = ws.reset.timeline;
   if (totals.ports != 0) {
-    const uint64_t settle_from = tl.settle_end_us - uint64_t{pcie::settings_from_abi(settings).settle_ms} * 1000;
+    const uint64_t settle_from = tl.settle_end_us - uint64_t{ws.plan.bus_reset_settle_ms} * 1000;  // issue 17: a known slow device may lengthen it
     fmt::println(con, "pcie: timeline: assert ", fmt::dec(tl.last_assert_us - tl.first_assert_us), " us, hold ",
                  fmt::dec(tl.first_clear_us - tl.last_assert_us), " us, link wait ",
                  fmt::dec(settle_from - tl.last_clear_us), " us (", fmt::dec(ws.reset.totals.links_not_up),

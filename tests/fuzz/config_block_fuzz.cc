@@ -60,6 +60,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     c.pcie.ecam[0] = abi::EcamWindow{0xb0000000, 0, 0, 255, 0};
     c.pcie.excluded_count = 1;
     c.pcie.excluded[0] = pcie::make_address(0, 1, 0, 0);
+    c.pcie_rules.count = 1;  // --pcie-exclude=8086:10d3
+    c.pcie_rules.rules[0] = abi::PcieRule{static_cast<uint8_t>(abi::PcieRuleKind::kId),
+                                          static_cast<uint8_t>(abi::PcieRuleAction::kExclude), 0, 0x10d38086u, 0xffffffffu};
     std::vector<uint8_t> seed;
     fuzz::append(seed, regions);
     fuzz::append(seed, c);
@@ -123,6 +126,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (s.settle_ms == 0 || s.settle_ms > pcie::kLinuxResetReadyPollMaxMs) violated("settle time not clamped");
   if (s.ready_timeout_ms == 0 || s.ready_timeout_ms > pcie::kLinuxResetReadyPollMaxMs) violated("ready timeout not clamped");
   if (s.excluded_count > abi::kMaxExcludedFunctions) violated("exclusion count not clamped");
+  // Issue 17: the rules appended in version 3.
+  const pcie::Settings with_rules = pcie::settings_from_abi(config.pcie, &config.pcie_rules);
+  if (with_rules.rule_count > abi::kMaxPcieRules) violated("rule count not clamped");
+  if (with_rules.rule_count != 0 && with_rules.rules != config.pcie_rules.rules) violated("rules not read from the block");
 
   // Sized like the purgatory's own array (quiesce.h's caller).
   abi::PciAddress roots[abi::kMaxRootBuses > abi::kMaxEcamWindows ? abi::kMaxRootBuses : abi::kMaxEcamWindows];

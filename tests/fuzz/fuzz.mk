@@ -21,7 +21,7 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 FUZZ_CXXFLAGS := -std=c++20 -O1 -g -Wall -Wextra -Ipurgatory -Ikexec-plugin -I. $(FUZZ_SAN) \
   -DLIMBO_VERSION='"$(VERSION)"' -DLIMBO_PURGATORY_PATH='"$(abspath $(BUILD))/purgatory.ro"' \
   -DLIMBO_PLUGIN_PATH='"$(abspath $(BUILD))/liblimbo-kexec.so"' -MMD -MP
-FUZZ_TARGETS := elf_loader stock_decode mcfg iomem config_block pcie_policy
+FUZZ_TARGETS := elf_loader stock_decode mcfg iomem config_block pcie_policy pcie_selection
 
 # The plugin's core, instrumented for coverage (fuzzer-no-link).
 FUZZ_CORE_SRCS := $(PLUGIN_CORE_SRCS) purgatory/lib/sha256.cc purgatory/lib/verify/segments.cc \

@@ -10,7 +10,10 @@
 //    its children are all endpoints, and no discovered function on any bus
 //    of its secondary..subordinate range belongs to another parent;
 //  - every decision carries a known reason that fits its action, and the
-//    reset tables agree with the decisions.
+//    reset tables agree with the decisions;
+//  - issue 17: an excluded function matches an exclusion; no port is reset
+//    that the table of known devices forbids (itself or a child) unless an
+//    include names it; no FLR of a device whose FLR is known broken.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -39,9 +42,11 @@ using namespace limbo::pcie;
 
 // The input, in order: window count, windows (segment, start, end), root
 // count, roots (segment, bus), settings flags, exclusion count, exclusions
-// (segment, bus, devfn), then function records (bus, devfn, length - 1,
-// that many config bytes from offset 0; segment 0 or 1 by the high bit of
-// bus's record... kept simple: segment = window 0's segment).
+// (segment, bus, devfn), rule count, rules (kind, action, value and mask,
+// 4 bytes each, little-endian; issue 17), then function records (bus,
+// devfn, page, length - 1, that many config bytes from offset 0, or from
+// 100h when the page's low bit is set, so that extended capabilities (ARI,
+// SR-IOV) can be built; segment = window 0's segment).
 struct Input {
   const uint8_t* data;
   size_t size;
@@ -91,7 +96,10 @@ static_assert(ConfigReader<FuzzFabric>);
 // one more byte (AF capabilities, virtio cfg_type); PCIe capabilities, bus
 // numbers; issue 14's Device Capabilities, virtio BAR and offset, two BAR
 // dwords and Command.
-constexpr uint64_t kMaxReadsPerFunction = 3 + 2 + 2 * kMaxCapabilityWalk + 1 + 1 + 6;
+// Issue 17: the extended capability walk, SR-IOV Control and NumVFs, the
+// ARI Next Function Number, and a port's capability version and Device
+// Control 2 (once per bus it leads to).
+constexpr uint64_t kMaxReadsPerFunction = 3 + 2 + 2 * kMaxCapabilityWalk + 1 + 1 + 6 + kMaxExtendedCapabilityWalk + 2 + 1 + 2;
 
 struct Work {
   Topology topology;
@@ -112,6 +120,8 @@ bool reason_fits(Action action, Reason reason) {
     case Reason::kNoPort:
     case Reason::kSharesPort: return action == Action::kReset || action == Action::kStop;
     case Reason::kExcluded: return action != Action::kReset;
+    // Issue 17: a function falls to the next method; a port itself is left.
+    case Reason::kKnownNoBusReset: return action != Action::kSkip;
     default: return action == Action::kLeave;
   }
 }
@@ -133,12 +143,14 @@ void write_seeds() {
     }
     out.push_back(flags);
     out.push_back(0);  // no exclusions
+    out.push_back(0);  // no rules
     for (int bus = 0; bus < 256; ++bus) {
       for (int devfn = 0; devfn < 256; ++devfn) {
         const abi::PciAddress a{0, static_cast<uint8_t>(bus), static_cast<uint8_t>(devfn)};
         if (!f.has(a)) continue;
         out.push_back(static_cast<uint8_t>(bus));
         out.push_back(static_cast<uint8_t>(devfn));
+        out.push_back(0);  // page 0
         out.push_back(0xff);
         for (uint16_t o = 0; o < 256; ++o) out.push_back(static_cast<uint8_t>(f.peek(a, o, 1)));
       }
@@ -190,14 +202,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (uint32_t i = 0; i < abi_settings.excluded_count; ++i) {
     abi_settings.excluded[i] = abi::PciAddress{static_cast<uint16_t>(in.byte() % 2), in.byte(), in.byte()};
   }
+  abi::PcieRules rules = {};
+  rules.count = in.byte() % 5;
+  for (uint32_t i = 0; i < rules.count; ++i) {
+    abi::PcieRule& r = rules.rules[i];
+    r.kind = in.byte() % 5;  // 0 and 4 are not kinds: they must match nothing
+    r.action = static_cast<uint8_t>(1 + in.byte() % 2);
+    for (int k = 0; k < 4; ++k) r.value |= uint32_t{in.byte()} << (8 * k);
+    for (int k = 0; k < 4; ++k) r.mask |= uint32_t{in.byte()} << (8 * k);
+  }
   const uint16_t record_segment = fabric.windows.empty() ? 0 : fabric.windows[0].segment;
   while (!in.done()) {
     const uint8_t bus = in.byte();
     const uint8_t devfn = in.byte();
     const size_t length = size_t{in.byte()} + 1;
-    std::vector<uint8_t> config(256, 0);
-    for (size_t k = 0; k < length; ++k) config[k] = in.byte();
-    fabric.functions[FuzzFabric::key(abi::PciAddress{record_segment, bus, devfn})] = std::move(config);
+    const uint8_t page = in.byte();
+    std::vector<uint8_t>& config = fabric.functions[FuzzFabric::key(abi::PciAddress{record_segment, bus, devfn})];
+    config.resize(512, 0);  // a function given twice keeps both pages
+    const size_t base = (page & 1) ? 256 : 0;
+    for (size_t k = 0; k < length; ++k) config[base + k] = in.byte();
   }
 
   Topology& t = work->topology;
@@ -219,7 +242,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (fabric.buses_read.size() > claimed) violated("a bus read that no root or bridge claimed");
 
-  decide(t, settings_from_abi(abi_settings), plan);
+  const Settings settings = settings_from_abi(abi_settings, &rules);
+  decide(t, settings, plan);
   uint16_t skips = 0;
   for (uint16_t i = 0; i < t.count; ++i) {
     const Decision& d = plan.decisions[i];
@@ -264,6 +288,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (plan.decisions[j].action != Action::kReset) violated("a child of a reset port not reset");
       } else if (below) {
         violated("a reset port with a function of another parent inside its bus range");
+      }
+    }
+  }
+  // Issue 17.
+  auto included = [&](uint16_t i) { return find_inclusion(settings, t.functions[i]).found(); };
+  auto known = [&](uint16_t i) {
+    const Function& f = t.functions[i];
+    return f.type == PortType::kUnknown ? uint8_t{0} : known_flags(find_known_device(f.vendor_id, f.device_id));
+  };
+  for (uint16_t i = 0; i < t.count; ++i) {
+    const Decision& d = plan.decisions[i];
+    if (d.reason == Reason::kExcluded && !find_exclusion(settings, t.functions[i]).found()) {
+      violated("excluded without a matching exclusion");
+    }
+    if (d.rule_source == RuleSource::kExcludedAddress && d.rule >= settings.excluded_count) violated("rule index past the addresses");
+    if (d.rule_source == RuleSource::kRule && d.rule >= settings.rule_count) violated("rule index past the rules");
+    if ((d.method == Method::kFlr || d.method == Method::kAfFlr) && (known(i) & kKnownNoFlr) != 0 && !included(i)) {
+      violated("an FLR of a device known to break by it");
+    }
+  }
+  for (uint16_t p = 0; p < plan.port_count; ++p) {
+    const uint16_t port_index = plan.ports[p];
+    if ((known(port_index) & kKnownNoBusReset) != 0 && !included(port_index)) violated("a known no-bus-reset port reset");
+    for (uint16_t j = 0; j < t.count; ++j) {
+      if (t.functions[j].parent == port_index && (known(j) & kKnownNoBusReset) != 0 && !included(j) &&
+          !included(port_index)) {
+        violated("a port reset above a device known not to survive it");
       }
     }
   }

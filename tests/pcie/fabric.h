@@ -145,7 +145,12 @@ class Fabric {
     SimFunction::Model model = SimFunction::Model::kNone;
     uint8_t virtio_bar = 4;        // virtio: common configuration in this BAR...
     uint32_t virtio_offset = 0x1000;  // ...at this offset
+    // Issue 17: extended capabilities.
+    int ari_next = -1;             // >= 0: an ARI capability with this Next Function Number
+    uint16_t sriov_total_vfs = 0;  // > 0: an SR-IOV capability (VF Enable clear at power-on)
   };
+  static constexpr uint16_t kAriCap = 0x100;
+  static constexpr uint16_t kSriovCap = 0x110;
 
   // Capability offsets the fabric uses (the chain: MSI, MSI-X, AF, virtio's
   // common configuration, then the PCI Express capability).
@@ -213,6 +218,30 @@ class Fabric {
       if (spec.slot_hot_plug) {
         put32(c, pcie + kSlotCapabilitiesOffset, SlotCapabilities{}.set_hot_plug_capable(true).value);
         put16(c, pcie + kSlotStatusOffset, SlotStatus{}.set_presence_detect_state(true).value);
+      }
+    }
+    {
+      uint16_t previous = 0;  // the header whose next offset (bits 31:20) links to the next
+      auto chain_ext = [&](uint16_t at, uint16_t id) {
+        put32(c, at, ExtendedCapabilityHeader{}.set_id(id).set_version(1).value);
+        if (previous != 0) {
+          uint32_t prev;
+          memcpy(&prev, c + previous, 4);
+          put32(c, previous, ExtendedCapabilityHeader::from_value(prev).set_next_offset(at).value);
+        }
+        previous = at;
+      };
+      if (spec.ari_next >= 0) {
+        chain_ext(kAriCap, kExtendedCapabilityIdAri);
+        put16(c, kAriCap + AriCapability::kOffset,
+              AriCapability{}.set_next_function_number(static_cast<uint16_t>(spec.ari_next)).value);
+      }
+      if (spec.sriov_total_vfs > 0) {
+        // The list starts at 100h: without ARI, a vendor-specific extended
+        // capability (ID 000Bh, PCIe r6.0 §7.9.5) there leads to it.
+        if (previous == 0) chain_ext(kAriCap, 0x000b);
+        chain_ext(kSriovCap, kExtendedCapabilityIdSriov);
+        put16(c, kSriovCap + SriovTotalVfs::kOffset, spec.sriov_total_vfs);
       }
     }
     if (spec.layout == HeaderType::kLayoutBridge) {

@@ -38,6 +38,10 @@ struct Scenario {
     return totals;
   }
   Totals quiesce() { return quiesce(settings_for(fabric)); }
+  Totals quiesce(const abi::PcieSettings& s, const abi::PcieRules& rules) {
+    totals = pcie::quiesce(fabric, fabric, clock, sink, s, *ws, &rules);
+    return totals;
+  }
 
   int index_of(abi::PciAddress a) const {
     for (int i = 0; i < ws->topology.count; ++i) {
@@ -1175,6 +1179,406 @@ TEST(Methods, PlanTreeNamesTheMethods) {
                            "(root complex integrated endpoint, no port)\n"),
             std::string::npos)
       << tree.text;
+}
+
+// ---- Issue 17: known devices, rules by identity --------------------------
+
+abi::PcieRule id_rule(abi::PcieRuleAction action, uint16_t vendor, int device) {
+  abi::PcieRule r{};
+  r.kind = static_cast<uint8_t>(abi::PcieRuleKind::kId);
+  r.action = static_cast<uint8_t>(action);
+  r.value = (device < 0 ? 0u : uint32_t(device) << 16) | vendor;
+  r.mask = device < 0 ? 0x0000ffffu : 0xffffffffu;
+  return r;
+}
+abi::PcieRule class_rule(abi::PcieRuleAction action, uint32_t value, uint32_t mask) {
+  abi::PcieRule r{};
+  r.kind = static_cast<uint8_t>(abi::PcieRuleKind::kClass);
+  r.action = static_cast<uint8_t>(action);
+  r.value = value;
+  r.mask = mask;
+  return r;
+}
+abi::PcieRule address_rule(abi::PcieRuleAction action, abi::PciAddress a) {
+  abi::PcieRule r{};
+  r.kind = static_cast<uint8_t>(abi::PcieRuleKind::kAddress);
+  r.action = static_cast<uint8_t>(action);
+  r.value = address_value(a);
+  r.mask = 0xffffffffu;
+  return r;
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find(line + "\n") != std::string::npos;
+}
+
+TEST(KnownDevices, TableEntriesAreWellFormed) {
+  for (size_t i = 0; i < kKnownDeviceCount; ++i) {
+    const KnownDevice& k = kKnownDevices[i];
+    EXPECT_NE(k.flags | k.settle_ms, 0) << i;                     // each entry does something
+    EXPECT_EQ(k.device_id & ~k.device_mask, 0) << i;              // the ID fits its mask
+    EXPECT_EQ(find_known_device(k.vendor_id, k.device_id), i) << i;  // no entry hides another
+    EXPECT_NE(std::string(k.quirk), "") << i;
+    EXPECT_NE(std::string(k.since), "") << i;
+  }
+  EXPECT_NE(find_known_device(0x10de, 0x237f), kNotKnown);  // (device & 0xffc0) == 0x2340
+  EXPECT_EQ(find_known_device(0x10de, 0x2380), kNotKnown);
+  EXPECT_EQ(find_known_device(0x8086, 0x10d3), kNotKnown);
+}
+
+// An Atheros AR93xx (168c:0030) behind a root port: the port is left, with
+// the quirk named; the device gets the next method (no FLR: stopped); the
+// e1000e on the other port is still reset.
+TEST(KnownDevices, NoBusResetDeviceBehindARootPortKeepsItsPort) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  Fabric::FunctionSpec ath = endpoint(0x168c, 0x0030, 0x028000);
+  ath.msix = true;
+  r.fabric.add(bdf(1, 0), ath);
+  make_live(r.fabric, bdf(1, 0), 0xfe000000);
+  r.fabric.add(bdf(0, 3), root_port(2, 2));
+  r.fabric.add(bdf(2, 0), endpoint());
+  r.quiesce();
+  expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kKnownNoBusResetBelow);
+  expect_decision(r, bdf(1, 0), Action::kStop, Reason::kKnownNoBusReset);
+  expect_decision(r, bdf(0, 3), Action::kReset, Reason::kPortSelected);
+  EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 0u);
+  EXPECT_EQ(r.fabric.fn(bdf(2, 0)).resets, 1u);
+  EXPECT_FALSE(Command::from_value(r.fabric.peek(bdf(1, 0), kCommandOffset, 2)).bus_master());
+  EXPECT_TRUE(has_line(r.sink.text,
+                       "limbo: pcie 0000:01:00.0 168c:0030 class 028000 stop by bus master off (known not to survive a "
+                       "secondary bus reset, quirk_no_bus_reset (atheros ar93xx))"))
+      << r.sink.text;
+  // The port's decision in the plan view names the device and the quirk.
+  StringSink tree;
+  print_tree(tree, r.ws->topology, r.ws->plan);
+  EXPECT_NE(tree.text.find("leave known not to survive a secondary bus reset below (0000:01:00.0, quirk_no_bus_reset "
+                           "(atheros ar93xx))"),
+            std::string::npos)
+      << tree.text;
+}
+
+// A Qualcomm WCN6855 (17cb:1103) behind a switch downstream port: that port
+// is left; the device advertises FLR and is reset by it instead.
+TEST(KnownDevices, NoBusResetDeviceBehindASwitchIsResetByFlrInstead) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 4), root_port(3, 5));
+  r.fabric.add(bdf(3, 0), switch_port(PortType::kSwitchUpstreamPort, 4, 5));
+  r.fabric.add(bdf(4, 0), switch_port(PortType::kSwitchDownstreamPort, 5, 5));
+  Fabric::FunctionSpec wifi = endpoint(0x17cb, 0x1103, 0x028000);
+  wifi.flr = true;
+  r.fabric.add(bdf(5, 0), wifi);
+  make_live(r.fabric, bdf(5, 0), 0xfe000000);
+  r.quiesce();
+  expect_decision(r, bdf(4, 0), Action::kLeave, Reason::kKnownNoBusResetBelow);
+  expect_decision(r, bdf(5, 0), Action::kReset, Reason::kKnownNoBusReset);
+  EXPECT_EQ(r.decision(bdf(5, 0)).method, Method::kFlr);
+  EXPECT_EQ(r.fabric.fn(bdf(5, 0)).flrs, 1u);
+  EXPECT_EQ(r.fabric.fn(bdf(5, 0)).resets, 1u);  // the FLR only
+  EXPECT_EQ(r.totals.ports, 0u);
+  EXPECT_NE(r.sink.text.find("0000:05:00.0 17cb:1103 class 028000 reset ok ready"), std::string::npos) << r.sink.text;
+  EXPECT_NE(r.sink.text.find("by flr (known not to survive a secondary bus reset, quirk_no_bus_reset (qualcomm wcn6855))"),
+            std::string::npos)
+      << r.sink.text;
+}
+
+// Cavium CN8xxx: the root port itself (177d:a100) must not assert the reset.
+TEST(KnownDevices, NoBusResetPortIsNotUsed) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  Fabric::FunctionSpec cavium = root_port(1, 1);
+  cavium.vendor = 0x177d;
+  cavium.device = 0xa100;
+  r.fabric.add(bdf(0, 2), cavium);
+  r.fabric.add(bdf(1, 0), endpoint());
+  r.quiesce();
+  expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kKnownNoBusReset);
+  expect_decision(r, bdf(1, 0), Action::kStop, Reason::kSharesPort);
+  EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 0u);
+}
+
+// Intel 82579LM (8086:1502) advertises FLR, which Linux never uses on it.
+TEST(KnownDevices, NoFlrDeviceFallsToTheNextMethod) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  Fabric::FunctionSpec nic = rc_integrated(endpoint(0x8086, 0x1502, 0x020000));
+  nic.flr = true;
+  r.fabric.add(bdf(0, 0x19), nic);
+  make_live(r.fabric, bdf(0, 0x19), 0xfe000000);
+  Fabric::FunctionSpec other = rc_integrated(endpoint(0x8086, 0x10d3, 0x020000));
+  other.flr = true;
+  r.fabric.add(bdf(0, 2), other);
+  r.quiesce();
+  EXPECT_EQ(r.decision(bdf(0, 0x19)).method, Method::kBusMasterOff);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 0x19)).flrs, 0u);
+  EXPECT_EQ(r.decision(bdf(0, 2)).method, Method::kFlr);  // the same device without the quirk
+  EXPECT_NE(r.sink.text.find("stop by bus master off (root complex integrated endpoint, no port, quirk_no_flr (intel 82579lm))"),
+            std::string::npos)
+      << r.sink.text;
+}
+
+// Samsung SM961 (144d:a804): Linux disables the controller before its FLR;
+// Limbo uses the NVMe reset although FLR is offered.
+TEST(KnownDevices, NvmeDisableFirstDeviceGetsItsClassReset) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  Fabric::FunctionSpec ssd = rc_integrated(nvme_controller(true));
+  ssd.vendor = 0x144d;
+  ssd.device = 0xa804;
+  r.fabric.add(bdf(0, 1), ssd);
+  make_live(r.fabric, bdf(0, 1), 0xfe000000);
+  r.quiesce();
+  EXPECT_EQ(r.decision(bdf(0, 1)).method, Method::kNvmeReset);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 1)).flrs, 0u);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 1)).nvme_disables, 1u);
+}
+
+// VideoPropulsion Torrent QN16e (5555:0004): 1 s before the first config
+// request after its reset, whatever the setting.
+TEST(KnownDevices, SlowDeviceLengthensTheSettleTime) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  r.fabric.add(bdf(1, 0), endpoint(0x5555, 0x0004, 0x048000));
+  r.quiesce();
+  const Timeline& tl = r.ws->reset.timeline;
+  EXPECT_EQ(r.ws->plan.bus_reset_settle_ms, 1000u);
+  EXPECT_EQ(tl.settle_end_us, tl.last_clear_us + 1000000);
+  for (const Access& a : r.fabric.log) {
+    if (a.address == bdf(1, 0) && a.time_us > tl.first_clear_us) {
+      EXPECT_GE(a.time_us, tl.settle_end_us);
+    }
+  }
+  // Intel P3700 (8086:0953) FLR'd: 100 + 250 ms.
+  Scenario f;
+  f.fabric.add_window(0, 0, 255);
+  Fabric::FunctionSpec p3700 = rc_integrated(nvme_controller(true));
+  p3700.vendor = 0x8086;
+  p3700.device = 0x0953;
+  f.fabric.add(bdf(0, 1), p3700);
+  make_live(f.fabric, bdf(0, 1), 0xfe000000);
+  f.quiesce();
+  EXPECT_EQ(f.decision(bdf(0, 1)).method, Method::kFlr);
+  const FunctionTimeline& ft = f.ws->functions.timeline;
+  EXPECT_EQ(ft.flr_settle_end_us, ft.last_flr_us + 350000);
+  EXPECT_EQ(f.fabric.fn(bdf(0, 1)).accesses_within_flr_wait, 0u);
+}
+
+TEST(Rules, IdExclusionWithAWildcard) {
+  Scenario r;
+  build_qemu_like(r.fabric);
+  abi::PcieRules rules{};
+  rules.rules[rules.count++] = id_rule(abi::PcieRuleAction::kExclude, 0x8086, -1);
+  r.quiesce(settings_for(r.fabric), rules);
+  expect_decision(r, bdf(1, 0), Action::kSkip, Reason::kExcluded);           // e1000e 8086:10d3
+  expect_decision(r, bdf(0, 2), Action::kLeave, Reason::kExcludedBelow);
+  expect_decision(r, bdf(7, 1), Action::kSkip, Reason::kExcluded);           // e1000 8086:100e
+  expect_decision(r, bdf(2, 0), Action::kReset, Reason::kBelowSelectedPort);  // the NVMe
+  EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 0u);
+  EXPECT_EQ(r.fabric.fn(bdf(2, 0)).resets, 1u);
+  EXPECT_TRUE(has_line(r.sink.text, "limbo: pcie 0000:01:00.0 8086:10d3 class 020000 skip excluded (rule --pcie-exclude=8086:*)"))
+      << r.sink.text;
+  // A device ID that does not match leaves the e1000e to its port.
+  Scenario exact;
+  build_qemu_like(exact.fabric);
+  abi::PcieRules other{};
+  other.rules[other.count++] = id_rule(abi::PcieRuleAction::kExclude, 0x8086, 0x10d4);
+  exact.quiesce(settings_for(exact.fabric), other);
+  expect_decision(exact, bdf(1, 0), Action::kReset, Reason::kBelowSelectedPort);
+}
+
+TEST(Rules, ClassExclusion) {
+  Scenario r;
+  build_qemu_like(r.fabric);
+  abi::PcieRules rules{};
+  rules.rules[rules.count++] = class_rule(abi::PcieRuleAction::kExclude, 0x010800, 0xffff00);  // class:0108
+  r.quiesce(settings_for(r.fabric), rules);
+  expect_decision(r, bdf(2, 0), Action::kSkip, Reason::kExcluded);
+  expect_decision(r, bdf(0, 3), Action::kLeave, Reason::kExcludedBelow);
+  expect_decision(r, bdf(1, 0), Action::kReset, Reason::kBelowSelectedPort);
+  EXPECT_EQ(r.fabric.fn(bdf(2, 0)).resets, 0u);
+  EXPECT_TRUE(has_line(r.sink.text, "limbo: pcie 0000:02:00.0 1b36:0010 class 010802 skip excluded (rule --pcie-exclude=class:0108)"))
+      << r.sink.text;
+  StringSink tree;
+  print_tree(tree, r.ws->topology, r.ws->plan);
+  EXPECT_NE(tree.text.find("leave excluded function below (0000:02:00.0, rule --pcie-exclude=class:0108)"), std::string::npos)
+      << tree.text;
+  // An address exclusion names itself the same way.
+  Scenario a;
+  build_qemu_like(a.fabric);
+  abi::PcieSettings s = settings_for(a.fabric);
+  s.excluded[s.excluded_count++] = bdf(2, 0);
+  a.quiesce(s);
+  EXPECT_TRUE(has_line(a.sink.text, "limbo: pcie 0000:02:00.0 1b36:0010 class 010802 skip excluded (rule --pcie-exclude=0000:02:00.0)"))
+      << a.sink.text;
+}
+
+// The operator has tested the Atheros card: include by ID, or by the port's
+// address, resets its port after all and says which rule allowed it.
+TEST(Rules, IncludeForcesAPortTheTableSkips) {
+  for (const bool by_port : {false, true}) {
+    Scenario r;
+    r.fabric.add_window(0, 0, 255);
+    r.fabric.add(bdf(0, 2), root_port(1, 1));
+    r.fabric.add(bdf(1, 0), endpoint(0x168c, 0x0030, 0x028000));
+    abi::PcieRules rules{};
+    rules.rules[rules.count++] = by_port ? address_rule(abi::PcieRuleAction::kInclude, bdf(0, 2))
+                                         : id_rule(abi::PcieRuleAction::kInclude, 0x168c, 0x0030);
+    r.quiesce(settings_for(r.fabric), rules);
+    expect_decision(r, bdf(0, 2), Action::kReset, Reason::kPortSelected);
+    expect_decision(r, bdf(1, 0), Action::kReset, Reason::kBelowSelectedPort);
+    EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 1u);
+    const std::string rule = by_port ? "rule --pcie-include=0000:00:02.0" : "rule --pcie-include=168c:0030";
+    EXPECT_NE(r.sink.text.find("0000:01:00.0 168c:0030 class 028000 reset ok ready 101 ms by bus reset (port 0000:00:02.0, " +
+                               rule + ")"),
+              std::string::npos)
+        << r.sink.text;
+  }
+  // An include that matches nothing in the table changes nothing; an
+  // exclusion still wins over an include of the same function.
+  Scenario both;
+  both.fabric.add_window(0, 0, 255);
+  both.fabric.add(bdf(0, 2), root_port(1, 1));
+  both.fabric.add(bdf(1, 0), endpoint(0x168c, 0x0030, 0x028000));
+  abi::PcieRules rules{};
+  rules.rules[rules.count++] = id_rule(abi::PcieRuleAction::kExclude, 0x168c, 0x0030);
+  rules.rules[rules.count++] = id_rule(abi::PcieRuleAction::kInclude, 0x168c, 0x0030);
+  both.quiesce(settings_for(both.fabric), rules);
+  expect_decision(both, bdf(1, 0), Action::kSkip, Reason::kExcluded);
+  EXPECT_EQ(both.fabric.fn(bdf(1, 0)).resets, 0u);
+}
+
+TEST(Rules, UnknownKindMatchesNothingAndCountIsCapped) {
+  Scenario r;
+  build_qemu_like(r.fabric);
+  abi::PcieRules rules{};
+  abi::PcieRule junk = id_rule(abi::PcieRuleAction::kExclude, 0, -1);
+  junk.kind = 9;
+  junk.mask = 0;  // would match everything if the kind were trusted
+  rules.rules[rules.count++] = junk;
+  r.quiesce(settings_for(r.fabric), rules);
+  expect_decision(r, bdf(1, 0), Action::kReset, Reason::kBelowSelectedPort);
+  rules.count = 1000;
+  EXPECT_EQ(settings_from_abi(settings_for(r.fabric), &rules).rule_count, abi::kMaxPcieRules);
+}
+
+// ---- Issue 17: ARI and SR-IOV ---------------------------------------------
+
+// A port with ARI Forwarding Enable (Device Control 2) and below it one ARI
+// device with functions 0, 1, 9 and 17 (9 and 17 sit at "device" 1 and 2,
+// with no function 8 or 16 in front of them).
+void build_ari(Fabric& f, bool forwarding) {
+  f.add_window(0, 0, 255);
+  f.add(bdf(0, 2), root_port(1, 1));
+  if (forwarding) {
+    f.program16(bdf(0, 2), Fabric::kPcieCap + kDeviceControl2Offset, DeviceControl2{}.set_ari_forwarding_enable(true).value);
+  }
+  const int functions[] = {0, 1, 9, 17};
+  for (int k = 0; k < 4; ++k) {
+    Fabric::FunctionSpec fn = endpoint(0x8086, static_cast<uint16_t>(0x1520 + k), 0x020000);
+    fn.multi_function = true;
+    fn.ari_next = k + 1 < 4 ? functions[k + 1] : 0;
+    const abi::PciAddress a = bdf(1, static_cast<uint8_t>(functions[k] >> 3), static_cast<uint8_t>(functions[k] & 7));
+    f.add(a, fn);
+    make_live(f, a, 0xfe000000 + 0x100000 * k);
+    f.program8(a, kInterruptLineOffset, static_cast<uint8_t>(10 + k));
+  }
+}
+
+TEST(Ari, FunctionsBeyondSevenAreFoundResetAndEachRestored) {
+  Scenario r;
+  build_ari(r.fabric, true);
+  r.quiesce();
+  EXPECT_EQ(r.ws->topology.count, 5);  // the port and 4 functions
+  const int functions[] = {0, 1, 9, 17};
+  for (int k = 0; k < 4; ++k) {
+    const abi::PciAddress a = bdf(1, static_cast<uint8_t>(functions[k] >> 3), static_cast<uint8_t>(functions[k] & 7));
+    expect_decision(r, a, Action::kReset, Reason::kBelowSelectedPort);
+    EXPECT_TRUE(r.ws->topology.functions[r.index_of(a)].ari_bus);
+    EXPECT_EQ(r.fabric.fn(a).resets, 1u) << functions[k];
+    // Restored: BARs, interrupt line, Command with decode only.
+    EXPECT_EQ(r.fabric.peek(a, kBar0Offset, 4), 0xfe000000u + 0x100000u * k) << functions[k];
+    EXPECT_EQ(r.fabric.peek(a, kInterruptLineOffset, 1), 10u + k) << functions[k];
+    const Command cmd = Command::from_value(static_cast<uint16_t>(r.fabric.peek(a, kCommandOffset, 2)));
+    EXPECT_TRUE(cmd.memory_space()) << functions[k];
+    EXPECT_FALSE(cmd.bus_master()) << functions[k];
+  }
+  EXPECT_EQ(r.totals.reset, 4u);
+  EXPECT_TRUE(has_line(r.sink.text, "limbo: pcie 0000:01:02.1 8086:1523 class 020000 reset ok ready 101 ms by bus reset (port 0000:00:02.0)"))
+      << r.sink.text;
+}
+
+// Without ARI Forwarding the conventional scan stops at the missing device 1
+// function 0, as Linux's does: the functions past the gap are not in the
+// table (and a port reset would reset them without restoring them: which is
+// why the ARI walk matters).
+TEST(Ari, WithoutForwardingTheConventionalScanStopsAtTheGap) {
+  Scenario r;
+  build_ari(r.fabric, false);
+  r.quiesce();
+  EXPECT_EQ(r.ws->topology.count, 3);
+  EXPECT_EQ(r.index_of(bdf(1, 1, 1)), -1);
+}
+
+// An ARI list that loops back or points past the functions present ends.
+TEST(Ari, ABackwardsOrDanglingNextFunctionEndsTheWalk) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  r.fabric.program16(bdf(0, 2), Fabric::kPcieCap + kDeviceControl2Offset, DeviceControl2{}.set_ari_forwarding_enable(true).value);
+  Fabric::FunctionSpec f0 = endpoint();
+  f0.ari_next = 5;
+  r.fabric.add(bdf(1, 0, 0), f0);
+  Fabric::FunctionSpec f5 = endpoint();
+  f5.ari_next = 0x03;  // backwards
+  r.fabric.add(bdf(1, 0, 5), f5);
+  Fabric::FunctionSpec f3 = endpoint();
+  f3.ari_next = 0x40;  // would go on, but is never reached
+  r.fabric.add(bdf(1, 0, 3), f3);
+  r.quiesce();
+  EXPECT_EQ(r.ws->topology.count, 3);  // port, 0, 5
+  EXPECT_EQ(r.index_of(bdf(1, 0, 3)), -1);
+}
+
+// An SR-IOV PF with 4 VFs enabled is reset by its port like any endpoint;
+// the reset clears VF Enable and nothing is restored into it.
+TEST(Sriov, PfWithVfsEnabledIsResetAndItsVfsCleared) {
+  Scenario r;
+  r.fabric.add_window(0, 0, 255);
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  Fabric::FunctionSpec pf = endpoint(0x8086, 0x1521, 0x020000);
+  pf.sriov_total_vfs = 8;
+  r.fabric.add(bdf(1, 0), pf);
+  make_live(r.fabric, bdf(1, 0), 0xfe000000);
+  r.fabric.program16(bdf(1, 0), Fabric::kSriovCap + SriovControl::kOffset,
+                     SriovControl{}.set_vf_enable(true).set_vf_memory_space_enable(true).value);
+  r.fabric.program16(bdf(1, 0), Fabric::kSriovCap + SriovNumVfs::kOffset, 4);
+  // A second PF on an RCiEP, only stopped: its VFs stay, and it says so.
+  Fabric::FunctionSpec stopped = rc_integrated(endpoint(0x8086, 0x1521, 0x020000));
+  stopped.sriov_total_vfs = 8;
+  r.fabric.add(bdf(0, 3), stopped);
+  r.fabric.program16(bdf(0, 3), Fabric::kSriovCap + SriovControl::kOffset, SriovControl{}.set_vf_enable(true).value);
+  r.fabric.program16(bdf(0, 3), Fabric::kSriovCap + SriovNumVfs::kOffset, 2);
+  r.quiesce();
+  const Function& f = r.ws->topology.functions[r.index_of(bdf(1, 0))];
+  EXPECT_EQ(f.sriov_capability, Fabric::kSriovCap);
+  EXPECT_EQ(f.enabled_vfs, 4u);
+  expect_decision(r, bdf(1, 0), Action::kReset, Reason::kBelowSelectedPort);
+  EXPECT_FALSE(SriovControl::from_value(static_cast<uint16_t>(r.fabric.peek(bdf(1, 0), Fabric::kSriovCap + SriovControl::kOffset, 2)))
+                   .vf_enable());
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), kBar0Offset, 4), 0xfe000000u);  // the PF itself restored
+  EXPECT_EQ(r.totals.vfs_cleared, 4u);
+  EXPECT_TRUE(has_line(r.sink.text,
+                       "limbo: pcie 0000:01:00.0 8086:1521 class 020000 reset ok ready 101 ms by bus reset (port 0000:00:02.0), "
+                       "sr-iov pf with 4 vfs enabled: cleared by the reset, none restored (the capture kernel sees the pf only)"))
+      << r.sink.text;
+  EXPECT_TRUE(has_line(r.sink.text,
+                       "limbo: pcie 0000:00:03.0 8086:1521 class 020000 stop by bus master off (root complex integrated "
+                       "endpoint, no port), sr-iov pf with 2 vfs enabled: left enabled"))
+      << r.sink.text;
+  EXPECT_TRUE(has_line(r.sink.text, "limbo: pcie sr-iov 4 vfs cleared with their pfs, none restored")) << r.sink.text;
 }
 
 }  // namespace

@@ -326,7 +326,7 @@ TEST(PcieEnvironment, LimboKexecOptionsRoundTripThroughTheEnvironment) {
   ASSERT_EQ(back->excluded.size(), 2u);
   EXPECT_EQ(format_function_address(back->excluded[1]), "0003:7f:1f.7");
   // Every variable is set, so nothing from the caller's environment leaks in.
-  EXPECT_EQ(options_to_environment(PcieOptions{}).size(), 5u);
+  EXPECT_EQ(options_to_environment(PcieOptions{}).size(), 6u);
   EXPECT_EQ(env.at("LIMBO_PCIE_INCLUDE_DISPLAY"), "1");
 }
 
@@ -600,11 +600,12 @@ class Plan : public ::testing::Test {
     f.visible_bytes = visible_bytes_;
     return sys_.add(f, parent);
   }
-  abi::PcieSettings settings(PcieOptions options = {}) {
+  abi::PcieSettings settings(PcieOptions options = {}) { return filled(options).settings; }
+  FilledSettings filled(const PcieOptions& options) {
     Topology t;
     t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
     t.root_buses = {bdf(0, 0, 0, 0)};
-    return fill_settings(options, t).settings;
+    return fill_settings(options, t);
   }
   // The tree line of a function ("BB:DD.F ..."), without the branch drawing.
   static std::string line_of(const std::string& text, const std::string& function) {
@@ -657,8 +658,10 @@ TEST_F(Plan, ExclusionAndDisplayInclusion) {
   options.include_display = true;
   const PlanSummary plan = make_plan(sys_.root(), settings(options));
   EXPECT_EQ(line_of(plan.text, "00:05.0"),
-            "00:05.0 8086:1234 class 060400 root port: leave excluded function below (0000:08:00.1) [bus 08-08]");
-  EXPECT_EQ(line_of(plan.text, "08:00.1"), "08:00.1 8086:1234 class 020000 endpoint: skip excluded");
+            "00:05.0 8086:1234 class 060400 root port: leave excluded function below (0000:08:00.1, rule "
+            "--pcie-exclude=0000:08:00.1) [bus 08-08]");
+  EXPECT_EQ(line_of(plan.text, "08:00.1"),
+            "08:00.1 8086:1234 class 020000 endpoint: skip excluded (rule --pcie-exclude=0000:08:00.1)");
   EXPECT_EQ(line_of(plan.text, "08:00.0"),
             "08:00.0 8086:1234 class 020000 endpoint: stop by bus master off (port left alone for another function 0000:00:05.0)");
   EXPECT_EQ(line_of(plan.text, "03:00.0"),
@@ -770,5 +773,150 @@ TEST(PlanHostile, BusNumberCycleEnds) {
   EXPECT_EQ(plan.ports, 0u);
 }
 
+// Issue 17: the plan names the rule or the quirk that decided each function.
+TEST_F(Plan, RulesAndKnownDevicesAreNamed) {
+  const auto host = sys_.host_bridge(0, 0);
+  const auto rp6 = add({.device = 6, .class_code = 0x060400, .pcie_type = 4, .secondary = 9, .subordinate = 9}, host);
+  add({.bus = 9, .vendor = 0x168c, .device_id = 0x003e, .class_code = 0x028000, .pcie_type = 0}, rp6);
+  PcieOptions options;
+  ASSERT_TRUE(add_selection(options, *parse_selection("1b36:0010", abi::PcieRuleAction::kExclude)));
+  const FilledSettings f = filled(options);
+  const PlanSummary plan = make_plan(sys_.root(), f.settings, &f.rules);
+  EXPECT_EQ(line_of(plan.text, "01:00.0"), "01:00.0 1b36:0010 class 010802 endpoint: skip excluded (rule --pcie-exclude=1b36:0010)");
+  EXPECT_EQ(line_of(plan.text, "00:01.0"),
+            "00:01.0 8086:1234 class 060400 root port: leave excluded function below (0000:01:00.0, rule "
+            "--pcie-exclude=1b36:0010) [bus 01-01]");
+  EXPECT_EQ(line_of(plan.text, "00:06.0"),
+            "00:06.0 8086:1234 class 060400 root port: leave known not to survive a secondary bus reset below "
+            "(0000:09:00.0, quirk_no_bus_reset (atheros qca6174)) [bus 09-09]");
+  EXPECT_EQ(line_of(plan.text, "09:00.0"),
+            "09:00.0 168c:003e class 028000 endpoint: stop by bus master off (known not to survive a secondary bus "
+            "reset, quirk_no_bus_reset (atheros qca6174))");
+  // Included: its port is reset, and the line says which rule allowed it.
+  ASSERT_TRUE(add_selection(options, *parse_selection("168c:003e", abi::PcieRuleAction::kInclude)));
+  const FilledSettings g = filled(options);
+  const PlanSummary forced = make_plan(sys_.root(), g.settings, &g.rules);
+  EXPECT_EQ(line_of(forced.text, "09:00.0"),
+            "09:00.0 168c:003e class 028000 endpoint: reset by bus reset (port 0000:00:06.0, rule --pcie-include=168c:003e)");
+}
+
 }  // namespace
 }  // namespace limbo::test
+
+namespace limbo::plugin::pcie {
+namespace {
+
+// ---- Issue 17: exclusions and inclusions by identity ---------------------------------
+
+TEST(PcieSelection, EveryItemKind) {
+  auto sel = parse_selection("8086:10d3,8086:*,class:01,class:0108,class:010802,0000:01:00.0,8086:10d3",
+                             abi::PcieRuleAction::kExclude);
+  ASSERT_TRUE(sel) << sel.error().message;
+  ASSERT_EQ(sel->addresses.size(), 1u);
+  EXPECT_EQ(format_function_address(sel->addresses[0]), "0000:01:00.0");
+  ASSERT_EQ(sel->rules.size(), 5u);  // the repeated 8086:10d3 collapses
+  const abi::PcieRule& id = sel->rules[0];
+  EXPECT_EQ(id.kind, static_cast<uint8_t>(abi::PcieRuleKind::kId));
+  EXPECT_EQ(id.action, static_cast<uint8_t>(abi::PcieRuleAction::kExclude));
+  EXPECT_EQ(id.value, 0x10d38086u);
+  EXPECT_EQ(id.mask, 0xffffffffu);
+  EXPECT_EQ(sel->rules[1].value, 0x8086u);
+  EXPECT_EQ(sel->rules[1].mask, 0xffffu);
+  EXPECT_EQ(sel->rules[2].value, 0x010000u);
+  EXPECT_EQ(sel->rules[2].mask, 0xff0000u);
+  EXPECT_EQ(sel->rules[3].value, 0x010800u);
+  EXPECT_EQ(sel->rules[3].mask, 0xffff00u);
+  EXPECT_EQ(sel->rules[4].value, 0x010802u);
+  EXPECT_EQ(sel->rules[4].mask, 0xffffffu);
+  const char* texts[] = {"8086:10d3", "8086:*", "class:01", "class:0108", "class:010802"};
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(format_rule(sel->rules[i]), texts[i]);
+  // Includes: an address is a rule too.
+  auto inc = parse_selection("0000:00:1c.0,168c:0030", abi::PcieRuleAction::kInclude);
+  ASSERT_TRUE(inc) << inc.error().message;
+  EXPECT_TRUE(inc->addresses.empty());
+  ASSERT_EQ(inc->rules.size(), 2u);
+  EXPECT_EQ(inc->rules[0].kind, static_cast<uint8_t>(abi::PcieRuleKind::kAddress));
+  EXPECT_EQ(inc->rules[0].value, 0x0000e0u);  // segment 0, bus 0, devfn 1c.0
+  EXPECT_EQ(format_rule(inc->rules[0]), "0000:00:1c.0");
+}
+
+TEST(PcieSelection, BadItemsSayWhatIsWrong) {
+  auto error = [](const char* text) {
+    auto r = parse_selection(text, abi::PcieRuleAction::kExclude);
+    return r ? std::string("(accepted)") : r.error().message;
+  };
+  EXPECT_NE(error("8086:10d").find("the device ID is 4 hex digits or *"), std::string::npos);
+  EXPECT_NE(error("808g:10d3").find("the vendor ID is 4 hex digits"), std::string::npos);
+  EXPECT_NE(error("ffff:*").find("is not a device's"), std::string::npos);
+  EXPECT_NE(error("class:1").find("a class is class:CC, class:CCSS or class:CCSSPP"), std::string::npos);
+  EXPECT_NE(error("class:01080").find("a class is"), std::string::npos);
+  EXPECT_NE(error("class:0108022").find("a class is"), std::string::npos);
+  EXPECT_NE(error("class:").find("a class is"), std::string::npos);
+  EXPECT_NE(error("class:zz").find("a class is"), std::string::npos);
+  EXPECT_NE(error("8086:10d3:1").find("is not SSSS:BB:DD.F, VVVV:DDDD, VVVV:* or class:CC[SS[PP]]"), std::string::npos);
+  EXPECT_NE(error("8086").find("is not SSSS:BB:DD.F"), std::string::npos);
+  EXPECT_NE(error("0000:01:32.0").find("bad device"), std::string::npos);
+  EXPECT_NE(error("8086:10d3,").find("is not SSSS:BB:DD.F"), std::string::npos);
+  EXPECT_NE(error(""), "(accepted)");
+  std::string many;
+  for (int i = 0; i < 33; ++i) many += format("%s8086:%04x", i ? "," : "", i);
+  EXPECT_NE(error(many.c_str()).find("33 rules by ID, class or include, Limbo's configuration holds at most 32"),
+            std::string::npos);
+}
+
+TEST(PcieSelection, OptionsAndEnvironmentRoundTrip) {
+  using plugin::cli::parse_arguments;
+  const auto args = parse_arguments({"limbo-kexec", "--pcie-exclude=8086:*,0000:01:00.0", "--pcie-include=168c:0030",
+                                     "--pcie-exclude=class:0108", "--pcie-include=168c:0030", "-p", "/vmlinuz"});
+  ASSERT_EQ(args.error, "");
+  ASSERT_EQ(args.pcie.excluded.size(), 1u);
+  ASSERT_EQ(args.pcie.rules.size(), 3u);  // exclusions first, the repeated include once
+  EXPECT_EQ(format_rule(args.pcie.rules[0]), "8086:*");
+  EXPECT_EQ(format_rule(args.pcie.rules[1]), "class:0108");
+  EXPECT_EQ(format_rule(args.pcie.rules[2]), "168c:0030");
+  EXPECT_EQ(args.pcie.rules[2].action, static_cast<uint8_t>(abi::PcieRuleAction::kInclude));
+  std::map<std::string, std::string> env;
+  for (const auto& [name, value] : options_to_environment(args.pcie)) env[name] = value;
+  EXPECT_EQ(env.at("LIMBO_PCIE_EXCLUDE"), "0000:01:00.0,8086:*,class:0108");
+  EXPECT_EQ(env.at("LIMBO_PCIE_INCLUDE"), "168c:0030");
+  auto back = options_from_environment([&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->rules.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(back->rules[i].value, args.pcie.rules[i].value);
+    EXPECT_EQ(back->rules[i].mask, args.pcie.rules[i].mask);
+    EXPECT_EQ(back->rules[i].action, args.pcie.rules[i].action);
+  }
+  // Errors name the option or the variable, like the others.
+  auto error_of = [](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), "limbo-kexec");
+    argv.push_back("-p");
+    return parse_arguments(argv).error;
+  };
+  EXPECT_EQ(error_of({"--pcie-include=zz"}).rfind("--pcie-include=zz: ", 0), 0u);
+  EXPECT_EQ(error_of({"--pcie-exclude=class:1"}).rfind("--pcie-exclude=class:1: ", 0), 0u);
+  EXPECT_EQ(error_of({"--pcie-include", "168c:0030"}), "--pcie-include takes its value after '=' (--pcie-include=...)");
+  std::map<std::string, std::string> bad = {{"LIMBO_PCIE_INCLUDE", "1:2"}};
+  auto failed = options_from_environment([&](const char* name) -> const char* {
+    auto it = bad.find(name);
+    return it == bad.end() ? nullptr : it->second.c_str();
+  });
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message.rfind("LIMBO_PCIE_INCLUDE=1:2: ", 0), 0u);
+  // The configuration block carries them.
+  Topology t;
+  t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
+  t.root_buses = {abi::PciAddress{0, 0, 0}};
+  const FilledSettings f = fill_settings(args.pcie, t);
+  EXPECT_EQ(f.rules.count, 3u);
+  EXPECT_EQ(f.rules.rules[2].value, 0x0030168cu);
+  const auto lines = describe_settings(f.settings, &f.rules);
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "pcie: excluded 0000:01:00.0 8086:* class:0108"), lines.end());
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "pcie: included past the known-device table 168c:0030"), lines.end());
+}
+
+}  // namespace
+}  // namespace limbo::plugin::pcie

@@ -6,6 +6,12 @@
 // twice, a bus outside the ECAM windows is never read, capability lists are
 // walked at most kMaxCapabilityWalk steps, functions 1-7 only when function 0
 // says multi-function. Reads only: safe for the plan view.
+// Issue 17: below a port with ARI Forwarding enabled, the device's functions
+// are found as Linux finds them (next_ari_fn): function 0, then each ARI
+// capability's Next Function Number, so functions past 7 and past gaps are
+// in the table (and saved and restored with the rest). An SR-IOV Physical
+// Function records how many VFs it has enabled (the VFs themselves answer no
+// Vendor ID, PCIe r6.0 §9.3.4.1.1, and are not functions of the table).
 #pragma once
 
 #include <stddef.h>
@@ -75,6 +81,11 @@ struct Function {
   ClassReset class_reset;
   MmioRefusal mmio_refusal;    // for class_reset != kNone
   uint64_t mmio_window;        // physical address of the class reset's registers
+  // Issue 17.
+  uint16_t ari_capability;     // extended capability offsets; 0 = none
+  uint16_t sriov_capability;
+  uint16_t enabled_vfs;        // SR-IOV: NumVFs while VF Enable is set, else 0
+  bool ari_bus;                // found by the ARI walk (its port forwards ARI)
 
   [[nodiscard]] constexpr bool is_bridge() const { return header_layout == HeaderType::kLayoutBridge; }
   [[nodiscard]] constexpr uint8_t base_class() const { return static_cast<uint8_t>(class_code >> 16); }
@@ -235,6 +246,49 @@ void locate_mmio_window(Reader& space, Function& f, uint8_t bar, uint32_t offset
   f.mmio_window = window;
 }
 
+// The extended capabilities of a PCI Express function (issue 17): ARI and
+// SR-IOV, and the PF's enabled VFs.
+template <class Reader>
+void walk_extended_capabilities(Reader& space, Function& f) {
+  uint16_t offset = kExtendedCapabilityFirstOffset;
+  for (int step = 0; step < kMaxExtendedCapabilityWalk && offset >= kExtendedCapabilityFirstOffset; ++step) {
+    const ExtendedCapabilityHeader h = ExtendedCapabilityHeader::ReadFrom(space, f.address, offset);
+    if (h.value == 0 || h.value == 0xffffffffu) return;
+    // Only a structure that ends inside the function's 4 KiB is used: a read
+    // past it would reach the next function's config space (ECAM).
+    if (h.id() == kExtendedCapabilityIdAri && f.ari_capability == 0 && uint32_t{offset} + kAriCapabilityBytes <= kConfigSpaceSize) {
+      f.ari_capability = offset;
+    }
+    if (h.id() == kExtendedCapabilityIdSriov && f.sriov_capability == 0 &&
+        uint32_t{offset} + kSriovCapabilityBytes <= kConfigSpaceSize) {
+      f.sriov_capability = offset;
+    }
+    offset = static_cast<uint16_t>(h.next_offset() & ~3u);
+  }
+}
+
+template <class Reader>
+void probe_sriov(Reader& space, Function& f) {
+  if (f.sriov_capability == 0) return;
+  if (SriovControl::ReadFrom(space, f.address, f.sriov_capability).vf_enable()) {
+    f.enabled_vfs = SriovNumVfs::ReadFrom(space, f.address, f.sriov_capability).value;
+  }
+}
+
+// ARI Forwarding Enable on a root or downstream port (Device Control 2,
+// present from version 2 of the PCI Express capability).
+template <class Reader>
+[[nodiscard]] bool forwards_ari(Reader& space, const Function& port) {
+  if (port.pcie_capability == 0 || !port.is_bridge()) return false;
+  if (port.type != PortType::kRootPort && port.type != PortType::kSwitchDownstreamPort) return false;
+  if (PcieCapabilities::from_value(space.read16(port.address, port.pcie_capability + kPcieCapabilitiesOffset)).version() <
+      kPcieCapabilityVersion2) {
+    return false;
+  }
+  return DeviceControl2::from_value(space.read16(port.address, port.pcie_capability + kDeviceControl2Offset))
+      .ari_forwarding_enable();
+}
+
 // Reads what the methods of issue 14 need: FLR support, and for NVMe and
 // virtio the place of the registers their class reset uses.
 template <class Reader>
@@ -283,65 +337,97 @@ template <ConfigReader Space>
     ++t.root_buses_scanned;
   }
 
+  // One function: absent, not ready (Retry Status), added, or the table full.
+  enum class Probe : uint8_t { kAbsent, kRetry, kAdded, kFull };
+  auto probe = [&](const Topology::PendingBus& bus, uint8_t depth, abi::PciAddress a) -> Probe {
+    const uint32_t ids = space.read32(a, kVendorIdOffset);
+    const uint16_t vendor = static_cast<uint16_t>(ids & 0xffff);
+    if (vendor == kVendorIdAbsent || vendor == kVendorIdInvalid) return Probe::kAbsent;
+    if (t.count == kMaxFunctions) {
+      t.truncated = true;
+      return Probe::kFull;
+    }
+    Function& f = t.functions[t.count];
+    f = Function{};
+    f.address = a;
+    f.vendor_id = vendor;
+    f.device_id = static_cast<uint16_t>(ids >> 16);
+    f.parent = bus.parent;
+    f.depth = depth;
+    f.bus_state = BusState::kNotBridge;
+    f.type = PortType::kUnknown;
+    const uint16_t index = t.count++;
+    // Not ready (Request Retry Status): nothing else is readable; an unknown
+    // function keeps its port from being reset.
+    if (vendor == kVendorIdRetry) return Probe::kRetry;
+    const HeaderType header = HeaderType::from_value(space.read8(a, kHeaderTypeOffset));
+    f.header_layout = static_cast<uint8_t>(header.layout());
+    f.multi_function = header.multi_function();
+    f.class_code = RevisionClass::from_value(space.read32(a, kRevisionClassOffset)).class_code();
+    uint8_t virtio_common_cfg = 0;
+    detail::walk_capabilities(space, f, virtio_common_cfg);
+    f.type = f.pcie_capability == 0
+                 ? PortType::kConventional
+                 : detail::port_type_from_register(space.read16(a, f.pcie_capability + kPcieCapabilitiesOffset));
+    if (!f.is_bridge() && f.type != PortType::kUnknown) {
+      detail::probe_methods(space, f, virtio_common_cfg);
+      // Extended config space exists only for PCI Express functions.
+      if (f.pcie_capability != 0) {
+        detail::walk_extended_capabilities(space, f);
+        detail::probe_sriov(space, f);
+      }
+    }
+    if (f.is_bridge()) {
+      const BusNumbers numbers = BusNumbers::from_value(space.read32(a, kBusNumbersOffset));
+      f.secondary_bus = static_cast<uint8_t>(numbers.secondary_bus());
+      f.subordinate_bus = static_cast<uint8_t>(numbers.subordinate_bus());
+      if (f.secondary_bus == 0 || f.secondary_bus <= bus.bus || f.subordinate_bus < f.secondary_bus) {
+        f.bus_state = BusState::kInvalidNumbers;
+      } else if (!raw_space.in_window(bus.segment, f.secondary_bus)) {
+        f.bus_state = BusState::kOutsideWindow;
+      } else if (tail == kPendingCapacity || !detail::claim_bus(t, bus.segment, f.secondary_bus)) {
+        f.bus_state = BusState::kAlreadyVisited;
+      } else {
+        f.bus_state = BusState::kPending;
+        t.pending[tail++] = Topology::PendingBus{bus.segment, f.secondary_bus, index};
+      }
+    }
+    return Probe::kAdded;
+  };
+
   while (head < tail) {
     const Topology::PendingBus bus = t.pending[head++];
     const uint8_t depth = bus.parent == kNoFunction ? 0 : static_cast<uint8_t>(t.functions[bus.parent].depth + 1);
-    for (int dev = 0; dev < kDevicesPerBus; ++dev) {
-      for (int fn = 0; fn < kFunctionsPerDevice; ++fn) {
-        const abi::PciAddress a =
-            make_address(bus.segment, bus.bus, static_cast<uint8_t>(dev), static_cast<uint8_t>(fn));
-        const uint32_t ids = space.read32(a, kVendorIdOffset);
-        const uint16_t vendor = static_cast<uint16_t>(ids & 0xffff);
-        if (vendor == kVendorIdAbsent || vendor == kVendorIdInvalid) {
-          if (fn == 0) break;  // no device: functions 1-7 are not looked at
-          continue;
-        }
-        if (t.count == kMaxFunctions) {
-          t.truncated = true;
-          return false;
-        }
-        Function& f = t.functions[t.count];
-        f = Function{};
-        f.address = a;
-        f.vendor_id = vendor;
-        f.device_id = static_cast<uint16_t>(ids >> 16);
-        f.parent = bus.parent;
-        f.depth = depth;
-        f.bus_state = BusState::kNotBridge;
-        f.type = PortType::kUnknown;
-        const uint16_t index = t.count++;
-        if (vendor == kVendorIdRetry) {
-          // Not ready (Request Retry Status): nothing else is readable; an
-          // unknown function keeps its port from being reset.
-          if (fn == 0) break;
-          continue;
-        }
-        const HeaderType header = HeaderType::from_value(space.read8(a, kHeaderTypeOffset));
-        f.header_layout = static_cast<uint8_t>(header.layout());
-        f.multi_function = header.multi_function();
-        f.class_code = RevisionClass::from_value(space.read32(a, kRevisionClassOffset)).class_code();
-        uint8_t virtio_common_cfg = 0;
-        detail::walk_capabilities(space, f, virtio_common_cfg);
-        f.type = f.pcie_capability == 0
-                     ? PortType::kConventional
-                     : detail::port_type_from_register(space.read16(a, f.pcie_capability + kPcieCapabilitiesOffset));
-        if (!f.is_bridge() && f.type != PortType::kUnknown) detail::probe_methods(space, f, virtio_common_cfg);
-        if (f.is_bridge()) {
-          const BusNumbers numbers = BusNumbers::from_value(space.read32(a, kBusNumbersOffset));
-          f.secondary_bus = static_cast<uint8_t>(numbers.secondary_bus());
-          f.subordinate_bus = static_cast<uint8_t>(numbers.subordinate_bus());
-          if (f.secondary_bus == 0 || f.secondary_bus <= bus.bus || f.subordinate_bus < f.secondary_bus) {
-            f.bus_state = BusState::kInvalidNumbers;
-          } else if (!raw_space.in_window(bus.segment, f.secondary_bus)) {
-            f.bus_state = BusState::kOutsideWindow;
-          } else if (tail == kPendingCapacity || !detail::claim_bus(t, bus.segment, f.secondary_bus)) {
-            f.bus_state = BusState::kAlreadyVisited;
-          } else {
-            f.bus_state = BusState::kPending;
-            t.pending[tail++] = Topology::PendingBus{bus.segment, f.secondary_bus, index};
+    if (bus.parent != kNoFunction && detail::forwards_ari(space, t.functions[bus.parent])) {
+      // ARI (PCIe r6.0 §6.13): one device, functions 0-255 linked by Next
+      // Function Number, as Linux's next_ari_fn follows them: a function
+      // without the ARI capability, a 0, or a step backwards ends the list.
+      int fn = 0;
+      for (int step = 0; step < kAriFunctionsPerDevice; ++step) {
+        const abi::PciAddress a = make_address(bus.segment, bus.bus, static_cast<uint8_t>(fn >> 3), static_cast<uint8_t>(fn & 7));
+        const Probe p = probe(bus, depth, a);
+        if (p == Probe::kFull) return false;
+        if (p != Probe::kAdded) break;
+        Function& f = t.functions[t.count - 1];
+        f.ari_bus = true;
+        if (f.ari_capability == 0) break;
+        const int next = AriCapability::ReadFrom(space, a, f.ari_capability).next_function_number();
+        if (next <= fn) break;
+        fn = next;
+      }
+    } else {
+      for (int dev = 0; dev < kDevicesPerBus; ++dev) {
+        for (int fn = 0; fn < kFunctionsPerDevice; ++fn) {
+          const abi::PciAddress a =
+              make_address(bus.segment, bus.bus, static_cast<uint8_t>(dev), static_cast<uint8_t>(fn));
+          const Probe p = probe(bus, depth, a);
+          if (p == Probe::kFull) return false;
+          if (p != Probe::kAdded) {
+            if (fn == 0) break;  // no device (or not ready): functions 1-7 are not looked at
+            continue;
           }
+          if (fn == 0 && !t.functions[t.count - 1].multi_function) break;
         }
-        if (fn == 0 && !f.multi_function) break;
       }
     }
     if (bus.parent != kNoFunction) t.functions[bus.parent].bus_state = BusState::kScanned;

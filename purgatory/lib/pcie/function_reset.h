@@ -220,7 +220,9 @@ void start_functions(Space& space, MmioSpace& mmio, C& clock, const Topology& t,
   // Without an FLR both times are the end of the pending wait (nothing to
   // wait for), so that every timeline field is at or after start_us.
   if (!any_flr) tl.last_flr_us = tl.pending_end_us;
-  tl.flr_settle_end_us = any_flr ? tl.last_flr_us + uint64_t{kFlrCompletionMs} * 1000 : tl.last_flr_us;
+  // A known device that needs longer (lib/pcie/known_devices.h) lengthens it.
+  const uint32_t flr_settle_ms = plan.flr_settle_ms > kFlrCompletionMs ? plan.flr_settle_ms : kFlrCompletionMs;
+  tl.flr_settle_end_us = any_flr ? tl.last_flr_us + uint64_t{flr_settle_ms} * 1000 : tl.last_flr_us;
 
   // 4. Class resets: started back to back, each with its own deadline.
   for (uint16_t k = 0; k < n; ++k) {

@@ -10,6 +10,10 @@
 // (issue 14, in the order of Linux's pci_reset_function): Function Level
 // Reset when advertised, else its class's own reset (NVMe, virtio), else Bus
 // Master Enable and MSI/MSI-X cleared ("stop").
+// Issue 17: devices Linux knows must not see a bus reset or an FLR
+// (lib/pcie/known_devices.h) keep their port, or their FLR, from being used;
+// the operator's rules by address, Vendor/Device ID or class exclude
+// functions, or include them past that table; each decision names the rule.
 #pragma once
 
 #include <stddef.h>
@@ -18,6 +22,7 @@
 #include "abi/limbo_abi.h"
 #include "lib/pcie/config_space.h"
 #include "lib/pcie/discovery.h"
+#include "lib/pcie/known_devices.h"
 #include "lib/pcie/registers.h"
 
 namespace limbo::pcie {
@@ -36,12 +41,14 @@ struct Settings {
   uint32_t ready_timeout_ms = kLinuxResetWaitMs;
   const abi::PciAddress* excluded = nullptr;
   size_t excluded_count = 0;
+  const abi::PcieRule* rules = nullptr;  // issue 17: by identity, and every include
+  size_t rule_count = 0;
 };
 
 // 0 means the default (PCIe r6.0 §6.6.1's 100 ms; Linux's 1 s); both are
 // capped at Linux's longest wait, 60 s, so a corrupt block cannot park the
 // CPU for hours.
-[[nodiscard]] constexpr Settings settings_from_abi(const abi::PcieSettings& s) {
+[[nodiscard]] constexpr Settings settings_from_abi(const abi::PcieSettings& s, const abi::PcieRules* rules = nullptr) {
   Settings out;
   out.enabled = s.mode == static_cast<uint32_t>(abi::PcieMode::kReset);
   out.include_display = (s.flags & abi::kPcieFlagIncludeDisplay) != 0;
@@ -51,6 +58,10 @@ struct Settings {
   if (out.ready_timeout_ms > kLinuxResetReadyPollMaxMs) out.ready_timeout_ms = kLinuxResetReadyPollMaxMs;
   out.excluded = s.excluded;
   out.excluded_count = s.excluded_count > abi::kMaxExcludedFunctions ? abi::kMaxExcludedFunctions : s.excluded_count;
+  if (rules != nullptr) {
+    out.rules = rules->rules;
+    out.rule_count = rules->count > abi::kMaxPcieRules ? abi::kMaxPcieRules : rules->count;
+  }
   return out;
 }
 
@@ -99,6 +110,18 @@ enum class Reason : uint8_t {
   kBusRangeShared,       // a function of another parent lies on a bus of its secondary..subordinate range
   // kSkip, issue 14
   kNoDma,                // base class 06h (host, ISA, other bridges): no bus master to stop
+  // Issue 17: the function (kSkip until a method applies) or the port
+  // itself (kLeave) is in the built-in table as not surviving a bus reset.
+  kKnownNoBusReset,
+  kKnownNoBusResetBelow, // kLeave: a function below is
+};
+
+// Which operator rule decided a function (issue 17): an excluded address
+// (PcieSettings::excluded) or a rule (PcieRules), by index.
+enum class RuleSource : uint8_t {
+  kNone,
+  kExcludedAddress,
+  kRule,
 };
 
 struct Decision {
@@ -106,6 +129,10 @@ struct Decision {
   Reason reason;     // for methods 2-4: why no bus reset (no port, shares its port, conventional...)
   uint16_t related;  // endpoint: its port; port: the function that decided it; else kNoFunction
   Method method;     // kNone for kSkip and kLeave
+  RuleSource rule_source;  // the exclusion that decided it, or the include that overrode `known`
+  uint8_t rule;            // index in its source
+  uint8_t known;     // the function's entry in kKnownDevices (kNotKnown: none, or included past it);
+                     // a port left for a function below: that function's entry
 };
 
 // Plain data, filled by decide().
@@ -119,6 +146,12 @@ struct Plan {
   uint16_t function_reset_count;
   uint16_t skip_count;                     // functions with Action::kSkip
   uint16_t stop_count;                     // functions with Action::kStop (method 4)
+  // Issue 17: the settle times, lengthened for known slow devices.
+  uint32_t bus_reset_settle_ms;            // clear of Secondary Bus Reset to the first config request
+  uint32_t flr_settle_ms;                  // FLR to the first config request (PCIe r6.0 §6.6.2: 100 ms)
+  // The rules decide() ran with, for printing which one decided.
+  const abi::PciAddress* excluded;
+  const abi::PcieRule* rules;
 };
 
 [[nodiscard]] constexpr bool is_resettable_port(PortType t) {
@@ -128,33 +161,79 @@ struct Plan {
   return t == PortType::kEndpoint || t == PortType::kLegacyEndpoint;
 }
 
-[[nodiscard]] inline bool is_excluded(const Settings& s, abi::PciAddress a) {
-  for (size_t i = 0; i < s.excluded_count; ++i) {
-    if (s.excluded[i] == a) return true;
-  }
-  return false;
+[[nodiscard]] constexpr uint32_t address_value(abi::PciAddress a) {
+  return uint32_t{a.segment} << 16 | uint32_t{a.bus} << 8 | a.devfn;
 }
+
+[[nodiscard]] constexpr bool rule_matches(const abi::PcieRule& r, const Function& f) {
+  uint32_t value = 0;
+  switch (static_cast<abi::PcieRuleKind>(r.kind)) {
+    case abi::PcieRuleKind::kAddress: value = address_value(f.address); break;
+    case abi::PcieRuleKind::kId: value = uint32_t{f.device_id} << 16 | f.vendor_id; break;
+    case abi::PcieRuleKind::kClass: value = f.class_code; break;
+    default: return false;  // an unknown kind matches nothing
+  }
+  return (value & r.mask) == r.value;
+}
+
+struct RuleMatch {
+  RuleSource source;
+  uint8_t index;
+  [[nodiscard]] constexpr bool found() const { return source != RuleSource::kNone; }
+};
+
+// The first exclusion that matches `f`: its address, then the rules in order.
+// A function not yet identified (Retry Status at discovery) matches only by
+// address.
+[[nodiscard]] inline RuleMatch find_exclusion(const Settings& s, const Function& f) {
+  for (size_t i = 0; i < s.excluded_count; ++i) {
+    if (s.excluded[i] == f.address) return RuleMatch{RuleSource::kExcludedAddress, static_cast<uint8_t>(i)};
+  }
+  for (size_t i = 0; i < s.rule_count; ++i) {
+    const abi::PcieRule& r = s.rules[i];
+    if (r.action != static_cast<uint8_t>(abi::PcieRuleAction::kExclude)) continue;
+    if (f.type == PortType::kUnknown && r.kind != static_cast<uint8_t>(abi::PcieRuleKind::kAddress)) continue;
+    if (rule_matches(r, f)) return RuleMatch{RuleSource::kRule, static_cast<uint8_t>(i)};
+  }
+  return RuleMatch{RuleSource::kNone, 0};
+}
+
+[[nodiscard]] inline RuleMatch find_inclusion(const Settings& s, const Function& f) {
+  for (size_t i = 0; i < s.rule_count; ++i) {
+    const abi::PcieRule& r = s.rules[i];
+    if (r.action == static_cast<uint8_t>(abi::PcieRuleAction::kInclude) && rule_matches(r, f)) {
+      return RuleMatch{RuleSource::kRule, static_cast<uint8_t>(i)};
+    }
+  }
+  return RuleMatch{RuleSource::kNone, 0};
+}
+
+[[nodiscard]] inline bool is_excluded(const Settings& s, const Function& f) { return find_exclusion(s, f).found(); }
 
 namespace detail {
 
 // How a function below a port weighs on the port's decision; a higher rank
 // wins, so the reported reason is the strongest one.
-[[nodiscard]] inline Reason blocking_reason(const Topology& t, const Settings& s, const Function& f) {
+// `port_included`: an include rule names the port itself, which overrides the
+// table for the functions below it too.
+[[nodiscard]] inline Reason blocking_reason(const Settings& s, const Function& f, const Decision& own,
+                                            bool port_included) {
   if (f.is_bridge()) return Reason::kBridgeBelow;
   if (f.type == PortType::kConventional) return Reason::kConventionalBelow;
   if (f.type == PortType::kUnknown || !is_endpoint(f.type)) return Reason::kNotReadyBelow;
   if (f.base_class() == kBaseClassDisplay && !s.include_display) return Reason::kDisplayBelow;
-  if (is_excluded(s, f.address)) return Reason::kExcludedBelow;
-  (void)t;
+  if (own.reason == Reason::kKnownNoBusReset && !port_included) return Reason::kKnownNoBusResetBelow;
+  if (own.reason == Reason::kExcluded) return Reason::kExcludedBelow;
   return Reason::kPortSelected;
 }
 
 [[nodiscard]] constexpr int rank(Reason r) {
   switch (r) {
-    case Reason::kBusNotScanned: return 7;
-    case Reason::kBridgeBelow: return 6;
-    case Reason::kConventionalBelow: return 5;
-    case Reason::kNotReadyBelow: return 4;
+    case Reason::kBusNotScanned: return 8;
+    case Reason::kBridgeBelow: return 7;
+    case Reason::kConventionalBelow: return 6;
+    case Reason::kNotReadyBelow: return 5;
+    case Reason::kKnownNoBusResetBelow: return 4;
     case Reason::kDisplayBelow: return 3;
     case Reason::kExcludedBelow: return 2;
     default: return 0;
@@ -165,17 +244,27 @@ namespace detail {
 // may still apply (the others: excluded, display, not ready, mode off).
 [[nodiscard]] constexpr bool method_applies(Reason r) {
   return r == Reason::kRcIntegrated || r == Reason::kConventional || r == Reason::kNoPort ||
-         r == Reason::kSharesPort;
+         r == Reason::kSharesPort || r == Reason::kKnownNoBusReset;
 }
 
-// FLR first; a class reset only where its registers are reachable.
-[[nodiscard]] constexpr Method strongest_method(const Function& f) {
-  if (f.flr) return Method::kFlr;
-  if (f.af_capability != 0) return Method::kAfFlr;
-  if (f.class_reset != ClassReset::kNone && f.mmio_refusal == MmioRefusal::kNone) {
-    return f.class_reset == ClassReset::kNvme ? Method::kNvmeReset : Method::kVirtioReset;
+// FLR first; a class reset only where its registers are reachable. A known
+// device whose FLR is broken gets the next method; one Linux disables before
+// its FLR gets its class reset first.
+[[nodiscard]] constexpr Method strongest_method(const Function& f, uint8_t known) {
+  const uint8_t flags = known_flags(known);
+  const bool class_reset = f.class_reset != ClassReset::kNone && f.mmio_refusal == MmioRefusal::kNone;
+  const Method by_class = f.class_reset == ClassReset::kNvme ? Method::kNvmeReset : Method::kVirtioReset;
+  if (class_reset && (flags & kKnownClassResetFirst) != 0) return by_class;
+  if ((flags & kKnownNoFlr) == 0) {
+    if (f.flr) return Method::kFlr;
+    if (f.af_capability != 0) return Method::kAfFlr;
   }
+  if (class_reset) return by_class;
   return Method::kBusMasterOff;
+}
+
+[[nodiscard]] constexpr uint32_t known_settle_ms(uint8_t known) {
+  return known == kNotKnown ? 0 : kKnownDevices[known].settle_ms;
 }
 
 }  // namespace detail
@@ -188,13 +277,34 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
   plan.function_reset_count = 0;
   plan.skip_count = 0;
   plan.stop_count = 0;
+  plan.bus_reset_settle_ms = s.settle_ms;
+  plan.flr_settle_ms = kFlrCompletionMs;
+  plan.excluded = s.excluded;
+  plan.rules = s.rules;
   const uint16_t n = t.count;
 
   // 1. Each function on its own.
   for (uint16_t i = 0; i < n; ++i) {
     const Function& f = t.functions[i];
     Decision& d = plan.decisions[i];
-    d = Decision{Action::kSkip, Reason::kNoPort, kNoFunction, Method::kNone};
+    d = Decision{Action::kSkip, Reason::kNoPort, kNoFunction, Method::kNone, RuleSource::kNone, 0, kNotKnown};
+    // The built-in table, unless an include rule overrides it (a function
+    // not identified at discovery is never in it).
+    if (f.type != PortType::kUnknown) d.known = find_known_device(f.vendor_id, f.device_id);
+    if (d.known != kNotKnown) {
+      const RuleMatch include = find_inclusion(s, f);
+      if (include.found()) {
+        d.known = kNotKnown;
+        d.rule_source = include.source;
+        d.rule = include.index;
+      }
+    }
+    const RuleMatch exclusion = find_exclusion(s, f);
+    if (exclusion.found()) {
+      d.rule_source = exclusion.source;
+      d.rule = exclusion.index;
+    }
+    const bool no_bus_reset = (known_flags(d.known) & kKnownNoBusReset) != 0;
     if (f.is_bridge()) {
       d.action = Action::kLeave;
       if (!s.enabled) {
@@ -203,8 +313,10 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
         d.reason = Reason::kSwitchUpstreamPort;
       } else if (!is_resettable_port(f.type)) {
         d.reason = Reason::kNotAPort;
-      } else if (is_excluded(s, f.address)) {
+      } else if (exclusion.found()) {
         d.reason = Reason::kExcluded;
+      } else if (no_bus_reset) {
+        d.reason = Reason::kKnownNoBusReset;  // the port itself (Linux: "bridge itself is broken")
       } else if (f.bus_state != BusState::kScanned) {
         d.reason = Reason::kBusNotScanned;
       } else {
@@ -213,12 +325,14 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
       continue;
     }
     if (!s.enabled) d.reason = Reason::kModeOff;
+    else if (exclusion.found()) d.reason = Reason::kExcluded;
     else if (f.type == PortType::kUnknown) d.reason = Reason::kNotReady;
-    else if (is_excluded(s, f.address)) d.reason = Reason::kExcluded;
     else if (f.base_class() == kBaseClassDisplay && !s.include_display) d.reason = Reason::kDisplay;
     else if (f.type == PortType::kConventional) d.reason = Reason::kConventional;
     else if (f.type == PortType::kRcIntegratedEndpoint) d.reason = Reason::kRcIntegrated;
-    else d.reason = Reason::kNoPort;  // settled in step 3 when a resettable port is above
+    else if (no_bus_reset && f.parent != kNoFunction && is_resettable_port(t.functions[f.parent].type)) {
+      d.reason = Reason::kKnownNoBusReset;  // its port stays (step 2); the next method applies (step 5)
+    } else d.reason = Reason::kNoPort;  // settled in step 3 when a resettable port is above
   }
   if (!s.enabled) {
     for (uint16_t i = 0; i < n; ++i) plan.skip_count += plan.decisions[i].action == Action::kSkip;
@@ -234,13 +348,25 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
         detail::rank(port.reason) == 0) {
       continue;  // decided by the port itself (not a port, upstream port, excluded)
     }
-    const Reason r = detail::blocking_reason(t, s, child);
-    if (port.reason == Reason::kEmpty) {
+    const bool port_included = find_inclusion(s, t.functions[child.parent]).found();
+    const Reason r = detail::blocking_reason(s, child, plan.decisions[i], port_included);
+    if (port_included && plan.decisions[i].reason == Reason::kKnownNoBusReset) {
+      // Reset with its port after all: say which rule let it.
+      plan.decisions[i].reason = Reason::kNoPort;
+      const RuleMatch include = find_inclusion(s, t.functions[child.parent]);
+      plan.decisions[i].rule_source = include.source;
+      plan.decisions[i].rule = include.index;
+      plan.decisions[i].known = kNotKnown;
+    }
+    if (port.reason == Reason::kEmpty || detail::rank(r) > detail::rank(port.reason)) {
       port.reason = r;
       port.related = r == Reason::kPortSelected ? kNoFunction : i;
-    } else if (detail::rank(r) > detail::rank(port.reason)) {
-      port.reason = r;
-      port.related = i;
+      // The port's line names the child's quirk or rule.
+      if (r == Reason::kKnownNoBusResetBelow) port.known = plan.decisions[i].known;
+      if (r == Reason::kExcludedBelow) {
+        port.rule_source = plan.decisions[i].rule_source;
+        port.rule = plan.decisions[i].rule;
+      }
     }
   }
 
@@ -277,8 +403,14 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
     plan.ports[plan.port_count++] = i;
     for (uint16_t j = 0; j < n; ++j) {
       if (t.functions[j].parent != i) continue;
-      plan.decisions[j] = Decision{Action::kReset, Reason::kBelowSelectedPort, i, Method::kBusReset};
+      Decision& e = plan.decisions[j];
+      e.action = Action::kReset;
+      e.reason = Reason::kBelowSelectedPort;
+      e.related = i;
+      e.method = Method::kBusReset;
       plan.endpoints[plan.endpoint_count++] = j;
+      const uint32_t settle = detail::known_settle_ms(e.known);
+      if (settle > plan.bus_reset_settle_ms) plan.bus_reset_settle_ms = settle;
     }
   }
 
@@ -303,7 +435,7 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
       if (f.base_class() == kBaseClassBridge) {
         d.reason = Reason::kNoDma;
       } else {
-        d.method = detail::strongest_method(f);
+        d.method = detail::strongest_method(f, d.known);
         const bool resets = d.method != Method::kBusMasterOff;
         if (resets && plan.function_reset_count == kMaxFunctionResets) d.method = Method::kBusMasterOff;
         if (d.method == Method::kBusMasterOff) {
@@ -311,6 +443,10 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
         } else {
           d.action = Action::kReset;
           plan.function_resets[plan.function_reset_count++] = i;
+          const uint32_t settle = detail::known_settle_ms(d.known);
+          if ((d.method == Method::kFlr || d.method == Method::kAfFlr) && settle > plan.flr_settle_ms) {
+            plan.flr_settle_ms = settle;
+          }
         }
       }
     }
@@ -343,6 +479,8 @@ inline void decide(const Topology& t, const Settings& s, Plan& plan) {
     case Reason::kCapacity: return "reset tables full";
     case Reason::kBusRangeShared: return "bus range shared with another bridge";
     case Reason::kNoDma: return "bridge class, no dma";
+    case Reason::kKnownNoBusReset: return "known not to survive a secondary bus reset";
+    case Reason::kKnownNoBusResetBelow: return "known not to survive a secondary bus reset below";
   }
   return "unknown";
 }

@@ -51,6 +51,7 @@ struct Totals {
   uint32_t fail = 0;
   uint32_t ports = 0;
   uint32_t functions = 0;
+  uint32_t vfs_cleared = 0;  // issue 17: VFs of PFs reset by a bus reset or FLR
   uint64_t elapsed_us = 0;   // first function method (or first assert) to the end of the last restore
   bool enabled = false;
   bool truncated = false;    // discovery table full
@@ -83,27 +84,107 @@ void print_function(Sink& sink, const Function& f) {
   fmt::print(sink, ' ', fmt::hex(f.vendor_id, 4), ':', fmt::hex(f.device_id, 4), " class ", fmt::hex(f.class_code, 6));
 }
 
-// " (root complex integrated endpoint, no port)", or the port.
+// An operator rule as it is written: "--pcie-exclude=8086:10d3",
+// "--pcie-include=class:0108", "--pcie-exclude=0000:01:00.0".
 template <class Sink>
-void print_reason(Sink& sink, const Topology& t, const Decision& d) {
+void print_rule(Sink& sink, const Plan& plan, RuleSource source, uint8_t index) {
+  if (source == RuleSource::kExcludedAddress) {
+    fmt::print(sink, "--pcie-exclude=");
+    print_address(sink, plan.excluded[index]);
+    return;
+  }
+  const abi::PcieRule& r = plan.rules[index];
+  fmt::print(sink, r.action == static_cast<uint8_t>(abi::PcieRuleAction::kInclude) ? "--pcie-include=" : "--pcie-exclude=");
+  switch (static_cast<abi::PcieRuleKind>(r.kind)) {
+    case abi::PcieRuleKind::kAddress:
+      print_address(sink, abi::PciAddress{static_cast<uint16_t>(r.value >> 16), static_cast<uint8_t>(r.value >> 8),
+                                          static_cast<uint8_t>(r.value)});
+      break;
+    case abi::PcieRuleKind::kId:
+      fmt::print(sink, fmt::hex(r.value & 0xffff, 4), ':');
+      if ((r.mask >> 16) == 0) sink.put('*');
+      else fmt::print(sink, fmt::hex(r.value >> 16, 4));
+      break;
+    case abi::PcieRuleKind::kClass:
+      fmt::print(sink, "class:", fmt::hex(r.value >> 16, 2));
+      if ((r.mask & 0xff00) != 0) fmt::print(sink, fmt::hex((r.value >> 8) & 0xff, 2));
+      if ((r.mask & 0xff) != 0) fmt::print(sink, fmt::hex(r.value & 0xff, 2));
+      break;
+    default:
+      fmt::print(sink, "?");
+  }
+}
+
+// What decided a function beyond its reason (issue 17): its entry in the
+// table of known devices, and the operator rule. Each item follows `open`
+// (" (" for the first, then ", "); returns whether one was printed.
+template <class Sink>
+bool print_rules(Sink& sink, const Plan& plan, const Decision& d, bool open) {
+  if (d.known != kNotKnown) {
+    fmt::print(sink, open ? ", " : " (", kKnownDevices[d.known].quirk);
+    open = true;
+  }
+  if (d.rule_source != RuleSource::kNone) {
+    fmt::print(sink, open ? ", " : " (", "rule ");
+    print_rule(sink, plan, d.rule_source, d.rule);
+    open = true;
+  }
+  return open;
+}
+
+// " (root complex integrated endpoint, no port)", or the port; then the
+// rules.
+template <class Sink>
+void print_reason(Sink& sink, const Topology& t, const Plan& plan, const Decision& d) {
   fmt::print(sink, " (", to_string(d.reason));
   if (d.related != kNoFunction) {
     fmt::print(sink, ' ');
     print_address(sink, t.functions[d.related].address);
   }
+  print_rules(sink, plan, d, true);
   sink.put(')');
 }
 
+// An SR-IOV PF's VFs go with a bus reset or an FLR of the PF (VF Enable
+// cleared, PCIe r6.0 §9.3.3.3.1); nothing is restored into them (VF Enable
+// is not part of the saved state), so the capture kernel sees the PF only.
+// The other methods leave them enabled.
+[[nodiscard]] constexpr bool clears_vfs(const Decision& d) {
+  return d.action == Action::kReset &&
+         (d.method == Method::kBusReset || d.method == Method::kFlr || d.method == Method::kAfFlr);
+}
+
+template <class Sink>
+void print_decision_core(Sink& sink, const Topology& t, const Plan& plan, const ResetWork* work, uint16_t index,
+                         const FunctionWork* functions);
+
 // The decision part of a line: "skip display device", "reset ok ready 101 ms
 // by flr (root complex integrated endpoint, no port)"; without `work` and
-// `functions` (the plan view) what will be done: "reset by flr (...)".
+// `functions` (the plan view) what will be done: "reset by flr (...)"; then,
+// for an SR-IOV PF with VFs enabled, what becomes of them.
 template <class Sink>
 void print_decision(Sink& sink, const Topology& t, const Plan& plan, const ResetWork* work, uint16_t index,
                     const FunctionWork* functions = nullptr) {
+  print_decision_core(sink, t, plan, work, index, functions);
+  const Function& f = t.functions[index];
+  if (f.enabled_vfs == 0) return;
+  fmt::print(sink, ", sr-iov pf with ", fmt::dec(f.enabled_vfs), " vfs enabled: ");
+  if (clears_vfs(plan.decisions[index])) {
+    fmt::print(sink, "cleared by the reset, none restored (the capture kernel sees the pf only)");
+  } else {
+    fmt::print(sink, "left enabled");
+  }
+}
+
+template <class Sink>
+void print_decision_core(Sink& sink, const Topology& t, const Plan& plan, const ResetWork* work, uint16_t index,
+                         const FunctionWork* functions) {
   const Decision& d = plan.decisions[index];
   const Function& f = t.functions[index];
   if (d.action == Action::kReset && f.is_bridge()) {
-    fmt::print(sink, "port reset (", to_string(d.reason), ')');
+    fmt::print(sink, "port reset (", to_string(d.reason));
+    print_rules(sink, plan, d, true);
+    sink.put(')');
     return;
   }
   if (d.action == Action::kReset && d.method == Method::kBusReset) {
@@ -120,6 +201,7 @@ void print_decision(Sink& sink, const Topology& t, const Plan& plan, const Reset
     }
     fmt::print(sink, "by bus reset (port ");
     print_address(sink, t.functions[d.related].address);
+    print_rules(sink, plan, d, true);
     sink.put(')');
     return;
   }
@@ -144,23 +226,26 @@ void print_decision(Sink& sink, const Topology& t, const Plan& plan, const Reset
       fmt::print(sink, "reset ");
     }
     fmt::print(sink, "by ", to_string(d.method));
-    print_reason(sink, t, d);
+    print_reason(sink, t, plan, d);
     return;
   }
   if (d.action == Action::kStop) {
     fmt::print(sink, "stop by ", to_string(d.method));
-    print_reason(sink, t, d);
+    print_reason(sink, t, plan, d);
     if (f.class_reset != ClassReset::kNone && f.mmio_refusal != MmioRefusal::kNone) {
       fmt::print(sink, ", no class reset: ", to_string(f.mmio_refusal));
     }
     return;
   }
   fmt::print(sink, to_string(d.action), ' ', to_string(d.reason));
+  bool open = false;
   if (d.related != kNoFunction) {
     fmt::print(sink, " (");
     print_address(sink, t.functions[d.related].address);
-    fmt::print(sink, ')');
+    open = true;
   }
+  if (print_rules(sink, plan, d, open)) open = true;
+  if (open) sink.put(')');
 }
 
 // One console line per non-bridge function, then the totals.
@@ -193,6 +278,9 @@ void print_report(Sink& sink, const Topology& t, const Plan& plan, const ResetWo
     } else {
       fmt::println(sink, " port link not up within ", fmt::dec(kLinuxLinkActiveTimeoutMs), " ms");
     }
+  }
+  if (totals.vfs_cleared != 0) {
+    fmt::println(sink, "limbo: pcie sr-iov ", fmt::dec(totals.vfs_cleared), " vfs cleared with their pfs, none restored");
   }
   if (totals.truncated) fmt::println(sink, "limbo: pcie more than ", fmt::dec(kMaxFunctions), " functions: the rest left alone");
   fmt::println(sink, "limbo: pcie reset ", fmt::dec(totals.reset), " stop ", fmt::dec(totals.stop), " skip ",
@@ -247,11 +335,12 @@ static_assert(Mmio<NoMmio>);
 // The purgatory's one call. `space` must reach every window of `settings`
 // (the caller maps them uncached before); `mmio` maps and reaches the class
 // resets' registers. Prints the report to `sink`.
+// `rules`: the configuration block's rules by identity (issue 17), or none.
 template <ConfigSpace Space, Mmio MmioSpace, Clock C, class Sink>
 Totals quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::PcieSettings& abi_settings,
-               Workspace& ws) {
+               Workspace& ws, const abi::PcieRules* rules = nullptr) {
   Totals totals;
-  const Settings settings = settings_from_abi(abi_settings);
+  const Settings settings = settings_from_abi(abi_settings, rules);
   totals.enabled = settings.enabled;
   if (!settings.enabled) {
     fmt::println(sink, "limbo: pcie off");
@@ -272,6 +361,9 @@ Totals quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::P
   totals.skip = ws.plan.skip_count;
   totals.ports = r.ports_reset;
   totals.functions = ws.topology.count;
+  for (uint16_t i = 0; i < ws.topology.count; ++i) {
+    if (clears_vfs(ws.plan.decisions[i])) totals.vfs_cleared += ws.topology.functions[i].enabled_vfs;
+  }
   const bool any_function = ws.plan.function_reset_count != 0 || ws.plan.stop_count != 0;
   const uint64_t start = any_function ? ws.functions.timeline.start_us : ws.reset.timeline.first_assert_us;
   const uint64_t end = any_function && ws.functions.timeline.end_us > ws.reset.timeline.end_us
@@ -284,9 +376,10 @@ Totals quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::P
 
 // Without memory-mapped access (class resets refused).
 template <ConfigSpace Space, Clock C, class Sink>
-Totals quiesce(Space& space, C& clock, Sink& sink, const abi::PcieSettings& abi_settings, Workspace& ws) {
+Totals quiesce(Space& space, C& clock, Sink& sink, const abi::PcieSettings& abi_settings, Workspace& ws,
+               const abi::PcieRules* rules = nullptr) {
   NoMmio none;
-  return quiesce(space, none, clock, sink, abi_settings, ws);
+  return quiesce(space, none, clock, sink, abi_settings, ws, rules);
 }
 
 }  // namespace limbo::pcie

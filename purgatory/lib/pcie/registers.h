@@ -381,6 +381,43 @@ struct AfStatus : ConfigRegister<AfStatus, uint8_t, 0x05> {
   LIMBO_REG_BIT(0, transactions_pending)
 };
 
+// ---- Extended capabilities (PCIe r6.0 §7.6.3), from offset 100h ---------
+// Issue 17: ARI and SR-IOV. A header of 0 (or all ones, a failed read) ends
+// the list; so does a next offset below 100h; at most
+// kMaxExtendedCapabilityWalk entries are visited, so a looping list ends.
+inline constexpr uint16_t kExtendedCapabilityFirstOffset = 0x100;
+inline constexpr int kMaxExtendedCapabilityWalk = 96;
+struct ExtendedCapabilityHeader : ConfigRegister<ExtendedCapabilityHeader, uint32_t, 0x00> {
+  LIMBO_REG_FIELD(31, 20, next_offset)
+  LIMBO_REG_FIELD(19, 16, version)
+  LIMBO_REG_FIELD(15, 0, id)
+};
+inline constexpr uint16_t kExtendedCapabilityIdAri = 0x000e;    // PCIe r6.0 §7.8.7
+inline constexpr uint16_t kExtendedCapabilityIdSriov = 0x0010;  // PCIe r6.0 §9.3.3
+inline constexpr uint16_t kAriCapabilityBytes = 0x08;            // §7.8.7: header, capability, control
+inline constexpr uint16_t kSriovCapabilityBytes = 0x40;          // §9.3.3: header through VF Migration State Array Offset
+
+// ARI Capability register (PCIe r6.0 §7.8.7.2): the next function of the
+// device, 0 at the last.
+struct AriCapability : ConfigRegister<AriCapability, uint16_t, 0x04> {
+  LIMBO_REG_FIELD(15, 8, next_function_number)
+  LIMBO_REG_BIT(1, acs_function_groups_capability)
+  LIMBO_REG_BIT(0, mfvc_function_groups_capability)
+};
+// ARI: 8 bits of function number, the device number field included
+// (PCIe r6.0 §2.2.4.2, §6.13).
+inline constexpr int kAriFunctionsPerDevice = 256;
+
+// SR-IOV Control and NumVFs (PCIe r6.0 §9.3.3.3, §9.3.3.7): VFs exist while
+// VF Enable is set; a Conventional Reset or FLR of the PF clears it
+// (§9.3.3.3.1), and then every VF is gone with its state.
+struct SriovControl : ConfigRegister<SriovControl, uint16_t, 0x08> {
+  LIMBO_REG_BIT(3, vf_memory_space_enable)
+  LIMBO_REG_BIT(0, vf_enable)
+};
+struct SriovNumVfs : ConfigRegister<SriovNumVfs, uint16_t, 0x10> {};
+struct SriovTotalVfs : ConfigRegister<SriovTotalVfs, uint16_t, 0x0e> {};
+
 // MSI Message Control (PCI r3.0 §6.8.1.3), at MSI capability + 2.
 struct MsiControl : ConfigRegister<MsiControl, uint16_t, 0x02> {
   LIMBO_REG_BIT(8, per_vector_masking_capable)

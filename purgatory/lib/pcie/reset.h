@@ -271,7 +271,10 @@ ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& p
   }
 
   // 7. Settle: no config request to a device below before this (§6.6.1).
-  const uint64_t settle_end = settle_from + uint64_t{settings.settle_ms} * 1000;
+  // The plan's settle time is the setting, or longer for a known slow
+  // device below (lib/pcie/known_devices.h).
+  const uint32_t settle_ms = plan.bus_reset_settle_ms > settings.settle_ms ? plan.bus_reset_settle_ms : settings.settle_ms;
+  const uint64_t settle_end = settle_from + uint64_t{settle_ms} * 1000;
   wait_until(clock, settle_end);
   tl.settle_end_us = settle_end;
 
