@@ -281,6 +281,13 @@ kScenarios = {
         'its "I\'m in purgatory" line): CR4.MCE is clear, the CPU shuts down '
         'and the machine resets (QEMU exits: -no-reboot)',
         monitor_at=((kStockPurgatoryLine, 'mce 0 1 0xb000000000000000 0x5 0 0'),)),
+    'limbo-nmi-fabric': Scenario(
+        'limbo-nmi-fabric', 'guest-limbo.img', 'limbo', True,
+        'issue 20: an NMI as Limbo\'s PCIe phase starts on the issue 3 topology '
+        '(monitor `nmi` on its "pcie: delays on" line: it lands in the reset\'s '
+        'hold or settle time): returned from, counted, every endpoint still reset '
+        'and restored, the capture kernel reads the disk',
+        devices='fabric', monitor_at=(('limbo: pcie: delays on', 'nmi'),)),
     'stock-nmi': Scenario(
         'stock-nmi', 'guest-stock.img', 'stock', False,
         'issue 20 control: the same NMI in the stock purgatory (on its '
@@ -816,7 +823,7 @@ def judge(run):
     if run.end_reason != 'silent-after-halt':
       errors.append(f'the run did not end halted and silent (end: '
                     f'{run.end_reason}, QEMU exit code {run.exit_code})')
-  if sc.name == 'limbo-nmi':
+  if sc.name in kNmiWindows:
     errors += judge_limbo_nmi(run, limbo_msgs)
   if sc.name == 'fault':
     errors += judge_fault_pcie(run, texts, limbo_msgs)
@@ -953,25 +960,34 @@ kNmiLine = re.compile(r'^limbo: NMI at rip 0x[0-9a-f]+ rsp 0x[0-9a-f]+: not a fa
 kNmiTally = re.compile(r'^limbo: nmi: (\d+) received in the purgatory, each returned from \(the first at rip 0x[0-9a-f]+')
 
 
+# Where each NMI scenario's NMI must land: between these two console lines.
+kNmiWindows = {
+    'limbo-nmi': ('limbo: sha256: portable', 'limbo: sha256: ok', 'while Limbo hashed'),
+    'limbo-nmi-fabric': ('limbo: pcie: delays on', 'limbo: pcie reset ', 'during the PCIe phase'),
+}
+
+
 def judge_limbo_nmi(run, limbo_msgs):
-  """Issue 20: the NMI reached Limbo while it hashed, was returned from, and
-  was counted before the report (the generic judge has checked verify:ok,
-  the jump and the capture kernel)."""
+  """Issue 20: the NMI reached Limbo in its window (the hash, or the PCIe
+  phase with its settle time), was returned from, and was counted before the
+  report (the generic judge has checked verify:ok, the jump and the capture
+  kernel; judge_fabric, that every endpoint was reset and restored)."""
   errors = []
+  first, last, what = kNmiWindows[run.scenario.name]
   if not run.monitor_sent:
-    return ['the harness never sent the NMI (no "limbo: sha256: portable" line)']
+    return [f'the harness never sent the NMI (no "{first}" line)']
   def index(pred):
     return next((i for i, m in enumerate(limbo_msgs) if pred(m)), None)
-  start = index(lambda m: m == 'limbo: sha256: portable')
+  start = index(lambda m: m.startswith(first))
   nmi = index(lambda m: kNmiLine.match(m) is not None)
-  done = index(lambda m: m.startswith('limbo: sha256: ok'))
+  done = index(lambda m: m.startswith(last))
   tally = index(lambda m: kNmiTally.match(m) is not None)
   report = index(lambda m: m.startswith('limbo: report "'))
   if nmi is None:
     errors.append('Limbo did not print the NMI ("limbo: NMI at rip ...")')
   elif start is None or done is None or not start < nmi < done:
-    errors.append('the NMI did not arrive while Limbo hashed (its line is not between '
-                  '"sha256: portable" and "sha256: ok"): the scenario proved nothing')
+    errors.append(f'the NMI did not arrive {what} (its line is not between '
+                  f'"{first}" and "{last}"): the scenario proved nothing')
   if tally is None:
     errors.append('no "limbo: nmi: N received ..." tally before the report')
   else:
