@@ -46,6 +46,14 @@ class Scenario:
   # once, as soon as a serial line whose message starts with the prefix
   # arrives (e.g. an NMI while the purgatory verifies).
   monitor_at: tuple = ()
+  # Issue 16: '' boots the host's kernel and kexec (BUILD/qemu/); a Debian
+  # suite name boots that suite's kernel with its kexec-tools and libraries
+  # (BUILD/qemu/suite-SUITE/, from qemu/kdump/build-rootfs --suite SUITE).
+  suite: str = ''
+
+  @property
+  def qemu_dir(self):
+    return f'suite-{self.suite}/' if self.suite else ''
 
 
 # An NVMe controller behind a root port: the endpoint Limbo must reset (a
@@ -344,6 +352,29 @@ kScenarios = {
         'topology still boots the capture kernel', devices='fabric'),
 }
 
+# Issue 16: the distribution matrix. Each Debian release's own kernel,
+# modules, kexec-tools and libraries (qemu/kdump/build-rootfs --suite), with
+# Limbo built here, on the issue 3 topology; the stock control runs the same
+# release's kexec -p -c (kexec_load and kexec-tools' purgatory: the one a
+# console can be asked of; limbo-kexec loads through kexec_load too).
+kSuites = {
+    'bookworm': 'Debian 12',
+    'trixie': 'Debian 13',
+    'sid': 'Debian unstable',
+}
+for _suite, _release in kSuites.items():
+  kScenarios[f'stock-fabric-{_suite}'] = Scenario(
+      f'stock-fabric-{_suite}', 'guest-stock.img', 'stock', True,
+      f'issue 16 matrix, {_release} ({_suite}): its kernel and its kexec -p -c '
+      'on the issue 3 topology: the capture kernel finds the NVMe and the '
+      'e1000e as the crashed kernel left them', devices='fabric', suite=_suite)
+  kScenarios[f'limbo-fabric-{_suite}'] = Scenario(
+      f'limbo-fabric-{_suite}', 'guest-limbo.img', 'limbo', True,
+      f'issue 16 matrix, {_release} ({_suite}): limbo-kexec -p through its '
+      'kexec-tools and libraries, its kernel: Limbo resets the NVMe and the '
+      'e1000e, the capture kernel boots with verify:ok and reads the disk',
+      devices='fabric', suite=_suite)
+
 kDamageScenarios = {'damage': 'initrd', 'reboot': 'kernel'}
 
 # Limits. A normal run takes 10-20 s under TCG; the machine is shared, so the
@@ -393,7 +424,8 @@ def build_dir_arg(build):
 def ensure_image(build, scenario, out=sys.stdout):
   """Builds (or finds up to date) the kernel and image the scenario boots."""
   b = build_dir_arg(build)
-  targets = [f'{b}/qemu/vmlinuz', f'{b}/qemu/{scenario.image}']
+  d = scenario.qemu_dir
+  targets = [f'{b}/qemu/{d}vmlinuz', f'{b}/qemu/{d}{scenario.image}']
   if scenario.devices in ('fabric', 'flat'):
     targets.append(f'{b}/qemu/{kFabricDisk}')
   cmd = ['make', '--no-print-directory', '-C', kRepo, f'BUILD={b}'] + targets

@@ -91,3 +91,47 @@ qemu-compare:
 
 qemu-clean:
 	rm -rf $(QEMU_DIR)
+
+# Issue 16: the distribution matrix. Each suite's Debian root (kernel,
+# modules, kexec-tools and its libraries; qemu/kdump/build-rootfs --suite,
+# cached outside the clone) gives the same images as above, with Limbo built
+# here: BUILD/qemu/suite-SUITE/{vmlinuz,capture.img,guest-stock.img,
+# guest-limbo.img}. root.path names the cached root; it is rewritten only
+# when the root changes, so the images follow the root and Limbo.
+QEMU_SUITES := bookworm trixie sid
+.PHONY: qemu-suite-roots
+qemu-suite-roots: $(foreach s,$(QEMU_SUITES),$(QEMU_DIR)/suite-$(s)/root.path)
+$(QEMU_DIR)/suite-%/root.path: qemu/kdump/build-rootfs FORCE
+	@mkdir -p $(@D)
+	@root=$$(qemu/kdump/build-rootfs --suite $* --cache | tail -n 1) && test -d "$$root" && \
+	  { [ "$$(cat $@ 2>/dev/null)" = "$$root" ] || echo "$$root" > $@; }
+
+# The suite's newest kernel, and its version beside it.
+$(QEMU_DIR)/suite-%/vmlinuz: $(QEMU_DIR)/suite-%/root.path
+	root=$$(cat $<) && kernel=$$(ls -v $$root/boot/vmlinuz-* | tail -n 1) && \
+	  cp $$kernel $@.tmp && echo $${kernel##*/vmlinuz-} > $(@D)/kversion && mv $@.tmp $@
+
+$(QEMU_DIR)/suite-%/capture.img: $(QEMU_DIR)/suite-%/vmlinuz qemu/build-initramfs qemu/capture-init \
+                                 $(wildcard /usr/bin/busybox)
+	LIMBO_SYSROOT=$$(cat $(@D)/root.path) qemu/build-initramfs capture $@ $$(cat $(@D)/kversion)
+
+$(QEMU_DIR)/suite-%/guest-stock.img: $(QEMU_DIR)/suite-%/vmlinuz $(QEMU_DIR)/suite-%/capture.img \
+                                     qemu/build-initramfs qemu/guest-init $(wildcard /usr/bin/busybox)
+	LIMBO_SYSROOT=$$(cat $(@D)/root.path) qemu/build-initramfs base $@ $(@D)/vmlinuz \
+	  $(@D)/capture.img $$(cat $(@D)/kversion)
+
+# Limbo's staged install (the host limbo layer's rule makes it) with the
+# suite's libraries.
+$(QEMU_DIR)/suite-%/limbo-layer.cpio: $(QEMU_DIR)/limbo-layer.cpio $(QEMU_DIR)/suite-%/root.path
+	LIMBO_SYSROOT=$$(cat $(@D)/root.path) qemu/build-initramfs limbo $@ $(QEMU_DIR)/limbo-staging
+
+$(QEMU_DIR)/suite-%/guest-limbo.img: $(QEMU_DIR)/suite-%/guest-stock.img $(QEMU_DIR)/suite-%/limbo-layer.cpio
+	cat $^ > $@.tmp
+	mv $@.tmp $@
+
+# Pattern targets are intermediate to make: keep them.
+.PRECIOUS: $(QEMU_DIR)/suite-%/root.path $(QEMU_DIR)/suite-%/vmlinuz $(QEMU_DIR)/suite-%/capture.img \
+           $(QEMU_DIR)/suite-%/guest-stock.img $(QEMU_DIR)/suite-%/limbo-layer.cpio \
+           $(QEMU_DIR)/suite-%/guest-limbo.img
+.PHONY: FORCE
+FORCE:
