@@ -78,7 +78,10 @@ TEST_PACKAGES  := $(BUILD_PACKAGES) $(DEB_PACKAGES) googletest libgtest-dev libs
                   libzydis-dev kexec-tools libbenchmark-dev valgrind clang libclang-rt-14-dev \
                   python3
 QEMU_PACKAGES  := qemu-system-x86 linux-image-amd64 busybox-static cpio \
-                  kexec-tools python3 ovmf
+                  kexec-tools python3 ovmf \
+                  debootstrap xz-utils zstd
+# (debootstrap: the distribution matrix's Debian 12/13/unstable roots; xz and
+# zstd: their kernels' compressed modules.)
 # make test-full's kdump-tools scenario (qemu/kdump/): the guest's Debian
 # root by debootstrap, its disk by mke2fs -d, the dump read by makedumpfile.
 KDUMP_PACKAGES := debootstrap e2fsprogs makedumpfile
