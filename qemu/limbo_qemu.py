@@ -32,7 +32,8 @@ kLimboReport = re.compile(r'(?:^|\s)limbo=(\S+)')
 class Scenario:
   name: str
   image: str            # initramfs under BUILD/qemu/
-  purgatory: str        # 'stock' or 'limbo': whose console lines to expect
+  purgatory: str        # 'stock' or 'limbo': whose console lines to expect;
+                        # 'kernel': kexec_file_load's, which prints none
   captures: bool        # True: the capture kernel must boot; False: must not
   description: str
   devices: str = ''     # 'nvme': an NVMe controller behind a PCIe root port;
@@ -368,6 +369,13 @@ for _suite, _release in kSuites.items():
       f'issue 16 matrix, {_release} ({_suite}): its kernel and its kexec -p -c '
       'on the issue 3 topology: the capture kernel finds the NVMe and the '
       'e1000e as the crashed kernel left them', devices='fabric', suite=_suite)
+  if _suite != 'bookworm':
+    kScenarios[f'kfile-fabric-{_suite}'] = Scenario(
+        f'kfile-fabric-{_suite}', 'guest-stock.img', 'kernel', True,
+        f'issue 16 matrix, {_release} ({_suite}): a plain kexec -p, which '
+        'from kexec-tools 2.0.27 on is kexec_file_load and the kernel\'s own '
+        'purgatory: what that release gives without Limbo by default',
+        devices='fabric', suite=_suite)
   kScenarios[f'limbo-fabric-{_suite}'] = Scenario(
       f'limbo-fabric-{_suite}', 'guest-limbo.img', 'limbo', True,
       f'issue 16 matrix, {_release} ({_suite}): limbo-kexec -p through its '
@@ -760,7 +768,13 @@ def judge(run):
   stock_seen = any(m.startswith(kStockPurgatoryLine)
                    for m in messages[(ms.panic or 0):])
 
-  if sc.purgatory == 'stock':
+  if sc.purgatory == 'kernel':
+    # kexec_file_load: the kernel's purgatory prints nothing.
+    if stock_seen:
+      errors.append('kexec-tools\' purgatory ran: the load was not kexec_file_load')
+    if limbo_msgs:
+      errors.append(f'"limbo:" lines in a kexec_file_load run: {limbo_msgs[0]!r}')
+  elif sc.purgatory == 'stock':
     if not stock_seen:
       errors.append(f'the stock purgatory\'s "{kStockPurgatoryLine}" is missing')
     if limbo_msgs:
@@ -1417,7 +1431,7 @@ def judge_nvme(run, texts):
   bdf, bus_master, enabled, ready = states[0].groups()
   if sc.name in kPcieStateUntimed:
     pass  # judge_limbo_mce: where the #MC lands decides what was reset
-  elif sc.purgatory == 'stock':
+  elif sc.purgatory in ('stock', 'kernel'):
     # The control: without a reset the controller is still enabled. If it
     # were not, the Limbo variant would prove nothing.
     if enabled != '1':
@@ -1527,7 +1541,7 @@ def judge_fabric(run, texts, limbo_msgs):
       errors.append(f'the capture kernel\'s {role} is {states[0].group(1)}, '
                     f'the first kernel\'s {functions[role][0]}')
   live = {}
-  if nvme and sc.purgatory == 'stock':
+  if nvme and sc.purgatory in ('stock', 'kernel'):
     # (With Limbo, judge_nvme asserts the NVMe bits are 0.)
     _, bus_master, enabled, ready = nvme[0].groups()
     live['NVMe Bus Master'] = bus_master
@@ -1536,7 +1550,7 @@ def judge_fabric(run, texts, limbo_msgs):
     _, bus_master, rx_enabled = e1000e[0].groups()
     live['e1000e Bus Master'] = bus_master
     live['e1000e RCTL.EN'] = rx_enabled
-  if sc.purgatory == 'stock':
+  if sc.purgatory in ('stock', 'kernel'):
     # The control: without a reset both devices are still live (NVMe CC.EN
     # is checked by judge_nvme).
     for what, value in live.items():
@@ -1749,7 +1763,7 @@ def judge_flat(run, texts, limbo_msgs):
       errors.append(f'the capture init reported no state for the {role} {bdf}')
       continue
     live, text = view[bdf]
-    if sc.purgatory == 'stock' and not live:
+    if sc.purgatory in ('stock', 'kernel') and not live:
       errors.append(f'control did not reproduce the problem: {role} {bdf} '
                     f'{text} after a stock kexec (expected live)')
     if sc.purgatory == 'limbo' and live:
