@@ -32,20 +32,29 @@ struct CpuidSha {
          (id.leaf1_ecx & ecx_needed) == ecx_needed && (id.leaf7_ebx & kLeaf7EbxSha) != 0;
 }
 
-// Reads the three leaves sha_ni_usable looks at from this CPU: the one
-// CPUID reader of the purgatory's gate, the plugin and the host tests.
+struct CpuidRegs {
+  uint32_t eax, ebx, ecx, edx;
+};
+
+// CPUID of this CPU, leaf and subleaf (ECX): the one CPUID reader of the
+// purgatory (the SHA-NI gate, the page tables' 1 GiB pages and invariant
+// TSC, the machine-check support), the plugin and the host tests. The
+// caller checks the leaf against the maximum leaf first (leaf 0 or
+// 0x80000000's EAX).
+inline CpuidRegs cpuid(uint32_t leaf, uint32_t subleaf = 0) {
+  CpuidRegs r{};
+  __cpuid_count(leaf, subleaf, r.eax, r.ebx, r.ecx, r.edx);
+  return r;
+}
+
+// Reads the three leaves sha_ni_usable looks at from this CPU.
 inline CpuidSha read_cpuid_sha() {
   CpuidSha id{};
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  __cpuid(0, eax, ebx, ecx, edx);
-  id.max_leaf = eax;
-  __cpuid(1, eax, ebx, ecx, edx);
-  id.leaf1_ecx = ecx;
-  id.leaf1_edx = edx;
-  if (id.max_leaf >= 7) {
-    __cpuid_count(7, 0, eax, ebx, ecx, edx);
-    id.leaf7_ebx = ebx;
-  }
+  id.max_leaf = cpuid(0).eax;
+  const CpuidRegs leaf1 = cpuid(1);
+  id.leaf1_ecx = leaf1.ecx;
+  id.leaf1_edx = leaf1.edx;
+  if (id.max_leaf >= 7) id.leaf7_ebx = cpuid(7, 0).ebx;
   return id;
 }
 

@@ -4,6 +4,9 @@
 // machine-specific part; the tables themselves come from paging.h.
 #include "arch/x86_64/address_space.h"
 
+#include "arch/x86_64/cpu.h"
+#include "lib/cpu_features.h"
+
 
 extern "C" {
 // The purgatory's bounds, for its own mapping: .text begins with
@@ -50,32 +53,6 @@ struct Rebuild {
 };
 [[gnu::section(".bss.limbo_paging_rebuild")]] Rebuild rebuild;
 
-struct Cpuid {
-  uint32_t eax, ebx, ecx, edx;
-};
-
-Cpuid cpuid(uint32_t leaf) {
-  Cpuid r;
-  asm volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(0));
-  return r;
-}
-
-uint64_t read_cr3() {
-  uint64_t v;
-  asm volatile("mov %%cr3, %0" : "=r"(v));
-  return v;
-}
-
-uint64_t read_cr4() {
-  uint64_t v;
-  asm volatile("mov %%cr4, %0" : "=r"(v));
-  return v;
-}
-
-// Also flushes every non-global TLB entry (SDM Vol. 3A §4.10.4.1); the
-// purgatory never sets G, and relocate_kernel left CR4.PGE clear.
-void write_cr3(uint64_t v) { asm volatile("mov %0, %%cr3" : : "r"(v) : "memory"); }
-
 // The tables are written through the loader's identity map (physical ==
 // virtual), before they are loaded.
 struct PoolMemory {
@@ -94,9 +71,9 @@ AddressSpace enter_own_address_space(const Touched& touched) {
   AddressSpace space;
   space.loader_cr3 = read_cr3();
   space.levels = (read_cr4() & kCr4La57) != 0 ? 5 : 4;
-  const uint32_t max_ext = cpuid(0x80000000u).eax;
-  space.gib_pages = max_ext >= kExtLeafFeatures && (cpuid(kExtLeafFeatures).edx & kEdxPage1Gb) != 0;
-  space.tsc_invariant = max_ext >= kExtLeafPower && (cpuid(kExtLeafPower).edx & kEdxInvariantTsc) != 0;
+  const uint32_t max_ext = cpu::cpuid(0x80000000u).eax;
+  space.gib_pages = max_ext >= kExtLeafFeatures && (cpu::cpuid(kExtLeafFeatures).edx & kEdxPage1Gb) != 0;
+  space.tsc_invariant = max_ext >= kExtLeafPower && (cpu::cpuid(kExtLeafPower).edx & kEdxInvariantTsc) != 0;
 
   // 1.5 KiB on the stack, gone before the flow's deeper calls start.
   x86::paging::Request request;

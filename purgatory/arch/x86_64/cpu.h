@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "lib/cpu_features.h"
+
 namespace limbo::arch {
 
 // Port I/O for the drivers' PortIo template parameter (SDM Vol. 2 IN/OUT).
@@ -29,6 +31,16 @@ inline uint64_t read_cr2() {
   return value;
 }
 
+inline uint64_t read_cr3() {
+  uint64_t value;
+  asm volatile("mov %%cr3, %0" : "=r"(value));
+  return value;
+}
+
+// Also flushes every non-global TLB entry (SDM Vol. 3A §4.10.4.1); the
+// purgatory never sets G, and relocate_kernel left CR4.PGE clear.
+inline void write_cr3(uint64_t value) { asm volatile("mov %0, %%cr3" : : "r"(value) : "memory"); }
+
 inline uint64_t read_cr4() {
   uint64_t value;
   asm volatile("mov %%cr4, %0" : "=r"(value));
@@ -37,11 +49,7 @@ inline uint64_t read_cr4() {
 
 inline void write_cr4(uint64_t value) { asm volatile("mov %0, %%cr4" : : "r"(value) : "memory"); }
 
-inline uint32_t cpuid_leaf1_edx() {
-  uint32_t a = 1, b, c = 0, d;
-  asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-  return d;
-}
+inline uint32_t cpuid_leaf1_edx() { return cpu::cpuid(1).edx; }
 
 // Model-specific registers for lib/mce.h's Msr parameter (SDM Vol. 2B
 // RDMSR/WRMSR); only indices CPUID says exist.
