@@ -17,16 +17,12 @@
 
 #include "plugin/handler.h"
 #include "plugin/resources.h"
+#include "plugin/syscall_forward.h"
 #include "plugin/trust.h"
 
 namespace {
 
-using SyscallFn = long (*)(long, ...);
-
-SyscallFn next_syscall() {
-  static SyscallFn next = reinterpret_cast<SyscallFn>(dlsym(RTLD_NEXT, "syscall"));
-  return next;
-}
+using limbo::plugin::next_syscall;
 
 long real_kexec_load(unsigned long entry, unsigned long nr_segments, const kexec_segment* segments,
                      unsigned long flags) {
@@ -56,18 +52,16 @@ bool acting_in_this_program() {
 // ends as the handler's own would: a refusal, or with LIMBO_FALLBACK=stock
 // kexec-tools' load passed to the kernel unchanged.
 extern "C" __attribute__((visibility("default"))) long syscall(long number, ...) noexcept {
-  // The x86_64 syscall ABI has at most six arguments, all register-sized.
   va_list args;
   va_start(args, number);
-  long a[6];
-  for (long& arg : a) arg = va_arg(args, long);
+  const limbo::plugin::SyscallArgs a = limbo::plugin::syscall_arguments(args);
   va_end(args);
 
   if (!next_syscall()) {
     errno = ENOSYS;
     return -1;
   }
-  if (number != SYS_kexec_load) return next_syscall()(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (number != SYS_kexec_load) return limbo::plugin::forward_syscall(number, a);
   const auto entry = static_cast<unsigned long>(a[0]);
   const auto nr_segments = static_cast<unsigned long>(a[1]);
   const auto* segments = reinterpret_cast<const kexec_segment*>(a[2]);

@@ -22,6 +22,7 @@
 #include <cstring>
 
 #include "capture_format.h"
+#include "plugin/syscall_forward.h"
 
 namespace {
 
@@ -79,8 +80,7 @@ long capture(unsigned long entry, unsigned long nr, const kexec_segment* segment
 extern "C" __attribute__((visibility("default"))) long syscall(long number, ...) noexcept {
   va_list args;
   va_start(args, number);
-  long a[6];
-  for (long& arg : a) arg = va_arg(args, long);
+  const limbo::plugin::SyscallArgs a = limbo::plugin::syscall_arguments(args);
   va_end(args);
   if (number == SYS_kexec_file_load) {
     if (const char* log = std::getenv("LIMBO_CAPTURE_LOG")) {
@@ -97,7 +97,5 @@ extern "C" __attribute__((visibility("default"))) long syscall(long number, ...)
     return capture(static_cast<unsigned long>(a[0]), static_cast<unsigned long>(a[1]),
                    reinterpret_cast<const kexec_segment*>(a[2]), static_cast<unsigned long>(a[3]));
   }
-  using SyscallFn = long (*)(long, ...);
-  static const auto next = reinterpret_cast<SyscallFn>(dlsym(RTLD_NEXT, "syscall"));
-  return next(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  return limbo::plugin::forward_syscall(number, a);
 }

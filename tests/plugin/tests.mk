@@ -39,7 +39,7 @@ $(PLUGIN_TEST_DIR)/fake_limbo_big.o: tests/plugin/fixtures/fake_limbo.cc tests/p
 # distribution's uninstrumented kexec.
 $(PLUGIN_CAPTURE_LIB): tests/plugin/capture_load.cc tests/plugin/tests.mk
 	@mkdir -p $(dir $@)
-	$(CXX) -std=c++20 -O2 -Wall -Wextra -Werror -Itests/plugin -fPIC -shared -MMD -MP -o $@ $< -ldl
+	$(CXX) -std=c++20 -O2 -Wall -Wextra -Werror -Itests/plugin -Ikexec-plugin -fPIC -shared -MMD -MP -o $@ $< -ldl
 -include $(PLUGIN_CAPTURE_LIB:.so=.d)
 
 $(call plugin_test,plugin_tests,tests/plugin/elf_loader_test.cc tests/plugin/replace_test.cc \
