@@ -51,6 +51,12 @@ class Scenario:
   # suite name boots that suite's kernel with its kexec-tools and libraries
   # (BUILD/qemu/suite-SUITE/, from qemu/kdump/build-rootfs --suite SUITE).
   suite: str = ''
+  # Issue 21 (limbo-panic-test): the first kernel's memory, its crashkernel=
+  # ('' : 256M, or the tight scenarios' own), and QEMU's accelerator.
+  mem: str = '1G'
+  crashkernel: str = ''
+  accel: str = 'tcg'
+  device_args: tuple = ()  # more QEMU device options (a user's topology file)
 
   @property
   def qemu_dir(self):
@@ -481,7 +487,8 @@ def tight_crashkernel(kernel):
 def qemu_command(kernel, initrd, scenario, disk=None, firmware=(), monitor=None):
   # limbo.scenario names how guest-init loads; the stock/limbo/corrupt word
   # is the scenario name before any device suffix.
-  crashkernel = str(tight_crashkernel(kernel)) if scenario.name in ('tight', 'tightstock') else '256M'
+  crashkernel = (scenario.crashkernel or
+                 (str(tight_crashkernel(kernel)) if scenario.name in ('tight', 'tightstock') else '256M'))
   append = (f'console=ttyS0,115200 crashkernel={crashkernel} quiet panic=1 '
             f'limbo.scenario={scenario.name.split("-")[0]}')
   if scenario.guest_args:
@@ -496,11 +503,11 @@ def qemu_command(kernel, initrd, scenario, disk=None, firmware=(), monitor=None)
   elif scenario.devices == 'flat':
     append += ' limbo.devices=flat'
     device_args = flat_qemu_args(disk)
-  return ['qemu-system-x86_64', '-accel', 'tcg', '-machine', 'q35',
-          '-m', '1G', '-smp', str(scenario.cpus), '-nographic', '-no-reboot',
+  return ['qemu-system-x86_64', '-accel', scenario.accel, '-machine', 'q35',
+          '-m', scenario.mem, '-smp', str(scenario.cpus), '-nographic', '-no-reboot',
           '-monitor', f'unix:{monitor},server=on,wait=off' if monitor else 'none',
           '-serial', 'stdio', '-nic', 'none',
-          *firmware, *device_args,
+          *firmware, *device_args, *scenario.device_args,
           '-kernel', kernel, '-initrd', initrd, '-append', append]
 
 
