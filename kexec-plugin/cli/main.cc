@@ -210,11 +210,8 @@ int run_plan(const Arguments& args) {
 }
 
 // Where Linux (3.14 and later, arch/x86/kernel/ksysfs.c) lists the
-// boot_params setup_data nodes; LIMBO_TEST_BOOT_PARAMS replaces it for tests.
-const char* const kBootParamsDir = [] {
-  const char* test = std::getenv("LIMBO_TEST_BOOT_PARAMS");
-  return test != nullptr && *test != '\0' ? test : "/sys/kernel/boot_params";
-}();
+// boot_params setup_data nodes (issue 15).
+constexpr const char* kBootParamsDir = "/sys/kernel/boot_params";
 
 // --report: run by a kdump script in the capture kernel; the exit status is
 // the verdict, the words are for its log.
