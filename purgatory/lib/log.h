@@ -95,19 +95,20 @@ class Recorder {
     node_->text[cursor_++] = c;
   }
 
+  // The line is committed before the recorder says it is between lines: an
+  // NMI handler that prints as soon as it is (LoggedConsole::at_line_start)
+  // then starts after this line, never over it.
   void end() {
-    in_line_ = false;
     if (line_dropped_) {
       if (node_->header.dropped_lines != UINT32_MAX) ++node_->header.dropped_lines;
-      return;
+    } else {
+      node_->text[cursor_++] = '\n';
+      if (hz_ == 0 && pending_count_ < kPendingMax) pending_[pending_count_++] = Pending{line_start_, line_tsc_};
+      // `used` after the text: a reader sees only whole lines.
+      node_->header.used = cursor_;
+      ++node_->header.lines;
     }
-    node_->text[cursor_++] = '\n';
-    if (hz_ == 0) {
-      if (pending_count_ < kPendingMax) pending_[pending_count_++] = Pending{line_start_, line_tsc_};
-    }
-    // Last: a reader sees only whole lines.
-    node_->header.used = cursor_;
-    ++node_->header.lines;
+    in_line_ = false;
   }
 
   void write_unknown_stamp(uint32_t offset) {
