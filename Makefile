@@ -5,7 +5,7 @@
 #   make            build purgatory.ro, the plugin and limbo-kexec into build/
 #   make check      the host tests (and their sanitizer build), no QEMU
 #   make test       install the Debian packages needed, build, run every test
-#   make demo       install, build, run one QEMU panic through Limbo and summarise
+#   make demo       install, build, the fabric topology crashed with stock then with Limbo, side by side
 #   make install    PREFIX=/usr/local DESTDIR= : install the three artefacts
 #   make deb        build/limbo-kexec_VERSION_amd64.deb (see packaging/)
 
@@ -122,7 +122,7 @@ test: deps-test
 
 demo: deps-demo
 	$(MAKE) all
-	./qemu/demo $(BUILD)
+	./qemu/demo --cure $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR)

@@ -98,6 +98,12 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
       if (value.empty()) out.error = "--report= needs a file (or --report alone for /proc/cmdline)";
       out.report = true;
       out.report_file = value;
+    } else if (arg == "--json") {
+      out.report_json = true;
+    } else if (take_value(arg, "--log", value)) {
+      if (value.empty()) out.error = "--log= needs a file (a saved copy of the log node's data)";
+      out.report = true;
+      out.report_log = value;
     } else if (take_value(arg, "--cmdline", value) || arg == "--cmdline=") {
       out.report = true;
       out.report_cmdline = value;
@@ -145,6 +151,9 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
   if (out.error.empty() && out.report && !out.report_file.empty() && out.report_cmdline) {
     out.error = "--report=FILE and --cmdline=STRING both name the command line to read: give one";
   }
+  if (out.error.empty() && out.report_json && !out.report) {
+    out.error = "--json goes with --report (limbo-kexec --report --json)";
+  }
   if (out.error.empty() && out.report && (out.plan || !out.kexec_args.empty())) {
     out.error = "--report loads nothing: give it no kexec arguments and no --plan";
   }
@@ -159,7 +168,7 @@ std::string usage_text() {
   return
       "Usage: limbo-kexec [LIMBO OPTIONS] KEXEC ARGUMENTS...\n"
       "       limbo-kexec --plan [PCIE OPTIONS]\n"
-      "       limbo-kexec --report[=FILE] | --cmdline=STRING\n"
+      "       limbo-kexec --report[=FILE] | --cmdline=STRING [--log=FILE] [--json]\n"
       "Runs the system kexec with Limbo's purgatory in place of the stock one.\n"
       "Example: limbo-kexec -p /vmlinuz --initrd=/initrd.img --append=\"...\" \\\n"
       "           --console-serial --serial=0x3f8 --serial-baud=115200\n"
@@ -196,7 +205,9 @@ std::string usage_text() {
       "                         function) and load nothing; needs root to read config space\n"
       "                         past its first 64 bytes\n"
       "  --report               in the capture kernel: Limbo's report from /proc/cmdline in words\n"
-      "                         (--report=FILE reads FILE, --cmdline=STRING reads STRING)\n"
+      "                         (--report=FILE reads FILE, --cmdline=STRING reads STRING), and the\n"
+      "                         purgatory's whole log from /sys/kernel/boot_params/setup_data\n"
+      "                         (--log=FILE: a saved copy of the node's data); --json: one JSON object\n"
       "  --fallback=stock|none  a load Limbo refuses: stock = kexec-tools' own load goes to\n"
       "                         the kernel unchanged (stock purgatory, exit 6); none (default)\n"
       "                         = nothing is loaded, a crash kernel already loaded stays (exit 1)\n"

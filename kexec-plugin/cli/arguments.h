@@ -58,6 +58,10 @@ struct Arguments {
   bool report = false;
   std::string report_file;        // --report=FILE
   std::optional<std::string> report_cmdline;  // --cmdline=STRING (implies --report)
+  // Issue 15: the purgatory's log node, from /sys/kernel/boot_params (or
+  // --log=FILE, a saved copy of its data), beside the command-line report.
+  bool report_json = false;       // --json: one JSON object instead of words
+  std::string report_log;         // --log=FILE
 };
 
 Arguments parse_arguments(const std::vector<std::string>& argv);

@@ -17,6 +17,7 @@
 
 #include "cli/arguments.h"
 #include "cli/report.h"
+#include "cli/switch_log.h"
 #include "pcie/plan.h"
 #include "pcie/settings.h"
 #include "pcie/system.h"
@@ -208,6 +209,10 @@ int run_plan(const Arguments& args) {
   return kExitOk;
 }
 
+// Where Linux (3.14 and later, arch/x86/kernel/ksysfs.c) lists the
+// boot_params setup_data nodes (issue 15).
+constexpr const char* kBootParamsDir = "/sys/kernel/boot_params";
+
 // --report: run by a kdump script in the capture kernel; the exit status is
 // the verdict, the words are for its log.
 int run_report(const Arguments& args) {
@@ -228,7 +233,13 @@ int run_report(const Arguments& args) {
     cmdline = text.str();
   }
   const ReportReading reading = read_report(cmdline);
-  std::fputs(describe_report(reading, source).c_str(), stdout);
+  // Issue 15: the whole log from the setup_data node, when there is one.
+  const LogSource log = args.report_log.empty() ? find_log_node(kBootParamsDir) : read_log_file(args.report_log);
+  if (args.report_json) {
+    std::fputs(switch_json(reading, source, log).c_str(), stdout);
+  } else {
+    std::fputs(describe_switch(reading, source, log).c_str(), stdout);
+  }
   switch (reading.verdict) {
     case ReportVerdict::kOk: return kExitOk;
     case ReportVerdict::kProblem: return kExitFailed;

@@ -250,6 +250,81 @@ static_assert(sizeof(Config) ==
               32 + 48 * kSha256RegionCount + sizeof(PcieSettings) + sizeof(ResetRegister) + 8 + sizeof(PcieRules));
 static_assert(sizeof(Config) <= 0xffff, "Config::size is 16 bits");
 
+// ---- Limbo's log node (issue 15) ----------------------------------------
+//
+// The purgatory keeps every console line in a buffer inside its own segment
+// and, after verification, links it into the next kernel's boot_params
+// setup_data chain, after the nodes kexec-tools put there. Facts it relies on
+// (Linux 6.1: read in linux-source-6.1; 6.12 and 7.x: from kernel sources
+// found by search, not from a tagged tree):
+//
+// - boot_params.hdr.setup_data (offset 0x250, boot protocol 2.09+) heads a
+//   singly linked list of `struct setup_data {u64 next; u32 type; u32 len;
+//   u8 data[len];}` (6.1: arch/x86/include/uapi/asm/bootparam.h; later
+//   kernels moved the types and struct to uapi/asm/setup_data.h, same values).
+// - 6.1 memblock-reserves every node whatever its type (setup.c
+//   memblock_x86_reserve_range_setup_data), marks it E820_TYPE_RESERVED_KERN
+//   (e820.c e820__reserve_setup_data), skips unknown types in
+//   parse_setup_data (default: break), and the KASLR decompressor keeps clear
+//   of every node (boot/compressed/kaslr.c mem_avoid_overlap): the node's
+//   memory in the crash reservation survives the capture kernel's boot.
+// - /sys/kernel/boot_params/setup_data/N/{type,data} (arch/x86/kernel/
+//   ksysfs.c; `type` reads "0x%x\n", `data` the payload's `len` bytes) came
+//   with commit 5039e316 "x86: Export x86 boot_params to sysfs" (Dave Young,
+//   December 2013; first released in Linux 3.14). Same files in 6.12 and 7.x.
+// - Types in use: SETUP_NONE 0 ... SETUP_RNG_SEED 9 (= SETUP_ENUM_MAX in 6.1
+//   and 6.12), SETUP_KEXEC_KHO 10 (kexec handover, after 6.12: in 7.x),
+//   SETUP_INDIRECT 1 << 31. Linux allocates its types upwards from 1;
+//   Limbo's is far from both ends, bit 31 clear.
+inline constexpr uint32_t kSetupDataLimboLog = 0x6f626d4cu;  // bytes "Lmbo"
+inline constexpr uint32_t kSetupIndirect = 1u << 31;
+inline constexpr uint64_t kBootParamsSize = 4096;  // struct boot_params, the "zero page"
+inline constexpr uint64_t kBootParamsSetupDataOffset = 0x250;
+inline constexpr uint32_t kSetupDataMaxNodes = 64;  // a longer chain is not walked
+
+struct SetupDataHeader {  // Linux `struct setup_data` without data[]
+  uint64_t next;
+  uint32_t type;
+  uint32_t len;  // bytes of payload after this header
+};
+static_assert(sizeof(SetupDataHeader) == 16);
+
+// The payload: this header, then `capacity` bytes of text. `used` bytes of
+// it are whole lines, each "[SSSSS.UUUUUU] text\n": the time since the
+// purgatory's entry (seconds, microseconds; "[    ?.??????]" when the TSC
+// frequency was never known), one space, the console line without the
+// console's "limbo: " prefix. A line that does not fit is dropped whole and
+// counted in `dropped_lines`, never cut. Layout changes bump kLogVersion.
+inline constexpr uint32_t kLogMagic = 0x474f4c4cu;  // bytes "LLOG"
+inline constexpr uint16_t kLogVersion = 1;
+inline constexpr uint32_t kLogNodeSize = 16384;  // the whole node, setup_data header included
+inline constexpr uint32_t kLogStampWidth = 15;   // "[SSSSS.UUUUUU] "
+
+struct LogHeader {
+  uint32_t magic;          // kLogMagic
+  uint16_t version;        // kLogVersion
+  uint16_t header_size;    // sizeof(LogHeader)
+  uint32_t capacity;       // bytes of text room after this header
+  uint32_t used;           // bytes of whole lines
+  uint32_t lines;          // lines kept
+  uint32_t dropped_lines;  // lines that did not fit, dropped whole
+  uint64_t tsc_hz;         // the frequency the stamps were computed with; 0 unknown
+};
+static_assert(sizeof(LogHeader) == 32);
+static_assert(offsetof(LogHeader, used) == 12);
+static_assert(offsetof(LogHeader, dropped_lines) == 20);
+static_assert(offsetof(LogHeader, tsc_hz) == 24);
+
+inline constexpr uint32_t kLogCapacity = kLogNodeSize - sizeof(SetupDataHeader) - sizeof(LogHeader);
+
+struct LogNode {
+  SetupDataHeader setup;
+  LogHeader header;
+  char text[kLogCapacity];
+};
+static_assert(sizeof(LogNode) == kLogNodeSize);
+static_assert(offsetof(LogNode, text) == 48);
+
 // ---- Symbol table ------------------------------------------------------
 //
 // Who touches a symbol, by name. kexec-tools (and the plugin, replaying it)

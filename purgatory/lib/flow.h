@@ -24,6 +24,7 @@
 #include "lib/console.h"
 #include "lib/fault.h"
 #include "lib/format.h"
+#include "lib/flow_log.h"
 #include "lib/flow_pcie.h"
 #include "lib/nmi.h"
 #include "lib/pic8259.h"
@@ -138,6 +139,8 @@ template <class Machine>
     }
   }
 
+  set_log_clock(machine, clk.hz());
+
   print_paging(con, machine.paging_summary());
 
   // 3. Verification (lib/verify/step.h): per-segment digests and zero-fill
@@ -241,6 +244,14 @@ template <class Machine>
     }
   });
   if (!report_done) fmt::println(con, "report: abandoned after a fault; the command line may lack it");
+
+  // 5b. The log (lib/flow_log.h): its node after kexec-tools' setup_data
+  // nodes; the lines up to the jump still go into it. Optional work too.
+  if constexpr (HasLog<Machine>) {
+    if (!run_guarded(machine, fault::Phase::kReport, [&] { link_log(machine, con, regs.rsi, vars.sha256_regions); })) {
+      fmt::println(con, "log: abandoned after a fault; the node may not be linked");
+    }
+  }
   enter_phase(machine, fault::Phase::kLeave);
 
   // 6. The jump itself is the caller's (arch code); say where it goes.

@@ -21,11 +21,12 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 FUZZ_CXXFLAGS := -std=c++20 -O1 -g -Wall -Wextra -Ipurgatory -Ikexec-plugin -I. $(FUZZ_SAN) \
   -DLIMBO_VERSION='"$(VERSION)"' -DLIMBO_PURGATORY_PATH='"$(abspath $(BUILD))/purgatory.ro"' \
   -DLIMBO_PLUGIN_PATH='"$(abspath $(BUILD))/liblimbo-kexec.so"' -MMD -MP
-FUZZ_TARGETS := elf_loader stock_decode mcfg iomem config_block pcie_policy pcie_selection
+FUZZ_TARGETS := elf_loader stock_decode mcfg iomem config_block pcie_policy pcie_selection log_node
 
 # The plugin's core, instrumented for coverage (fuzzer-no-link).
 FUZZ_CORE_SRCS := $(PLUGIN_CORE_SRCS) purgatory/lib/sha256.cc purgatory/lib/verify/segments.cc \
-  purgatory/lib/verify/zero_scan.cc purgatory/arch/x86_64/sha256_ni.cc
+  purgatory/lib/verify/zero_scan.cc purgatory/arch/x86_64/sha256_ni.cc \
+  $(PLUGIN_DIR)/cli/report.cc $(PLUGIN_DIR)/cli/switch_log.cc
 FUZZ_CORE_OBJS := $(patsubst %.cc,$(FUZZ_DIR)/obj/%.o,$(FUZZ_CORE_SRCS))
 FUZZ_CORE_LIB := $(FUZZ_DIR)/libfuzz-core.a
 

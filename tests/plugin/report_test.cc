@@ -192,6 +192,17 @@ TEST(ReportArguments, Forms) {
   EXPECT_FALSE(parse_arguments({"limbo-kexec", "--report", "--plan"}).error.empty());
   EXPECT_FALSE(parse_arguments({"limbo-kexec", "--report=a", "--cmdline=b"}).error.empty());
   EXPECT_FALSE(parse_arguments({"limbo-kexec", "--report="}).error.empty());
+
+  // Issue 15: the log node's options.
+  const Arguments json = parse_arguments({"limbo-kexec", "--report", "--json"});
+  EXPECT_TRUE(json.error.empty());
+  EXPECT_TRUE(json.report_json);
+  const Arguments log = parse_arguments({"limbo-kexec", "--log=/var/crash/x/limbo-log.x.bin", "--json"});
+  EXPECT_TRUE(log.error.empty());
+  EXPECT_TRUE(log.report);
+  EXPECT_EQ(log.report_log, "/var/crash/x/limbo-log.x.bin");
+  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--json"}).error.empty());
+  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--log="}).error.empty());
 }
 
 }  // namespace

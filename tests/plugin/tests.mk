@@ -62,3 +62,7 @@ $(PLUGIN_TEST_DIR)/syscall_probe: tests/plugin/syscall_probe.cc tests/plugin/tes
 	$(CXX) $(HOST_CXXFLAGS) -MMD -MP -o $@ $< $(HOST_LDFLAGS)
 -include $(PLUGIN_TEST_DIR)/syscall_probe.d
 test-binaries: $(PLUGIN_TEST_DIR)/syscall_probe
+
+# Issue 15: limbo-kexec --report's log node (cli/switch_log): a node the
+# purgatory's own recorder writes, read from a fake sysfs, in words and JSON.
+$(call plugin_test,plugin_switch_log_test,tests/plugin/switch_log_test.cc,$(CLI_OBJS))

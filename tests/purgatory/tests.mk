@@ -32,3 +32,8 @@ $(eval $(call host_binary,purgatory_sha256_bench,tests/purgatory/sha256_bench.cc
 .PHONY: purgatory-bench
 purgatory-bench: $(BUILD)/tests/purgatory_sha256_bench
 	$<
+
+# Issue 15: the log node (lib/log.h): stamps, whole-line drops, the link after
+# an existing setup_data chain, and the flow's log equal to its console.
+$(call purgatory_test,log_test,tests/purgatory/log_test.cc purgatory/lib/sha256.cc purgatory/lib/report.cc \
+  purgatory/lib/verify/zero_scan.cc purgatory/lib/verify/segments.cc)

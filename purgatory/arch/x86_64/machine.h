@@ -13,6 +13,7 @@
 #include "lib/console.h"
 #include "lib/fault.h"
 #include "lib/flow_pcie.h"
+#include "lib/log.h"
 #include "lib/nmi.h"
 #include "lib/pcie/quiesce.h"
 #include "lib/sha256.h"
@@ -29,7 +30,16 @@ struct VgaCells {
   static volatile uint16_t* cells() { return reinterpret_cast<volatile uint16_t*>(vga::kTextBufferPhys); }
 };
 
-using Console = console::Console<PortIo, VgaCells>;
+// The console every line goes through: serial/VGA as kexec-tools asked, and
+// the log node (lib/log.h) whatever it asked.
+struct ReadTsc {
+  uint64_t operator()() const { return read_tsc(); }
+};
+using Console = log::LoggedConsole<console::Console<PortIo, VgaCells>, ReadTsc>;
+
+// The log node (issue 15): in .bss of the purgatory's segment; linked into
+// the next kernel's setup_data chain by the flow (lib/flow.h).
+abi::LogNode& log_node();
 
 // simd_gate.cc: SHA-NI with SSE enabled when CPUID has it, else portable;
 // the release puts CR0/CR4 back as they were at entry.
@@ -103,6 +113,9 @@ class Machine {
   }
   void sha256_release() { restore_control_after_simd(); }
   flow::NmiRecord nmi_record() { return arch::nmi_record(); }
+  // The log (lib/log.h): its clock, and the node the flow links.
+  void log_clock(uint64_t hz) { the_console().recorder().set_clock(hz); }
+  abi::LogNode* log_node() { return the_console().recorder().node(); }
   void set_phase(fault::Phase phase) { arch::set_phase(phase); }
   template <class Fn>
   bool guarded(fault::Phase phase, Fn& fn) { return arch::run_guarded(phase, fn); }

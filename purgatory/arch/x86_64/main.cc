@@ -27,7 +27,7 @@ namespace {
 
 constinit PortIo console_io;
 constinit VgaCells console_cells;
-constinit Console console_instance{console_io, console_cells};
+constinit Console console_instance{ReadTsc{}, console_io, console_cells};
 
 // What limbo_exception_common pushed (entry.S), lowest address first, then
 // what the CPU pushed (SDM Vol. 3A §6.14.2, Figure 6-9).
@@ -101,6 +101,14 @@ namespace {
 }  // namespace
 
 pcie::Workspace& pcie_workspace() { return pcie_workspace_instance; }
+
+namespace {
+// The log node (lib/log.h): 16 KiB of .bss in the purgatory's own segment,
+// which the next kernel memblock-reserves once the node is in its chain.
+[[gnu::section(".bss.limbo_log")]] alignas(16) abi::LogNode log_node_instance;
+}  // namespace
+
+abi::LogNode& log_node() { return log_node_instance; }
 
 }  // namespace limbo::arch
 
@@ -323,6 +331,8 @@ void limbo_main() {
 
   // Our own identity page tables before anything else touches memory or
   // ECAM (arch/x86_64/address_space.h); the loader's go back before the jump.
+  // The log first: every line from here on is kept (lib/log.h).
+  arch::the_console().recorder().start(arch::log_node(), limbo_entry_tsc);
   const bool config_accepted = flow::check_config(vars.limbo_config).accepted;
   if (config_accepted) {
     arch::fault_on_fault = vars.limbo_config.on_fault;

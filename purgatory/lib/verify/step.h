@@ -91,6 +91,13 @@ template <class Machine>
   if (damaged == 0) {
     fmt::println(con, "sha256: ok (", fmt::dec(count), " regions, ", fmt::dec(hashed + scanned), " bytes: ",
                  fmt::dec(hashed), " hashed, ", fmt::dec(scanned), " zero fill scanned, ", fmt::dec(took_us), " us)");
+    // Issue 15: each segment on the record (the capture kernel's
+    // limbo-kexec --report lists them from the log node).
+    for (size_t i = 0; i < count; ++i) {
+      fmt::println(con, "sha256: segment ", fmt::dec(i), " (", role_name(config->segments[i].role), ") at 0x",
+                   fmt::hex(regions[i].start), " size 0x", fmt::hex(regions[i].len), ", content 0x",
+                   fmt::hex(config->segments[i].content_len), " bytes: ok");
+    }
     return true;
   }
   fmt::println(con, "sha256: MISMATCH in ", fmt::dec(damaged), " of ", fmt::dec(count), " segments");
