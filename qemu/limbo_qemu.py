@@ -482,7 +482,8 @@ def tight_crashkernel(kernel):
   header offset 0x260), then the initrd in the highest hole, here the one
   above the kernel. With the kernel at the (16 MiB aligned) bottom, that hole
   holds the capture initrd plus 0x80000 bytes: room for Limbo's purgatory
-  (0x31000), and none once guest-init's bigger initrd (+0x70000) is there.
+  (0x57000 with issue 15's 16 KiB log node), and none once guest-init's
+  bigger initrd (+0x70000) is there.
   The capture kernel has too little memory left to reach its init."""
   with open(kernel, 'rb') as f:
     header = f.read(0x264)
