@@ -353,6 +353,13 @@ kScenarios = {
         'the e1000e untouched (RCTL.EN and Bus Master stay 1 in the capture '
         'kernel) while the NVMe is reset; --plan names the rule for both',
         devices='fabric'),
+    'overlap-fabric': Scenario(
+        'overlap-fabric', 'guest-limbo.img', 'limbo', True,
+        'issue 19: --pcie-order=overlap on the issue 3 topology: both '
+        'endpoints\' ports put in reset before the image is verified, the '
+        'verification during their settle time, then restored; verify:ok, '
+        'the capture kernel reads the disk through the NVMe',
+        devices='fabric'),
     'readymin-fabric': Scenario(
         'readymin-fabric', 'guest-limbo.img', 'limbo', True,
         'issue 6: --pcie-ready-timeout-ms=1 (the minimum) on the issue 3 '
@@ -892,6 +899,8 @@ def judge(run):
       t.startswith('GUEST: | limbo: pcie: mode reset, settle ') and t.endswith(', ready timeout 1 ms')
       for t in texts):
     errors.append('the plugin did not report "ready timeout 1 ms": the minimum was not used')
+  if sc.name == 'overlap-fabric':
+    errors += judge_overlap(texts, [messages[i] for i in ms.limbo_lines])
   if sc.devices in ('nvme', 'fabric'):
     errors += judge_nvme(run, texts)
   if sc.devices == 'fabric':
@@ -1460,6 +1469,40 @@ def judge_nvme(run, texts):
                       'at least 1 (the NVMe controller)')
       if fields.get('fail') != '0':
         errors.append(f'limbo= report fail:{fields.get("fail")}, expected 0')
+  return errors
+
+
+def judge_overlap(texts, limbo_msgs):
+  """overlap-fabric (issue 19): the order on the plan and the console, the
+  ports reset before the verification and the devices restored after it
+  (by the order of the console lines, not by their times)."""
+  errors = []
+  if not any(t.startswith('GUEST: plan | pcie: order overlap: ') for t in texts):
+    errors.append('limbo-kexec --plan did not show "pcie: order overlap"')
+  if not any(t.startswith('GUEST: | limbo: pcie: order overlap: ') for t in texts):
+    errors.append('the plugin (--verbose) did not show "pcie: order overlap"')
+
+  def first(prefix):
+    for i, m in enumerate(limbo_msgs):
+      if m.startswith(prefix):
+        return i
+    return None
+  order = first('limbo: pcie: order overlap: devices reset first')
+  engine = first('limbo: sha256: portable')
+  verified = first('limbo: sha256: ok')
+  totals = first('limbo: pcie reset ')
+  timeline = first('limbo: pcie: timeline: ')
+  times = first('limbo: times: verify ')
+  if order is None:
+    errors.append('no "limbo: pcie: order overlap: devices reset first ..." line')
+  elif engine is None or not order < engine:
+    errors.append('the PCIe order line does not come before the verification')
+  if verified is None or totals is None or not verified < totals:
+    errors.append('the PCIe totals ("limbo: pcie reset ...") do not come after "sha256: ok"')
+  if timeline is None:
+    errors.append('no "limbo: pcie: timeline:" line: no port was reset')
+  if times is None or ' dma window ' not in limbo_msgs[times]:
+    errors.append('the times line has no "dma window N us"')
   return errors
 
 
