@@ -141,17 +141,24 @@ class PcieStep {
       fmt::println(con_, "pcie: not reset: no clock for the delays (", clock::delay_reason_text(choice.reason), ")");
       return false;
     }
-    if (quick) {
-      fmt::println(con_, "pcie: delays on the pit (", clock::delay_reason_text(choice.reason), "; tsc ",
-                   fmt::dec(config_->tsc_hz / 1000), " kHz from the loader; the pit counts, not measured against it)");
-    } else {
-      fmt::println(con_, "pcie: delays on the ", choice.source == clock::DelaySource::kTsc ? "tsc" : "pit", " (",
-                   clock::delay_reason_text(choice.reason), "; tsc ", fmt::dec(config_->tsc_hz / 1000),
-                   " kHz from the loader, ", fmt::dec(pit_hz / 1000), " kHz against the pit)");
-    }
-    fmt::println(con_, overlap_requested(config_)
-                           ? "pcie: order overlap: devices reset first, the image verified during their settle time"
-                           : "pcie: order serial: the image verified first, then the devices reset");
+    // Under overlap these two lines come after the resets started: console
+    // output inside the DMA window delays the first reset (a line takes
+    // about 1 ms on QEMU's serial port).
+    auto say_clock_and_order = [&] {
+      if (quick) {
+        fmt::println(con_, "pcie: delays on the pit (", clock::delay_reason_text(choice.reason), "; tsc ",
+                     fmt::dec(config_->tsc_hz / 1000), " kHz from the loader; the pit counts, not measured against it)");
+      } else {
+        fmt::println(con_, "pcie: delays on the ", choice.source == clock::DelaySource::kTsc ? "tsc" : "pit", " (",
+                     clock::delay_reason_text(choice.reason), "; tsc ", fmt::dec(config_->tsc_hz / 1000),
+                     " kHz from the loader, ", fmt::dec(pit_hz / 1000), " kHz against the pit)");
+      }
+      fmt::println(con_, overlap_requested(config_)
+                             ? "pcie: order overlap: devices reset first, the image verified during their settle time"
+                             : "pcie: order serial: the image verified first, then the devices reset");
+    };
+    const bool overlap = overlap_requested(config_);
+    if (!overlap) say_clock_and_order();
     delay_.select(choice);
     start_us_ = delay_.now_us();
     start_tsc_ = machine_.read_tsc();
@@ -160,6 +167,7 @@ class PcieStep {
     UnprefixedSink<Console> sink(con_);
     started_ = pcie::begin_quiesce(space, mmio, delay_, sink, settings, machine_.pcie_workspace(),
                                    &config_->pcie_rules);
+    if (overlap) say_clock_and_order();
     return started_;
   }
 
