@@ -360,6 +360,12 @@ kScenarios = {
         'verification during their settle time, then restored; verify:ok, '
         'the capture kernel reads the disk through the NVMe',
         devices='fabric'),
+    'overlapdamage-fabric': Scenario(
+        'overlapdamage-fabric', 'guest-limbo.img', 'limbo', False,
+        'issue 19: --pcie-order=overlap with --test-damage-segment=initrd:0x1000 '
+        '(test-only) on the issue 3 topology: both ports reset before the '
+        'verdict; the purgatory names the initrd, says the ports were reset '
+        'and not restored, and halts', devices='fabric'),
     'readymin-fabric': Scenario(
         'readymin-fabric', 'guest-limbo.img', 'limbo', True,
         'issue 6: --pcie-ready-timeout-ms=1 (the minimum) on the issue 3 '
@@ -396,7 +402,7 @@ for _suite, _release in kSuites.items():
       'e1000e, the capture kernel boots with verify:ok and reads the disk',
       devices='fabric', suite=_suite)
 
-kDamageScenarios = {'damage': 'initrd', 'reboot': 'kernel'}
+kDamageScenarios = {'damage': 'initrd', 'reboot': 'kernel', 'overlapdamage-fabric': 'initrd'}
 
 # Limits. A normal run takes 10-20 s under TCG; the machine is shared, so the
 # overall limit leaves a wide margin. After the purgatory's halting line the
@@ -901,9 +907,11 @@ def judge(run):
     errors.append('the plugin did not report "ready timeout 1 ms": the minimum was not used')
   if sc.name == 'overlap-fabric':
     errors += judge_overlap(texts, [messages[i] for i in ms.limbo_lines])
-  if sc.devices in ('nvme', 'fabric'):
+  if sc.name == 'overlapdamage-fabric':
+    errors += judge_overlap_damage([messages[i] for i in ms.limbo_lines])
+  if sc.devices in ('nvme', 'fabric') and sc.name != 'overlapdamage-fabric':
     errors += judge_nvme(run, texts)
-  if sc.devices == 'fabric':
+  if sc.devices == 'fabric' and sc.name != 'overlapdamage-fabric':
     errors += judge_fabric(run, texts, [messages[i] for i in ms.limbo_lines])
   if sc.devices == 'flat':
     errors += judge_flat(run, texts, [messages[i] for i in ms.limbo_lines])
@@ -1389,7 +1397,7 @@ def judge_damage(run, limbo_msgs, ms):
   elif damaged[0].group(2) != role:
     errors.append(f'the damaged segment is named {damaged[0].group(2)!r}, '
                   f'expected {role!r}')
-  if sc.name == 'damage':
+  if sc.name in ('damage', 'overlapdamage-fabric'):
     # initrd:0x1000 is in the content: the digests are printed.
     for needed in ('limbo: computed ', 'limbo: expected ', 'limbo: halting'):
       if not any(m.startswith(needed) for m in limbo_msgs):
@@ -1503,6 +1511,24 @@ def judge_overlap(texts, limbo_msgs):
     errors.append('no "limbo: pcie: timeline:" line: no port was reset')
   if times is None or ' dma window ' not in limbo_msgs[times]:
     errors.append('the times line has no "dma window N us"')
+  return errors
+
+
+def judge_overlap_damage(limbo_msgs):
+  """overlapdamage-fabric (issue 19): under overlap a damaged image finds
+  both ports already reset; the purgatory says so before it halts and
+  restores nothing (the damage itself: judge_damage)."""
+  errors = []
+  said = [i for i, m in enumerate(limbo_msgs) if m.startswith(
+      'limbo: pcie: order overlap: 2 ports reset (2 endpoints below), ') and m.endswith(
+      'before verification; none restored')]
+  halting = [i for i, m in enumerate(limbo_msgs) if m.startswith('limbo: halting:')]
+  if not said:
+    errors.append('no "limbo: pcie: order overlap: 2 ports reset (2 endpoints below), ... none restored" line')
+  elif not halting or not said[0] < halting[0]:
+    errors.append('the ports-reset line does not come before "limbo: halting:"')
+  if any(m.startswith('limbo: pcie reset ') for m in limbo_msgs):
+    errors.append('the PCIe phase finished (restored) despite the damaged image')
   return errors
 
 
