@@ -361,6 +361,19 @@ kScenarios = {
         'setup_data node; limbo-kexec --report --json lists every function '
         'with the decision and outcome of its console line, and the whole '
         'log equals the serial console\'s limbo: lines', devices='fabric'),
+    'overlap-fabric': Scenario(
+        'overlap-fabric', 'guest-limbo.img', 'limbo', True,
+        'issue 19: --pcie-order=overlap on the issue 3 topology: both '
+        'endpoints\' ports put in reset before the image is verified, the '
+        'verification during their settle time, then restored; verify:ok, '
+        'the capture kernel reads the disk through the NVMe',
+        devices='fabric'),
+    'overlapdamage-fabric': Scenario(
+        'overlapdamage-fabric', 'guest-limbo.img', 'limbo', False,
+        'issue 19: --pcie-order=overlap with --test-damage-segment=initrd:0x1000 '
+        '(test-only) on the issue 3 topology: both ports reset before the '
+        'verdict; the purgatory names the initrd, says the ports were reset '
+        'and not restored, and halts', devices='fabric'),
     'readymin-fabric': Scenario(
         'readymin-fabric', 'guest-limbo.img', 'limbo', True,
         'issue 6: --pcie-ready-timeout-ms=1 (the minimum) on the issue 3 '
@@ -397,7 +410,7 @@ for _suite, _release in kSuites.items():
       'e1000e, the capture kernel boots with verify:ok and reads the disk',
       devices='fabric', suite=_suite)
 
-kDamageScenarios = {'damage': 'initrd', 'reboot': 'kernel'}
+kDamageScenarios = {'damage': 'initrd', 'reboot': 'kernel', 'overlapdamage-fabric': 'initrd'}
 
 # Limits. A normal run takes 10-20 s under TCG; the machine is shared, so the
 # overall limit leaves a wide margin. After the purgatory's halting line the
@@ -903,9 +916,13 @@ def judge(run):
     errors.append('the plugin did not report "ready timeout 1 ms": the minimum was not used')
   if sc.name.startswith('record'):
     errors += judge_record(run, texts, limbo_msgs)
-  if sc.devices in ('nvme', 'fabric'):
+  if sc.name == 'overlap-fabric':
+    errors += judge_overlap(texts, [messages[i] for i in ms.limbo_lines])
+  if sc.name == 'overlapdamage-fabric':
+    errors += judge_overlap_damage([messages[i] for i in ms.limbo_lines])
+  if sc.devices in ('nvme', 'fabric') and sc.name != 'overlapdamage-fabric':
     errors += judge_nvme(run, texts)
-  if sc.devices == 'fabric':
+  if sc.devices == 'fabric' and sc.name != 'overlapdamage-fabric':
     errors += judge_fabric(run, texts, [messages[i] for i in ms.limbo_lines])
   if sc.devices == 'flat':
     errors += judge_flat(run, texts, [messages[i] for i in ms.limbo_lines])
@@ -1391,7 +1408,7 @@ def judge_damage(run, limbo_msgs, ms):
   elif damaged[0].group(2) != role:
     errors.append(f'the damaged segment is named {damaged[0].group(2)!r}, '
                   f'expected {role!r}')
-  if sc.name == 'damage':
+  if sc.name in ('damage', 'overlapdamage-fabric'):
     # initrd:0x1000 is in the content: the digests are printed.
     for needed in ('limbo: computed ', 'limbo: expected ', 'limbo: halting'):
       if not any(m.startswith(needed) for m in limbo_msgs):
@@ -1471,6 +1488,58 @@ def judge_nvme(run, texts):
                       'at least 1 (the NVMe controller)')
       if fields.get('fail') != '0':
         errors.append(f'limbo= report fail:{fields.get("fail")}, expected 0')
+  return errors
+
+
+def judge_overlap(texts, limbo_msgs):
+  """overlap-fabric (issue 19): the order on the plan and the console, the
+  ports reset before the verification and the devices restored after it
+  (by the order of the console lines, not by their times)."""
+  errors = []
+  if not any(t.startswith('GUEST: plan | pcie: order overlap: ') for t in texts):
+    errors.append('limbo-kexec --plan did not show "pcie: order overlap"')
+  if not any(t.startswith('GUEST: | limbo: pcie: order overlap: ') for t in texts):
+    errors.append('the plugin (--verbose) did not show "pcie: order overlap"')
+
+  def first(prefix):
+    for i, m in enumerate(limbo_msgs):
+      if m.startswith(prefix):
+        return i
+    return None
+  order = first('limbo: pcie: order overlap: devices reset first')
+  engine = first('limbo: sha256: portable')
+  verified = first('limbo: sha256: ok')
+  totals = first('limbo: pcie reset ')
+  timeline = first('limbo: pcie: timeline: ')
+  times = first('limbo: times: verify ')
+  if order is None:
+    errors.append('no "limbo: pcie: order overlap: devices reset first ..." line')
+  elif engine is None or not order < engine:
+    errors.append('the PCIe order line does not come before the verification')
+  if verified is None or totals is None or not verified < totals:
+    errors.append('the PCIe totals ("limbo: pcie reset ...") do not come after "sha256: ok"')
+  if timeline is None:
+    errors.append('no "limbo: pcie: timeline:" line: no port was reset')
+  if times is None or ' dma window ' not in limbo_msgs[times]:
+    errors.append('the times line has no "dma window N us"')
+  return errors
+
+
+def judge_overlap_damage(limbo_msgs):
+  """overlapdamage-fabric (issue 19): under overlap a damaged image finds
+  both ports already reset; the purgatory says so before it halts and
+  restores nothing (the damage itself: judge_damage)."""
+  errors = []
+  said = [i for i, m in enumerate(limbo_msgs) if m.startswith(
+      'limbo: pcie: order overlap: 2 ports reset (2 endpoints below), ') and m.endswith(
+      'before verification; none restored')]
+  halting = [i for i, m in enumerate(limbo_msgs) if m.startswith('limbo: halting:')]
+  if not said:
+    errors.append('no "limbo: pcie: order overlap: 2 ports reset (2 endpoints below), ... none restored" line')
+  elif not halting or not said[0] < halting[0]:
+    errors.append('the ports-reset line does not come before "limbo: halting:"')
+  if any(m.startswith('limbo: pcie reset ') for m in limbo_msgs):
+    errors.append('the PCIe phase finished (restored) despite the damaged image')
   return errors
 
 

@@ -69,6 +69,10 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
       auto mode = pcie::parse_mode(value);
       if (!mode) out.error = arg + ": " + mode.error().message;
       else out.pcie.mode = *mode;
+    } else if (take_value(arg, "--pcie-order", value)) {
+      auto order = pcie::parse_order(value);
+      if (!order) out.error = arg + ": " + order.error().message;
+      else out.pcie.order = *order;
     } else if (take_value(arg, "--pcie-exclude", value) || take_value(arg, "--pcie-include", value)) {
       // Repeatable: the lists add up, still within the configuration's room.
       const bool include = arg.rfind("--pcie-include=", 0) == 0;
@@ -89,7 +93,7 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
       auto ms = pcie::parse_ready_timeout_ms(value);
       if (!ms) out.error = arg + ": " + ms.error().message;
       else out.pcie.ready_timeout_ms = *ms;
-    } else if (arg == "--pcie" || arg == "--pcie-exclude" || arg == "--pcie-include" || arg == "--pcie-settle-ms" ||
+    } else if (arg == "--pcie" || arg == "--pcie-order" || arg == "--pcie-exclude" || arg == "--pcie-include" || arg == "--pcie-settle-ms" ||
                arg == "--pcie-ready-timeout-ms") {
       out.error = arg + " takes its value after '=' (" + arg + "=...)";
     } else if (arg == "--report") {
@@ -192,6 +196,10 @@ std::string usage_text() {
       "PCIe quiesce (the purgatory resets endpoints before the jump; --verbose\n"
       "prints the plan before loading):\n"
       "  --pcie=reset|off       secondary bus reset of eligible ports (default), or touch no device\n"
+      "  --pcie-order=serial|overlap\n"
+      "                         verify the image, then reset (default); or reset first and\n"
+      "                         verify during the settle time (shorter DMA window and switch;\n"
+      "                         a damaged image then finds the devices already reset)\n"
       "  --pcie-exclude=SSSS:BB:DD.F|VVVV:DDDD|VVVV:*|class:CC[SS[PP]][,...]\n"
       "                         leave these functions (and the port above) alone: by address\n"
       "                         (at most 32), Vendor:Device ID or class (at most 32 rules)\n"

@@ -168,19 +168,23 @@ std::optional<SegmentOutcome> parse_segment(std::string_view line) {
   return s;
 }
 
-// "times: verify V us, pcie P us, total T us": any NAME N us pairs.
+// "times: verify V us, pcie P us, dma window W us, total T us": any
+// "NAME N us" pairs, NAME one word or more (issue 19's "dma window").
 void parse_times(std::string_view rest, LogSummary& s) {
   while (!rest.empty()) {
     const size_t comma = rest.find(", ");
     std::string_view item = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 2);
-    const size_t space = item.find(' ');
-    if (space == std::string_view::npos || item.size() < space + 4 || item.substr(item.size() - 3) != " us") continue;
+    if (item.size() < 5 || item.substr(item.size() - 3) != " us") continue;
+    item.remove_suffix(3);
+    const size_t space = item.rfind(' ');
+    if (space == std::string_view::npos || space == 0) continue;
     uint64_t v = 0;
-    if (!parse_decimal(item.substr(space + 1, item.size() - space - 4), v)) continue;
+    if (!parse_decimal(item.substr(space + 1), v)) continue;
     const std::string_view name = item.substr(0, space);
     if (name == "verify") s.verify_us = v;
     else if (name == "pcie") s.pcie_us = v;
+    else if (name == "dma window") s.dma_window_us = v;
     else if (name == "total") s.total_us = v;
   }
 }
@@ -425,6 +429,7 @@ std::string describe_switch(const ReportReading& cmdline, std::string_view cmdli
   std::string times = "timeline (log):";
   if (s.verify_us) times += " verify " + std::to_string(*s.verify_us) + " us,";
   if (s.pcie_us) times += " pcie " + std::to_string(*s.pcie_us) + " us,";
+  if (s.dma_window_us) times += " dma window " + std::to_string(*s.dma_window_us) + " us,";
   if (s.total_us) times += " total " + std::to_string(*s.total_us) + " us,";
   times += s.jump_us ? " jump at " + std::to_string(*s.jump_us) + " us" : " no jump line";
   line(times);
@@ -488,7 +493,8 @@ std::string switch_json(const ReportReading& cmdline, std::string_view cmdline_s
   }
   o += "]}";
   o += ",\"times\":{\"verify_us\":" + json_optional(s.verify_us) + ",\"pcie_us\":" + json_optional(s.pcie_us) +
-       ",\"total_us\":" + json_optional(s.total_us) + ",\"jump_us\":" + json_optional(s.jump_us) + "}";
+       ",\"dma_window_us\":" + json_optional(s.dma_window_us) + ",\"total_us\":" + json_optional(s.total_us) +
+       ",\"jump_us\":" + json_optional(s.jump_us) + "}";
   o += "}\n";
   return o;
 }

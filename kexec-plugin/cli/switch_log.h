@@ -69,7 +69,7 @@ struct LogSummary {
   std::vector<PcieFunctionOutcome> functions;
   std::optional<uint32_t> reset, stop, skip, fail, ports;
   std::optional<uint64_t> pcie_ms;
-  std::optional<uint64_t> verify_us, pcie_us, total_us, jump_us;
+  std::optional<uint64_t> verify_us, pcie_us, dma_window_us, total_us, jump_us;
   bool jumped = false;                   // the "jumping to" line is there
 };
 

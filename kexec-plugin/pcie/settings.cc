@@ -46,6 +46,14 @@ Result<abi::PcieMode> parse_mode(std::string_view text) {
   return fail("\"" + std::string(text) + "\" is not a mode: reset or off");
 }
 
+Result<abi::PcieOrder> parse_order(std::string_view text) {
+  if (text == "serial") return abi::PcieOrder::kSerial;
+  if (text == "overlap") return abi::PcieOrder::kOverlap;
+  return fail("\"" + std::string(text) + "\" is not an order: serial or overlap");
+}
+
+const char* order_name(abi::PcieOrder order) { return order == abi::PcieOrder::kOverlap ? "overlap" : "serial"; }
+
 Result<std::vector<abi::PciAddress>> parse_excluded(std::string_view text) {
   std::vector<abi::PciAddress> out;
   if (text.empty()) return fail("needs SSSS:BB:DD.F[,...]");
@@ -225,6 +233,11 @@ Result<PcieOptions> options_from_environment(const EnvLookup& lookup) {
     if (!mode) return bad(kEnvMode, v, mode.error());
     options.mode = *mode;
   }
+  if (const std::string_view v = get(kEnvOrder); !v.empty()) {
+    auto order = parse_order(v);
+    if (!order) return bad(kEnvOrder, v, order.error());
+    options.order = *order;
+  }
   if (const std::string_view v = get(kEnvExclude); !v.empty()) {
     auto excluded = parse_selection(v, abi::PcieRuleAction::kExclude);
     if (!excluded) return bad(kEnvExclude, v, excluded.error());
@@ -264,6 +277,7 @@ std::vector<std::pair<std::string, std::string>> options_to_environment(const Pc
   }
   return {
       {kEnvMode, options.mode == abi::PcieMode::kReset ? "reset" : "off"},
+      {kEnvOrder, order_name(options.order)},
       {kEnvExclude, excluded},
       {kEnvInclude, included},
       {kEnvIncludeDisplay, options.include_display ? "1" : "0"},
@@ -280,6 +294,7 @@ FilledSettings build_settings(const PcieOptions& options, const Topology& topolo
   abi::PcieSettings& s = out.settings;
   s.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
   s.flags = options.include_display ? abi::kPcieFlagIncludeDisplay : 0;
+  s.order = static_cast<uint32_t>(options.order);
   s.settle_ms = options.settle_ms;
   s.ready_timeout_ms = options.ready_timeout_ms;
   const size_t windows = std::min(topology.windows.size(), abi::kMaxEcamWindows);
@@ -348,6 +363,10 @@ std::vector<std::string> describe_settings(const abi::PcieSettings& s, const abi
   }
   lines.push_back(format("pcie: mode reset, settle %u ms, ready timeout %u ms%s", s.settle_ms, s.ready_timeout_ms,
                          s.flags & abi::kPcieFlagIncludeDisplay ? ", display devices included" : ""));
+  lines.push_back(s.order == static_cast<uint32_t>(abi::PcieOrder::kOverlap)
+                      ? "pcie: order overlap: devices reset before the image is verified, verified during their "
+                        "settle time (a damaged image then finds them reset)"
+                      : "pcie: order serial: the image verified first, devices reset only after it passed");
   for (uint32_t i = 0; i < s.ecam_count && i < abi::kMaxEcamWindows; ++i) {
     const abi::EcamWindow& w = s.ecam[i];
     lines.push_back(format("pcie: ECAM segment %04x buses %02x-%02x at %#llx", w.segment, w.start_bus, w.end_bus,

@@ -32,6 +32,9 @@ inline constexpr uint32_t kMaxReadyTimeoutMs = 60000;
 
 struct PcieOptions {
   abi::PcieMode mode = abi::PcieMode::kReset;
+  // Issue 19: verify then reset (serial, the default), or reset first and
+  // verify during the settle time (overlap).
+  abi::PcieOrder order = abi::PcieOrder::kSerial;
   bool include_display = false;
   uint32_t settle_ms = kDefaultSettleMs;
   uint32_t ready_timeout_ms = kDefaultReadyTimeoutMs;
@@ -52,6 +55,8 @@ struct Selection {
 // Each parser checks one value; the message names the rule, not the option,
 // so that limbo-kexec and the plugin can each prefix their own name.
 Result<abi::PcieMode> parse_mode(std::string_view text);                    // "reset" | "off"
+Result<abi::PcieOrder> parse_order(std::string_view text);                  // "serial" | "overlap"
+const char* order_name(abi::PcieOrder order);                               // "serial" | "overlap"
 Result<std::vector<abi::PciAddress>> parse_excluded(std::string_view text);  // "SSSS:BB:DD.F[,...]"
 // Items "SSSS:BB:DD.F" (or "BB:DD.F"), "VVVV:DDDD", "VVVV:*", "class:CC",
 // "class:CCSS", "class:CCSSPP", comma-separated (issue 17).
@@ -65,6 +70,7 @@ Result<uint32_t> parse_ready_timeout_ms(std::string_view text);             // d
 
 // The plugin's environment (kexec-plugin/README.md).
 inline constexpr const char* kEnvMode = "LIMBO_PCIE";                       // reset | off
+inline constexpr const char* kEnvOrder = "LIMBO_PCIE_ORDER";                // serial | overlap
 inline constexpr const char* kEnvExclude = "LIMBO_PCIE_EXCLUDE";            // SSSS:BB:DD.F|VVVV:DDDD|class:CC..[,...]
 inline constexpr const char* kEnvInclude = "LIMBO_PCIE_INCLUDE";            // the same syntax
 inline constexpr const char* kEnvIncludeDisplay = "LIMBO_PCIE_INCLUDE_DISPLAY";  // 1 | 0

@@ -51,7 +51,8 @@ inline constexpr size_t kCmdlineSpareBytes = 64;
 // all-zero part means "not provided": no per-segment checks (the purgatory
 // hashes every region in full, as stock), PCIe quiesce off.
 inline constexpr uint32_t kConfigMagic = 0x4f424d4cu;  // "LMBO" little-endian
-inline constexpr uint16_t kConfigVersion = 4;  // 3: on_fault (issue 20); 4: pcie_rules appended (issue 17)
+inline constexpr uint16_t kConfigVersion = 5;  // 3: on_fault (issue 20); 4: pcie_rules appended (issue 17);
+                                               // 5: PcieSettings::order (issue 19), was reserved
 
 // Config::flags bits.
 inline constexpr uint32_t kConfigFlagTscInvariant = 1u << 0;  // CPUID 8000_0007h EDX[8] seen by the plugin
@@ -147,6 +148,12 @@ enum class PcieMode : uint32_t {
   kReset = 1,  // secondary bus reset of eligible ports
 };
 
+// When the devices are reset relative to the verification (issue 19).
+enum class PcieOrder : uint32_t {
+  kSerial = 0,   // verify, then reset: a damaged image never touches a device (the default)
+  kOverlap = 1,  // reset first (assert, hold, clear), verify during the settle time, then restore
+};
+
 // PcieSettings::flags bits.
 inline constexpr uint32_t kPcieFlagIncludeDisplay = 1u << 0;  // also reset ports above display devices
 
@@ -162,12 +169,13 @@ struct PcieSettings {
   uint32_t ecam_count;
   uint32_t root_bus_count;
   uint32_t excluded_count;
-  uint32_t reserved;
+  uint32_t order;  // PcieOrder (version 5; reserved and 0 before: serial)
   EcamWindow ecam[kMaxEcamWindows];
   PciAddress root_buses[kMaxRootBuses];
   PciAddress excluded[kMaxExcludedFunctions];
 };
 static_assert(sizeof(PcieSettings) == 32 + 16 * kMaxEcamWindows + 4 * kMaxRootBuses + 4 * kMaxExcludedFunctions);
+static_assert(offsetof(PcieSettings, order) == 28);
 static_assert(offsetof(PcieSettings, ecam) == 32);
 
 // Exclusions and inclusions by identity (issue 17): --pcie-exclude's

@@ -200,6 +200,7 @@ class PitClock {
   }
   void relax() {}
   [[nodiscard]] bool stalled() const { return stalled_; }
+  [[nodiscard]] bool counted() const { return ticks_ != 0; }
 
  private:
   uint16_t read_counter() {
@@ -220,13 +221,35 @@ class PitClock {
   uint64_t stalled_us_ = 0;
 };
 
+// Whether PIT counter 2 counts: started as PitClock does, then read until
+// its count changes (within a microsecond on a PC), at most kPitStuckReads
+// times. Leaves it running in mode 2.
+template <class PortIo>
+[[nodiscard]] bool pit_counts(PortIo& io) {
+  PitClock<PortIo> pit(io);
+  pit.start();
+  for (uint32_t read = 0; read < kPitStuckReads; ++read) {
+    (void)pit.now_us();
+    if (pit.counted()) return true;
+  }
+  return false;
+}
+
 // The delay clock the PCIe sequence runs on: the TSC or the PIT, chosen once
 // (choose_delay_clock). `ReadTicks` reads the TSC.
 template <class PortIo, class ReadTicks>
 class DelayClock {
  public:
-  DelayClock(PortIo& io, ReadTicks read_ticks, DelayChoice choice)
-      : pit_(io), read_ticks_(read_ticks), choice_(choice), tsc_(choice.tsc_hz) {
+  DelayClock(PortIo& io, ReadTicks read_ticks, DelayChoice choice) : pit_(io), read_ticks_(read_ticks) {
+    select(choice);
+  }
+  // No source yet (select() chooses): for an owner that learns the choice later.
+  DelayClock(PortIo& io, ReadTicks read_ticks)
+      : pit_(io), read_ticks_(read_ticks), choice_{DelaySource::kNone, DelayReason::kNoClock, 0} {}
+
+  void select(DelayChoice choice) {
+    choice_ = choice;
+    tsc_ = Clock(choice.tsc_hz);
     if (choice_.source == DelaySource::kPit) pit_.start();
     origin_ = read_ticks_();
   }

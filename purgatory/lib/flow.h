@@ -68,7 +68,10 @@ enum class Outcome : uint8_t {
 // Phase times for the console's "times:" line, in microseconds from the TSC.
 struct PhaseTimes {
   uint64_t verify_us = 0;
-  uint64_t pcie_us = 0;  // set by the PCIe phase
+  uint64_t pcie_us = 0;  // set by the PCIe phase (under overlap it spans the verification)
+  // Issue 19: from entry to the last device put in reset or stopped (the
+  // last Secondary Bus Reset asserted); the whole time when none was.
+  uint64_t dma_window_us = 0;
 };
 
 // Why a configuration block was refused (nothing when it was accepted).
@@ -99,6 +102,27 @@ template <class Machine, class Fn>
     fn();
     return true;
   }
+}
+
+// kexec-tools' post-verification work: for a crash kernel, the backup
+// region's copy, in chunks of verify::kChunkBytes with `between()` after
+// each (under --pcie-order=overlap it runs inside the devices' settle time).
+template <class Machine, class Console, class Between>
+void copy_backup(Machine& machine, Console& con, const LoaderVariables& vars, Between& between) {
+  if (!vars.panic_kernel) return;
+  if (vars.backup_src_size == 0 || vars.backup_start == 0) {
+    fmt::println(con, "backup: none requested");
+    return;
+  }
+  uint8_t* dst = machine.phys(vars.backup_start);
+  const uint8_t* src = machine.phys(vars.backup_src_start);
+  for (uint64_t at = 0; at < vars.backup_src_size;) {
+    const uint64_t end = vars.backup_src_size - at < verify::kChunkBytes ? vars.backup_src_size : at + verify::kChunkBytes;
+    for (; at < end; ++at) dst[at] = src[at];
+    between();
+  }
+  fmt::println(con, "backup: copied 0x", fmt::hex(vars.backup_src_size), " bytes from 0x",
+               fmt::hex(vars.backup_src_start), " to 0x", fmt::hex(vars.backup_start));
 }
 
 template <class Machine>
@@ -145,22 +169,50 @@ template <class Machine>
 
   // 3. Verification (lib/verify/step.h): per-segment digests and zero-fill
   // scan when the config block describes the segments, else the full hash.
+  // Issue 19, --pcie-order=overlap: every device reset is started first (the
+  // PCIe step's first half) and the verification runs during the settle
+  // time, keeping the PCIe delay clock counting between its chunks.
   PhaseTimes times;
+  const abi::Config* accepted = config.accepted ? &vars.limbo_config : nullptr;
+  PcieStep<Machine, std::remove_reference_t<decltype(con)>> pcie(machine, con, accepted, report);
+  const bool overlap = overlap_requested(accepted);
+  auto wait_us = [&machine, &clk](uint32_t us) { reboot::busy_wait_us(machine, clk, us); };
+  const uint64_t pcie_start = machine.read_tsc();
+  // A PCIe half under a resume point: a fault in it abandons the phase
+  // (lib/fault.h): no port left in reset, then on.
+  bool pcie_abandoned = false;
+  auto guard_pcie = [&](auto&& half) {
+    if (pcie_abandoned) return;
+    if (run_guarded(machine, fault::Phase::kPcie, half)) return;
+    pcie_abandoned = true;
+    report.pcie_fault = true;
+    // accepted: the phase does nothing without the block.
+    const bool undone = run_guarded(machine, fault::Phase::kPcieUndo,
+                                    [&] { (void)abandon_pcie(machine, con, vars.limbo_config, wait_us); });
+    if (!undone) fmt::println(con, "pcie: abandoned: a fault while clearing Secondary Bus Reset; a port may stay in reset");
+    // The phase's own clock went with it: its time on the flow's, to the end of the undo.
+    times.pcie_us = clk.to_us(machine.read_tsc() - pcie_start);
+  };
+  if (overlap) guard_pcie([&] { (void)pcie.begin(); });
+  auto between_chunks = [&pcie] { pcie.tick(); };
+
   enter_phase(machine, fault::Phase::kVerify);
   if (vars.skip_checks != 0) {
     report.verify = report::Verify::kSkipped;
     fmt::println(con, "sha256: skipped (skip_checks set)");
   } else {
     const uint64_t start = machine.read_tsc();
-    const abi::Config* checks = config.accepted ? &vars.limbo_config : nullptr;
-    const bool intact = verify::verify_image(machine, vars.sha256_regions, vars.sha256_digest, checks, clk);
+    const bool intact =
+        verify::verify_image(machine, vars.sha256_regions, vars.sha256_digest, accepted, clk, between_chunks);
     times.verify_us = clk.to_us(machine.read_tsc() - start);
     if (!intact) {
-      if (checks && checks->on_corruption == static_cast<uint32_t>(abi::OnCorruption::kReboot)) {
+      // Under overlap the devices are already reset: say so, then stop as configured.
+      pcie.print_left_in_reset();
+      if (accepted && accepted->on_corruption == static_cast<uint32_t>(abi::OnCorruption::kReboot)) {
         fmt::println(con, "rebooting: the loaded image failed verification; not jumping");
         const bool own_tables = machine.paging_summary().own_tables;
         reboot::reset_machine(
-            machine.port_io(), con, checks->reset_register,
+            machine.port_io(), con, accepted->reset_register,
             [&machine, &clk](uint32_t us) { reboot::busy_wait_us(machine, clk, us); },
             [&machine, own_tables](uint64_t address, uint8_t value) {
               if (!own_tables) return false;
@@ -178,35 +230,20 @@ template <class Machine>
 
   // 4. PCIe quiesce (lib/flow_pcie.h): the image is good, the jump will
   // happen; stop the devices before anything the next kernel reads is final.
-  // A fault in it abandons it (lib/fault.h): no port left in reset, then on.
-  auto wait_us = [&machine, &clk](uint32_t us) { reboot::busy_wait_us(machine, clk, us); };
-  const uint64_t pcie_start = machine.read_tsc();
-  const bool pcie_done = run_guarded(machine, fault::Phase::kPcie, [&] {
-    times.pcie_us = quiesce_pcie(machine, con, config.accepted ? &vars.limbo_config : nullptr, report).elapsed_us;
-  });
-  if (!pcie_done) {
-    report.pcie_fault = true;
-    // config.accepted: the phase does nothing without the block.
-    const bool undone = run_guarded(machine, fault::Phase::kPcieUndo,
-                                    [&] { (void)abandon_pcie(machine, con, vars.limbo_config, wait_us); });
-    if (!undone) fmt::println(con, "pcie: abandoned: a fault while clearing Secondary Bus Reset; a port may stay in reset");
-    // The phase's own clock went with it: its time on the flow's, to the end of the undo.
-    times.pcie_us = clk.to_us(machine.read_tsc() - pcie_start);
+  // Serial: both halves now, then kexec-tools' backup copy. Overlap: the
+  // backup copy still inside the settle time, then the second half.
+  if (!overlap) {
+    guard_pcie([&] {
+      if (pcie.begin()) times.pcie_us = pcie.finish().elapsed_us;
+    });
   }
   enter_phase(machine, fault::Phase::kPostVerify);
-
-  // 4b. kexec-tools' post-verification work, in its order.
-  if (vars.panic_kernel) {
-    if (vars.backup_src_size != 0 && vars.backup_start != 0) {
-      uint8_t* dst = machine.phys(vars.backup_start);
-      const uint8_t* src = machine.phys(vars.backup_src_start);
-      for (uint64_t i = 0; i < vars.backup_src_size; ++i) dst[i] = src[i];
-      fmt::println(con, "backup: copied 0x", fmt::hex(vars.backup_src_size), " bytes from 0x",
-                   fmt::hex(vars.backup_src_start), " to 0x", fmt::hex(vars.backup_start));
-    } else {
-      fmt::println(con, "backup: none requested");
-    }
+  copy_backup(machine, con, vars, between_chunks);
+  if (overlap && !pcie_abandoned) {
+    guard_pcie([&] { times.pcie_us = pcie.finish().elapsed_us; });
+    enter_phase(machine, fault::Phase::kPostVerify);
   }
+  times.dma_window_us = pcie.devices_stopped_after_us(clk, entry_tsc, clk.to_us(machine.read_tsc() - entry_tsc));
 
   // 4c. NMIs: the handler prints the first one only when the console is
   // between lines; here every one is accounted for, before the report.
@@ -256,7 +293,7 @@ template <class Machine>
 
   // 6. The jump itself is the caller's (arch code); say where it goes.
   fmt::println(con, "times: verify ", fmt::dec(times.verify_us), " us, pcie ", fmt::dec(times.pcie_us),
-               " us, total ", fmt::dec(clk.to_us(machine.read_tsc() - entry_tsc)), " us");
+               " us, dma window ", fmt::dec(times.dma_window_us), " us, total ", fmt::dec(clk.to_us(machine.read_tsc() - entry_tsc)), " us");
   fmt::println(con, "jumping to 0x", fmt::hex(regs.rip), " (rsi 0x", fmt::hex(regs.rsi), ") after ",
                fmt::dec(clk.to_us(machine.read_tsc() - entry_tsc)), " us");
   con.drain();

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <type_traits>
+
 #include "abi/limbo_abi.h"
 #include "lib/clock.h"
 #include "lib/format.h"
@@ -76,71 +78,189 @@ struct PcieStepResult {
   uint64_t elapsed_us = 0;  // the whole step, on the delay clock
 };
 
-// `config` is null when the block was refused: PCIe is then off.
+// Issue 19: whether the block asks for --pcie-order=overlap (an unknown
+// value is taken as serial, the order that never resets before a verdict).
+[[nodiscard]] constexpr bool overlap_requested(const abi::Config* config) {
+  return config != nullptr && config->pcie.mode == static_cast<uint32_t>(abi::PcieMode::kReset) &&
+         config->pcie.order == static_cast<uint32_t>(abi::PcieOrder::kOverlap);
+}
+
+// The TSC as the delay clock reads it.
+template <class Machine>
+struct TscReader {
+  Machine* machine;
+  uint64_t operator()() const { return machine->read_tsc(); }
+};
+
+// The PCIe step in two halves (lib/pcie/quiesce.h begin_quiesce,
+// finish_quiesce): serial runs them back to back after verification;
+// overlap runs begin() before it, tick() between its chunks and finish()
+// after the backup copy. `config` is null when the block was refused: PCIe
+// is then off. The object lives in the flow's frame, above any resume point:
+// after a fault in a half, abandon_pcie() below undoes what the core did.
+template <class T>
+T& declared_reference();  // for decltype only: never defined
+
+template <class Machine, class Console>
+class PcieStep {
+  using PortIo = std::remove_reference_t<decltype(declared_reference<Machine>().port_io())>;
+  using Delay = clock::DelayClock<PortIo, TscReader<Machine>>;
+
+ public:
+  PcieStep(Machine& machine, Console& con, const abi::Config* config, report::Report& report)
+      : machine_(machine), con_(con), config_(config), report_(report),
+        delay_(machine.port_io(), TscReader<Machine>{&machine}) {}
+
+  // Checks, the delay clock, discovery, policy, and every reset started.
+  // False when nothing was started (the reason printed).
+  bool begin() {
+    if (config_ == nullptr || config_->pcie.mode != static_cast<uint32_t>(abi::PcieMode::kReset)) {
+      fmt::println(con_, "pcie: off");
+      return false;
+    }
+    const abi::PcieSettings& settings = config_->pcie;
+    if (settings.ecam_count == 0) {
+      fmt::println(con_, "pcie: not reset: the configuration block has no ECAM window");
+      return false;
+    }
+    const PagingSummary paging = machine_.paging_summary();
+    if (!paging.ecam_mapped) {
+      fmt::println(con_, "pcie: not reset: ECAM not mapped (", paging.problem ? paging.problem : "no window", ")");
+      return false;
+    }
+    // The delay clock: the plugin's TSC frequency checked against the PIT.
+    // Under overlap with a TSC that is not invariant the PIT is the clock
+    // whatever it measures: only whether it counts is checked (microseconds,
+    // not the 10 ms calibration, which would stay inside the DMA window).
+    const bool invariant = machine_.tsc_invariant();
+    const bool quick = !invariant && overlap_requested(config_);
+    const uint64_t pit_hz = quick ? (clock::pit_counts(machine_.port_io()) ? 1 : 0)
+                                  : clock::calibrate_tsc_hz(machine_.port_io(), TscReader<Machine>{&machine_});
+    const clock::DelayChoice choice = clock::choose_delay_clock(invariant, config_->tsc_hz, pit_hz);
+    if (choice.source == clock::DelaySource::kNone) {
+      fmt::println(con_, "pcie: not reset: no clock for the delays (", clock::delay_reason_text(choice.reason), ")");
+      return false;
+    }
+    // Under overlap these two lines come after the resets started: console
+    // output inside the DMA window delays the first reset (a line takes
+    // about 1 ms on QEMU's serial port).
+    auto say_clock_and_order = [&] {
+      if (quick) {
+        fmt::println(con_, "pcie: delays on the pit (", clock::delay_reason_text(choice.reason), "; tsc ",
+                     fmt::dec(config_->tsc_hz / 1000), " kHz from the loader; the pit counts, not measured against it)");
+      } else {
+        fmt::println(con_, "pcie: delays on the ", choice.source == clock::DelaySource::kTsc ? "tsc" : "pit", " (",
+                     clock::delay_reason_text(choice.reason), "; tsc ", fmt::dec(config_->tsc_hz / 1000),
+                     " kHz from the loader, ", fmt::dec(pit_hz / 1000), " kHz against the pit)");
+      }
+      fmt::println(con_, overlap_requested(config_)
+                             ? "pcie: order overlap: devices reset first, the image verified during their settle time"
+                             : "pcie: order serial: the image verified first, then the devices reset");
+    };
+    const bool overlap = overlap_requested(config_);
+    if (!overlap) say_clock_and_order();
+    delay_.select(choice);
+    start_us_ = delay_.now_us();
+    start_tsc_ = machine_.read_tsc();
+    auto&& space = machine_.pcie_config_space(settings);  // a backend by value (ECAM) or a reference (tests)
+    auto&& mmio = machine_.pcie_mmio();
+    UnprefixedSink<Console> sink(con_);
+    started_ = pcie::begin_quiesce(space, mmio, delay_, sink, settings, machine_.pcie_workspace(),
+                                   &config_->pcie_rules);
+    if (overlap) say_clock_and_order();
+    return started_;
+  }
+
+  // Between verification chunks: the delay clock read (the PIT must be read
+  // once per 55 ms turn), the fast ports' links polled.
+  void tick() {
+    if (!started_) return;
+    (void)delay_.now_us();  // the PIT's turn counted (PitClock: once per 55 ms at least)
+    auto&& space = machine_.pcie_config_space(config_->pcie);
+    pcie::poll_quiesce(space, delay_, machine_.pcie_workspace());
+  }
+
+  // The rest of every settle time, readiness, restore, the report lines.
+  PcieStepResult finish() {
+    PcieStepResult out;
+    if (!started_) return out;
+    started_ = false;
+    const abi::PcieSettings& settings = config_->pcie;
+    auto&& space = machine_.pcie_config_space(settings);
+    auto&& mmio = machine_.pcie_mmio();
+    UnprefixedSink<Console> sink(con_);
+    pcie::Workspace& ws = machine_.pcie_workspace();
+    const pcie::Totals totals = pcie::finish_quiesce(space, mmio, delay_, sink, settings, ws, &config_->pcie_rules);
+    // Where the time went, for whoever reads a slow reset: the phases of the
+    // one parallel sequence, on the delay clock.
+    const pcie::Timeline& tl = ws.reset.timeline;
+    if (totals.ports != 0) {
+      const uint64_t settle_from = tl.settle_end_us - uint64_t{ws.plan.bus_reset_settle_ms} * 1000;  // issue 17: a known slow device may lengthen it
+      fmt::println(con_, "pcie: timeline: assert ", fmt::dec(tl.last_assert_us - tl.first_assert_us), " us, hold ",
+                   fmt::dec(tl.first_clear_us - tl.last_assert_us), " us, link wait ",
+                   fmt::dec(settle_from - tl.last_clear_us), " us (", fmt::dec(ws.reset.totals.links_not_up),
+                   " links not up), settle to ", fmt::dec(tl.settle_end_us - tl.last_clear_us), " us, ready at ",
+                   fmt::dec(tl.ready_end_us - tl.last_clear_us), " us, end at ", fmt::dec(tl.end_us - tl.last_clear_us),
+                   " us after the clear");
+    }
+    const pcie::FunctionTimeline& ft = ws.functions.timeline;
+    if (ws.plan.function_reset_count != 0 || ws.plan.stop_count != 0) {
+      fmt::println(con_, "pcie: functions: stop ", fmt::dec(ft.stopped_us - ft.start_us), " us, pending wait ",
+                   fmt::dec(ft.pending_end_us - ft.stopped_us), " us (", fmt::dec(ws.functions.totals.transactions_left),
+                   " left), flr wait to ", fmt::dec(ft.flr_settle_end_us - ft.start_us), " us, end at ",
+                   fmt::dec(ft.end_us - ft.start_us), " us");
+    }
+    out.ran = true;
+    out.elapsed_us = delay_.now_us() - start_us_;
+    report_.reset = totals.reset;
+    report_.stop = totals.stop;
+    report_.skip = totals.skip;
+    report_.fail = totals.fail;
+    if (delay_.stalled()) fmt::println(con_, "pcie: the pit stopped counting: the delays above were not timed");
+    return out;
+  }
+
+  // Before the halting or rebooting line of a damaged image under overlap:
+  // what was already done to the devices (nothing restored).
+  void print_left_in_reset() {
+    if (!started_) return;
+    const pcie::Workspace& ws = machine_.pcie_workspace();
+    fmt::println(con_, "pcie: order overlap: ", fmt::dec(ws.plan.port_count), " port", ws.plan.port_count == 1 ? "" : "s",
+                 " reset (", fmt::dec(ws.plan.endpoint_count), " endpoints below), ",
+                 fmt::dec(ws.plan.function_reset_count), " functions reset by flr or class, ",
+                 fmt::dec(ws.plan.stop_count), " stopped before verification; none restored");
+  }
+
+  // Microseconds on the flow's TSC from `entry_tsc` to the last device put
+  // in reset or stopped; `otherwise` when no device was touched.
+  [[nodiscard]] uint64_t devices_stopped_after_us(const clock::Clock& clk, uint64_t entry_tsc, uint64_t otherwise) {
+    constexpr uint64_t kNone = ~uint64_t{0};
+    if (start_tsc_ == 0) return otherwise;
+    const uint64_t at = pcie::devices_stopped_us(machine_.pcie_workspace(), kNone);
+    if (at == kNone) return otherwise;
+    return clk.to_us(start_tsc_ - entry_tsc) + (at > start_us_ ? at - start_us_ : 0);
+  }
+
+  [[nodiscard]] bool started() const { return started_; }
+  [[nodiscard]] uint64_t start_tsc() const { return start_tsc_; }
+
+ private:
+  Machine& machine_;
+  Console& con_;
+  const abi::Config* config_;
+  report::Report& report_;
+  Delay delay_;
+  bool started_ = false;
+  uint64_t start_us_ = 0;
+  uint64_t start_tsc_ = 0;  // 0: begin() never reached the reset
+};
+
+// Serial: both halves at once. `config` is null when the block was refused.
 template <class Machine, class Console>
 PcieStepResult quiesce_pcie(Machine& machine, Console& con, const abi::Config* config, report::Report& report) {
-  PcieStepResult out;
-  if (config == nullptr || config->pcie.mode != static_cast<uint32_t>(abi::PcieMode::kReset)) {
-    fmt::println(con, "pcie: off");
-    return out;
-  }
-  const abi::PcieSettings& settings = config->pcie;
-  if (settings.ecam_count == 0) {
-    fmt::println(con, "pcie: not reset: the configuration block has no ECAM window");
-    return out;
-  }
-  const PagingSummary paging = machine.paging_summary();
-  if (!paging.ecam_mapped) {
-    fmt::println(con, "pcie: not reset: ECAM not mapped (", paging.problem ? paging.problem : "no window", ")");
-    return out;
-  }
-
-  // The delay clock: the plugin's TSC frequency checked against the PIT.
-  auto read_tsc = [&machine] { return machine.read_tsc(); };
-  const uint64_t pit_hz = clock::calibrate_tsc_hz(machine.port_io(), read_tsc);
-  const clock::DelayChoice choice = clock::choose_delay_clock(machine.tsc_invariant(), config->tsc_hz, pit_hz);
-  if (choice.source == clock::DelaySource::kNone) {
-    fmt::println(con, "pcie: not reset: no clock for the delays (", clock::delay_reason_text(choice.reason), ")");
-    return out;
-  }
-  fmt::println(con, "pcie: delays on the ", choice.source == clock::DelaySource::kTsc ? "tsc" : "pit", " (",
-               clock::delay_reason_text(choice.reason), "; tsc ", fmt::dec(config->tsc_hz / 1000),
-               " kHz from the loader, ", fmt::dec(pit_hz / 1000), " kHz against the pit)");
-  clock::DelayClock<decltype(machine.port_io()), decltype(read_tsc)> delay(machine.port_io(), read_tsc, choice);
-
-  const uint64_t start_us = delay.now_us();
-  auto&& space = machine.pcie_config_space(settings);  // a backend by value (ECAM) or a reference (tests)
-  UnprefixedSink<Console> sink(con);
-  pcie::Workspace& ws = machine.pcie_workspace();
-  auto&& mmio = machine.pcie_mmio();
-  const pcie::Totals totals = pcie::quiesce(space, mmio, delay, sink, settings, ws, &config->pcie_rules);
-  // Where the time went, for whoever reads a slow reset: the phases of the
-  // one parallel sequence, on the delay clock.
-  const pcie::Timeline& tl = ws.reset.timeline;
-  if (totals.ports != 0) {
-    const uint64_t settle_from = tl.settle_end_us - uint64_t{ws.plan.bus_reset_settle_ms} * 1000;  // issue 17: a known slow device may lengthen it
-    fmt::println(con, "pcie: timeline: assert ", fmt::dec(tl.last_assert_us - tl.first_assert_us), " us, hold ",
-                 fmt::dec(tl.first_clear_us - tl.last_assert_us), " us, link wait ",
-                 fmt::dec(settle_from - tl.last_clear_us), " us (", fmt::dec(ws.reset.totals.links_not_up),
-                 " links not up), settle to ", fmt::dec(tl.settle_end_us - tl.last_clear_us), " us, ready at ",
-                 fmt::dec(tl.ready_end_us - tl.last_clear_us), " us, end at ", fmt::dec(tl.end_us - tl.last_clear_us),
-                 " us after the clear");
-  }
-  const pcie::FunctionTimeline& ft = ws.functions.timeline;
-  if (ws.plan.function_reset_count != 0 || ws.plan.stop_count != 0) {
-    fmt::println(con, "pcie: functions: stop ", fmt::dec(ft.stopped_us - ft.start_us), " us, pending wait ",
-                 fmt::dec(ft.pending_end_us - ft.stopped_us), " us (", fmt::dec(ws.functions.totals.transactions_left),
-                 " left), flr wait to ", fmt::dec(ft.flr_settle_end_us - ft.start_us), " us, end at ",
-                 fmt::dec(ft.end_us - ft.start_us), " us");
-  }
-  out.ran = true;
-  out.elapsed_us = delay.now_us() - start_us;
-  report.reset = totals.reset;
-  report.stop = totals.stop;
-  report.skip = totals.skip;
-  report.fail = totals.fail;
-  if (delay.stalled()) fmt::println(con, "pcie: the pit stopped counting: the delays above were not timed");
-  return out;
+  PcieStep<Machine, Console> step(machine, con, config, report);
+  if (!step.begin()) return PcieStepResult{};
+  return step.finish();
 }
 
 // After a fault abandoned quiesce_pcie (issue 20; lib/fault.h): clear

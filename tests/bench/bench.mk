@@ -16,7 +16,8 @@ $(BENCH_DIR)/stock-sha256.o: tests/bench/extract-stock-purgatory $(BENCH_KEXEC)
 	objcopy --keep-global-symbol=sha256_starts --keep-global-symbol=sha256_update \
 	  --keep-global-symbol=sha256_finish $(BENCH_DIR)/stock-purgatory.ro $@
 
-$(eval $(call host_binary,verify_bench,tests/bench/verify_bench.cc,$(HOST_CXXFLAGS),\
+# -I.: issue 19's switch model runs the PCIe core on tests/pcie's simulated fabric.
+$(eval $(call host_binary,verify_bench,tests/bench/verify_bench.cc,$(HOST_CXXFLAGS) -I.,\
   $(BENCH_LIMBO_OBJS) $(BENCH_DIR)/stock-sha256.o,-no-pie -Wl$(comma)-z$(comma)noexecstack -lbenchmark -lcrypto -pthread))
 
 .PHONY: bench

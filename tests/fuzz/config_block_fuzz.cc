@@ -56,6 +56,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
       c.segments[1].role = static_cast<uint32_t>(abi::SegmentRole::kBootParams);
     }
     c.pcie.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
+    // Issue 19 (version 5): the plugin's block asks for the overlapped order.
+    if (variant == 0) c.pcie.order = static_cast<uint32_t>(abi::PcieOrder::kOverlap);
     c.pcie.ecam_count = 1;
     c.pcie.ecam[0] = abi::EcamWindow{0xb0000000, 0, 0, 255, 0};
     c.pcie.excluded_count = 1;
@@ -121,6 +123,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (same == r.content_damaged) violated("content damage reported wrongly");
     }
   }
+
+  // Issue 19: only exactly "overlap" with mode reset resets before the
+  // verdict; any other order value is serial.
+  if (flow::overlap_requested(&config) !=
+      (config.pcie.mode == static_cast<uint32_t>(abi::PcieMode::kReset) &&
+       config.pcie.order == static_cast<uint32_t>(abi::PcieOrder::kOverlap))) {
+    violated("an order other than overlap (or mode off) taken as overlap");
+  }
+  if (flow::overlap_requested(nullptr)) violated("a refused block taken as overlap");
 
   const pcie::Settings s = pcie::settings_from_abi(config.pcie);
   if (s.settle_ms == 0 || s.settle_ms > pcie::kLinuxResetReadyPollMaxMs) violated("settle time not clamped");

@@ -1581,5 +1581,148 @@ TEST(Sriov, PfWithVfsEnabledIsResetAndItsVfsCleared) {
   EXPECT_TRUE(has_line(r.sink.text, "limbo: pcie sr-iov 4 vfs cleared with their pfs, none restored")) << r.sink.text;
 }
 
+// ---- Issue 19: the two halves, with the caller's work between them -------
+
+// begin_quiesce, `between` microseconds of other work (the verification) in
+// steps of `step_us` with poll_quiesce after each, finish_quiesce.
+struct Overlapped : Scenario {
+  bool begun = false;
+  uint64_t work_start_us = 0, work_end_us = 0;
+  Totals overlap(uint64_t between, uint64_t step_us = 1000, const abi::PcieSettings* given = nullptr) {
+    const abi::PcieSettings s = given ? *given : settings_for(fabric);
+    begun = begin_quiesce(fabric, fabric, clock, sink, s, *ws);
+    work_start_us = clock.peek();
+    for (uint64_t done = 0; done < between; done += step_us) {
+      clock.advance(step_us);
+      poll_quiesce(fabric, clock, *ws);
+    }
+    work_end_us = clock.peek();
+    totals = finish_quiesce(fabric, fabric, clock, sink, s, *ws);
+    return totals;
+  }
+};
+
+TEST(Overlap, EveryAssertAndFlrBeforeTheWorkNothingBelowReadBeforeItsSettle) {
+  for (uint64_t between : {uint64_t{0}, uint64_t{30000}, uint64_t{250000}}) {
+    Overlapped r;
+    build_many_ports(r.fabric, 8);
+    r.overlap(between);
+    ASSERT_TRUE(r.begun);
+    ASSERT_EQ(r.totals.reset, 8u) << between;
+    const Timeline& tl = r.ws->reset.timeline;
+    EXPECT_LE(tl.last_assert_us, r.work_start_us);
+    EXPECT_LE(tl.last_clear_us, r.work_start_us);  // hold and clear inside the first half
+    for (const Access& a : r.fabric.log) {
+      const bool below = a.address.bus != 0;
+      if (below && a.time_us > tl.first_assert_us) {
+        EXPECT_GE(a.time_us, tl.last_clear_us + 100000) << "endpoint read before its settle, work " << between;
+        EXPECT_GE(a.time_us, r.work_end_us) << "endpoint touched during the work";
+      }
+    }
+    // The settle ran during the work: the rest only, never more.
+    const uint64_t end_bound = std::max(r.work_end_us, tl.last_clear_us + 100000) + 2000;
+    EXPECT_LE(tl.end_us, end_bound) << between;
+    EXPECT_EQ(tl.settle_end_us, tl.last_clear_us + 100000);
+  }
+}
+
+TEST(Overlap, RestoreComesAfterEachEndpointAnsweredAsItself) {
+  Overlapped r;
+  build_many_ports(r.fabric, 2);
+  r.fabric.fn(bdf(1, 0)).ready_after_us = 150000;  // Retry Status past the settle time
+  r.fabric.program32(bdf(1, 0), kBar0Offset, 0xfe000000);
+  r.overlap(120000);
+  ASSERT_EQ(r.totals.reset, 2u);
+  uint64_t answered = 0, restored = 0;
+  for (const Access& a : r.fabric.log) {
+    if (a.address != bdf(1, 0) || a.time_us < r.work_end_us) continue;
+    if (!a.write && a.offset == kVendorIdOffset && (a.value & 0xffff) == 0x8086 && answered == 0) answered = a.time_us;
+    if (a.write && a.offset == kBar0Offset && restored == 0) restored = a.time_us;
+  }
+  ASSERT_NE(answered, 0u);
+  EXPECT_GT(restored, answered);
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), kBar0Offset, 4), 0xfe000000u);
+  EXPECT_GE(answered, r.ws->reset.timeline.last_clear_us + 150000);
+}
+
+TEST(Overlap, WorkLongerThanSettlePlusReadyStillPollsEachDeviceOnce) {
+  // The ready deadline is a minimum from the clear: a device silent after a
+  // long verification is polled (once) and failed, never failed unread.
+  Overlapped r;
+  build_many_ports(r.fabric, 2);
+  r.fabric.fn(bdf(2, 0)).never_ready = true;
+  r.overlap(1500000, 50000);
+  EXPECT_EQ(r.totals.reset, 1u);
+  EXPECT_EQ(r.totals.fail, 1u);
+  int polls_after_work = 0;
+  for (const Access& a : r.fabric.log) {
+    if (a.address == bdf(2, 0) && !a.write && a.offset == kVendorIdOffset && a.time_us >= r.work_end_us) ++polls_after_work;
+  }
+  EXPECT_GE(polls_after_work, 1);
+  // And nothing waited past the work: the deadlines had all passed.
+  EXPECT_LE(r.ws->reset.timeline.end_us, r.work_end_us + 2000);
+}
+
+TEST(Overlap, FastPortLinkSeenDuringTheWorkStartsItsSettleThen) {
+  Overlapped r;
+  r.fabric.add_window(0, 0, 255);
+  Fabric::FunctionSpec rp = root_port(1, 1);
+  rp.max_link_speed = 3;  // 8 GT/s
+  rp.dll_reporting = true;
+  r.fabric.add(bdf(0, 2), rp).link_up_after_us = 30000;
+  r.fabric.add(bdf(1, 0), endpoint());
+  r.overlap(200000);
+  const Timeline& tl = r.ws->reset.timeline;
+  ASSERT_TRUE(r.ws->reset.ports[0].link_up);
+  // Seen by a poll between the work's steps (1 ms apart), not after it.
+  EXPECT_LT(r.ws->reset.ports[0].link_up_us, tl.last_clear_us + 30000 + 1100);
+  EXPECT_EQ(tl.settle_end_us, r.ws->reset.ports[0].link_up_us + 100000);
+  EXPECT_LE(tl.end_us, r.work_end_us + 2000);  // settled during the work
+  EXPECT_EQ(r.totals.reset, 1u);
+}
+
+TEST(Overlap, FunctionResetsStartBeforeTheWorkAndKeepTheirWaits) {
+  Overlapped r;
+  build_flat(r.fabric, /*flr=*/true);
+  r.overlap(20000);
+  EXPECT_EQ(r.totals.reset, 3u);
+  EXPECT_EQ(r.totals.stop, 1u);
+  const FunctionTimeline& ft = r.ws->functions.timeline;
+  EXPECT_LE(ft.last_flr_us, r.work_start_us);
+  EXPECT_LE(ft.started_us, r.work_start_us);
+  // No config request to an FLR'd function within 100 ms of its FLR (§6.6.2).
+  EXPECT_EQ(r.fabric.fn(bdf(0, 1)).accesses_within_flr_wait, 0u);
+  EXPECT_EQ(r.fabric.fn(bdf(0, 3)).accesses_within_flr_wait, 0u);
+  EXPECT_GE(devices_stopped_us(*r.ws, 0), ft.started_us);
+  EXPECT_LE(devices_stopped_us(*r.ws, 0), r.work_start_us);
+}
+
+TEST(Overlap, SerialQuiesceIsTheTwoHalvesBackToBack) {
+  Scenario a;
+  build_many_ports(a.fabric, 4);
+  a.quiesce();
+  Overlapped b;
+  build_many_ports(b.fabric, 4);
+  b.overlap(0);
+  EXPECT_EQ(a.sink.text, b.sink.text);
+  ASSERT_EQ(a.fabric.log.size(), b.fabric.log.size());
+  for (size_t i = 0; i < a.fabric.log.size(); ++i) {
+    EXPECT_EQ(a.fabric.log[i].write, b.fabric.log[i].write);
+    EXPECT_EQ(a.fabric.log[i].offset, b.fabric.log[i].offset);
+    EXPECT_EQ(a.fabric.log[i].value, b.fabric.log[i].value);
+  }
+}
+
+TEST(Overlap, OffStartsNothing) {
+  Overlapped r;
+  build_many_ports(r.fabric, 1);
+  abi::PcieSettings s = settings_for(r.fabric);
+  s.mode = static_cast<uint32_t>(abi::PcieMode::kOff);
+  r.overlap(1000, 1000, &s);
+  EXPECT_FALSE(r.begun);
+  EXPECT_EQ(r.fabric.writes, 0u);
+  EXPECT_EQ(devices_stopped_us(*r.ws, 7), 7u);
+}
+
 }  // namespace
 }  // namespace limbo::pcie::testing

@@ -227,6 +227,17 @@ TEST(PcieSettingsParse, Mode) {
   EXPECT_FALSE(parse_mode("Reset"));
 }
 
+// Issue 19.
+TEST(PcieSettingsParse, Order) {
+  EXPECT_EQ(*parse_order("serial"), abi::PcieOrder::kSerial);
+  EXPECT_EQ(*parse_order("overlap"), abi::PcieOrder::kOverlap);
+  EXPECT_EQ(parse_order("parallel").error().message, "\"parallel\" is not an order: serial or overlap");
+  EXPECT_FALSE(parse_order(""));
+  EXPECT_FALSE(parse_order("Overlap"));
+  EXPECT_STREQ(order_name(abi::PcieOrder::kOverlap), "overlap");
+  EXPECT_STREQ(order_name(abi::PcieOrder::kSerial), "serial");
+}
+
 TEST(PcieSettingsParse, TimesWithinTheirBounds) {
   EXPECT_EQ(*parse_settle_ms("100"), 100u);
   EXPECT_EQ(*parse_settle_ms("60000"), 60000u);
@@ -280,14 +291,17 @@ TEST(PcieEnvironment, DefaultsWhenUnsetOrEmpty) {
   EXPECT_EQ(options->settle_ms, 100u);
   EXPECT_EQ(options->ready_timeout_ms, 1000u);
   EXPECT_TRUE(options->excluded.empty());
+  EXPECT_EQ(options->order, abi::PcieOrder::kSerial);
 }
 
 TEST(PcieEnvironment, EveryVariable) {
   env = {{"LIMBO_PCIE", "off"}, {"LIMBO_PCIE_EXCLUDE", "0000:02:00.0,0000:01:00.0"},
-         {"LIMBO_PCIE_INCLUDE_DISPLAY", "1"}, {"LIMBO_PCIE_SETTLE_MS", "250"}, {"LIMBO_PCIE_READY_TIMEOUT_MS", "5000"}};
+         {"LIMBO_PCIE_INCLUDE_DISPLAY", "1"}, {"LIMBO_PCIE_SETTLE_MS", "250"}, {"LIMBO_PCIE_READY_TIMEOUT_MS", "5000"},
+         {"LIMBO_PCIE_ORDER", "overlap"}};
   auto options = options_from_environment(fake_getenv);
   ASSERT_TRUE(options) << options.error().message;
   EXPECT_EQ(options->mode, abi::PcieMode::kOff);
+  EXPECT_EQ(options->order, abi::PcieOrder::kOverlap);
   EXPECT_TRUE(options->include_display);
   EXPECT_EQ(options->settle_ms, 250u);
   EXPECT_EQ(options->ready_timeout_ms, 5000u);
@@ -306,6 +320,7 @@ TEST(PcieEnvironment, BadValuesNameTheVariable) {
   EXPECT_EQ(error_for("LIMBO_PCIE_READY_TIMEOUT_MS", "x").rfind("LIMBO_PCIE_READY_TIMEOUT_MS=x: ", 0), 0u);
   EXPECT_EQ(error_for("LIMBO_PCIE_EXCLUDE", "1:2:3").rfind("LIMBO_PCIE_EXCLUDE=1:2:3: ", 0), 0u);
   EXPECT_EQ(error_for("LIMBO_PCIE_INCLUDE_DISPLAY", "yes"), "LIMBO_PCIE_INCLUDE_DISPLAY=yes: is 1 or 0");
+  EXPECT_EQ(error_for("LIMBO_PCIE_ORDER", "both"), "LIMBO_PCIE_ORDER=both: \"both\" is not an order: serial or overlap");
 }
 
 TEST(PcieEnvironment, LimboKexecOptionsRoundTripThroughTheEnvironment) {
@@ -314,6 +329,7 @@ TEST(PcieEnvironment, LimboKexecOptionsRoundTripThroughTheEnvironment) {
   options.include_display = true;
   options.settle_ms = 1500;
   options.ready_timeout_ms = 42;
+  options.order = abi::PcieOrder::kOverlap;
   options.excluded = *parse_excluded("0000:01:00.0,0003:7f:1f.7");
   env.clear();
   for (const auto& [name, value] : options_to_environment(options)) env[name] = value;
@@ -323,10 +339,12 @@ TEST(PcieEnvironment, LimboKexecOptionsRoundTripThroughTheEnvironment) {
   EXPECT_EQ(back->include_display, true);
   EXPECT_EQ(back->settle_ms, 1500u);
   EXPECT_EQ(back->ready_timeout_ms, 42u);
+  EXPECT_EQ(back->order, abi::PcieOrder::kOverlap);
+  EXPECT_EQ(env.at("LIMBO_PCIE_ORDER"), "overlap");
   ASSERT_EQ(back->excluded.size(), 2u);
   EXPECT_EQ(format_function_address(back->excluded[1]), "0003:7f:1f.7");
   // Every variable is set, so nothing from the caller's environment leaks in.
-  EXPECT_EQ(options_to_environment(PcieOptions{}).size(), 6u);
+  EXPECT_EQ(options_to_environment(PcieOptions{}).size(), 7u);
   EXPECT_EQ(env.at("LIMBO_PCIE_INCLUDE_DISPLAY"), "1");
 }
 
@@ -348,6 +366,10 @@ TEST(LimboKexecPcieArguments, Accepted) {
   const auto defaults = parse_arguments({"limbo-kexec", "-p", "/vmlinuz"});
   EXPECT_EQ(defaults.pcie.mode, abi::PcieMode::kReset);
   EXPECT_EQ(defaults.pcie.settle_ms, 100u);
+  EXPECT_EQ(defaults.pcie.order, abi::PcieOrder::kSerial);
+  EXPECT_EQ(parse_arguments({"limbo-kexec", "--pcie-order=overlap", "-p", "/vmlinuz"}).pcie.order, abi::PcieOrder::kOverlap);
+  EXPECT_EQ(parse_arguments({"limbo-kexec", "--pcie-order=overlap", "--pcie-order=serial"}).pcie.order,
+            abi::PcieOrder::kSerial);  // the last one wins, like the other options
   EXPECT_FALSE(defaults.plan);
   EXPECT_TRUE(parse_arguments({"limbo-kexec", "--plan"}).plan);
   const auto plan = parse_arguments({"limbo-kexec", "--plan", "--pcie-exclude=01:00.0", "--pcie-include-display"});
@@ -365,6 +387,9 @@ TEST(LimboKexecPcieArguments, BadValuesAreUsageErrors) {
     return parse_arguments(argv).error;
   };
   EXPECT_EQ(error_of({"--pcie=on"}), "--pcie=on: \"on\" is not a mode: reset or off");
+  EXPECT_EQ(error_of({"--pcie-order=first"}), "--pcie-order=first: \"first\" is not an order: serial or overlap");
+  EXPECT_EQ(error_of({"--pcie-order", "overlap"}), "--pcie-order takes its value after '=' (--pcie-order=...)");
+  EXPECT_NE(error_of({"--pcie-order="}), "");
   EXPECT_EQ(error_of({"--pcie-settle-ms=50"}).rfind("--pcie-settle-ms=50: 50 ms is below the minimum 100 ms", 0), 0u);
   EXPECT_EQ(error_of({"--pcie-ready-timeout-ms=0"}).rfind("--pcie-ready-timeout-ms=0: ", 0), 0u);
   EXPECT_EQ(error_of({"--pcie-exclude=00:00.9"}).rfind("--pcie-exclude=00:00.9: ", 0), 0u);
@@ -482,11 +507,18 @@ TEST(FillPcie, DescribeSettings) {
   PcieOptions options;
   options.excluded = *parse_excluded("0000:01:00.0");
   const auto lines = describe_settings(fill_settings(options, q35_topology()).settings);
-  ASSERT_EQ(lines.size(), 4u);
+  ASSERT_EQ(lines.size(), 5u);
   EXPECT_EQ(lines[0], "pcie: mode reset, settle 100 ms, ready timeout 1000 ms");
-  EXPECT_EQ(lines[1], "pcie: ECAM segment 0000 buses 00-ff at 0xb0000000");
-  EXPECT_EQ(lines[2], "pcie: root buses 0000:00");
-  EXPECT_EQ(lines[3], "pcie: excluded 0000:01:00.0");
+  EXPECT_EQ(lines[1], "pcie: order serial: the image verified first, devices reset only after it passed");
+  EXPECT_EQ(lines[2], "pcie: ECAM segment 0000 buses 00-ff at 0xb0000000");
+  EXPECT_EQ(lines[3], "pcie: root buses 0000:00");
+  EXPECT_EQ(lines[4], "pcie: excluded 0000:01:00.0");
+  options.order = abi::PcieOrder::kOverlap;
+  const abi::PcieSettings overlap = fill_settings(options, q35_topology()).settings;
+  EXPECT_EQ(overlap.order, static_cast<uint32_t>(abi::PcieOrder::kOverlap));
+  EXPECT_EQ(describe_settings(overlap)[1],
+            "pcie: order overlap: devices reset before the image is verified, verified during their settle time (a "
+            "damaged image then finds them reset)");
   EXPECT_EQ(describe_settings(abi::PcieSettings{})[0], "pcie: mode off (no device is touched)");
 }
 

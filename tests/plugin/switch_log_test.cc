@@ -46,7 +46,7 @@ const std::vector<std::string> kConsole = {
     "backup: copied 0x9ec00 bytes from 0x1000 to 0x3cf61000",
     "report \" limbo=v3,verify:ok,reset:2,stop:1,skip:2,fail:1,ms:1461\"",
     "log: setup_data node type 0x6f626d4c at 0x3cc41000, 16336 bytes of text, linked after 0 nodes",
-    "times: verify 299081 us, pcie 1141586 us, total 1461664 us",
+    "times: verify 299081 us, pcie 1141586 us, dma window 302114 us, total 1461664 us",
     "jumping to 0x38e00200 (rsi 0x3cf4e000) after 1461915 us",
 };
 
@@ -141,6 +141,7 @@ TEST_F(SwitchLogTest, TheSummaryHasSegmentsFunctionsAndTimes) {
   EXPECT_EQ(s.functions[5].outcome, "failed never answered, left alone");
   EXPECT_EQ(s.verify_us, 299081u);
   EXPECT_EQ(s.pcie_us, 1141586u);
+  EXPECT_EQ(s.dma_window_us, 302114u);
   EXPECT_EQ(s.total_us, 1461664u);
   EXPECT_EQ(s.jump_us, 1461915u);
   EXPECT_TRUE(s.jumped);
@@ -214,7 +215,8 @@ TEST_F(SwitchLogTest, JsonHasTheDocumentedFields) {
         "\"outcome\":\"reset ok\",\"ms\":101,\"decision\":\"reset ok ready 101 ms by bus reset (port 0000:00:02.0)\"}",
         "{\"bdf\":\"0000:00:00.0\",\"id\":\"8086:29c0\",\"class\":\"060000\",\"action\":\"skip\",\"method\":null,"
         "\"outcome\":\"bridge class, no dma\",\"ms\":null,",
-        "\"times\":{\"verify_us\":299081,\"pcie_us\":1141586,\"total_us\":1461664,\"jump_us\":1461915}}\n"}) {
+        "\"times\":{\"verify_us\":299081,\"pcie_us\":1141586,\"dma_window_us\":302114,\"total_us\":1461664,"
+        "\"jump_us\":1461915}}\n"}) {
     EXPECT_NE(json.find(field), std::string::npos) << field << "\n" << json;
   }
 }

@@ -133,6 +133,41 @@ TEST(PitClock, MonotonicAcrossWraps) {
   EXPECT_NEAR(static_cast<double>(last), 466200.0, 10.0);
 }
 
+// Issue 19: what the overlapped order relies on. Read every 50 ms (a
+// verification chunk and more) for 10 s, the counter wrapping 180 times:
+// every turn counted. Read every 60 ms, a turn is lost each time: time runs
+// slow, so a wait only gets longer (the documented failure direction).
+TEST(PitClock, ReadsWithinATurnAccumulateEveryWrapLongerGapsLoseTurns) {
+  FakePit pit;
+  PitClock<FakePit> clock(pit);
+  clock.start();
+  uint64_t us = 0;
+  for (int i = 0; i < 200; ++i) {
+    pit.time_ns += 50000000;
+    us = clock.now_us();
+  }
+  EXPECT_NEAR(static_cast<double>(us), 10000000.0, 2.0);
+  FakePit slow;
+  PitClock<FakePit> lossy(slow);
+  lossy.start();
+  for (int i = 0; i < 100; ++i) {
+    slow.time_ns += 60000000;
+    us = lossy.now_us();
+  }
+  EXPECT_LT(us, 6000000u);
+}
+
+TEST(PitCounts, ACountingPitIsSeenAtOnceAStoppedOneAfterTheBound) {
+  FakePit pit;
+  pit.ns_per_read = 500;
+  EXPECT_TRUE(pit_counts(pit));
+  EXPECT_TRUE(pit.programmed);
+  EXPECT_EQ(PitControlWord::from_value(pit.control).mode(), kPitMode2);
+  FakePit stopped;
+  stopped.counting = false;
+  EXPECT_FALSE(pit_counts(stopped));
+}
+
 TEST(PitClock, StoppedCounterStillEndsEveryWait) {
   FakePit pit;
   pit.counting = false;

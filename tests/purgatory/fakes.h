@@ -38,12 +38,21 @@ class FakePortIo {
   // of port 0x61 following the count's programming; < 0: never.
   int pit_out2_after_reads = -1;
   std::function<void()> on_port61_read;  // e.g. advance a fake TSC
+  // --- PIT counter 2 as a free-running counter (lib/clock.h PitClock):
+  // when set, this gives the time in microseconds; a latch command (port
+  // 0x43, counter 2, access 00) latches 65,536 minus the input clocks since
+  // the count was last written, modulo 65,536, read low byte then high.
+  std::function<uint64_t()> pit_time_us;
+  uint64_t pit_latches = 0;
 
   uint8_t in8(uint16_t port) {
     accesses.push_back({false, port, 0});
     uint8_t value = 0xff;  // an empty bus reads all ones
     if (port >= uart_base_ && port < uart_base_ + 8) {
       value = uart_read(port - uart_base_);
+    } else if (port == 0x42 && pit_time_us && latched_bytes_ > 0) {
+      value = static_cast<uint8_t>(latched_bytes_ == 2 ? latched_ & 0xff : latched_ >> 8);
+      --latched_bytes_;
     } else if (port == 0x61) {
       if (on_port61_read) on_port61_read();
       value = port61_ & 0x03;
@@ -62,6 +71,12 @@ class FakePortIo {
     } else if (port == 0x42) {
       pit_armed_ = true;
       port61_reads_ = 0;
+      if (pit_time_us) pit_origin_us_ = pit_time_us();
+    } else if (port == 0x43 && pit_time_us && (value & 0xc0) == 0x80 && (value & 0x30) == 0) {
+      ++pit_latches;
+      const uint64_t ticks = (pit_time_us() - pit_origin_us_) * 1193182 / 1000000;
+      latched_ = static_cast<uint16_t>(65536 - ticks % 65536);
+      latched_bytes_ = 2;
     }
   }
 
@@ -109,6 +124,9 @@ class FakePortIo {
   uint8_t port61_ = 0;
   bool pit_armed_ = false;
   int port61_reads_ = 0;
+  uint64_t pit_origin_us_ = 0;
+  uint16_t latched_ = 0;
+  int latched_bytes_ = 0;
 };
 
 struct FakeVgaCells {

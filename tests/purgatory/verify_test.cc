@@ -48,6 +48,34 @@ TEST(ZeroScan, FindsEveryPositionAtEveryAlignment) {
   }
 }
 
+// Issue 19: the chunked check calls back after every chunk of at most
+// kChunkBytes, hashes the same digest, and still finds a changed fill byte
+// past the first chunks at its offset.
+TEST(ChunkedSegment, CallsBackPerChunkSameVerdictsAsOneGo) {
+  constexpr uint64_t kContent = 3 * verify::kChunkBytes + 100;
+  constexpr uint64_t kLength = kContent + 5 * verify::kChunkBytes + 7;
+  std::vector<uint8_t> seg(kLength, 0);
+  for (uint64_t i = 0; i < kContent; ++i) seg[i] = static_cast<uint8_t>(i * 13 + 1);
+  abi::SegmentCheck check{};
+  check.content_len = kContent;
+  const sha256::Digest d = sha256::hash(seg.data(), kContent);
+  std::memcpy(check.digest, d.bytes, sizeof(d.bytes));
+  int calls = 0;
+  auto count = [&calls] { ++calls; };
+  verify::SegmentResult r = verify::check_segment_chunked(seg.data(), kLength, check, sha256::compress_portable, count);
+  EXPECT_FALSE(r.damaged());
+  EXPECT_EQ(calls, 4 + 6);  // 3 whole content chunks and a part; 5 whole fill chunks and a part
+  seg[kContent + 4 * verify::kChunkBytes + 3] = 1;
+  calls = 0;
+  r = verify::check_segment_chunked(seg.data(), kLength, check, sha256::compress_portable, count);
+  EXPECT_TRUE(r.fill_damaged);
+  EXPECT_FALSE(r.content_damaged);
+  EXPECT_EQ(r.first_changed, kContent + 4 * verify::kChunkBytes + 3);
+  EXPECT_EQ(calls, 4 + 5);  // the scan stops at the chunk that changed
+  const verify::SegmentResult whole = verify::check_segment(seg.data(), kLength, check, sha256::compress_portable);
+  EXPECT_EQ(whole.first_changed, r.first_changed);
+}
+
 TEST(ZeroScan, FirstOfSeveralAndLastByteOfMegabytes) {
   std::vector<uint8_t> buffer((size_t{16} << 20) + 5, 0);
   buffer.back() = 0x80;

@@ -67,6 +67,7 @@ struct FunctionTimeline {
   uint64_t pending_end_us;     // Transactions Pending waited for (or its deadline)
   uint64_t last_flr_us;        // last FLR initiated
   uint64_t flr_settle_end_us;  // no config request to an FLR'd function before this
+  uint64_t started_us;         // every method started (start_functions returned)
   uint64_t end_us;
 };
 
@@ -250,7 +251,7 @@ void start_functions(Space& space, MmioSpace& mmio, C& clock, const Topology& t,
       r.deadline_us = r.started_us + uint64_t{settings.ready_timeout_ms} * 1000;
     }
   }
-
+  tl.started_us = clock.now_us();
 }
 
 template <ConfigSpace Space, Mmio MmioSpace, Clock C>

@@ -36,6 +36,7 @@ struct Workspace {
   ResetWork reset;
   FunctionWork functions;
   abi::PciAddress roots[abi::kMaxRootBuses > abi::kMaxEcamWindows ? abi::kMaxRootBuses : abi::kMaxEcamWindows];
+  bool truncated;  // discovery's table was full (begin_quiesce to finish_quiesce)
 };
 // Plain data: a global Workspace is all zero and may be placed in a NOBITS
 // section (`[[gnu::section(".bss.<name>")]] pcie::Workspace w;`), so the
@@ -332,28 +333,74 @@ struct NoMmio {
 };
 static_assert(Mmio<NoMmio>);
 
-// The purgatory's one call. `space` must reach every window of `settings`
-// (the caller maps them uncached before); `mmio` maps and reaches the class
-// resets' registers. Prints the report to `sink`.
+// The purgatory's call, in two halves (issue 19): begin_quiesce discovers,
+// decides and starts every method that needs a wait (stop, FLR, class
+// resets, then every port's Secondary Bus Reset asserted, held and cleared);
+// finish_quiesce waits out what is left of their settle times, polls,
+// restores and prints the report. With --pcie-order=serial the caller runs
+// them back to back (quiesce() below); with overlap it verifies the image in
+// between, calling poll_quiesce now and then. Every deadline of the second
+// half counts from the reset itself, so the time in between only shortens
+// the waits that are left, never below their minimums. `space` must reach
+// every window of `settings` (the caller maps them uncached before); `mmio`
+// maps and reaches the class resets' registers.
 // `rules`: the configuration block's rules by identity (issue 17), or none.
+// Returns false when PCIe is off (nothing started, the line printed).
 template <ConfigSpace Space, Mmio MmioSpace, Clock C, class Sink>
-Totals quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::PcieSettings& abi_settings,
-               Workspace& ws, const abi::PcieRules* rules = nullptr) {
-  Totals totals;
+bool begin_quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::PcieSettings& abi_settings,
+                   Workspace& ws, const abi::PcieRules* rules = nullptr) {
   const Settings settings = settings_from_abi(abi_settings, rules);
-  totals.enabled = settings.enabled;
+  ws.reset.asserted = ws.reset.cleared = 0;  // abandon_reset() after a fault before start_ports()
   if (!settings.enabled) {
     fmt::println(sink, "limbo: pcie off");
-    return totals;
+    return false;
   }
-  ws.reset.asserted = ws.reset.cleared = 0;  // abandon_reset() after a fault before reset_ports()
   const size_t roots = root_buses(abi_settings, ws.roots);
-  totals.truncated = !discover(space, ws.roots, roots, ws.topology);
+  ws.truncated = !discover(space, ws.roots, roots, ws.topology);
   decide(ws.topology, settings, ws.plan);
   // The functions' FLRs and class resets start first, so that their waits
   // run during the ports' hold and settle time.
   start_functions(space, mmio, clock, ws.topology, ws.plan, settings, ws.functions);
-  const ResetTotals r = reset_ports(space, clock, ws.topology, ws.plan, settings, ws.reset);
+  start_ports(space, clock, ws.topology, ws.plan, ws.reset);
+  return true;
+}
+
+// Between the halves: one round of the fast ports' link polls (their settle
+// time starts at link up). Reads the ports only, never a device below.
+template <ConfigSpace Space, Clock C>
+void poll_quiesce(Space& space, C& clock, Workspace& ws) {
+  (void)poll_port_links(space, clock, ws.topology, ws.plan, ws.reset);
+}
+
+// When the last device was put in reset or stopped, on the clock: the end
+// of the "DMA window" (issue 19). The last Secondary Bus Reset asserted, or
+// when there is no port, the functions' methods started; `fallback` when
+// nothing was touched.
+[[nodiscard]] inline uint64_t devices_stopped_us(const Workspace& ws, uint64_t fallback) {
+  const bool any_function = ws.plan.function_reset_count != 0 || ws.plan.stop_count != 0;
+  uint64_t at = 0;
+  bool any = false;
+  if (ws.plan.port_count != 0) {
+    at = ws.reset.timeline.last_assert_us;
+    any = true;
+  }
+  if (any_function) {
+    // Stops and FLRs precede the ports' asserts; a class reset too.
+    if (!any || ws.functions.timeline.started_us > at) at = ws.functions.timeline.started_us;
+    any = true;
+  }
+  return any ? at : fallback;
+}
+
+template <ConfigSpace Space, Mmio MmioSpace, Clock C, class Sink>
+Totals finish_quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::PcieSettings& abi_settings,
+                      Workspace& ws, const abi::PcieRules* rules = nullptr) {
+  Totals totals;
+  const Settings settings = settings_from_abi(abi_settings, rules);
+  totals.enabled = settings.enabled;
+  if (!settings.enabled) return totals;
+  totals.truncated = ws.truncated;
+  const ResetTotals r = finish_ports(space, clock, ws.topology, ws.plan, settings, ws.reset);
   const FunctionTotals fr = finish_functions(space, mmio, clock, ws.topology, ws.plan, settings, ws.functions);
   totals.reset = r.endpoints_reset + fr.reset;
   totals.fail = r.endpoints_failed + fr.failed;
@@ -372,6 +419,15 @@ Totals quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::P
   totals.elapsed_us = end > start ? end - start : 0;
   print_report(sink, ws.topology, ws.plan, ws.reset, totals, &ws.functions);
   return totals;
+}
+
+// Both halves back to back (--pcie-order=serial, the plan view's tests).
+// Prints the report to `sink`.
+template <ConfigSpace Space, Mmio MmioSpace, Clock C, class Sink>
+Totals quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::PcieSettings& abi_settings,
+               Workspace& ws, const abi::PcieRules* rules = nullptr) {
+  if (!begin_quiesce(space, mmio, clock, sink, abi_settings, ws, rules)) return Totals{};
+  return finish_quiesce(space, mmio, clock, sink, abi_settings, ws, rules);
 }
 
 // Without memory-mapped access (class resets refused).

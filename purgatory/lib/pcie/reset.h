@@ -93,6 +93,11 @@ struct ResetWork {
   // `cleared` after its clearing write.
   uint16_t asserted;
   uint16_t cleared;
+  // Between start_ports and finish_ports: fast ports whose link is not yet
+  // seen up, and when the settle time starts (the last clear, or the latest
+  // link up).
+  uint16_t links_waiting;
+  uint64_t settle_from_us;
 };
 
 namespace detail {
@@ -141,14 +146,22 @@ void restore_endpoint(Space& space, const Function& f, const SavedEndpoint& s) {
 
 }  // namespace detail
 
-// Runs the sequence over plan.ports / plan.endpoints. Every wait has a
-// deadline; the whole sequence takes at most hold + link wait + settle +
-// ready timeout, whatever the devices do.
+// The sequence over plan.ports / plan.endpoints comes in two halves, so that
+// the caller may do other work between them (issue 19, --pcie-order=overlap:
+// the image is verified while the devices settle): start_ports saves, masks,
+// asserts, holds and clears (steps 1-5); finish_ports waits for the links and
+// the rest of the settle time, polls, restores and unmasks (steps 6-10). Every
+// deadline of the second half counts from the clear (or the link up), so the
+// settle time and the ready deadline stay minimums however long the caller
+// took in between; poll_port_links may be called in between to see a link
+// come up on time. Every wait has a deadline; the whole sequence takes at
+// most hold + link wait + settle + ready timeout after the caller's work,
+// whatever the devices do.
 template <ConfigSpace Space, Clock C>
-ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& plan, const Settings& settings,
-                        ResetWork& w) {
+void start_ports(Space& space, C& clock, const Topology& t, const Plan& plan, ResetWork& w) {
   w.totals = ResetTotals{};
   w.asserted = w.cleared = 0;
+  w.links_waiting = 0;
   Timeline& tl = w.timeline;
   tl = Timeline{};
   tl.start_us = clock.now_us();
@@ -156,8 +169,8 @@ ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& p
   const uint16_t ne = plan.endpoint_count;
   if (np == 0) {
     tl.first_assert_us = tl.last_assert_us = tl.first_clear_us = tl.last_clear_us = tl.settle_end_us =
-        tl.ready_end_us = tl.end_us = tl.start_us;
-    return w.totals;
+        tl.ready_end_us = tl.end_us = w.settle_from_us = tl.start_us;
+    return;
   }
 
   // 1. Learn the ports; save the endpoints (before anything changes).
@@ -234,41 +247,58 @@ ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& p
     if (p == 0) tl.first_clear_us = now;
     tl.last_clear_us = now;
   }
+  w.settle_from_us = tl.last_clear_us;
+  w.links_waiting = 0;
+  for (uint16_t p = 0; p < np; ++p) {
+    w.ports[p].link_up = !w.ports[p].wait_link;
+    w.links_waiting = static_cast<uint16_t>(w.links_waiting + w.ports[p].wait_link);
+  }
+}
 
-  // 6. Ports faster than 5 GT/s: the 100 ms count starts when the link is up
-  // again (PCIe r6.0 §6.6.1). Polls the ports only, never the devices below.
-  // Such a port must report DLL Link Active (§7.5.3.6); one that does not
-  // gets the settle time from the clear, and the ready poll below covers a
-  // link that trains late.
-  uint64_t settle_from = tl.last_clear_us;
-  {
-    const uint64_t link_deadline = tl.last_clear_us + uint64_t{kLinuxLinkActiveTimeoutMs} * 1000;
-    uint16_t waiting = 0;
-    for (uint16_t p = 0; p < np; ++p) {
-      w.ports[p].link_up = !w.ports[p].wait_link;
-      waiting += w.ports[p].wait_link;
-    }
-    uint64_t now = clock.now_us();
-    while (waiting > 0 && now < link_deadline) {
-      for (uint16_t p = 0; p < np; ++p) {
-        PortState& ps = w.ports[p];
-        if (ps.link_up) continue;
-        const abi::PciAddress a = t.functions[plan.ports[p]].address;
-        if (LinkStatus::from_value(space.read16(a, ps.pcie_capability + kLinkStatusOffset)).dll_link_active()) {
-          ps.link_up = true;
-          ps.link_up_us = clock.now_us();
-          if (ps.link_up_us > settle_from) settle_from = ps.link_up_us;
-          --waiting;
-        }
-      }
-      if (waiting > 0) clock.relax();
-      now = clock.now_us();
-    }
-    if (waiting > 0) {
-      w.totals.links_not_up = waiting;
-      settle_from = now;  // the devices behind get their 100 ms from the deadline
+// 6. Ports faster than 5 GT/s: the 100 ms count starts when the link is up
+// again (PCIe r6.0 §6.6.1). One round over the ports still waiting, never
+// the devices below; returns how many still wait. Such a port must report
+// DLL Link Active (§7.5.3.6); one that does not gets the settle time from
+// the clear, and the ready poll covers a link that trains late.
+template <ConfigSpace Space, Clock C>
+uint16_t poll_port_links(Space& space, C& clock, const Topology& t, const Plan& plan, ResetWork& w) {
+  if (w.links_waiting == 0) return 0;
+  for (uint16_t p = 0; p < plan.port_count; ++p) {
+    PortState& ps = w.ports[p];
+    if (ps.link_up) continue;
+    const abi::PciAddress a = t.functions[plan.ports[p]].address;
+    if (LinkStatus::from_value(space.read16(a, ps.pcie_capability + kLinkStatusOffset)).dll_link_active()) {
+      ps.link_up = true;
+      ps.link_up_us = clock.now_us();
+      if (ps.link_up_us > w.settle_from_us) w.settle_from_us = ps.link_up_us;
+      --w.links_waiting;
     }
   }
+  return w.links_waiting;
+}
+
+template <ConfigSpace Space, Clock C>
+ResetTotals finish_ports(Space& space, C& clock, const Topology& t, const Plan& plan, const Settings& settings,
+                         ResetWork& w) {
+  Timeline& tl = w.timeline;
+  const uint16_t np = plan.port_count;
+  const uint16_t ne = plan.endpoint_count;
+  if (np == 0) return w.totals;
+
+  // 6. The links still down after the caller's work, up to their deadline.
+  {
+    const uint64_t link_deadline = tl.last_clear_us + uint64_t{kLinuxLinkActiveTimeoutMs} * 1000;
+    uint64_t now = clock.now_us();
+    while (w.links_waiting > 0 && now < link_deadline) {
+      if (poll_port_links(space, clock, t, plan, w) > 0) clock.relax();
+      now = clock.now_us();
+    }
+    if (w.links_waiting > 0) {
+      w.totals.links_not_up = w.links_waiting;
+      w.settle_from_us = now;  // the devices behind get their 100 ms from the deadline
+    }
+  }
+  const uint64_t settle_from = w.settle_from_us;
 
   // 7. Settle: no config request to a device below before this (§6.6.1).
   // The plan's settle time is the setting, or longer for a known slow
@@ -352,6 +382,14 @@ ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& p
   w.totals.ports_reset = np;
   tl.end_us = clock.now_us();
   return w.totals;
+}
+
+// Both halves, nothing in between (--pcie-order=serial).
+template <ConfigSpace Space, Clock C>
+ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& plan, const Settings& settings,
+                        ResetWork& w) {
+  start_ports(space, clock, t, plan, w);
+  return finish_ports(space, clock, t, plan, settings, w);
 }
 
 // After a fault abandoned reset_ports() (issue 20): no port may stay in

@@ -31,18 +31,8 @@ const char* plan_text(Plan plan) {
 
 SegmentResult check_segment(const uint8_t* base, uint64_t length, const abi::SegmentCheck& check,
                             sha256::BlockFunction compress) {
-  SegmentResult result;
-  result.computed = sha256::hash(base, check.content_len, compress);
-  for (size_t i = 0; i < sha256::kDigestSize; ++i) {
-    if (result.computed.bytes[i] != check.digest[i]) result.content_damaged = true;
-  }
-  const uint64_t fill = length - check.content_len;
-  const uint64_t nonzero = find_nonzero(base + check.content_len, fill);
-  if (nonzero != fill) {
-    result.fill_damaged = true;
-    result.first_changed = check.content_len + nonzero;
-  }
-  return result;
+  auto nothing = [] {};
+  return check_segment_chunked(base, length, check, compress, nothing);
 }
 
 const char* role_name(uint32_t role) {
