@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -35,6 +36,13 @@ class [[nodiscard]] Result {
 
   const Error& error() const { return std::get<Error>(state_); }
 
+  // Context for a failure, outermost first: "WHAT: <message>". A value
+  // passes through unchanged.
+  Result context(std::string_view what) && {
+    if (ok()) return std::move(*this);
+    return Error{std::string(what) + ": " + error().message, error().errno_value};
+  }
+
  private:
   std::variant<T, Error> state_;
 };
@@ -52,3 +60,27 @@ inline Error fail(std::string message, int errno_value = EINVAL) {
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 }  // namespace limbo::plugin
+
+// Propagation, in a function that returns a Result or a Status (C++ has no
+// `?` operator: these are the project's only macros outside the purgatory's
+// assembly glue):
+//   LIMBO_TRY(limbo.set_symbol(image, "limbo_config", bytes));
+//       evaluates a Status (or any Result) and returns its Error, if any;
+//   LIMBO_TRY_ASSIGN(auto image, limbo.load_at(base));
+//       declares `image` as the Result's value, or returns its Error.
+// Add context on the way out with .context("what"):
+//   LIMBO_TRY_ASSIGN(auto map, read_iomem(path).context("crash kernel memory"));
+#define LIMBO_TRY(expression)                                     \
+  do {                                                            \
+    if (auto limbo_try_result_ = (expression); !limbo_try_result_) \
+      return limbo_try_result_.error();                           \
+  } while (0)
+
+#define LIMBO_TRY_CONCAT_(a, b) a##b
+#define LIMBO_TRY_CONCAT(a, b) LIMBO_TRY_CONCAT_(a, b)
+#define LIMBO_TRY_ASSIGN(declaration, expression) \
+  LIMBO_TRY_ASSIGN_(LIMBO_TRY_CONCAT(limbo_try_result_, __LINE__), declaration, expression)
+#define LIMBO_TRY_ASSIGN_(result, declaration, expression) \
+  auto result = (expression);                              \
+  if (!result) return result.error();                      \
+  declaration = std::move(result).value()

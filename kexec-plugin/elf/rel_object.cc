@@ -343,17 +343,15 @@ Result<const Symbol*> RelObject::find_global(const std::string& name) const {
 }
 
 Result<uint64_t> RelObject::address_of(const LoadedImage& image, const std::string& name) const {
-  auto symbol = find_global(name);
-  if (!symbol) return symbol.error();
-  const Section& section = sections_[(*symbol)->shndx];
-  const uint64_t section_address = section.allocated() ? image.base + image.layout.section_offsets[(*symbol)->shndx] : section.addr;
-  return section_address + (*symbol)->value;
+  LIMBO_TRY_ASSIGN(const Symbol* symbol, find_global(name));
+  const Section& section = sections_[symbol->shndx];
+  const uint64_t section_address = section.allocated() ? image.base + image.layout.section_offsets[symbol->shndx] : section.addr;
+  return section_address + symbol->value;
 }
 
 Result<RelObject::Range> RelObject::data_range(const LoadedImage& image, const std::string& name, uint64_t size) const {
-  auto found = find_global(name);
-  if (!found) return found.error();
-  const Symbol& symbol = **found;
+  LIMBO_TRY_ASSIGN(const Symbol* found, find_global(name));
+  const Symbol& symbol = *found;
   if (symbol.size != size) {
     return fail(format("%s: symbol %s has size %llu, not %llu", what_.c_str(), name.c_str(),
                        static_cast<unsigned long long>(symbol.size), static_cast<unsigned long long>(size)));
@@ -370,16 +368,14 @@ Result<RelObject::Range> RelObject::data_range(const LoadedImage& image, const s
 }
 
 Status RelObject::set_symbol(LoadedImage& image, const std::string& name, std::span<const uint8_t> bytes) const {
-  auto range = data_range(image, name, bytes.size());
-  if (!range) return range.error();
-  std::memcpy(image.bytes.data() + range->offset, bytes.data(), bytes.size());
+  LIMBO_TRY_ASSIGN(const Range range, data_range(image, name, bytes.size()));
+  std::memcpy(image.bytes.data() + range.offset, bytes.data(), bytes.size());
   return Ok{};
 }
 
 Status RelObject::get_symbol(const LoadedImage& image, const std::string& name, std::span<uint8_t> bytes) const {
-  auto range = data_range(image, name, bytes.size());
-  if (!range) return range.error();
-  std::memcpy(bytes.data(), image.bytes.data() + range->offset, bytes.size());
+  LIMBO_TRY_ASSIGN(const Range range, data_range(image, name, bytes.size()));
+  std::memcpy(bytes.data(), image.bytes.data() + range.offset, bytes.size());
   return Ok{};
 }
 

@@ -68,9 +68,7 @@ Result<StockDecode> decode_stock(uint64_t entry, std::span<const Segment> segmen
                        index, static_cast<ull>(segment.bufsz), static_cast<ull>(segment.memsz), static_cast<ull>(segment.mem),
                        static_cast<ull>(layout.bufsz), static_cast<ull>(memsz), static_cast<ull>(layout.buf_align)));
   }
-  auto replay = stock.load_at(segment.mem);
-  if (!replay) return replay.error();
-  out.replay = std::move(replay.value());
+  LIMBO_TRY_ASSIGN(out.replay, stock.load_at(segment.mem));
   if (out.replay.kexec_tools_entry != entry) {
     return fail(format("unknown kexec-tools layout: entry %#llx, the embedded object's entry relocates to %#llx",
                        static_cast<ull>(entry), static_cast<ull>(out.replay.kexec_tools_entry)));
@@ -184,44 +182,28 @@ Result<Replacement> build_replacement(const StockDecode& stock, std::span<const 
     base = *hole;
   }
 
-  auto image = limbo.load_at(base);
-  if (!image) return image.error();
-  out.image = std::move(image.value());
+  LIMBO_TRY_ASSIGN(out.image, limbo.load_at(base));
 
   // Every symbol of the ABI must be there with its size before anything is written.
   for (const abi::Symbol& symbol : abi::kSymbols) {
     if (symbol.writer == abi::Writer::kAddressOnly) {
-      auto found = limbo.find_global(symbol.name);
-      if (!found) return found.error();
+      LIMBO_TRY(limbo.find_global(symbol.name));
       continue;
     }
-    auto range = limbo.data_range(out.image, symbol.name, symbol.size);
-    if (!range) return range.error();
+    LIMBO_TRY(limbo.data_range(out.image, symbol.name, symbol.size));
   }
-  auto entry = limbo.address_of(out.image, abi::kEntrySymbol);
-  if (!entry) return entry.error();
-  out.entry = *entry;
-  auto stack_end = limbo.address_of(out.image, "stack_end");
-  if (!stack_end) return stack_end.error();
+  LIMBO_TRY_ASSIGN(out.entry, limbo.address_of(out.image, abi::kEntrySymbol));
+  LIMBO_TRY_ASSIGN(const uint64_t stack_end, limbo.address_of(out.image, "stack_end"));
 
-  for (const AbiValue& value : stock.values) {
-    Status set = limbo.set_symbol(out.image, value.name, value.bytes);
-    if (!set) return set.error();
-  }
+  for (const AbiValue& value : stock.values) LIMBO_TRY(limbo.set_symbol(out.image, value.name, value.bytes));
   abi::Entry64Regs regs = stock.regs;
-  regs.rsp = *stack_end;
-  Status set_regs = limbo.set_symbol(out.image, "entry64_regs",
-                                     {reinterpret_cast<const uint8_t*>(&regs), sizeof(regs)});
-  if (!set_regs) return set_regs.error();
+  regs.rsp = stack_end;
+  LIMBO_TRY(limbo.set_symbol(out.image, "entry64_regs", {reinterpret_cast<const uint8_t*>(&regs), sizeof(regs)}));
 
   out.segments.assign(segments.begin(), segments.end());
   out.segments[out.index] = {nullptr, out.image.bytes.size(), base, out.memsz};
-  Status valid = check_segments(out.segments, options.crash, options.allowed);
-  if (!valid) return valid.error();
-
-  auto digest = digest_segments(out.segments, out.index);
-  if (!digest) return digest.error();
-  out.digest = *digest;
+  LIMBO_TRY(check_segments(out.segments, options.crash, options.allowed));
+  LIMBO_TRY_ASSIGN(out.digest, digest_segments(out.segments, out.index));
   if (stock.skip_checks == 0) {
     // Proof that the segments were understood: kexec-tools hashed the same bytes.
     if (std::memcmp(out.digest.digest.data(), stock.digest.digest.data(), out.digest.digest.size()) != 0) {
@@ -233,10 +215,8 @@ Result<Replacement> build_replacement(const StockDecode& stock, std::span<const 
     auto regions = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(out.digest.regions.data()), sizeof(out.digest.regions));
     std::array<uint8_t, abi::kSha256DigestSize> written = out.digest.digest;
     if (options.corrupt_digest) written[0] ^= 0x01;  // TEST-ONLY (LIMBO_TEST_CORRUPT_DIGEST)
-    Status r = limbo.set_symbol(out.image, "sha256_regions", regions);
-    if (!r) return r.error();
-    Status d = limbo.set_symbol(out.image, "sha256_digest", written);
-    if (!d) return d.error();
+    LIMBO_TRY(limbo.set_symbol(out.image, "sha256_regions", regions));
+    LIMBO_TRY(limbo.set_symbol(out.image, "sha256_digest", written));
   }
 
   abi::Config config = options.config;
@@ -251,17 +231,15 @@ Result<Replacement> build_replacement(const StockDecode& stock, std::span<const 
     if (const AbiValue* v = stock.value("backup_start"); v && v->bytes.size() == sizeof(hints.backup_start)) {
       std::memcpy(&hints.backup_start, v->bytes.data(), sizeof(hints.backup_start));
     }
-    Status checks = fill_segment_checks(out.segments, out.index, hints, config);
-    if (!checks) return checks.error();
+    LIMBO_TRY(fill_segment_checks(out.segments, out.index, hints, config));
     if (options.corrupt_digest && config.segment_check_count > 0) config.segments[0].digest[0] ^= 0x01;  // TEST-ONLY
     if (options.damage) {
-      auto damaged = damage_segment(out.segments, out.index, config, *options.damage, out.damaged_bytes);
-      if (!damaged) return damaged.error();
-      out.damaged_index = static_cast<int>(*damaged);
+      LIMBO_TRY_ASSIGN(const auto damaged, damage_segment(out.segments, out.index, config, *options.damage,
+                                                          out.damaged_bytes));
+      out.damaged_index = static_cast<int>(damaged);
     }
   }
-  Status c = limbo.set_symbol(out.image, "limbo_config", {reinterpret_cast<const uint8_t*>(&config), sizeof(config)});
-  if (!c) return c.error();
+  LIMBO_TRY(limbo.set_symbol(out.image, "limbo_config", {reinterpret_cast<const uint8_t*>(&config), sizeof(config)}));
   out.config = config;
   return out;
 }

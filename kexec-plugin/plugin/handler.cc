@@ -196,17 +196,15 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
   std::vector<kexec::Segment> input;
   for (unsigned long i = 0; i < nr_segments; ++i) input.push_back(kexec::Segment::from_kernel(segments[i]));
 
-  auto decoded = decode_with_embedded_stock(settings, entry, input);
-  if (!decoded) return decoded.error();
-  const kexec::StockDecode& stock = decoded->stock;
+  LIMBO_TRY_ASSIGN(const auto decoded, decode_with_embedded_stock(settings, entry, input));
+  const kexec::StockDecode& stock = decoded.stock;
 
   // The trust rule (plugin/trust.h): root's files only; a dry run loads
   // nothing, so there the caller's own files are accepted too.
   const TrustRule trust{settings.dry_run, geteuid()};
   auto limbo_file = read_trusted_file(settings.purgatory_path, trust);
   if (!limbo_file) return fail("Limbo purgatory " + limbo_file.error().message, limbo_file.error().errno_value);
-  auto limbo = elf::RelObject::parse(*limbo_file, settings.purgatory_path);
-  if (!limbo) return limbo.error();
+  LIMBO_TRY_ASSIGN(const elf::RelObject limbo, elf::RelObject::parse(*limbo_file, settings.purgatory_path));
 
   kexec::ReplaceOptions options;
   options.crash = crash;
@@ -217,9 +215,9 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
   options.segment_checks = !settings.full_hash;
   auto iomem_text = read_trusted_file(settings.iomem_path, trust);
   if (!iomem_text) return fail("cannot read the memory map: " + iomem_text.error().message, iomem_text.error().errno_value);
-  auto iomem = kexec::parse_iomem({reinterpret_cast<const char*>(iomem_text->data()), iomem_text->size()});
-  if (!iomem) return iomem.error();
-  options.allowed = kexec::ranges_named(*iomem, kexec::allowed_range_name(crash));
+  LIMBO_TRY_ASSIGN(const auto iomem,
+                   kexec::parse_iomem({reinterpret_cast<const char*>(iomem_text->data()), iomem_text->size()}));
+  options.allowed = kexec::ranges_named(iomem, kexec::allowed_range_name(crash));
   const kexec::TscInfo tsc = kexec::measure_tsc();
   options.config.tsc_hz = tsc.hz;
   options.config.flags = tsc.invariant ? abi::kConfigFlagTscInvariant : 0;
@@ -234,20 +232,16 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
     return fadt.error();
   }
   if (!settings.damage_segment.empty()) {
-    auto damage = kexec::parse_damage(settings.damage_segment);
-    if (!damage) return damage.error();
-    options.damage = *damage;
+    LIMBO_TRY_ASSIGN(options.damage, kexec::parse_damage(settings.damage_segment));
   }
   options.config.pcie = fill_pcie(settings, log, options.config.pcie_rules);
 
-  auto replacement = kexec::build_replacement(stock, input, *limbo, options);
-  if (!replacement) return replacement.error();
-  const kexec::Replacement& plan = *replacement;
+  LIMBO_TRY_ASSIGN(const kexec::Replacement plan, kexec::build_replacement(stock, input, limbo, options));
 
   if (settings.verbose || settings.dry_run) {
     const elf::Layout& s = stock.replay.layout;
     std::fprintf(log, "limbo: stock purgatory: %s, segment %zu at %#llx, bufsz %#llx + pad %#llx + bss %#llx, align %#llx, entry %#llx\n",
-                 decoded->object.what().c_str(), stock.purgatory_index, static_cast<ull>(stock.replay.base),
+                 decoded.object.what().c_str(), stock.purgatory_index, static_cast<ull>(stock.replay.base),
                  static_cast<ull>(s.bufsz), static_cast<ull>(s.bss_pad), static_cast<ull>(s.bsssz),
                  static_cast<ull>(s.buf_align), static_cast<ull>(entry));
     std::fprintf(log, "limbo: stock values: rip %#llx rsi %#llx skip_checks %u; digest matches kexec-tools'%s\n",
