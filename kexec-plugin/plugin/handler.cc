@@ -45,9 +45,8 @@ struct Decoded {
 // stock purgatory of this load.
 Result<Decoded> decode_with_embedded_stock(const Settings& settings, uint64_t entry,
                                            std::span<const kexec::Segment> segments) {
-  auto binary = kexec::read_file(settings.kexec_binary);
-  if (!binary) return fail("cannot read the kexec binary: " + binary.error().message, binary.error().errno_value);
-  const auto candidates = kexec::find_embedded_objects(*binary);
+  LIMBO_TRY_ASSIGN(const auto binary, kexec::read_file(settings.kexec_binary).context("cannot read the kexec binary"));
+  const auto candidates = kexec::find_embedded_objects(binary);
   if (candidates.empty()) return fail("no stock purgatory found: " + settings.kexec_binary + " embeds no x86_64 relocatable object");
   Error last = fail("no stock purgatory found");
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -213,10 +212,10 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
   // hashes every region in full as the stock one does (qemu/bench-switch's
   // same-engine reference).
   options.segment_checks = !settings.full_hash;
-  auto iomem_text = read_trusted_file(settings.iomem_path, trust);
-  if (!iomem_text) return fail("cannot read the memory map: " + iomem_text.error().message, iomem_text.error().errno_value);
+  LIMBO_TRY_ASSIGN(const auto iomem_text,
+                   read_trusted_file(settings.iomem_path, trust).context("cannot read the memory map"));
   LIMBO_TRY_ASSIGN(const auto iomem,
-                   kexec::parse_iomem({reinterpret_cast<const char*>(iomem_text->data()), iomem_text->size()}));
+                   kexec::parse_iomem({reinterpret_cast<const char*>(iomem_text.data()), iomem_text.size()}));
   options.allowed = kexec::ranges_named(iomem, kexec::allowed_range_name(crash));
   const kexec::TscInfo tsc = kexec::measure_tsc();
   options.config.tsc_hz = tsc.hz;
