@@ -328,14 +328,14 @@ class Fabric {
   void complete_slot_command(SimFunction& f, uint64_t now) {
     if (f.command_completed_at_us != 0 && now >= f.command_completed_at_us) {
       f.command_completed_at_us = 0;
-      f.config[0x40 + SlotStatus::kOffset] |= SlotStatus::kCommandCompletedMask;
+      f.config[kPcieCap + SlotStatus::kOffset] |= SlotStatus::kCommandCompletedMask;
     }
   }
 
   // A port's DLL Link Active bit is 0 while its bus is in reset and until its
   // link comes back.
   uint32_t live_link_status(SimFunction& f, uint16_t o, int size, uint32_t value, uint64_t now) {
-    const uint16_t link_status = 0x40 + LinkStatus::kOffset;
+    const uint16_t link_status = kPcieCap + LinkStatus::kOffset;
     if (size == 2 && o == link_status && f.link_down) {
       if (now >= f.link_up_at_us && f.link_up_at_us != 0) {
         f.link_down = false;
@@ -369,11 +369,11 @@ class Fabric {
     };
     if (o < 4 || (o >= RevisionClass::kOffset && o < RevisionClass::kOffset + 4) || o == HeaderType::kOffset) return;
     if (w1c(Status::kOffset, Status::kWriteOneToClearMask)) return;
-    const bool bridge = (c[HeaderType::kOffset] & 0x7f) == HeaderType::kLayoutBridge;
+    const bool bridge = HeaderType::from_value(c[HeaderType::kOffset]).layout() == HeaderType::kLayoutBridge;
     if (bridge && w1c(SecondaryStatus::kOffset, SecondaryStatus::kWriteOneToClearMask)) return;
-    if (w1c(0x40 + SlotStatus::kOffset, SlotStatus::kWriteOneToClearMask)) return;
-    if (o == 0x40 + LinkStatus::kOffset) return;
-    if (bridge && o == 0x40 + SlotControl::kOffset && size == 2) {
+    if (w1c(kPcieCap + SlotStatus::kOffset, SlotStatus::kWriteOneToClearMask)) return;
+    if (o == kPcieCap + LinkStatus::kOffset) return;
+    if (bridge && o == kPcieCap + SlotControl::kOffset && size == 2) {
       complete_slot_command(f, now);
       if (f.slot_control_writes > 0 && (f.command_completed_at_us != 0)) f.slot_control_write_before_completion = true;
       ++f.slot_control_writes;
@@ -431,12 +431,12 @@ class Fabric {
     });
     // A hot-plug port sees the link go down and come back: PDC and DLLSC.
     uint16_t slot_status;
-    memcpy(&slot_status, port.config + 0x40 + SlotStatus::kOffset, 2);
+    memcpy(&slot_status, port.config + kPcieCap + SlotStatus::kOffset, 2);
     uint16_t pcie_caps;
-    memcpy(&pcie_caps, port.config + 0x40 + PcieCapabilities::kOffset, 2);
+    memcpy(&pcie_caps, port.config + kPcieCap + PcieCapabilities::kOffset, 2);
     if (PcieCapabilities::from_value(pcie_caps).slot_implemented()) {
       slot_status |= SlotStatus::kResetEventMask;
-      memcpy(port.config + 0x40 + SlotStatus::kOffset, &slot_status, 2);
+      memcpy(port.config + kPcieCap + SlotStatus::kOffset, &slot_status, 2);
     }
     uint16_t secondary_status;
     memcpy(&secondary_status, port.config + SecondaryStatus::kOffset, 2);

@@ -69,6 +69,57 @@ void expect_decision(const Scenario& r, abi::PciAddress a, Action action, Reason
   EXPECT_EQ(d.reason, reason) << int(a.bus) << ":" << int(a.devfn) << " " << to_string(d.reason);
 }
 
+// ---- Register types -----------------------------------------------------------
+// The masks derived from the fields are the spec's numbers (PCIe r6.0
+// §7.5.1.1.3, §7.5.1.1.4, §7.5.1.3.7, §7.5.3.10, §7.5.3.11), and each type sits
+// at its spec offset with its spec width.
+static_assert(Command::kDecodeMask == 0x0003);
+static_assert(Status::kWriteOneToClearMask == 0xf900);
+static_assert(SecondaryStatus::kWriteOneToClearMask == 0xf900);
+static_assert(SlotStatus::kWriteOneToClearMask == 0x011f);
+static_assert(SlotStatus::kResetEventMask == 0x0108 && SlotStatus::kCommandCompletedMask == 0x0010);
+static_assert(SlotControl::kResetEventMask == 0x1008);
+static_assert(CapabilityHeader::from_value(0xff10).next_pointer() == 0xfc);
+static_assert(CapabilityHeader::from_value(0xff10).id() == 0x10);
+static_assert(CapabilitiesPointer::from_value(0x63).offset() == 0x60);
+static_assert(PcieCapabilities::from_value(0x0142).port_type() == PortType::kRootPort);
+static_assert(Bar::offset_of(5) == 0x24);
+template <class R, uint16_t Offset, size_t Bytes>
+constexpr bool kAt = R::kOffset == Offset && sizeof(typename R::IntType) == Bytes;
+static_assert(kAt<Identifiers, 0x00, 4> && kAt<Command, 0x04, 2> && kAt<Status, 0x06, 2> &&
+              kAt<RevisionClass, 0x08, 4> && kAt<CacheLineSize, 0x0c, 1> && kAt<HeaderType, 0x0e, 1> &&
+              kAt<Bar, 0x10, 4> && kAt<Type0ExpansionRom, 0x30, 4> && kAt<CapabilitiesPointer, 0x34, 1> &&
+              kAt<InterruptLine, 0x3c, 1>);
+static_assert(kAt<BusNumbers, 0x18, 4> && kAt<SecondaryStatus, 0x1e, 2> && kAt<Type1ExpansionRom, 0x38, 4> &&
+              kAt<BridgeControl, 0x3e, 2>);
+static_assert(kAt<PcieCapabilities, 0x02, 2> && kAt<DeviceCapabilities, 0x04, 4> && kAt<DeviceControl, 0x08, 2> &&
+              kAt<DeviceStatus, 0x0a, 2> && kAt<LinkCapabilities, 0x0c, 4> && kAt<LinkControl, 0x10, 2> &&
+              kAt<LinkStatus, 0x12, 2> && kAt<SlotCapabilities, 0x14, 4> && kAt<SlotControl, 0x18, 2> &&
+              kAt<SlotStatus, 0x1a, 2> && kAt<RootControl, 0x1c, 2> && kAt<DeviceControl2, 0x28, 2> &&
+              kAt<LinkControl2, 0x30, 2>);
+
+// A header register is read at its offset, a capability register at the
+// capability's offset plus its own, each with its own width.
+TEST(Registers, ReadAndWriteAtTheirOffsetWithTheirWidth) {
+  Scenario r;
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  const abi::PciAddress port = bdf(0, 2);
+  r.fabric.log.clear();
+  (void)Command::ReadFrom(r.fabric, port);
+  (void)LinkCapabilities::ReadFrom(r.fabric, port, Fabric::kPcieCap);
+  BridgeControl{}.set_serr_enable(true).WriteTo(r.fabric, port);
+  SlotControl{}.WriteTo(r.fabric, port, Fabric::kPcieCap);
+  ASSERT_EQ(r.fabric.log.size(), 4u);
+  EXPECT_EQ(r.fabric.log[0].offset, 0x04);
+  EXPECT_EQ(r.fabric.log[0].size, 2);
+  EXPECT_EQ(r.fabric.log[1].offset, 0x40 + 0x0c);
+  EXPECT_EQ(r.fabric.log[1].size, 4);
+  EXPECT_EQ(r.fabric.log[2].offset, 0x3e);
+  EXPECT_EQ(r.fabric.log[2].value, 0x0002u);
+  EXPECT_EQ(r.fabric.log[3].offset, 0x40 + 0x18);
+  EXPECT_TRUE(r.fabric.log[3].write);
+}
+
 // ---- ECAM and settings ------------------------------------------------------
 
 TEST(EcamMap, AddressOfAFunctionRegister) {
@@ -269,13 +320,13 @@ TEST(Reset, ExactWriteOrderOnAHotPlugPort) {
                                     .set_presence_detect_changed_enable(true)
                                     .set_dll_state_changed_enable(true)
                                     .value;
-  r.fabric.program16(port, 0x40 + SlotControl::kOffset, slot_control);
+  r.fabric.program16(port, Fabric::kPcieCap + SlotControl::kOffset, slot_control);
   r.fabric.program16(port, BridgeControl::kOffset, BridgeControl{}.set_serr_enable(true).value);
   r.fabric.program16(ep, Command::kOffset, 0x0406);  // memory, bus master, INTx disable
   r.fabric.program32(ep, Bar::kOffset, 0xfebc0000);
   r.fabric.program8(ep, InterruptLine::kOffset, 11);
   r.fabric.program8(ep, CacheLineSize::kOffset, 0x10);
-  r.fabric.program16(ep, 0x40 + DeviceControl::kOffset, 0x2810);
+  r.fabric.program16(ep, Fabric::kPcieCap + DeviceControl::kOffset, 0x2810);
   r.quiesce();
 
   struct W {
@@ -286,20 +337,20 @@ TEST(Reset, ExactWriteOrderOnAHotPlugPort) {
   };
   const uint16_t masked = slot_control & ~SlotControl::kResetEventMask;
   const std::vector<W> expected = {
-      {port, 0x40 + SlotControl::kOffset, 2, masked},                  // mask PDC and DLLSC events
+      {port, Fabric::kPcieCap + SlotControl::kOffset, 2, masked},                  // mask PDC and DLLSC events
       {port, BridgeControl::kOffset, 2, 0x0042},                       // SBR on, SERR kept
       {port, BridgeControl::kOffset, 2, 0x0002},                       // SBR off
-      {ep, 0x40 + DeviceControl::kOffset, 2, 0x2810},
-      {ep, 0x40 + DeviceControl2::kOffset, 2, 0},
-      {ep, 0x40 + LinkControl::kOffset, 2, 0},
+      {ep, Fabric::kPcieCap + DeviceControl::kOffset, 2, 0x2810},
+      {ep, Fabric::kPcieCap + DeviceControl2::kOffset, 2, 0},
+      {ep, Fabric::kPcieCap + LinkControl::kOffset, 2, 0},
       {ep, 0x10, 4, 0xfebc0000}, {ep, 0x14, 4, 0}, {ep, 0x18, 4, 0}, {ep, 0x1c, 4, 0}, {ep, 0x20, 4, 0}, {ep, 0x24, 4, 0},
       {ep, Type0ExpansionRom::kOffset, 4, 0},
       {ep, InterruptLine::kOffset, 1, 11},
       {ep, CacheLineSize::kOffset, 1, 0x10},
       {ep, Command::kOffset, 2, 0x0002},                               // decode only, last
       {port, SecondaryStatus::kOffset, 2, 0x2000},                     // W1C what the reset left
-      {port, 0x40 + SlotStatus::kOffset, 2, SlotStatus::kResetEventMask | SlotStatus::kCommandCompletedMask},
-      {port, 0x40 + SlotControl::kOffset, 2, slot_control},            // unmask
+      {port, Fabric::kPcieCap + SlotStatus::kOffset, 2, SlotStatus::kResetEventMask | SlotStatus::kCommandCompletedMask},
+      {port, Fabric::kPcieCap + SlotControl::kOffset, 2, slot_control},            // unmask
   };
   const std::vector<Access> got = r.writes();
   ASSERT_EQ(got.size(), expected.size());
@@ -310,9 +361,9 @@ TEST(Reset, ExactWriteOrderOnAHotPlugPort) {
     EXPECT_EQ(got[i].value, expected[i].value) << i;
   }
   // The port's status is clean and its events unmasked afterwards.
-  EXPECT_EQ(r.fabric.peek(port, 0x40 + SlotStatus::kOffset, 2) & SlotStatus::kResetEventMask, 0u);
+  EXPECT_EQ(r.fabric.peek(port, Fabric::kPcieCap + SlotStatus::kOffset, 2) & SlotStatus::kResetEventMask, 0u);
   EXPECT_EQ(r.fabric.peek(port, SecondaryStatus::kOffset, 2), 0u);
-  EXPECT_EQ(r.fabric.peek(port, 0x40 + SlotControl::kOffset, 2), slot_control);
+  EXPECT_EQ(r.fabric.peek(port, Fabric::kPcieCap + SlotControl::kOffset, 2), slot_control);
 }
 
 TEST(Reset, SlotControlWritesWaitForCommandCompleted) {
@@ -322,15 +373,15 @@ TEST(Reset, SlotControlWritesWaitForCommandCompleted) {
   r.fabric.add(bdf(1, 0), endpoint());
   // The old kernel left Command Completed set; this slot takes 300 ms per
   // command, longer than the settle time.
-  r.fabric.program16(bdf(0, 2), 0x40 + SlotStatus::kOffset,
+  r.fabric.program16(bdf(0, 2), Fabric::kPcieCap + SlotStatus::kOffset,
                      SlotStatus{}.set_presence_detect_state(true).set_command_completed(true).value);
   port.command_completed_after_us = 300000;
   r.quiesce();
   const std::vector<Access> w = r.writes();
   ASSERT_GE(w.size(), 2u);
-  EXPECT_EQ(w[0].offset, 0x40 + SlotStatus::kOffset);  // stale Command Completed cleared first
+  EXPECT_EQ(w[0].offset, Fabric::kPcieCap + SlotStatus::kOffset);  // stale Command Completed cleared first
   EXPECT_EQ(w[0].value, SlotStatus::kCommandCompletedMask);
-  EXPECT_EQ(w[1].offset, 0x40 + SlotControl::kOffset);
+  EXPECT_EQ(w[1].offset, Fabric::kPcieCap + SlotControl::kOffset);
   EXPECT_EQ(port.slot_control_writes, 2u);
   EXPECT_FALSE(port.slot_control_write_before_completion);
   EXPECT_EQ(r.totals.reset, 1u);
@@ -345,13 +396,13 @@ TEST(Reset, SlotsThatNeverCompleteACommandAreStillUnmaskedWithinOneDeadline) {
   r.fabric.add(bdf(2, 0), endpoint());
   port2.command_completed_after_us = UINT64_MAX / 2;
   const uint16_t enables = SlotControl{}.set_presence_detect_changed_enable(true).set_dll_state_changed_enable(true).value;
-  r.fabric.program16(bdf(0, 2), 0x40 + SlotControl::kOffset, enables);
+  r.fabric.program16(bdf(0, 2), Fabric::kPcieCap + SlotControl::kOffset, enables);
   port.command_completed_after_us = UINT64_MAX / 2;
   r.quiesce();
   const Timeline& tl = r.ws->reset.timeline;
   EXPECT_GE(tl.end_us - tl.ready_end_us, uint64_t{kSlotCommandTimeoutMs} * 1000);
   EXPECT_LT(tl.end_us - tl.ready_end_us, uint64_t{kSlotCommandTimeoutMs} * 1000 + 1000);  // one deadline for both
-  EXPECT_EQ(r.fabric.peek(bdf(0, 2), 0x40 + SlotControl::kOffset, 2), enables);
+  EXPECT_EQ(r.fabric.peek(bdf(0, 2), Fabric::kPcieCap + SlotControl::kOffset, 2), enables);
   EXPECT_EQ(r.totals.reset, 2u);
 }
 
@@ -368,18 +419,18 @@ TEST(Reset, SavedStateRestoredCommandDecodeOnlyBusMasterOff) {
                                              .set_interrupt_disable(true).set_serr_enable(true).value);
   r.fabric.program8(ep, CacheLineSize::kOffset, 0x10);
   r.fabric.program8(ep, InterruptLine::kOffset, 10);
-  r.fabric.program16(ep, 0x40 + DeviceControl::kOffset, 0x5936);
-  r.fabric.program16(ep, 0x40 + DeviceControl2::kOffset, 0x0415);
-  r.fabric.program16(ep, 0x40 + LinkControl::kOffset, 0x0042);
+  r.fabric.program16(ep, Fabric::kPcieCap + DeviceControl::kOffset, 0x5936);
+  r.fabric.program16(ep, Fabric::kPcieCap + DeviceControl2::kOffset, 0x0415);
+  r.fabric.program16(ep, Fabric::kPcieCap + LinkControl::kOffset, 0x0042);
   r.quiesce();
   ASSERT_EQ(r.totals.reset, 1u);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(r.fabric.peek(ep, Bar::kOffset + 4 * i, 4), bars[i]) << i;
   EXPECT_EQ(r.fabric.peek(ep, Type0ExpansionRom::kOffset, 4), 0xfeb00001u);
   EXPECT_EQ(r.fabric.peek(ep, CacheLineSize::kOffset, 1), 0x10u);
   EXPECT_EQ(r.fabric.peek(ep, InterruptLine::kOffset, 1), 10u);
-  EXPECT_EQ(r.fabric.peek(ep, 0x40 + DeviceControl::kOffset, 2), 0x5936u);
-  EXPECT_EQ(r.fabric.peek(ep, 0x40 + DeviceControl2::kOffset, 2), 0x0415u);
-  EXPECT_EQ(r.fabric.peek(ep, 0x40 + LinkControl::kOffset, 2), 0x0042u);
+  EXPECT_EQ(r.fabric.peek(ep, Fabric::kPcieCap + DeviceControl::kOffset, 2), 0x5936u);
+  EXPECT_EQ(r.fabric.peek(ep, Fabric::kPcieCap + DeviceControl2::kOffset, 2), 0x0415u);
+  EXPECT_EQ(r.fabric.peek(ep, Fabric::kPcieCap + LinkControl::kOffset, 2), 0x0042u);
   const Command cmd = Command::from_value(static_cast<uint16_t>(r.fabric.peek(ep, Command::kOffset, 2)));
   EXPECT_TRUE(cmd.io_space());
   EXPECT_TRUE(cmd.memory_space());
@@ -397,17 +448,17 @@ TEST(Reset, VersionOneCapabilityHasNoDeviceControl2ToRestore) {
   r.fabric.add(bdf(1, 0), v1);
   // Where a version 2 structure would have Device Control 2, this one's
   // neighbour (say, MSI data) lives: it must not be written back.
-  r.fabric.program16(bdf(1, 0), 0x40 + DeviceControl2::kOffset, 0x4321);
-  r.fabric.program16(bdf(1, 0), 0x40 + DeviceControl::kOffset, 0x2810);
+  r.fabric.program16(bdf(1, 0), Fabric::kPcieCap + DeviceControl2::kOffset, 0x4321);
+  r.fabric.program16(bdf(1, 0), Fabric::kPcieCap + DeviceControl::kOffset, 0x2810);
   r.quiesce();
   ASSERT_EQ(r.totals.reset, 1u);
   for (const Access& a : r.fabric.log) {
     if (a.address == bdf(1, 0)) {
-      EXPECT_NE(a.offset, 0x40 + DeviceControl2::kOffset) << (a.write ? "write" : "read");
+      EXPECT_NE(a.offset, Fabric::kPcieCap + DeviceControl2::kOffset) << (a.write ? "write" : "read");
     }
   }
-  EXPECT_EQ(r.fabric.peek(bdf(1, 0), 0x40 + DeviceControl2::kOffset, 2), 0u);
-  EXPECT_EQ(r.fabric.peek(bdf(1, 0), 0x40 + DeviceControl::kOffset, 2), 0x2810u);
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), Fabric::kPcieCap + DeviceControl2::kOffset, 2), 0u);
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), Fabric::kPcieCap + DeviceControl::kOffset, 2), 0x2810u);
 }
 
 TEST(Reset, TimingHoldSettleAndAllPortsTogether) {
