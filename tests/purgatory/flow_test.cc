@@ -944,5 +944,7 @@ TEST_F(FlowOverlapTest, PitTimeAccumulatesAcrossALongHashThatWrapsItManyTimes) {
   EXPECT_GT(m.io_.pit_latches, 48u);
 }
 
+static_assert(Machine<FakeMachine>);
+
 }  // namespace
 }  // namespace limbo::flow
