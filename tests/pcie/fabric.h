@@ -128,7 +128,7 @@ class Fabric {
     uint16_t vendor = 0x8086;
     uint16_t device = 0x10d3;
     uint32_t class_code = 0x020000;
-    uint8_t layout = HeaderType::kLayoutEndpoint;
+    HeaderLayout layout = HeaderLayout::kEndpoint;
     bool multi_function = false;
     int port_type = -1;          // -1: no PCIe capability (conventional)
     bool extra_capability = true;  // an MSI capability ahead of the PCIe one
@@ -168,7 +168,7 @@ class Fabric {
     put16(c, VendorId::kOffset, spec.vendor);
     put16(c, DeviceId::kOffset, spec.device);
     put32(c, RevisionClass::kOffset, spec.class_code << 8 | 0x01);
-    c[HeaderType::kOffset] = static_cast<uint8_t>(spec.layout | (spec.multi_function ? 0x80 : 0));
+    c[HeaderType::kOffset] = HeaderType{}.set_layout(spec.layout).set_multi_function(spec.multi_function).value;
     // The capability chain, in order.
     uint8_t chain[6];
     int links = 0;
@@ -244,7 +244,7 @@ class Fabric {
         put16(c, kSriovCap + SriovTotalVfs::kOffset, spec.sriov_total_vfs);
       }
     }
-    if (spec.layout == HeaderType::kLayoutBridge) {
+    if (spec.layout == HeaderLayout::kBridge) {
       put32(c, BusNumbers::kOffset,
             BusNumbers{}.set_primary_bus(a.bus).set_secondary_bus(spec.secondary).set_subordinate_bus(spec.subordinate).value);
     }
@@ -369,7 +369,7 @@ class Fabric {
     };
     if (o < 4 || (o >= RevisionClass::kOffset && o < RevisionClass::kOffset + 4) || o == HeaderType::kOffset) return;
     if (w1c(Status::kOffset, Status::kWriteOneToClearMask)) return;
-    const bool bridge = HeaderType::from_value(c[HeaderType::kOffset]).layout() == HeaderType::kLayoutBridge;
+    const bool bridge = HeaderType::from_value(c[HeaderType::kOffset]).layout() == HeaderLayout::kBridge;
     if (bridge && w1c(SecondaryStatus::kOffset, SecondaryStatus::kWriteOneToClearMask)) return;
     if (w1c(kPcieCap + SlotStatus::kOffset, SlotStatus::kWriteOneToClearMask)) return;
     if (o == kPcieCap + LinkStatus::kOffset) return;

@@ -84,6 +84,7 @@ static_assert(CapabilityHeader::from_value(0xff10).id() == 0x10);
 static_assert(CapabilitiesPointer::from_value(0x63).offset() == 0x60);
 static_assert(PcieCapabilities::from_value(0x0142).port_type() == PortType::kRootPort);
 static_assert(Bar::offset_of(5) == 0x24);
+static_assert(HeaderType::from_value(0x81).layout() == HeaderLayout::kBridge && HeaderType::from_value(0x81).multi_function());
 template <class R, uint16_t Offset, size_t Bytes>
 constexpr bool kAt = R::kOffset == Offset && sizeof(typename R::IntType) == Bytes;
 static_assert(kAt<Identifiers, 0x00, 4> && kAt<Command, 0x04, 2> && kAt<Status, 0x06, 2> &&

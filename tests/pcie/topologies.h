@@ -18,7 +18,7 @@ inline Fabric::FunctionSpec root_port(uint8_t secondary, uint8_t subordinate, bo
   s.vendor = 0x1b36;
   s.device = 0x000c;
   s.class_code = 0x060400;
-  s.layout = HeaderType::kLayoutBridge;
+  s.layout = HeaderLayout::kBridge;
   s.port_type = static_cast<int>(PortType::kRootPort);
   s.secondary = secondary;
   s.subordinate = subordinate;

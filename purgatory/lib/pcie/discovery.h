@@ -67,7 +67,7 @@ struct Function {
   uint16_t parent;         // table index of the bridge whose secondary bus holds it, or kNoFunction
   uint8_t pcie_capability; // offset of the PCI Express capability; 0 = none
   PortType type;
-  uint8_t header_layout;   // HeaderType::layout()
+  HeaderLayout header_layout;
   uint8_t secondary_bus;   // type 1 only
   uint8_t subordinate_bus; // type 1 only
   BusState bus_state;
@@ -87,7 +87,7 @@ struct Function {
   uint16_t enabled_vfs;        // SR-IOV: NumVFs while VF Enable is set, else 0
   bool ari_bus;                // found by the ARI walk (its port forwards ARI)
 
-  [[nodiscard]] constexpr bool is_bridge() const { return header_layout == HeaderType::kLayoutBridge; }
+  [[nodiscard]] constexpr bool is_bridge() const { return header_layout == HeaderLayout::kBridge; }
   [[nodiscard]] constexpr uint8_t base_class() const { return static_cast<uint8_t>(class_code >> 16); }
 };
 
@@ -365,7 +365,7 @@ template <ConfigReader Space>
     // function keeps its port from being reset.
     if (vendor == kVendorIdRetry) return Probe::kRetry;
     const HeaderType header = HeaderType::ReadFrom(space, a);
-    f.header_layout = static_cast<uint8_t>(header.layout());
+    f.header_layout = header.layout();
     f.multi_function = header.multi_function();
     f.class_code = RevisionClass::ReadFrom(space, a).class_code();
     uint8_t virtio_common_cfg = 0;

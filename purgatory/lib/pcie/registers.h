@@ -140,13 +140,16 @@ inline constexpr uint8_t kBaseClassBridge = 0x06;   // §1.7
 // Cache Line Size (PCIe r6.0 §7.5.1.1.7): restored after a reset.
 struct CacheLineSize : HeaderRegister<CacheLineSize, uint8_t, 0x0c> {};
 
-// Header Type (PCIe r6.0 §7.5.1.1.9, PCI r3.0 §6.2.1).
+// Header Type (PCIe r6.0 §7.5.1.1.9, PCI r3.0 §6.2.1): which header layout
+// follows the common part.
+enum class HeaderLayout : uint8_t {
+  kEndpoint = 0,  // type 0
+  kBridge = 1,    // type 1 (PCI-to-PCI bridge, PCIe port)
+  kCardBus = 2,
+};
 struct HeaderType : HeaderRegister<HeaderType, uint8_t, 0x0e> {
-  static constexpr uint8_t kLayoutEndpoint = 0;  // type 0
-  static constexpr uint8_t kLayoutBridge = 1;    // type 1 (PCI-to-PCI bridge, PCIe port)
-  static constexpr uint8_t kLayoutCardBus = 2;
   LIMBO_REG_BIT(7, multi_function)
-  LIMBO_REG_FIELD(6, 0, layout)
+  LIMBO_REG_ENUM_FIELD(6, 0, HeaderLayout, layout)
 };
 
 // Capabilities Pointer (PCIe r6.0 §7.5.1.1.11): bits 1:0 are reserved (the
