@@ -1,21 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The purgatory's top-level flow, in the order it runs: set up what the loader
 // asked for, verify the loaded image, do kexec-tools' post-verification work,
-// write the report, decide to jump. Portable: `Machine` supplies port I/O, the
-// console, the TSC and physical memory, so host tests run it on fakes.
-//
-// Machine requirements:
-//   PortIo& port_io();               in8/out8
-//   Console& console();              put(char), configure(Settings), drain()
-//   uint64_t read_tsc();
-//   uint8_t* phys(uint64_t address); identity-mapped physical memory
-//   sha256::BlockFunction sha256_engine();
-//   and the PCIe step's (lib/flow_pcie.h).
-// Optional (issue 20, lib/fault.h): set_phase(fault::Phase) tells the
-// exception handler where the flow is; guarded(phase, fn) runs fn() with a
-// resume point set and returns false when a fault abandoned it.
+// write the report, decide to jump. Portable: a `Machine` (the concept below)
+// supplies port I/O, the console, the TSC and physical memory, so host tests
+// run it on fakes.
 #pragma once
 
+#include <concepts>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +27,21 @@
 #include "lib/version.h"
 
 namespace limbo::flow {
+
+// What the flow asks of the machine: verification's (verify::VerifyMachine:
+// console, TSC, physical memory, SHA-256 engine), the PCIe step's
+// (PcieMachine: port I/O, page tables, config space, workspace, BAR
+// registers), and a console it can configure and drain.
+// Optional, asked with `requires` where used: set_phase(fault::Phase) tells
+// the exception handler where the flow is and guarded(phase, fn) runs fn()
+// with a resume point set, returning false when a fault abandoned it (issue
+// 20, lib/fault.h); nmi_record(); log_clock(hz) and log_node() (lib/log.h).
+template <class T>
+concept Machine = verify::VerifyMachine<T> && PcieMachine<T> &&
+                  requires(T& machine, const console::Settings& settings) {
+                    machine.console().configure(settings);
+                    machine.console().drain();
+                  };
 
 // A copy of every variable the loader wrote (limbo_abi.h kSymbols), taken at
 // entry, plus the one the entry code saved.
@@ -86,15 +92,15 @@ struct ConfigCheck {
   return ConfigCheck{ok, ok ? config.tsc_hz : 0};
 }
 
-template <class Machine>
-void enter_phase(Machine& machine, fault::Phase phase) {
+template <class M>
+void enter_phase(M& machine, fault::Phase phase) {
   if constexpr (requires { machine.set_phase(phase); }) machine.set_phase(phase);
 }
 
 // fn() under a resume point for `phase`: true when it returned, false when a
 // fault in it was resumed from (the handler has printed the fault).
-template <class Machine, class Fn>
-[[nodiscard]] bool run_guarded(Machine& machine, fault::Phase phase, Fn&& fn) {
+template <class M, class Fn>
+[[nodiscard]] bool run_guarded(M& machine, fault::Phase phase, Fn&& fn) {
   if constexpr (requires { machine.guarded(phase, fn); }) {
     return machine.guarded(phase, fn);
   } else {
@@ -107,8 +113,8 @@ template <class Machine, class Fn>
 // kexec-tools' post-verification work: for a crash kernel, the backup
 // region's copy, in chunks of verify::kChunkBytes with `between()` after
 // each (under --pcie-order=overlap it runs inside the devices' settle time).
-template <class Machine, class Console, class Between>
-void copy_backup(Machine& machine, Console& con, const LoaderVariables& vars, Between& between) {
+template <class M, class Console, class Between>
+void copy_backup(M& machine, Console& con, const LoaderVariables& vars, Between& between) {
   if (!vars.panic_kernel) return;
   if (vars.backup_src_size == 0 || vars.backup_start == 0) {
     fmt::println(con, "backup: none requested");
@@ -125,8 +131,8 @@ void copy_backup(Machine& machine, Console& con, const LoaderVariables& vars, Be
                fmt::hex(vars.backup_src_start), " to 0x", fmt::hex(vars.backup_start));
 }
 
-template <class Machine>
-[[nodiscard]] Outcome run(Machine& machine, const LoaderVariables& vars, uint64_t entry_tsc,
+template <Machine M>
+[[nodiscard]] Outcome run(M& machine, const LoaderVariables& vars, uint64_t entry_tsc,
                           report::Report& report) {
   auto& con = machine.console();
   enter_phase(machine, fault::Phase::kSetup);
@@ -174,7 +180,7 @@ template <class Machine>
   // time, keeping the PCIe delay clock counting between its chunks.
   PhaseTimes times;
   const abi::Config* accepted = config.accepted ? &vars.limbo_config : nullptr;
-  PcieStep<Machine, std::remove_reference_t<decltype(con)>> pcie(machine, con, accepted, report);
+  PcieStep<M, std::remove_reference_t<decltype(con)>> pcie(machine, con, accepted, report);
   const bool overlap = overlap_requested(accepted);
   auto wait_us = [&machine, &clk](uint32_t us) { reboot::busy_wait_us(machine, clk, us); };
   const uint64_t pcie_start = machine.read_tsc();
@@ -284,7 +290,7 @@ template <class Machine>
 
   // 5b. The log (lib/flow_log.h): its node after kexec-tools' setup_data
   // nodes; the lines up to the jump still go into it. Optional work too.
-  if constexpr (HasLog<Machine>) {
+  if constexpr (HasLog<M>) {
     if (!run_guarded(machine, fault::Phase::kReport, [&] { link_log(machine, con, regs.rsi, vars.sha256_regions); })) {
       fmt::println(con, "log: abandoned after a fault; the node may not be linked");
     }

@@ -13,19 +13,19 @@
 
 namespace limbo::flow {
 
-template <class Machine>
-concept HasLog = requires(Machine& machine) { machine.log_node(); };
+template <class M>
+concept HasLog = requires(M& machine) { machine.log_node(); };
 
-template <class Machine>
-void set_log_clock(Machine& machine, uint64_t hz) {
+template <class M>
+void set_log_clock(M& machine, uint64_t hz) {
   if constexpr (requires { machine.log_clock(hz); }) machine.log_clock(hz);
 }
 
 // "log: linked ..." names the node, what it follows and its room; every line
 // up to the jump still goes into it (the capture kernel reads `used`).
-template <class Machine, class Console>
-void link_log(Machine& machine, Console& con, uint64_t boot_params, const abi::Sha256Region* regions) {
-  if constexpr (HasLog<Machine>) {
+template <class M, class Console>
+void link_log(M& machine, Console& con, uint64_t boot_params, const abi::Sha256Region* regions) {
+  if constexpr (HasLog<M>) {
     abi::LogNode* node = machine.log_node();
     if (node == nullptr) return;
     const uint64_t address = reinterpret_cast<uintptr_t>(node);

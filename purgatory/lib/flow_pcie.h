@@ -4,17 +4,13 @@
 // secondary bus reset (lib/pcie/quiesce.h) on a clock chosen here: the TSC
 // when it is invariant and agrees with the PIT, else the PIT itself.
 //
-// Machine requirements (beyond lib/flow.h's):
-//   PagingSummary paging_summary();        what the arch code did with the page tables
-//   bool tsc_invariant();                  CPUID 8000_0007h EDX[8]
-//   <ConfigSpace> pcie_config_space(const abi::PcieSettings&);  over the block's ECAM windows
-//   pcie::Workspace& pcie_workspace();     not on the stack (tens of KiB)
-//   <pcie::Mmio> pcie_mmio();              the class resets' BAR registers (maps them uncached)
+// What it asks of the machine: the concept PcieMachine below.
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include <concepts>
 #include <type_traits>
 
 #include "abi/limbo_abi.h"
@@ -34,6 +30,23 @@ struct PagingSummary {
   size_t tables = 0;          // pool pages used
   size_t pool = 0;            // pool pages available
   const char* problem = nullptr;  // why the loader's tables were kept
+};
+
+// The PCIe step's part of the machine: port I/O and the TSC for its delay
+// clock; what the arch code did with the page tables; CPUID 8000_0007h
+// EDX[8]; config space over the block's ECAM windows; the workspace (a
+// global: tens of KiB, never on the stack); the class resets' BAR registers
+// (mapped uncached on request).
+template <class T>
+concept PcieMachine = requires(T& machine, const abi::PcieSettings& settings, uint16_t port, uint8_t value) {
+  { machine.port_io().in8(port) } -> std::same_as<uint8_t>;
+  machine.port_io().out8(port, value);
+  { machine.read_tsc() } -> std::same_as<uint64_t>;
+  { machine.paging_summary() } -> std::same_as<PagingSummary>;
+  { machine.tsc_invariant() } -> std::same_as<bool>;
+  { machine.pcie_config_space(settings) } -> pcie::ConfigSpace;
+  { machine.pcie_workspace() } -> std::same_as<pcie::Workspace&>;
+  { machine.pcie_mmio() } -> pcie::Mmio;
 };
 
 template <class Sink>
@@ -86,9 +99,9 @@ struct PcieStepResult {
 }
 
 // The TSC as the delay clock reads it.
-template <class Machine>
+template <class M>
 struct TscReader {
-  Machine* machine;
+  M* machine;
   uint64_t operator()() const { return machine->read_tsc(); }
 };
 
@@ -101,15 +114,15 @@ struct TscReader {
 template <class T>
 T& declared_reference();  // for decltype only: never defined
 
-template <class Machine, class Console>
+template <PcieMachine M, class Console>
 class PcieStep {
-  using PortIo = std::remove_reference_t<decltype(declared_reference<Machine>().port_io())>;
-  using Delay = clock::DelayClock<PortIo, TscReader<Machine>>;
+  using PortIo = std::remove_reference_t<decltype(declared_reference<M>().port_io())>;
+  using Delay = clock::DelayClock<PortIo, TscReader<M>>;
 
  public:
-  PcieStep(Machine& machine, Console& con, const abi::Config* config, report::Report& report)
+  PcieStep(M& machine, Console& con, const abi::Config* config, report::Report& report)
       : machine_(machine), con_(con), config_(config), report_(report),
-        delay_(machine.port_io(), TscReader<Machine>{&machine}) {}
+        delay_(machine.port_io(), TscReader<M>{&machine}) {}
 
   // Checks, the delay clock, discovery, policy, and every reset started.
   // False when nothing was started (the reason printed).
@@ -135,7 +148,7 @@ class PcieStep {
     const bool invariant = machine_.tsc_invariant();
     const bool quick = !invariant && overlap_requested(config_);
     const uint64_t pit_hz = quick ? (clock::pit_counts(machine_.port_io()) ? 1 : 0)
-                                  : clock::calibrate_tsc_hz(machine_.port_io(), TscReader<Machine>{&machine_});
+                                  : clock::calibrate_tsc_hz(machine_.port_io(), TscReader<M>{&machine_});
     const clock::DelayChoice choice = clock::choose_delay_clock(invariant, config_->tsc_hz, pit_hz);
     if (choice.source == clock::DelaySource::kNone) {
       fmt::println(con_, "pcie: not reset: no clock for the delays (", clock::delay_reason_text(choice.reason), ")");
@@ -245,7 +258,7 @@ class PcieStep {
   [[nodiscard]] uint64_t start_tsc() const { return start_tsc_; }
 
  private:
-  Machine& machine_;
+  M& machine_;
   Console& con_;
   const abi::Config* config_;
   report::Report& report_;
@@ -256,9 +269,9 @@ class PcieStep {
 };
 
 // Serial: both halves at once. `config` is null when the block was refused.
-template <class Machine, class Console>
-PcieStepResult quiesce_pcie(Machine& machine, Console& con, const abi::Config* config, report::Report& report) {
-  PcieStep<Machine, Console> step(machine, con, config, report);
+template <PcieMachine M, class Console>
+PcieStepResult quiesce_pcie(M& machine, Console& con, const abi::Config* config, report::Report& report) {
+  PcieStep<M, Console> step(machine, con, config, report);
   if (!step.begin()) return PcieStepResult{};
   return step.finish();
 }
@@ -272,8 +285,8 @@ PcieStepResult quiesce_pcie(Machine& machine, Console& con, const abi::Config* c
 // their asserting write) and the ECAM mapping (the core never changes page
 // tables for config space); nothing on the abandoned stack. Returns the
 // number of ports cleared.
-template <class Machine, class Console, class WaitUs>
-uint16_t abandon_pcie(Machine& machine, Console& con, const abi::Config& config, WaitUs&& wait_us) {
+template <PcieMachine M, class Console, class WaitUs>
+uint16_t abandon_pcie(M& machine, Console& con, const abi::Config& config, WaitUs&& wait_us) {
   pcie::Workspace& ws = machine.pcie_workspace();
   auto&& space = machine.pcie_config_space(config.pcie);
   const uint16_t cleared = pcie::abandon_reset(space, ws.topology, ws.plan, ws.reset);

@@ -38,18 +38,33 @@ struct Register {
 
 }  // namespace limbo::reg
 
-// A multi-bit field [hi:lo], with a getter `name()` and a chaining `set_name(v)`.
+// A multi-bit field [hi:lo], with a getter `name()`, a chaining `set_name(v)`
+// and its mask `name_mask`, so that a register's reserved or write-1-to-clear
+// mask is spelled as the fields it is made of, never as a number.
 #define LIMBO_REG_FIELD(hi, lo, name)                                                      \
+  static constexpr IntType name##_mask = ::limbo::reg::Bits<IntType, hi, lo>::kMask;         \
   constexpr IntType name() const { return ::limbo::reg::Bits<IntType, hi, lo>::get(value); } \
   constexpr auto& set_##name(IntType field) {                                              \
     value = ::limbo::reg::Bits<IntType, hi, lo>::set(value, field);                        \
     return *this;                                                                          \
   }
 
-// A single bit, as a bool.
+// A single bit, as a bool (and `name_mask`).
 #define LIMBO_REG_BIT(bit, name)                                                              \
+  static constexpr IntType name##_mask = ::limbo::reg::Bits<IntType, bit, bit>::kMask;         \
   constexpr bool name() const { return ::limbo::reg::Bits<IntType, bit, bit>::get(value) != 0; } \
   constexpr auto& set_##name(bool on) {                                                       \
     value = ::limbo::reg::Bits<IntType, bit, bit>::set(value, on ? 1 : 0);                    \
     return *this;                                                                             \
+  }
+
+// A field whose values are an enum (`Enum`'s underlying type holds the
+// field): the getter returns the enum, which may hold a value the enum does
+// not name (a reserved encoding); the caller decides what that means.
+#define LIMBO_REG_ENUM_FIELD(hi, lo, Enum, name)                                                  \
+  static constexpr IntType name##_mask = ::limbo::reg::Bits<IntType, hi, lo>::kMask;             \
+  constexpr Enum name() const { return static_cast<Enum>(::limbo::reg::Bits<IntType, hi, lo>::get(value)); } \
+  constexpr auto& set_##name(Enum field) {                                                      \
+    value = ::limbo::reg::Bits<IntType, hi, lo>::set(value, static_cast<IntType>(field));       \
+    return *this;                                                                               \
   }

@@ -128,7 +128,7 @@ class Fabric {
     uint16_t vendor = 0x8086;
     uint16_t device = 0x10d3;
     uint32_t class_code = 0x020000;
-    uint8_t layout = HeaderType::kLayoutEndpoint;
+    HeaderLayout layout = HeaderLayout::kEndpoint;
     bool multi_function = false;
     int port_type = -1;          // -1: no PCIe capability (conventional)
     bool extra_capability = true;  // an MSI capability ahead of the PCIe one
@@ -165,10 +165,10 @@ class Fabric {
     slot = std::make_unique<SimFunction>();
     SimFunction& f = *slot;
     uint8_t* c = f.power_on;
-    put16(c, kVendorIdOffset, spec.vendor);
-    put16(c, kDeviceIdOffset, spec.device);
-    put32(c, kRevisionClassOffset, spec.class_code << 8 | 0x01);
-    c[kHeaderTypeOffset] = static_cast<uint8_t>(spec.layout | (spec.multi_function ? 0x80 : 0));
+    put16(c, VendorId::kOffset, spec.vendor);
+    put16(c, DeviceId::kOffset, spec.device);
+    put32(c, RevisionClass::kOffset, spec.class_code << 8 | 0x01);
+    c[HeaderType::kOffset] = HeaderType{}.set_layout(spec.layout).set_multi_function(spec.multi_function).value;
     // The capability chain, in order.
     uint8_t chain[6];
     int links = 0;
@@ -178,8 +178,8 @@ class Fabric {
     if (spec.model == SimFunction::Model::kVirtio) chain[links++] = kVirtioCap;
     if (spec.port_type >= 0) chain[links++] = kPcieCap;
     if (links > 0) {
-      put16(c, kStatusOffset, Status{}.set_capabilities_list(true).value);
-      c[kCapabilitiesPointerOffset] = chain[0];
+      put16(c, Status::kOffset, Status{}.set_capabilities_list(true).value);
+      c[CapabilitiesPointer::kOffset] = chain[0];
       for (int k = 0; k < links; ++k) c[chain[k] + 1] = k + 1 < links ? chain[k + 1] : 0;
     }
     if (spec.port_type >= 0 && spec.extra_capability) c[kMsiCap] = kCapabilityIdMsi;
@@ -206,18 +206,18 @@ class Fabric {
       put32(c, pcie + DeviceCapabilities::kOffset, DeviceCapabilities{}.set_function_level_reset_capable(spec.flr).value);
       c[pcie] = kCapabilityIdPciExpress;
       c[pcie + 1] = 0;
-      put16(c, pcie + kPcieCapabilitiesOffset,
-            PcieCapabilities{}.set_version(spec.pcie_version).set_port_type(static_cast<uint16_t>(spec.port_type))
+      put16(c, pcie + PcieCapabilities::kOffset,
+            PcieCapabilities{}.set_version(spec.pcie_version).set_port_type(static_cast<PortType>(spec.port_type))
                 .set_slot_implemented(spec.slot_hot_plug).value);
-      put32(c, pcie + kLinkCapabilitiesOffset,
+      put32(c, pcie + LinkCapabilities::kOffset,
             LinkCapabilities{}.set_max_link_speed(spec.max_link_speed).set_max_link_width(1)
                 .set_dll_link_active_reporting_capable(spec.dll_reporting).value);
-      put16(c, pcie + kLinkStatusOffset,
+      put16(c, pcie + LinkStatus::kOffset,
             LinkStatus{}.set_current_link_speed(spec.max_link_speed).set_negotiated_link_width(1)
                 .set_dll_link_active(spec.dll_reporting && spec.dll_status_works).value);
       if (spec.slot_hot_plug) {
-        put32(c, pcie + kSlotCapabilitiesOffset, SlotCapabilities{}.set_hot_plug_capable(true).value);
-        put16(c, pcie + kSlotStatusOffset, SlotStatus{}.set_presence_detect_state(true).value);
+        put32(c, pcie + SlotCapabilities::kOffset, SlotCapabilities{}.set_hot_plug_capable(true).value);
+        put16(c, pcie + SlotStatus::kOffset, SlotStatus{}.set_presence_detect_state(true).value);
       }
     }
     {
@@ -244,8 +244,8 @@ class Fabric {
         put16(c, kSriovCap + SriovTotalVfs::kOffset, spec.sriov_total_vfs);
       }
     }
-    if (spec.layout == HeaderType::kLayoutBridge) {
-      put32(c, kBusNumbersOffset,
+    if (spec.layout == HeaderLayout::kBridge) {
+      put32(c, BusNumbers::kOffset,
             BusNumbers{}.set_primary_bus(a.bus).set_secondary_bus(spec.secondary).set_subordinate_bus(spec.subordinate).value);
     }
     memcpy(f.config, f.power_on, sizeof(f.config));
@@ -311,7 +311,7 @@ class Fabric {
         note_flr_wait(f, now);
         if (f.in_reset || (f.reset_seen && (f.never_ready || now < f.ready_at_us))) {
           // Link down, or Retry Status: only the Vendor ID says 0x0001.
-          if (!f.in_reset && f.after_reset == AfterReset::kRetryStatus && o == kVendorIdOffset) {
+          if (!f.in_reset && f.after_reset == AfterReset::kRetryStatus && o == VendorId::kOffset) {
             value = size == 4 ? 0xffff0001u : size == 2 ? kVendorIdRetry : 0x01;
           }
         } else {
@@ -328,14 +328,14 @@ class Fabric {
   void complete_slot_command(SimFunction& f, uint64_t now) {
     if (f.command_completed_at_us != 0 && now >= f.command_completed_at_us) {
       f.command_completed_at_us = 0;
-      f.config[0x40 + kSlotStatusOffset] |= SlotStatus::kCommandCompletedMask;
+      f.config[kPcieCap + SlotStatus::kOffset] |= SlotStatus::kCommandCompletedMask;
     }
   }
 
   // A port's DLL Link Active bit is 0 while its bus is in reset and until its
   // link comes back.
   uint32_t live_link_status(SimFunction& f, uint16_t o, int size, uint32_t value, uint64_t now) {
-    const uint16_t link_status = 0x40 + kLinkStatusOffset;
+    const uint16_t link_status = kPcieCap + LinkStatus::kOffset;
     if (size == 2 && o == link_status && f.link_down) {
       if (now >= f.link_up_at_us && f.link_up_at_us != 0) {
         f.link_down = false;
@@ -367,13 +367,13 @@ class Fabric {
       }
       return false;
     };
-    if (o < 4 || (o >= kRevisionClassOffset && o < kRevisionClassOffset + 4) || o == kHeaderTypeOffset) return;
-    if (w1c(kStatusOffset, Status::kWriteOneToClearMask)) return;
-    const bool bridge = (c[kHeaderTypeOffset] & 0x7f) == HeaderType::kLayoutBridge;
-    if (bridge && w1c(kSecondaryStatusOffset, SecondaryStatus::kWriteOneToClearMask)) return;
-    if (w1c(0x40 + kSlotStatusOffset, 0x011f)) return;
-    if (o == 0x40 + kLinkStatusOffset) return;
-    if (bridge && o == 0x40 + kSlotControlOffset && size == 2) {
+    if (o < 4 || (o >= RevisionClass::kOffset && o < RevisionClass::kOffset + 4) || o == HeaderType::kOffset) return;
+    if (w1c(Status::kOffset, Status::kWriteOneToClearMask)) return;
+    const bool bridge = HeaderType::from_value(c[HeaderType::kOffset]).layout() == HeaderLayout::kBridge;
+    if (bridge && w1c(SecondaryStatus::kOffset, SecondaryStatus::kWriteOneToClearMask)) return;
+    if (w1c(kPcieCap + SlotStatus::kOffset, SlotStatus::kWriteOneToClearMask)) return;
+    if (o == kPcieCap + LinkStatus::kOffset) return;
+    if (bridge && o == kPcieCap + SlotControl::kOffset && size == 2) {
       complete_slot_command(f, now);
       if (f.slot_control_writes > 0 && (f.command_completed_at_us != 0)) f.slot_control_write_before_completion = true;
       ++f.slot_control_writes;
@@ -394,9 +394,9 @@ class Fabric {
       return;
     }
     uint16_t old_bridge_control = 0;
-    memcpy(&old_bridge_control, c + kBridgeControlOffset, 2);
+    memcpy(&old_bridge_control, c + BridgeControl::kOffset, 2);
     memcpy(c + o, &v, size);
-    if (bridge && o == kBridgeControlOffset && size == 2) {
+    if (bridge && o == BridgeControl::kOffset && size == 2) {
       const bool was = BridgeControl::from_value(old_bridge_control).secondary_bus_reset();
       const bool now_set = BridgeControl::from_value(static_cast<uint16_t>(v)).secondary_bus_reset();
       if (!was && now_set) assert_reset(a.segment, f, now);
@@ -406,7 +406,7 @@ class Fabric {
 
   template <class Each>
   void below(uint16_t segment, const SimFunction& port, Each each) {
-    const BusNumbers n = BusNumbers::from_value(peek_raw(port, kBusNumbersOffset));
+    const BusNumbers n = BusNumbers::from_value(peek_raw(port, BusNumbers::kOffset));
     for (auto& [k, f] : functions_) {
       const uint16_t seg = static_cast<uint16_t>(k >> 16);
       const uint8_t bus = static_cast<uint8_t>(k >> 8);
@@ -431,17 +431,17 @@ class Fabric {
     });
     // A hot-plug port sees the link go down and come back: PDC and DLLSC.
     uint16_t slot_status;
-    memcpy(&slot_status, port.config + 0x40 + kSlotStatusOffset, 2);
+    memcpy(&slot_status, port.config + kPcieCap + SlotStatus::kOffset, 2);
     uint16_t pcie_caps;
-    memcpy(&pcie_caps, port.config + 0x40 + kPcieCapabilitiesOffset, 2);
+    memcpy(&pcie_caps, port.config + kPcieCap + PcieCapabilities::kOffset, 2);
     if (PcieCapabilities::from_value(pcie_caps).slot_implemented()) {
       slot_status |= SlotStatus::kResetEventMask;
-      memcpy(port.config + 0x40 + kSlotStatusOffset, &slot_status, 2);
+      memcpy(port.config + kPcieCap + SlotStatus::kOffset, &slot_status, 2);
     }
     uint16_t secondary_status;
-    memcpy(&secondary_status, port.config + kSecondaryStatusOffset, 2);
+    memcpy(&secondary_status, port.config + SecondaryStatus::kOffset, 2);
     secondary_status |= SecondaryStatus{}.set_received_master_abort(true).value;
-    memcpy(port.config + kSecondaryStatusOffset, &secondary_status, 2);
+    memcpy(port.config + SecondaryStatus::kOffset, &secondary_status, 2);
   }
 
   void clear_reset(uint16_t segment, SimFunction& port, uint64_t now) {
@@ -484,8 +484,8 @@ class Fabric {
     for (auto& [k, fp] : functions_) {
       SimFunction& f = *fp;
       if (f.model == SimFunction::Model::kNone) continue;
-      if (!Command::from_value(static_cast<uint16_t>(peek_raw(f, kCommandOffset))).memory_space()) continue;
-      const uint16_t bar_offset = static_cast<uint16_t>(kBar0Offset + 4 * f.mmio_bar);
+      if (!Command::from_value(static_cast<uint16_t>(peek_raw(f, Command::kOffset))).memory_space()) continue;
+      const uint16_t bar_offset = static_cast<uint16_t>(Bar::kOffset + 4 * f.mmio_bar);
       const Bar low = Bar::from_value(peek_raw(f, bar_offset));
       uint64_t base = low.value & ~uint32_t{0xf};
       if (low.is_64bit_memory()) base |= uint64_t{peek_raw(f, bar_offset + 4)} << 32;

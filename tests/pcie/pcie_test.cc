@@ -69,6 +69,58 @@ void expect_decision(const Scenario& r, abi::PciAddress a, Action action, Reason
   EXPECT_EQ(d.reason, reason) << int(a.bus) << ":" << int(a.devfn) << " " << to_string(d.reason);
 }
 
+// ---- Register types -----------------------------------------------------------
+// The masks derived from the fields are the spec's numbers (PCIe r6.0
+// §7.5.1.1.3, §7.5.1.1.4, §7.5.1.3.7, §7.5.3.10, §7.5.3.11), and each type sits
+// at its spec offset with its spec width.
+static_assert(Command::kDecodeMask == 0x0003);
+static_assert(Status::kWriteOneToClearMask == 0xf900);
+static_assert(SecondaryStatus::kWriteOneToClearMask == 0xf900);
+static_assert(SlotStatus::kWriteOneToClearMask == 0x011f);
+static_assert(SlotStatus::kResetEventMask == 0x0108 && SlotStatus::kCommandCompletedMask == 0x0010);
+static_assert(SlotControl::kResetEventMask == 0x1008);
+static_assert(CapabilityHeader::from_value(0xff10).next_pointer() == 0xfc);
+static_assert(CapabilityHeader::from_value(0xff10).id() == 0x10);
+static_assert(CapabilitiesPointer::from_value(0x63).offset() == 0x60);
+static_assert(PcieCapabilities::from_value(0x0142).port_type() == PortType::kRootPort);
+static_assert(Bar::offset_of(5) == 0x24);
+static_assert(HeaderType::from_value(0x81).layout() == HeaderLayout::kBridge && HeaderType::from_value(0x81).multi_function());
+template <class R, uint16_t Offset, size_t Bytes>
+constexpr bool kAt = R::kOffset == Offset && sizeof(typename R::IntType) == Bytes;
+static_assert(kAt<Identifiers, 0x00, 4> && kAt<Command, 0x04, 2> && kAt<Status, 0x06, 2> &&
+              kAt<RevisionClass, 0x08, 4> && kAt<CacheLineSize, 0x0c, 1> && kAt<HeaderType, 0x0e, 1> &&
+              kAt<Bar, 0x10, 4> && kAt<Type0ExpansionRom, 0x30, 4> && kAt<CapabilitiesPointer, 0x34, 1> &&
+              kAt<InterruptLine, 0x3c, 1>);
+static_assert(kAt<BusNumbers, 0x18, 4> && kAt<SecondaryStatus, 0x1e, 2> && kAt<Type1ExpansionRom, 0x38, 4> &&
+              kAt<BridgeControl, 0x3e, 2>);
+static_assert(kAt<PcieCapabilities, 0x02, 2> && kAt<DeviceCapabilities, 0x04, 4> && kAt<DeviceControl, 0x08, 2> &&
+              kAt<DeviceStatus, 0x0a, 2> && kAt<LinkCapabilities, 0x0c, 4> && kAt<LinkControl, 0x10, 2> &&
+              kAt<LinkStatus, 0x12, 2> && kAt<SlotCapabilities, 0x14, 4> && kAt<SlotControl, 0x18, 2> &&
+              kAt<SlotStatus, 0x1a, 2> && kAt<RootControl, 0x1c, 2> && kAt<DeviceControl2, 0x28, 2> &&
+              kAt<LinkControl2, 0x30, 2>);
+
+// A header register is read at its offset, a capability register at the
+// capability's offset plus its own, each with its own width.
+TEST(Registers, ReadAndWriteAtTheirOffsetWithTheirWidth) {
+  Scenario r;
+  r.fabric.add(bdf(0, 2), root_port(1, 1));
+  const abi::PciAddress port = bdf(0, 2);
+  r.fabric.log.clear();
+  (void)Command::ReadFrom(r.fabric, port);
+  (void)LinkCapabilities::ReadFrom(r.fabric, port, Fabric::kPcieCap);
+  BridgeControl{}.set_serr_enable(true).WriteTo(r.fabric, port);
+  SlotControl{}.WriteTo(r.fabric, port, Fabric::kPcieCap);
+  ASSERT_EQ(r.fabric.log.size(), 4u);
+  EXPECT_EQ(r.fabric.log[0].offset, 0x04);
+  EXPECT_EQ(r.fabric.log[0].size, 2);
+  EXPECT_EQ(r.fabric.log[1].offset, 0x40 + 0x0c);
+  EXPECT_EQ(r.fabric.log[1].size, 4);
+  EXPECT_EQ(r.fabric.log[2].offset, 0x3e);
+  EXPECT_EQ(r.fabric.log[2].value, 0x0002u);
+  EXPECT_EQ(r.fabric.log[3].offset, 0x40 + 0x18);
+  EXPECT_TRUE(r.fabric.log[3].write);
+}
+
 // ---- ECAM and settings ------------------------------------------------------
 
 TEST(EcamMap, AddressOfAFunctionRegister) {
@@ -173,7 +225,7 @@ TEST(Policy, SwitchWithSeveralDownstreamPortsResetsEachDownstreamPortNeverTheUps
   EXPECT_EQ(r.totals.reset, 3u);
   // The switch's own bus numbers survive: nothing above it was reset.
   EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 0u);
-  EXPECT_EQ(BusNumbers::from_value(r.fabric.peek(bdf(1, 0), kBusNumbersOffset, 4)).secondary_bus(), 2u);
+  EXPECT_EQ(BusNumbers::from_value(r.fabric.peek(bdf(1, 0), BusNumbers::kOffset, 4)).secondary_bus(), 2u);
 }
 
 TEST(Policy, IncludeDisplayResetsThePortAboveADisplay) {
@@ -269,13 +321,13 @@ TEST(Reset, ExactWriteOrderOnAHotPlugPort) {
                                     .set_presence_detect_changed_enable(true)
                                     .set_dll_state_changed_enable(true)
                                     .value;
-  r.fabric.program16(port, 0x40 + kSlotControlOffset, slot_control);
-  r.fabric.program16(port, kBridgeControlOffset, BridgeControl{}.set_serr_enable(true).value);
-  r.fabric.program16(ep, kCommandOffset, 0x0406);  // memory, bus master, INTx disable
-  r.fabric.program32(ep, kBar0Offset, 0xfebc0000);
-  r.fabric.program8(ep, kInterruptLineOffset, 11);
-  r.fabric.program8(ep, kCacheLineSizeOffset, 0x10);
-  r.fabric.program16(ep, 0x40 + kDeviceControlOffset, 0x2810);
+  r.fabric.program16(port, Fabric::kPcieCap + SlotControl::kOffset, slot_control);
+  r.fabric.program16(port, BridgeControl::kOffset, BridgeControl{}.set_serr_enable(true).value);
+  r.fabric.program16(ep, Command::kOffset, 0x0406);  // memory, bus master, INTx disable
+  r.fabric.program32(ep, Bar::kOffset, 0xfebc0000);
+  r.fabric.program8(ep, InterruptLine::kOffset, 11);
+  r.fabric.program8(ep, CacheLineSize::kOffset, 0x10);
+  r.fabric.program16(ep, Fabric::kPcieCap + DeviceControl::kOffset, 0x2810);
   r.quiesce();
 
   struct W {
@@ -286,20 +338,20 @@ TEST(Reset, ExactWriteOrderOnAHotPlugPort) {
   };
   const uint16_t masked = slot_control & ~SlotControl::kResetEventMask;
   const std::vector<W> expected = {
-      {port, 0x40 + kSlotControlOffset, 2, masked},                  // mask PDC and DLLSC events
-      {port, kBridgeControlOffset, 2, 0x0042},                       // SBR on, SERR kept
-      {port, kBridgeControlOffset, 2, 0x0002},                       // SBR off
-      {ep, 0x40 + kDeviceControlOffset, 2, 0x2810},
-      {ep, 0x40 + kDeviceControl2Offset, 2, 0},
-      {ep, 0x40 + kLinkControlOffset, 2, 0},
+      {port, Fabric::kPcieCap + SlotControl::kOffset, 2, masked},                  // mask PDC and DLLSC events
+      {port, BridgeControl::kOffset, 2, 0x0042},                       // SBR on, SERR kept
+      {port, BridgeControl::kOffset, 2, 0x0002},                       // SBR off
+      {ep, Fabric::kPcieCap + DeviceControl::kOffset, 2, 0x2810},
+      {ep, Fabric::kPcieCap + DeviceControl2::kOffset, 2, 0},
+      {ep, Fabric::kPcieCap + LinkControl::kOffset, 2, 0},
       {ep, 0x10, 4, 0xfebc0000}, {ep, 0x14, 4, 0}, {ep, 0x18, 4, 0}, {ep, 0x1c, 4, 0}, {ep, 0x20, 4, 0}, {ep, 0x24, 4, 0},
-      {ep, kType0RomBarOffset, 4, 0},
-      {ep, kInterruptLineOffset, 1, 11},
-      {ep, kCacheLineSizeOffset, 1, 0x10},
-      {ep, kCommandOffset, 2, 0x0002},                               // decode only, last
-      {port, kSecondaryStatusOffset, 2, 0x2000},                     // W1C what the reset left
-      {port, 0x40 + kSlotStatusOffset, 2, SlotStatus::kResetEventMask | SlotStatus::kCommandCompletedMask},
-      {port, 0x40 + kSlotControlOffset, 2, slot_control},            // unmask
+      {ep, Type0ExpansionRom::kOffset, 4, 0},
+      {ep, InterruptLine::kOffset, 1, 11},
+      {ep, CacheLineSize::kOffset, 1, 0x10},
+      {ep, Command::kOffset, 2, 0x0002},                               // decode only, last
+      {port, SecondaryStatus::kOffset, 2, 0x2000},                     // W1C what the reset left
+      {port, Fabric::kPcieCap + SlotStatus::kOffset, 2, SlotStatus::kResetEventMask | SlotStatus::kCommandCompletedMask},
+      {port, Fabric::kPcieCap + SlotControl::kOffset, 2, slot_control},            // unmask
   };
   const std::vector<Access> got = r.writes();
   ASSERT_EQ(got.size(), expected.size());
@@ -310,9 +362,9 @@ TEST(Reset, ExactWriteOrderOnAHotPlugPort) {
     EXPECT_EQ(got[i].value, expected[i].value) << i;
   }
   // The port's status is clean and its events unmasked afterwards.
-  EXPECT_EQ(r.fabric.peek(port, 0x40 + kSlotStatusOffset, 2) & SlotStatus::kResetEventMask, 0u);
-  EXPECT_EQ(r.fabric.peek(port, kSecondaryStatusOffset, 2), 0u);
-  EXPECT_EQ(r.fabric.peek(port, 0x40 + kSlotControlOffset, 2), slot_control);
+  EXPECT_EQ(r.fabric.peek(port, Fabric::kPcieCap + SlotStatus::kOffset, 2) & SlotStatus::kResetEventMask, 0u);
+  EXPECT_EQ(r.fabric.peek(port, SecondaryStatus::kOffset, 2), 0u);
+  EXPECT_EQ(r.fabric.peek(port, Fabric::kPcieCap + SlotControl::kOffset, 2), slot_control);
 }
 
 TEST(Reset, SlotControlWritesWaitForCommandCompleted) {
@@ -322,15 +374,15 @@ TEST(Reset, SlotControlWritesWaitForCommandCompleted) {
   r.fabric.add(bdf(1, 0), endpoint());
   // The old kernel left Command Completed set; this slot takes 300 ms per
   // command, longer than the settle time.
-  r.fabric.program16(bdf(0, 2), 0x40 + kSlotStatusOffset,
+  r.fabric.program16(bdf(0, 2), Fabric::kPcieCap + SlotStatus::kOffset,
                      SlotStatus{}.set_presence_detect_state(true).set_command_completed(true).value);
   port.command_completed_after_us = 300000;
   r.quiesce();
   const std::vector<Access> w = r.writes();
   ASSERT_GE(w.size(), 2u);
-  EXPECT_EQ(w[0].offset, 0x40 + kSlotStatusOffset);  // stale Command Completed cleared first
+  EXPECT_EQ(w[0].offset, Fabric::kPcieCap + SlotStatus::kOffset);  // stale Command Completed cleared first
   EXPECT_EQ(w[0].value, SlotStatus::kCommandCompletedMask);
-  EXPECT_EQ(w[1].offset, 0x40 + kSlotControlOffset);
+  EXPECT_EQ(w[1].offset, Fabric::kPcieCap + SlotControl::kOffset);
   EXPECT_EQ(port.slot_control_writes, 2u);
   EXPECT_FALSE(port.slot_control_write_before_completion);
   EXPECT_EQ(r.totals.reset, 1u);
@@ -345,13 +397,13 @@ TEST(Reset, SlotsThatNeverCompleteACommandAreStillUnmaskedWithinOneDeadline) {
   r.fabric.add(bdf(2, 0), endpoint());
   port2.command_completed_after_us = UINT64_MAX / 2;
   const uint16_t enables = SlotControl{}.set_presence_detect_changed_enable(true).set_dll_state_changed_enable(true).value;
-  r.fabric.program16(bdf(0, 2), 0x40 + kSlotControlOffset, enables);
+  r.fabric.program16(bdf(0, 2), Fabric::kPcieCap + SlotControl::kOffset, enables);
   port.command_completed_after_us = UINT64_MAX / 2;
   r.quiesce();
   const Timeline& tl = r.ws->reset.timeline;
   EXPECT_GE(tl.end_us - tl.ready_end_us, uint64_t{kSlotCommandTimeoutMs} * 1000);
   EXPECT_LT(tl.end_us - tl.ready_end_us, uint64_t{kSlotCommandTimeoutMs} * 1000 + 1000);  // one deadline for both
-  EXPECT_EQ(r.fabric.peek(bdf(0, 2), 0x40 + kSlotControlOffset, 2), enables);
+  EXPECT_EQ(r.fabric.peek(bdf(0, 2), Fabric::kPcieCap + SlotControl::kOffset, 2), enables);
   EXPECT_EQ(r.totals.reset, 2u);
 }
 
@@ -362,25 +414,25 @@ TEST(Reset, SavedStateRestoredCommandDecodeOnlyBusMasterOff) {
   r.fabric.add(bdf(1, 0), endpoint());
   const abi::PciAddress ep = bdf(1, 0);
   const uint32_t bars[6] = {0xfe000004, 0x00000001, 0x0000c001, 0xfd00000c, 0x00000080, 0};  // 64-bit pairs
-  for (int i = 0; i < 6; ++i) r.fabric.program32(ep, kBar0Offset + 4 * i, bars[i]);
-  r.fabric.program32(ep, kType0RomBarOffset, 0xfeb00001);
-  r.fabric.program16(ep, kCommandOffset, Command{}.set_io_space(true).set_memory_space(true).set_bus_master(true)
+  for (int i = 0; i < 6; ++i) r.fabric.program32(ep, Bar::kOffset + 4 * i, bars[i]);
+  r.fabric.program32(ep, Type0ExpansionRom::kOffset, 0xfeb00001);
+  r.fabric.program16(ep, Command::kOffset, Command{}.set_io_space(true).set_memory_space(true).set_bus_master(true)
                                              .set_interrupt_disable(true).set_serr_enable(true).value);
-  r.fabric.program8(ep, kCacheLineSizeOffset, 0x10);
-  r.fabric.program8(ep, kInterruptLineOffset, 10);
-  r.fabric.program16(ep, 0x40 + kDeviceControlOffset, 0x5936);
-  r.fabric.program16(ep, 0x40 + kDeviceControl2Offset, 0x0415);
-  r.fabric.program16(ep, 0x40 + kLinkControlOffset, 0x0042);
+  r.fabric.program8(ep, CacheLineSize::kOffset, 0x10);
+  r.fabric.program8(ep, InterruptLine::kOffset, 10);
+  r.fabric.program16(ep, Fabric::kPcieCap + DeviceControl::kOffset, 0x5936);
+  r.fabric.program16(ep, Fabric::kPcieCap + DeviceControl2::kOffset, 0x0415);
+  r.fabric.program16(ep, Fabric::kPcieCap + LinkControl::kOffset, 0x0042);
   r.quiesce();
   ASSERT_EQ(r.totals.reset, 1u);
-  for (int i = 0; i < 6; ++i) EXPECT_EQ(r.fabric.peek(ep, kBar0Offset + 4 * i, 4), bars[i]) << i;
-  EXPECT_EQ(r.fabric.peek(ep, kType0RomBarOffset, 4), 0xfeb00001u);
-  EXPECT_EQ(r.fabric.peek(ep, kCacheLineSizeOffset, 1), 0x10u);
-  EXPECT_EQ(r.fabric.peek(ep, kInterruptLineOffset, 1), 10u);
-  EXPECT_EQ(r.fabric.peek(ep, 0x40 + kDeviceControlOffset, 2), 0x5936u);
-  EXPECT_EQ(r.fabric.peek(ep, 0x40 + kDeviceControl2Offset, 2), 0x0415u);
-  EXPECT_EQ(r.fabric.peek(ep, 0x40 + kLinkControlOffset, 2), 0x0042u);
-  const Command cmd = Command::from_value(static_cast<uint16_t>(r.fabric.peek(ep, kCommandOffset, 2)));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(r.fabric.peek(ep, Bar::kOffset + 4 * i, 4), bars[i]) << i;
+  EXPECT_EQ(r.fabric.peek(ep, Type0ExpansionRom::kOffset, 4), 0xfeb00001u);
+  EXPECT_EQ(r.fabric.peek(ep, CacheLineSize::kOffset, 1), 0x10u);
+  EXPECT_EQ(r.fabric.peek(ep, InterruptLine::kOffset, 1), 10u);
+  EXPECT_EQ(r.fabric.peek(ep, Fabric::kPcieCap + DeviceControl::kOffset, 2), 0x5936u);
+  EXPECT_EQ(r.fabric.peek(ep, Fabric::kPcieCap + DeviceControl2::kOffset, 2), 0x0415u);
+  EXPECT_EQ(r.fabric.peek(ep, Fabric::kPcieCap + LinkControl::kOffset, 2), 0x0042u);
+  const Command cmd = Command::from_value(static_cast<uint16_t>(r.fabric.peek(ep, Command::kOffset, 2)));
   EXPECT_TRUE(cmd.io_space());
   EXPECT_TRUE(cmd.memory_space());
   EXPECT_FALSE(cmd.bus_master());
@@ -397,17 +449,17 @@ TEST(Reset, VersionOneCapabilityHasNoDeviceControl2ToRestore) {
   r.fabric.add(bdf(1, 0), v1);
   // Where a version 2 structure would have Device Control 2, this one's
   // neighbour (say, MSI data) lives: it must not be written back.
-  r.fabric.program16(bdf(1, 0), 0x40 + kDeviceControl2Offset, 0x4321);
-  r.fabric.program16(bdf(1, 0), 0x40 + kDeviceControlOffset, 0x2810);
+  r.fabric.program16(bdf(1, 0), Fabric::kPcieCap + DeviceControl2::kOffset, 0x4321);
+  r.fabric.program16(bdf(1, 0), Fabric::kPcieCap + DeviceControl::kOffset, 0x2810);
   r.quiesce();
   ASSERT_EQ(r.totals.reset, 1u);
   for (const Access& a : r.fabric.log) {
     if (a.address == bdf(1, 0)) {
-      EXPECT_NE(a.offset, 0x40 + kDeviceControl2Offset) << (a.write ? "write" : "read");
+      EXPECT_NE(a.offset, Fabric::kPcieCap + DeviceControl2::kOffset) << (a.write ? "write" : "read");
     }
   }
-  EXPECT_EQ(r.fabric.peek(bdf(1, 0), 0x40 + kDeviceControl2Offset, 2), 0u);
-  EXPECT_EQ(r.fabric.peek(bdf(1, 0), 0x40 + kDeviceControlOffset, 2), 0x2810u);
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), Fabric::kPcieCap + DeviceControl2::kOffset, 2), 0u);
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), Fabric::kPcieCap + DeviceControl::kOffset, 2), 0x2810u);
 }
 
 TEST(Reset, TimingHoldSettleAndAllPortsTogether) {
@@ -418,7 +470,7 @@ TEST(Reset, TimingHoldSettleAndAllPortsTogether) {
   uint64_t last_assert = 0, first_clear = UINT64_MAX, last_clear = 0, first_endpoint_read_after_assert = UINT64_MAX;
   int asserts = 0;
   for (const Access& a : r.fabric.log) {
-    if (a.write && a.offset == kBridgeControlOffset) {
+    if (a.write && a.offset == BridgeControl::kOffset) {
       if (BridgeControl::from_value(static_cast<uint16_t>(a.value)).secondary_bus_reset()) {
         ++asserts;
         EXPECT_EQ(first_clear, UINT64_MAX) << "a port asserted after another was cleared";
@@ -546,13 +598,13 @@ TEST(Reset, DeviceThatNeverAnswersFailsBoundedAndTheOthersAreRestored) {
   r.fabric.add(bdf(1, 0), endpoint()).never_ready = true;
   r.fabric.add(bdf(0, 3), root_port(2, 2));
   r.fabric.add(bdf(2, 0), endpoint(0x1b36, 0x0010, 0x010802));
-  r.fabric.program32(bdf(2, 0), kBar0Offset, 0xfe000004);
+  r.fabric.program32(bdf(2, 0), Bar::kOffset, 0xfe000004);
   abi::PcieSettings s = settings_for(r.fabric);
   s.ready_timeout_ms = 500;
   r.quiesce(s);
   EXPECT_EQ(r.totals.reset, 1u);
   EXPECT_EQ(r.totals.fail, 1u);
-  EXPECT_EQ(r.fabric.peek(bdf(2, 0), kBar0Offset, 4), 0xfe000004u);
+  EXPECT_EQ(r.fabric.peek(bdf(2, 0), Bar::kOffset, 4), 0xfe000004u);
   const Timeline& tl = r.ws->reset.timeline;
   EXPECT_GE(tl.ready_end_us, tl.settle_end_us + 500000);
   EXPECT_LT(tl.ready_end_us, tl.settle_end_us + 500000 + 1000);
@@ -674,8 +726,8 @@ TEST(Hostile, CapabilityListLoopEndsWithinTheBound) {
   r.fabric.add_window(0, 0, 255);
   r.fabric.add(bdf(0, 2), root_port(1, 1));
   SimFunction& f = r.fabric.add(bdf(1, 0), conventional());
-  r.fabric.program16(bdf(1, 0), kStatusOffset, Status{}.set_capabilities_list(true).value);
-  r.fabric.program8(bdf(1, 0), kCapabilitiesPointerOffset, 0x60);
+  r.fabric.program16(bdf(1, 0), Status::kOffset, Status{}.set_capabilities_list(true).value);
+  r.fabric.program8(bdf(1, 0), CapabilitiesPointer::kOffset, 0x60);
   r.fabric.program16(bdf(1, 0), 0x60, 0x7005);  // MSI, next 0x70
   r.fabric.program16(bdf(1, 0), 0x70, 0x6009);  // vendor, next 0x60: a loop
   (void)f;
@@ -740,11 +792,11 @@ TEST(Hostile, ChangedIdentityAfterResetIsNotRestored) {
   r.fabric.add_window(0, 0, 255);
   r.fabric.add(bdf(0, 2), root_port(1, 1));
   SimFunction& f = r.fabric.add(bdf(1, 0), endpoint());
-  f.power_on[kDeviceIdOffset] = 0x99;  // comes back as another device
-  r.fabric.program32(bdf(1, 0), kBar0Offset, 0xfe000000);
+  f.power_on[DeviceId::kOffset] = 0x99;  // comes back as another device
+  r.fabric.program32(bdf(1, 0), Bar::kOffset, 0xfe000000);
   r.quiesce();
   EXPECT_EQ(r.totals.fail, 1u);
-  EXPECT_EQ(r.fabric.peek(bdf(1, 0), kBar0Offset, 4), 0u);
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), Bar::kOffset, 4), 0u);
 }
 
 // ---- Discovery cost ------------------------------------------------------------
@@ -776,7 +828,7 @@ TEST(Discovery, ReadsGrowWithFunctionsPresentNotWithTheBusSpace) {
 namespace limbo::pcie::testing {
 namespace {
 
-uint16_t command_of(Fabric& f, abi::PciAddress a) { return static_cast<uint16_t>(f.peek(a, kCommandOffset, 2)); }
+uint16_t command_of(Fabric& f, abi::PciAddress a) { return static_cast<uint16_t>(f.peek(a, Command::kOffset, 2)); }
 uint16_t msix_control_of(Fabric& f, abi::PciAddress a) {
   return static_cast<uint16_t>(f.peek(a, Fabric::kMsixCap + MsixControl::kOffset, 2));
 }
@@ -809,7 +861,7 @@ TEST(Methods, FlatTopologyWithFlrChoosesFlrStopAndBusReset) {
     EXPECT_EQ(command_of(r.fabric, a), Command{}.set_memory_space(true).value) << int(a.devfn);
     EXPECT_EQ(msix_control_of(r.fabric, a) & MsixControl{}.set_msix_enable(true).value, 0);
   }
-  EXPECT_EQ(r.fabric.peek(bdf(0, 1), kBar0Offset, 4), 0xfe000000u);
+  EXPECT_EQ(r.fabric.peek(bdf(0, 1), Bar::kOffset, 4), 0xfe000000u);
   EXPECT_FALSE(nvme::ControllerConfiguration::from_value(r.fabric.fn(bdf(0, 1)).nvme_cc).enable());
   EXPECT_EQ(r.fabric.fn(bdf(0, 3)).virtio_status, 0);
   // The stopped e1000e: Bus Master and MSI/MSI-X off, memory decode kept.
@@ -865,8 +917,8 @@ TEST(Methods, WithoutFlrTheClassResetsRun) {
     EXPECT_EQ(command_of(r.fabric, a), Command{}.set_memory_space(true).value);
     EXPECT_EQ(msix_control_of(r.fabric, a), MsixControl{}.set_table_size(3).value);
   }
-  EXPECT_EQ(r.fabric.peek(bdf(0, 1), kBar0Offset, 4), 0xfe000000u);
-  EXPECT_EQ(r.fabric.peek(bdf(0, 3), kBar0Offset + 16, 4), 0xfe200004u);  // 64-bit memory BAR4
+  EXPECT_EQ(r.fabric.peek(bdf(0, 1), Bar::kOffset, 4), 0xfe000000u);
+  EXPECT_EQ(r.fabric.peek(bdf(0, 3), Bar::kOffset + 16, 4), 0xfe200004u);  // 64-bit memory BAR4
   // The registers were mapped first, and only they were touched.
   EXPECT_EQ(r.fabric.map_calls, 1u);
   ASSERT_EQ(r.fabric.mapped.size(), 2u);
@@ -1025,13 +1077,13 @@ TEST(Methods, AdvancedFeaturesFlrForAConventionalFunction) {
   Fabric::FunctionSpec dev = conventional(0x8086, 0x100e, 0x020000);
   dev.af_flr = true;
   r.fabric.add(bdf(0, 5), dev);
-  r.fabric.program32(bdf(0, 5), kBar0Offset, 0xfe800000);
-  r.fabric.program16(bdf(0, 5), kCommandOffset, Command{}.set_memory_space(true).set_bus_master(true).value);
+  r.fabric.program32(bdf(0, 5), Bar::kOffset, 0xfe800000);
+  r.fabric.program16(bdf(0, 5), Command::kOffset, Command{}.set_memory_space(true).set_bus_master(true).value);
   r.quiesce();
   expect_decision(r, bdf(0, 5), Action::kReset, Reason::kConventional);
   EXPECT_EQ(method_of(r, bdf(0, 5)), Method::kAfFlr);
   EXPECT_EQ(r.fabric.fn(bdf(0, 5)).flrs, 1u);
-  EXPECT_EQ(r.fabric.peek(bdf(0, 5), kBar0Offset, 4), 0xfe800000u);
+  EXPECT_EQ(r.fabric.peek(bdf(0, 5), Bar::kOffset, 4), 0xfe800000u);
   EXPECT_EQ(command_of(r.fabric, bdf(0, 5)), Command{}.set_memory_space(true).value);
 }
 
@@ -1043,18 +1095,18 @@ TEST(Methods, StopChangesOnlyTheBitsItClears) {
   r.fabric.add(bdf(0, 2), dev);
   make_live(r.fabric, bdf(0, 2), 0xfe100000);
   const uint16_t live = Command{}.set_memory_space(true).set_bus_master(true).set_io_space(true).set_serr_enable(true).value;
-  r.fabric.program16(bdf(0, 2), kCommandOffset, live);
+  r.fabric.program16(bdf(0, 2), Command::kOffset, live);
   r.fabric.log.clear();
   r.quiesce();
   const std::vector<Access> w = r.writes();
   ASSERT_EQ(w.size(), 3u);
-  EXPECT_EQ(w[0].offset, kCommandOffset);
+  EXPECT_EQ(w[0].offset, Command::kOffset);
   EXPECT_EQ(w[0].value, Command::from_value(live).set_bus_master(false).value);
   EXPECT_EQ(w[1].offset, Fabric::kMsiCap + MsiControl::kOffset);
   EXPECT_EQ(w[1].value, 0u);
   EXPECT_EQ(w[2].offset, Fabric::kMsixCap + MsixControl::kOffset);
   EXPECT_EQ(w[2].value, MsixControl{}.set_table_size(3).value);
-  EXPECT_EQ(r.fabric.peek(bdf(0, 2), kBar0Offset, 4), 0xfe100000u);  // nothing restored, nothing lost
+  EXPECT_EQ(r.fabric.peek(bdf(0, 2), Bar::kOffset, 4), 0xfe100000u);  // nothing restored, nothing lost
 }
 
 TEST(Methods, UnusableBarsRefuseTheClassResetAndStopTheFunction) {
@@ -1072,8 +1124,8 @@ TEST(Methods, UnusableBarsRefuseTheClassResetAndStopTheFunction) {
     r.fabric.add_window(0, 0, 255);
     r.fabric.add(bdf(0, 1), rc_integrated(nvme_controller(false)));
     make_live(r.fabric, bdf(0, 1), 0xfe000000);
-    r.fabric.program32(bdf(0, 1), kBar0Offset, c.bar0);
-    r.fabric.program16(bdf(0, 1), kCommandOffset, c.command);
+    r.fabric.program32(bdf(0, 1), Bar::kOffset, c.bar0);
+    r.fabric.program16(bdf(0, 1), Command::kOffset, c.command);
     r.quiesce();
     EXPECT_EQ(r.ws->topology.functions[0].mmio_refusal, c.refusal) << c.name;
     EXPECT_EQ(method_of(r, bdf(0, 1)), Method::kBusMasterOff) << c.name;
@@ -1092,7 +1144,7 @@ TEST(Methods, A64BitBarInTheLastSlotIsRefused) {
   v.virtio_bar = 5;
   r.fabric.add(bdf(0, 3), v);
   make_live(r.fabric, bdf(0, 3), 0xfe200000);
-  r.fabric.program32(bdf(0, 3), kBar0Offset + 20, 0xfe20000c);  // BAR5 claims to be 64-bit
+  r.fabric.program32(bdf(0, 3), Bar::kOffset + 20, 0xfe20000c);  // BAR5 claims to be 64-bit
   r.quiesce();
   EXPECT_EQ(r.ws->topology.functions[0].mmio_refusal, MmioRefusal::kBadBar);
   EXPECT_EQ(method_of(r, bdf(0, 3)), Method::kBusMasterOff);
@@ -1245,7 +1297,7 @@ TEST(KnownDevices, NoBusResetDeviceBehindARootPortKeepsItsPort) {
   expect_decision(r, bdf(0, 3), Action::kReset, Reason::kPortSelected);
   EXPECT_EQ(r.fabric.fn(bdf(1, 0)).resets, 0u);
   EXPECT_EQ(r.fabric.fn(bdf(2, 0)).resets, 1u);
-  EXPECT_FALSE(Command::from_value(r.fabric.peek(bdf(1, 0), kCommandOffset, 2)).bus_master());
+  EXPECT_FALSE(Command::from_value(r.fabric.peek(bdf(1, 0), Command::kOffset, 2)).bus_master());
   EXPECT_TRUE(has_line(r.sink.text,
                        "limbo: pcie 0000:01:00.0 168c:0030 class 028000 stop by bus master off (known not to survive a "
                        "secondary bus reset, quirk_no_bus_reset (atheros ar93xx))"))
@@ -1473,7 +1525,7 @@ void build_ari(Fabric& f, bool forwarding) {
   f.add_window(0, 0, 255);
   f.add(bdf(0, 2), root_port(1, 1));
   if (forwarding) {
-    f.program16(bdf(0, 2), Fabric::kPcieCap + kDeviceControl2Offset, DeviceControl2{}.set_ari_forwarding_enable(true).value);
+    f.program16(bdf(0, 2), Fabric::kPcieCap + DeviceControl2::kOffset, DeviceControl2{}.set_ari_forwarding_enable(true).value);
   }
   const int functions[] = {0, 1, 9, 17};
   for (int k = 0; k < 4; ++k) {
@@ -1483,7 +1535,7 @@ void build_ari(Fabric& f, bool forwarding) {
     const abi::PciAddress a = bdf(1, static_cast<uint8_t>(functions[k] >> 3), static_cast<uint8_t>(functions[k] & 7));
     f.add(a, fn);
     make_live(f, a, 0xfe000000 + 0x100000 * k);
-    f.program8(a, kInterruptLineOffset, static_cast<uint8_t>(10 + k));
+    f.program8(a, InterruptLine::kOffset, static_cast<uint8_t>(10 + k));
   }
 }
 
@@ -1499,9 +1551,9 @@ TEST(Ari, FunctionsBeyondSevenAreFoundResetAndEachRestored) {
     EXPECT_TRUE(r.ws->topology.functions[r.index_of(a)].ari_bus);
     EXPECT_EQ(r.fabric.fn(a).resets, 1u) << functions[k];
     // Restored: BARs, interrupt line, Command with decode only.
-    EXPECT_EQ(r.fabric.peek(a, kBar0Offset, 4), 0xfe000000u + 0x100000u * k) << functions[k];
-    EXPECT_EQ(r.fabric.peek(a, kInterruptLineOffset, 1), 10u + k) << functions[k];
-    const Command cmd = Command::from_value(static_cast<uint16_t>(r.fabric.peek(a, kCommandOffset, 2)));
+    EXPECT_EQ(r.fabric.peek(a, Bar::kOffset, 4), 0xfe000000u + 0x100000u * k) << functions[k];
+    EXPECT_EQ(r.fabric.peek(a, InterruptLine::kOffset, 1), 10u + k) << functions[k];
+    const Command cmd = Command::from_value(static_cast<uint16_t>(r.fabric.peek(a, Command::kOffset, 2)));
     EXPECT_TRUE(cmd.memory_space()) << functions[k];
     EXPECT_FALSE(cmd.bus_master()) << functions[k];
   }
@@ -1527,7 +1579,7 @@ TEST(Ari, ABackwardsOrDanglingNextFunctionEndsTheWalk) {
   Scenario r;
   r.fabric.add_window(0, 0, 255);
   r.fabric.add(bdf(0, 2), root_port(1, 1));
-  r.fabric.program16(bdf(0, 2), Fabric::kPcieCap + kDeviceControl2Offset, DeviceControl2{}.set_ari_forwarding_enable(true).value);
+  r.fabric.program16(bdf(0, 2), Fabric::kPcieCap + DeviceControl2::kOffset, DeviceControl2{}.set_ari_forwarding_enable(true).value);
   Fabric::FunctionSpec f0 = endpoint();
   f0.ari_next = 5;
   r.fabric.add(bdf(1, 0, 0), f0);
@@ -1568,7 +1620,7 @@ TEST(Sriov, PfWithVfsEnabledIsResetAndItsVfsCleared) {
   expect_decision(r, bdf(1, 0), Action::kReset, Reason::kBelowSelectedPort);
   EXPECT_FALSE(SriovControl::from_value(static_cast<uint16_t>(r.fabric.peek(bdf(1, 0), Fabric::kSriovCap + SriovControl::kOffset, 2)))
                    .vf_enable());
-  EXPECT_EQ(r.fabric.peek(bdf(1, 0), kBar0Offset, 4), 0xfe000000u);  // the PF itself restored
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), Bar::kOffset, 4), 0xfe000000u);  // the PF itself restored
   EXPECT_EQ(r.totals.vfs_cleared, 4u);
   EXPECT_TRUE(has_line(r.sink.text,
                        "limbo: pcie 0000:01:00.0 8086:1521 class 020000 reset ok ready 101 ms by bus reset (port 0000:00:02.0), "
@@ -1630,18 +1682,18 @@ TEST(Overlap, RestoreComesAfterEachEndpointAnsweredAsItself) {
   Overlapped r;
   build_many_ports(r.fabric, 2);
   r.fabric.fn(bdf(1, 0)).ready_after_us = 150000;  // Retry Status past the settle time
-  r.fabric.program32(bdf(1, 0), kBar0Offset, 0xfe000000);
+  r.fabric.program32(bdf(1, 0), Bar::kOffset, 0xfe000000);
   r.overlap(120000);
   ASSERT_EQ(r.totals.reset, 2u);
   uint64_t answered = 0, restored = 0;
   for (const Access& a : r.fabric.log) {
     if (a.address != bdf(1, 0) || a.time_us < r.work_end_us) continue;
-    if (!a.write && a.offset == kVendorIdOffset && (a.value & 0xffff) == 0x8086 && answered == 0) answered = a.time_us;
-    if (a.write && a.offset == kBar0Offset && restored == 0) restored = a.time_us;
+    if (!a.write && a.offset == VendorId::kOffset && (a.value & 0xffff) == 0x8086 && answered == 0) answered = a.time_us;
+    if (a.write && a.offset == Bar::kOffset && restored == 0) restored = a.time_us;
   }
   ASSERT_NE(answered, 0u);
   EXPECT_GT(restored, answered);
-  EXPECT_EQ(r.fabric.peek(bdf(1, 0), kBar0Offset, 4), 0xfe000000u);
+  EXPECT_EQ(r.fabric.peek(bdf(1, 0), Bar::kOffset, 4), 0xfe000000u);
   EXPECT_GE(answered, r.ws->reset.timeline.last_clear_us + 150000);
 }
 
@@ -1656,7 +1708,7 @@ TEST(Overlap, WorkLongerThanSettlePlusReadyStillPollsEachDeviceOnce) {
   EXPECT_EQ(r.totals.fail, 1u);
   int polls_after_work = 0;
   for (const Access& a : r.fabric.log) {
-    if (a.address == bdf(2, 0) && !a.write && a.offset == kVendorIdOffset && a.time_us >= r.work_end_us) ++polls_after_work;
+    if (a.address == bdf(2, 0) && !a.write && a.offset == VendorId::kOffset && a.time_us >= r.work_end_us) ++polls_after_work;
   }
   EXPECT_GE(polls_after_work, 1);
   // And nothing waited past the work: the deadlines had all passed.

@@ -18,7 +18,7 @@ inline Fabric::FunctionSpec root_port(uint8_t secondary, uint8_t subordinate, bo
   s.vendor = 0x1b36;
   s.device = 0x000c;
   s.class_code = 0x060400;
-  s.layout = HeaderType::kLayoutBridge;
+  s.layout = HeaderLayout::kBridge;
   s.port_type = static_cast<int>(PortType::kRootPort);
   s.secondary = secondary;
   s.subordinate = subordinate;
@@ -111,10 +111,10 @@ inline Fabric::FunctionSpec virtio_net(bool flr) {
 // What the crashed kernel left: BAR0 (and a 64-bit BAR4 for virtio) at
 // `bar`, memory decode and Bus Master on, MSI-X enabled, the device running.
 inline void make_live(Fabric& f, abi::PciAddress a, uint32_t bar) {
-  f.program32(a, kBar0Offset, bar);
-  f.program32(a, kBar0Offset + 16, bar | Bar{}.set_memory_type(Bar::kType64Bit).value);  // BAR4, 64-bit
-  f.program32(a, kBar0Offset + 20, 0);
-  f.program16(a, kCommandOffset, Command{}.set_memory_space(true).set_bus_master(true).value);
+  f.program32(a, Bar::kOffset, bar);
+  f.program32(a, Bar::kOffset + 16, bar | Bar{}.set_memory_type(Bar::kType64Bit).value);  // BAR4, 64-bit
+  f.program32(a, Bar::kOffset + 20, 0);
+  f.program16(a, Command::kOffset, Command{}.set_memory_space(true).set_bus_master(true).value);
   if (f.peek(a, Fabric::kMsixCap, 1) == kCapabilityIdMsix) {
     f.program16(a, Fabric::kMsixCap + MsixControl::kOffset, MsixControl{}.set_msix_enable(true).set_table_size(3).value);
   }

@@ -174,7 +174,7 @@ uint32_t FaultingSpace::read32(abi::PciAddress a, uint16_t o) {
   return f.read32(a, o);
 }
 void FaultingSpace::write16(abi::PciAddress a, uint16_t o, uint16_t v) {
-  const bool bridge_control = o == pcie::kBridgeControlOffset;
+  const bool bridge_control = o == pcie::BridgeControl::kOffset;
   const bool sbr = pcie::BridgeControl::from_value(v).secondary_bus_reset();
   if (bridge_control && !sbr && m.fault_on_clear && m.phase == fault::Phase::kPcieUndo) m.fault();
   f.write16(a, o, v);
@@ -406,7 +406,7 @@ class FlowPcieTest : public FlowTest {
     m.fabric.add(bdf(0, 0), conventional(0x8086, 0x29c0, 0x060000));  // host bridge
     m.fabric.add(bdf(0, 2), root_port(1, 1));
     m.fabric.add(bdf(1, 0), endpoint(0x8086, 0x10d3, 0x020000));
-    m.fabric.program16(bdf(1, 0), pcie::kCommandOffset, 0x0006);  // memory decode + bus master: live
+    m.fabric.program16(bdf(1, 0), pcie::Command::kOffset, 0x0006);  // memory decode + bus master: live
     m.fabric.program32(bdf(1, 0), 0x10, 0xfebc0000);               // BAR0
     abi::PcieSettings& p = vars.limbo_config.pcie;
     p.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
@@ -471,7 +471,7 @@ TEST_F(FlowPcieTest, ResetRunsAfterVerificationAndBeforeTheBackupAndReport) {
   EXPECT_NE(cmdline().find(" limbo=v3,verify:ok,reset:1,stop:0,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
   // The device was reset (BAR gone, then restored) and left with Bus Master off.
   EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), 0x10, 4), 0xfebc0000u);
-  EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), pcie::kCommandOffset, 2), 0x0002u);
+  EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), pcie::Command::kOffset, 2), 0x0002u);
   // The 100 ms settle, on the TSC: the step took at least that.
   bool times_ok = false;
   for (const auto& line : m.lines()) {
@@ -545,7 +545,7 @@ TEST_F(FlowPcieTest, FunctionMethodsRunAndAreReported) {
   EXPECT_NE(cmdline().find(" limbo=v3,verify:ok,reset:2,stop:1,skip:1,fail:0,ms:"), std::string::npos) << cmdline();
   EXPECT_EQ(m.fabric.map_calls, 1u);
   EXPECT_FALSE(pcie::nvme::ControllerConfiguration::from_value(m.fabric.fn(bdf(0, 3)).nvme_cc).enable());
-  EXPECT_FALSE(pcie::Command::from_value(static_cast<uint16_t>(m.fabric.peek(bdf(0, 4), pcie::kCommandOffset, 2)))
+  EXPECT_FALSE(pcie::Command::from_value(static_cast<uint16_t>(m.fabric.peek(bdf(0, 4), pcie::Command::kOffset, 2)))
                    .bus_master());
   for (const auto& line : m.lines()) {
     if (line.rfind("limbo: pcie: functions: ", 0) == 0) {
@@ -627,7 +627,7 @@ class FlowPcieFaultTest : public FlowPcieTest {
     using namespace pcie::testing;
     m.fabric.add(bdf(0, 3), root_port(2, 2));
     m.fabric.add(bdf(2, 0), endpoint(0x8086, 0x10d3, 0x020000));
-    m.fabric.program16(bdf(2, 0), pcie::kCommandOffset, 0x0006);
+    m.fabric.program16(bdf(2, 0), pcie::Command::kOffset, 0x0006);
     m.fabric.program32(bdf(2, 0), 0x10, 0xfeb00000);
     vars.backup_start = kMemBase;
     vars.backup_src_start = kMemBase + 0x1000;
@@ -635,7 +635,7 @@ class FlowPcieFaultTest : public FlowPcieTest {
   }
   bool in_reset(uint8_t device) {
     return pcie::BridgeControl::from_value(static_cast<uint16_t>(
-                                               m.fabric.peek(pcie::testing::bdf(0, device), pcie::kBridgeControlOffset, 2)))
+                                               m.fabric.peek(pcie::testing::bdf(0, device), pcie::BridgeControl::kOffset, 2)))
         .secondary_bus_reset();
   }
 };
@@ -649,7 +649,7 @@ TEST_F(FlowPcieFaultTest, FaultWithPortsInResetClearsEveryOneReportsAndJumps) {
   EXPECT_TRUE(has_line("limbo: pcie: abandoned: cleared Secondary Bus Reset on 2 ports; settle 100 ms; endpoints not restored"));
   // The endpoints were reset and not restored: BAR0 and Command read as reset left them.
   EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(1, 0), 0x10, 4), 0u);
-  EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(2, 0), pcie::kCommandOffset, 2), 0u);
+  EXPECT_EQ(m.fabric.peek(pcie::testing::bdf(2, 0), pcie::Command::kOffset, 2), 0u);
   // The per-function lines never came: the phase was abandoned mid-sequence.
   EXPECT_FALSE(has_line_starting("limbo: pcie 0000:01:00.0"));
   EXPECT_TRUE(report.pcie_fault);
@@ -728,7 +728,7 @@ class FlowOverlapTest : public FlowPcieFaultTest {
   std::vector<std::pair<uint64_t, bool>> bridge_writes() {
     std::vector<std::pair<uint64_t, bool>> out;
     for (const auto& a : m.fabric.log) {
-      if (a.write && a.offset == pcie::kBridgeControlOffset) {
+      if (a.write && a.offset == pcie::BridgeControl::kOffset) {
         out.emplace_back(a.time_us, pcie::BridgeControl::from_value(static_cast<uint16_t>(a.value)).secondary_bus_reset());
       }
     }
@@ -762,7 +762,7 @@ TEST_F(FlowOverlapTest, EveryAssertBeforeTheFirstHashedByteNoEndpointReadBeforeI
     for (const auto& a : m.fabric.log) {
       if (!pcie::operator==(a.address, pcie::testing::bdf(bus, 0)) || a.time_us <= writes.front().first) continue;
       if (first_read == 0) first_read = a.time_us;
-      if (!a.write && a.offset == pcie::kVendorIdOffset && (a.value & 0xffff) == 0x8086 && answered == 0) answered = a.time_us;
+      if (!a.write && a.offset == pcie::VendorId::kOffset && (a.value & 0xffff) == 0x8086 && answered == 0) answered = a.time_us;
       if (a.write && a.offset == 0x10 && restored == 0) restored = a.time_us;
     }
     EXPECT_GE(first_read, last_clear + 100000) << "bus " << int(bus);
@@ -943,6 +943,8 @@ TEST_F(FlowOverlapTest, PitTimeAccumulatesAcrossALongHashThatWrapsItManyTimes) {
   EXPECT_FALSE(has_line_starting("limbo: pcie: the pit stopped counting"));
   EXPECT_GT(m.io_.pit_latches, 48u);
 }
+
+static_assert(Machine<FakeMachine>);
 
 }  // namespace
 }  // namespace limbo::flow

@@ -144,5 +144,6 @@ class Machine {
   PortIo io_;
   const AddressSpace& space_;
 };
+static_assert(flow::PcieMachine<Machine>);  // the whole of flow::Machine: main.cc
 
 }  // namespace limbo::arch

@@ -23,6 +23,7 @@ void test_fault_in_pcie_hold();
 #include "variables.h"
 
 namespace limbo::arch {
+static_assert(flow::Machine<Machine>);
 namespace {
 
 constinit PortIo console_io;

@@ -67,7 +67,7 @@ struct Function {
   uint16_t parent;         // table index of the bridge whose secondary bus holds it, or kNoFunction
   uint8_t pcie_capability; // offset of the PCI Express capability; 0 = none
   PortType type;
-  uint8_t header_layout;   // HeaderType::layout()
+  HeaderLayout header_layout;
   uint8_t secondary_bus;   // type 1 only
   uint8_t subordinate_bus; // type 1 only
   BusState bus_state;
@@ -87,7 +87,7 @@ struct Function {
   uint16_t enabled_vfs;        // SR-IOV: NumVFs while VF Enable is set, else 0
   bool ari_bus;                // found by the ARI walk (its port forwards ARI)
 
-  [[nodiscard]] constexpr bool is_bridge() const { return header_layout == HeaderType::kLayoutBridge; }
+  [[nodiscard]] constexpr bool is_bridge() const { return header_layout == HeaderLayout::kBridge; }
   [[nodiscard]] constexpr uint8_t base_class() const { return static_cast<uint8_t>(class_code >> 16); }
 };
 
@@ -135,19 +135,24 @@ namespace detail {
   return true;
 }
 
-[[nodiscard]] constexpr PortType port_type_from_register(uint16_t value) {
-  switch (PcieCapabilities::from_value(value).port_type()) {
-    case 0: return PortType::kEndpoint;
-    case 1: return PortType::kLegacyEndpoint;
-    case 4: return PortType::kRootPort;
-    case 5: return PortType::kSwitchUpstreamPort;
-    case 6: return PortType::kSwitchDownstreamPort;
-    case 7: return PortType::kPcieToPciBridge;
-    case 8: return PortType::kPciToPcieBridge;
-    case 9: return PortType::kRcIntegratedEndpoint;
-    case 10: return PortType::kRcEventCollector;
-    default: return PortType::kUnknown;
+// The register's Device/Port Type, or kUnknown for a reserved encoding.
+[[nodiscard]] constexpr PortType port_type_of(PcieCapabilities caps) {
+  switch (const PortType type = caps.port_type()) {
+    case PortType::kEndpoint:
+    case PortType::kLegacyEndpoint:
+    case PortType::kRootPort:
+    case PortType::kSwitchUpstreamPort:
+    case PortType::kSwitchDownstreamPort:
+    case PortType::kPcieToPciBridge:
+    case PortType::kPciToPcieBridge:
+    case PortType::kRcIntegratedEndpoint:
+    case PortType::kRcEventCollector:
+      return type;
+    case PortType::kConventional:
+    case PortType::kUnknown:
+      break;
   }
+  return PortType::kUnknown;
 }
 
 // Counts every read, for the report and the benchmark.
@@ -158,21 +163,22 @@ struct CountingReader {
   uint8_t read8(abi::PciAddress a, uint16_t offset) { ++reads; return space.read8(a, offset); }
   uint16_t read16(abi::PciAddress a, uint16_t offset) { ++reads; return space.read16(a, offset); }
   uint32_t read32(abi::PciAddress a, uint16_t offset) { ++reads; return space.read32(a, offset); }
+  bool in_window(uint16_t segment, uint8_t bus) { return space.in_window(segment, bus); }  // not a read
 };
 
 }  // namespace detail
 
 // Offset of the capability `id` in the function's capability list, or 0. At
 // most kMaxCapabilityWalk entries are visited, so a looping list ends.
-template <class Reader>
+template <ConfigReader Reader>
 [[nodiscard]] uint8_t find_capability(Reader& space, abi::PciAddress a, uint8_t id) {
-  if (!Status::from_value(space.read16(a, kStatusOffset)).capabilities_list()) return 0;
-  uint8_t offset = space.read8(a, kCapabilitiesPointerOffset) & kCapabilityPointerMask;
+  if (!Status::ReadFrom(space, a).capabilities_list()) return 0;
+  uint8_t offset = CapabilitiesPointer::ReadFrom(space, a).offset();
   for (int step = 0; step < kMaxCapabilityWalk && offset >= kCapabilityFirstOffset; ++step) {
     // ID and next pointer in one read.
-    const uint16_t entry = space.read16(a, offset);
-    if (static_cast<uint8_t>(entry & 0xff) == id) return offset;
-    offset = static_cast<uint8_t>(entry >> 8) & kCapabilityPointerMask;
+    const CapabilityHeader entry = CapabilityHeader::ReadFrom(space, a, offset);
+    if (entry.id() == id) return offset;
+    offset = entry.next_pointer();
   }
   return 0;
 }
@@ -181,17 +187,17 @@ namespace detail {
 
 // One walk of the capability list (at most kMaxCapabilityWalk entries)
 // recording what discovery and the per-function methods use.
-template <class Reader>
+template <ConfigReader Reader>
 void walk_capabilities(Reader& space, Function& f, uint8_t& virtio_common_cfg) {
   const abi::PciAddress a = f.address;
   virtio_common_cfg = 0;
-  if (!Status::from_value(space.read16(a, kStatusOffset)).capabilities_list()) return;
-  uint8_t offset = space.read8(a, kCapabilitiesPointerOffset) & kCapabilityPointerMask;
+  if (!Status::ReadFrom(space, a).capabilities_list()) return;
+  uint8_t offset = CapabilitiesPointer::ReadFrom(space, a).offset();
   const bool virtio = f.vendor_id == kVirtioVendorId && f.device_id >= kVirtioFirstDeviceId &&
                       f.device_id <= kVirtioLastDeviceId;
   for (int step = 0; step < kMaxCapabilityWalk && offset >= kCapabilityFirstOffset; ++step) {
-    const uint16_t entry = space.read16(a, offset);  // ID and next pointer in one read
-    const uint8_t id = static_cast<uint8_t>(entry & 0xff);
+    const CapabilityHeader entry = CapabilityHeader::ReadFrom(space, a, offset);
+    const uint8_t id = static_cast<uint8_t>(entry.id());
     if (id == kCapabilityIdPciExpress && f.pcie_capability == 0) f.pcie_capability = offset;
     else if (id == kCapabilityIdMsi && f.msi_capability == 0) f.msi_capability = offset;
     else if (id == kCapabilityIdMsix && f.msix_capability == 0) f.msix_capability = offset;
@@ -202,13 +208,13 @@ void walk_capabilities(Reader& space, Function& f, uint8_t& virtio_common_cfg) {
                VirtioCapType::ReadFrom(space, a, offset).value == kVirtioCommonCfgType) {
       virtio_common_cfg = offset;
     }
-    offset = static_cast<uint8_t>(entry >> 8) & kCapabilityPointerMask;
+    offset = entry.next_pointer();
   }
 }
 
 // The physical address of `offset` in BAR `bar` as the crashed kernel left
 // it, or why it cannot be used (PCI r3.0 §6.2.5.1).
-template <class Reader>
+template <ConfigReader Reader>
 void locate_mmio_window(Reader& space, Function& f, uint8_t bar, uint32_t offset, uint32_t length) {
   const abi::PciAddress a = f.address;
   f.mmio_window = 0;
@@ -216,7 +222,7 @@ void locate_mmio_window(Reader& space, Function& f, uint8_t bar, uint32_t offset
     f.mmio_refusal = MmioRefusal::kBadBar;
     return;
   }
-  const Bar low = Bar::from_value(space.read32(a, static_cast<uint16_t>(kBar0Offset + 4 * bar)));
+  const Bar low = Bar::ReadFrom(space, a, bar);
   if (low.io_space()) {
     f.mmio_refusal = MmioRefusal::kIoBar;
     return;
@@ -227,7 +233,7 @@ void locate_mmio_window(Reader& space, Function& f, uint8_t bar, uint32_t offset
       f.mmio_refusal = MmioRefusal::kBadBar;
       return;
     }
-    base |= uint64_t{space.read32(a, static_cast<uint16_t>(kBar0Offset + 4 * (bar + 1)))} << 32;
+    base |= uint64_t{Bar::ReadFrom(space, a, bar + 1).value} << 32;
   }
   if (base == 0) {
     f.mmio_refusal = MmioRefusal::kUnassigned;
@@ -248,7 +254,7 @@ void locate_mmio_window(Reader& space, Function& f, uint8_t bar, uint32_t offset
 
 // The extended capabilities of a PCI Express function (issue 17): ARI and
 // SR-IOV, and the PF's enabled VFs.
-template <class Reader>
+template <ConfigReader Reader>
 void walk_extended_capabilities(Reader& space, Function& f) {
   uint16_t offset = kExtendedCapabilityFirstOffset;
   for (int step = 0; step < kMaxExtendedCapabilityWalk && offset >= kExtendedCapabilityFirstOffset; ++step) {
@@ -267,7 +273,7 @@ void walk_extended_capabilities(Reader& space, Function& f) {
   }
 }
 
-template <class Reader>
+template <ConfigReader Reader>
 void probe_sriov(Reader& space, Function& f) {
   if (f.sriov_capability == 0) return;
   if (SriovControl::ReadFrom(space, f.address, f.sriov_capability).vf_enable()) {
@@ -277,21 +283,19 @@ void probe_sriov(Reader& space, Function& f) {
 
 // ARI Forwarding Enable on a root or downstream port (Device Control 2,
 // present from version 2 of the PCI Express capability).
-template <class Reader>
+template <ConfigReader Reader>
 [[nodiscard]] bool forwards_ari(Reader& space, const Function& port) {
   if (port.pcie_capability == 0 || !port.is_bridge()) return false;
   if (port.type != PortType::kRootPort && port.type != PortType::kSwitchDownstreamPort) return false;
-  if (PcieCapabilities::from_value(space.read16(port.address, port.pcie_capability + kPcieCapabilitiesOffset)).version() <
-      kPcieCapabilityVersion2) {
+  if (PcieCapabilities::ReadFrom(space, port.address, port.pcie_capability).version() < kPcieCapabilityVersion2) {
     return false;
   }
-  return DeviceControl2::from_value(space.read16(port.address, port.pcie_capability + kDeviceControl2Offset))
-      .ari_forwarding_enable();
+  return DeviceControl2::ReadFrom(space, port.address, port.pcie_capability).ari_forwarding_enable();
 }
 
 // Reads what the methods of issue 14 need: FLR support, and for NVMe and
 // virtio the place of the registers their class reset uses.
-template <class Reader>
+template <ConfigReader Reader>
 void probe_methods(Reader& space, Function& f, uint8_t virtio_common_cfg) {
   if (f.pcie_capability != 0) {
     f.flr = DeviceCapabilities::ReadFrom(space, f.address, f.pcie_capability).function_level_reset_capable();
@@ -340,8 +344,8 @@ template <ConfigReader Space>
   // One function: absent, not ready (Retry Status), added, or the table full.
   enum class Probe : uint8_t { kAbsent, kRetry, kAdded, kFull };
   auto probe = [&](const Topology::PendingBus& bus, uint8_t depth, abi::PciAddress a) -> Probe {
-    const uint32_t ids = space.read32(a, kVendorIdOffset);
-    const uint16_t vendor = static_cast<uint16_t>(ids & 0xffff);
+    const Identifiers ids = Identifiers::ReadFrom(space, a);
+    const uint16_t vendor = static_cast<uint16_t>(ids.vendor_id());
     if (vendor == kVendorIdAbsent || vendor == kVendorIdInvalid) return Probe::kAbsent;
     if (t.count == kMaxFunctions) {
       t.truncated = true;
@@ -351,7 +355,7 @@ template <ConfigReader Space>
     f = Function{};
     f.address = a;
     f.vendor_id = vendor;
-    f.device_id = static_cast<uint16_t>(ids >> 16);
+    f.device_id = static_cast<uint16_t>(ids.device_id());
     f.parent = bus.parent;
     f.depth = depth;
     f.bus_state = BusState::kNotBridge;
@@ -360,15 +364,15 @@ template <ConfigReader Space>
     // Not ready (Request Retry Status): nothing else is readable; an unknown
     // function keeps its port from being reset.
     if (vendor == kVendorIdRetry) return Probe::kRetry;
-    const HeaderType header = HeaderType::from_value(space.read8(a, kHeaderTypeOffset));
-    f.header_layout = static_cast<uint8_t>(header.layout());
+    const HeaderType header = HeaderType::ReadFrom(space, a);
+    f.header_layout = header.layout();
     f.multi_function = header.multi_function();
-    f.class_code = RevisionClass::from_value(space.read32(a, kRevisionClassOffset)).class_code();
+    f.class_code = RevisionClass::ReadFrom(space, a).class_code();
     uint8_t virtio_common_cfg = 0;
     detail::walk_capabilities(space, f, virtio_common_cfg);
     f.type = f.pcie_capability == 0
                  ? PortType::kConventional
-                 : detail::port_type_from_register(space.read16(a, f.pcie_capability + kPcieCapabilitiesOffset));
+                 : detail::port_type_of(PcieCapabilities::ReadFrom(space, a, f.pcie_capability));
     if (!f.is_bridge() && f.type != PortType::kUnknown) {
       detail::probe_methods(space, f, virtio_common_cfg);
       // Extended config space exists only for PCI Express functions.
@@ -378,7 +382,7 @@ template <ConfigReader Space>
       }
     }
     if (f.is_bridge()) {
-      const BusNumbers numbers = BusNumbers::from_value(space.read32(a, kBusNumbersOffset));
+      const BusNumbers numbers = BusNumbers::ReadFrom(space, a);
       f.secondary_bus = static_cast<uint8_t>(numbers.secondary_bus());
       f.subordinate_bus = static_cast<uint8_t>(numbers.subordinate_bus());
       if (f.secondary_bus == 0 || f.secondary_bus <= bus.bus || f.subordinate_bus < f.secondary_bus) {

@@ -302,11 +302,11 @@ FunctionTotals finish_functions(Space& space, MmioSpace& mmio, C& clock, const T
         waiting = true;
         continue;
       }
-      const uint32_t ids = space.read32(f.address, kVendorIdOffset);
-      const uint16_t vendor = static_cast<uint16_t>(ids & 0xffff);
+      const Identifiers ids = Identifiers::ReadFrom(space, f.address);
+      const uint16_t vendor = static_cast<uint16_t>(ids.vendor_id());
       const uint64_t at = clock.now_us();
       if (vendor_id_answers(vendor)) {
-        r.outcome = (vendor == w.saved[k].vendor_id && static_cast<uint16_t>(ids >> 16) == w.saved[k].device_id)
+        r.outcome = (vendor == w.saved[k].vendor_id && ids.device_id() == w.saved[k].device_id)
                         ? FunctionOutcome::kReset
                         : FunctionOutcome::kChangedIdentity;
         r.ms = detail::elapsed_ms(r.started_us, at);

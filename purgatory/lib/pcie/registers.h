@@ -9,48 +9,81 @@
 #include <stdint.h>
 
 #include "abi/limbo_abi.h"
+#include "lib/pcie/config_space.h"
 #include "lib/reg.h"
 
 namespace limbo::pcie {
 
-// ---- Registers bound to their place (issue 14) ----------------------------
+// ---- Registers bound to their place ----------------------------------------
 // Each type below carries its offset and width (`kOffset`, the Int of the
 // register) and is read and written only through them, as the UART's
-// registers are (lib/uart16550.h): `DeviceCapabilities::ReadFrom(space,
-// function, pcie_cap)`. `base` is the offset of the structure the register
-// belongs to (a capability's offset; 0 for the header).
-template <class Derived, class Int, uint16_t Offset>
+// registers are (lib/uart16550.h). A header register is read at its offset
+// in the function's config space, `Command::ReadFrom(space, function)`; a
+// register of a capability at its offset in that capability, so the
+// capability's offset must be given: `DeviceControl::ReadFrom(space,
+// function, f.pcie_capability)`.
+enum class Structure : uint8_t {
+  kHeader,      // the configuration header (PCIe r6.0 §7.5.1)
+  kCapability,  // a capability or extended capability: offsets from its start
+};
+
+template <class Derived, class Int, uint16_t Offset, Structure In>
 struct ConfigRegister : reg::Register<Derived, Int> {
   static constexpr uint16_t kOffset = Offset;
   static_assert(sizeof(Int) == 1 || sizeof(Int) == 2 || sizeof(Int) == 4);
 
+  template <ConfigReader Space>
+  [[nodiscard]] static Derived ReadFrom(Space& space, abi::PciAddress function)
+    requires(In == Structure::kHeader)
+  {
+    return ReadAt(space, function, Offset);
+  }
+  template <ConfigReader Space>
+  [[nodiscard]] static Derived ReadFrom(Space& space, abi::PciAddress function, uint16_t capability)
+    requires(In == Structure::kCapability)
+  {
+    return ReadAt(space, function, static_cast<uint16_t>(capability + Offset));
+  }
+  template <ConfigSpace Space>
+  void WriteTo(Space& space, abi::PciAddress function) const
+    requires(In == Structure::kHeader)
+  {
+    WriteAt(space, function, Offset);
+  }
+  template <ConfigSpace Space>
+  void WriteTo(Space& space, abi::PciAddress function, uint16_t capability) const
+    requires(In == Structure::kCapability)
+  {
+    WriteAt(space, function, static_cast<uint16_t>(capability + Offset));
+  }
+
+ protected:
   template <class Space>
-  [[nodiscard]] static Derived ReadFrom(Space& space, abi::PciAddress function, uint16_t base = 0) {
-    const uint16_t at = static_cast<uint16_t>(base + Offset);
+  [[nodiscard]] static Derived ReadAt(Space& space, abi::PciAddress function, uint16_t at) {
     if constexpr (sizeof(Int) == 1) return Derived::from_value(space.read8(function, at));
     else if constexpr (sizeof(Int) == 2) return Derived::from_value(space.read16(function, at));
     else return Derived::from_value(space.read32(function, at));
   }
   template <class Space>
-  void WriteTo(Space& space, abi::PciAddress function, uint16_t base = 0) const {
-    const uint16_t at = static_cast<uint16_t>(base + Offset);
+  void WriteAt(Space& space, abi::PciAddress function, uint16_t at) const {
     if constexpr (sizeof(Int) == 1) space.write8(function, at, this->value);
     else if constexpr (sizeof(Int) == 2) space.write16(function, at, this->value);
     else space.write32(function, at, this->value);
   }
 };
-
+template <class Derived, class Int, uint16_t Offset>
+using HeaderRegister = ConfigRegister<Derived, Int, Offset, Structure::kHeader>;
+template <class Derived, class Int, uint16_t Offset>
+using CapabilityRegister = ConfigRegister<Derived, Int, Offset, Structure::kCapability>;
 
 // ---- Common header, both layouts (PCIe r6.0 §7.5.1.1, PCI r3.0 §6.1) ----
-inline constexpr uint16_t kVendorIdOffset = 0x00;        // §7.5.1.1.1, 16 bits
-inline constexpr uint16_t kDeviceIdOffset = 0x02;        // §7.5.1.1.2, 16 bits
-inline constexpr uint16_t kCommandOffset = 0x04;         // §7.5.1.1.3, 16 bits
-inline constexpr uint16_t kStatusOffset = 0x06;          // §7.5.1.1.4, 16 bits
-inline constexpr uint16_t kRevisionClassOffset = 0x08;   // §7.5.1.1.5-6: revision 7:0, class 31:8
-inline constexpr uint16_t kCacheLineSizeOffset = 0x0c;   // §7.5.1.1.7, 8 bits
-inline constexpr uint16_t kHeaderTypeOffset = 0x0e;      // §7.5.1.1.9, 8 bits
-inline constexpr uint16_t kCapabilitiesPointerOffset = 0x34;  // §7.5.1.1.11, 8 bits
-inline constexpr uint16_t kInterruptLineOffset = 0x3c;   // §7.5.1.1.12, 8 bits
+struct VendorId : HeaderRegister<VendorId, uint16_t, 0x00> {};  // §7.5.1.1.1
+struct DeviceId : HeaderRegister<DeviceId, uint16_t, 0x02> {};  // §7.5.1.1.2
+// Both in one dword: what a probe reads, so that a function is asked once.
+struct Identifiers : HeaderRegister<Identifiers, uint32_t, 0x00> {
+  LIMBO_REG_FIELD(31, 16, device_id)
+  LIMBO_REG_FIELD(15, 0, vendor_id)
+};
 
 // Vendor ID values that are not a device (PCIe r6.0 §2.3.2, §7.5.1.1.1):
 // all ones is what a read of an absent function (or one failing with a
@@ -67,7 +100,7 @@ inline constexpr uint16_t kVendorIdInvalid = 0x0000;
 }
 
 // Command register (PCIe r6.0 §7.5.1.1.3, PCI r3.0 §6.2.2).
-struct Command : ConfigRegister<Command, uint16_t, kCommandOffset> {
+struct Command : HeaderRegister<Command, uint16_t, 0x04> {
   LIMBO_REG_BIT(10, interrupt_disable)
   LIMBO_REG_BIT(8, serr_enable)
   LIMBO_REG_BIT(6, parity_error_response)
@@ -76,12 +109,12 @@ struct Command : ConfigRegister<Command, uint16_t, kCommandOffset> {
   LIMBO_REG_BIT(0, io_space)
   // What the reset restores (DESIGN.md): address decode only. Bus Master
   // stays off until the next kernel's driver sets it.
-  static constexpr uint16_t kDecodeMask = (1u << 1) | (1u << 0);
+  static constexpr uint16_t kDecodeMask = memory_space_mask | io_space_mask;
 };
 
 // Status register (PCIe r6.0 §7.5.1.1.4, PCI r3.0 §6.2.3). Bits 15:11 and 8
 // are write-1-to-clear error flags.
-struct Status : reg::Register<Status, uint16_t> {
+struct Status : HeaderRegister<Status, uint16_t, 0x06> {
   LIMBO_REG_BIT(15, detected_parity_error)
   LIMBO_REG_BIT(14, signaled_system_error)
   LIMBO_REG_BIT(13, received_master_abort)
@@ -89,11 +122,13 @@ struct Status : reg::Register<Status, uint16_t> {
   LIMBO_REG_BIT(11, signaled_target_abort)
   LIMBO_REG_BIT(8, master_data_parity_error)
   LIMBO_REG_BIT(4, capabilities_list)
-  static constexpr uint16_t kWriteOneToClearMask = 0xf900;
+  static constexpr uint16_t kWriteOneToClearMask = detected_parity_error_mask | signaled_system_error_mask |
+                                                   received_master_abort_mask | received_target_abort_mask |
+                                                   signaled_target_abort_mask | master_data_parity_error_mask;
 };
 
 // Revision ID and Class Code as one dword (PCIe r6.0 §7.5.1.1.5-6).
-struct RevisionClass : reg::Register<RevisionClass, uint32_t> {
+struct RevisionClass : HeaderRegister<RevisionClass, uint32_t, 0x08> {
   LIMBO_REG_FIELD(31, 8, class_code)  // base class 23:16, sub-class 15:8, prog-if 7:0
   LIMBO_REG_FIELD(31, 24, base_class)
   LIMBO_REG_FIELD(23, 16, sub_class)
@@ -102,38 +137,61 @@ struct RevisionClass : reg::Register<RevisionClass, uint32_t> {
 inline constexpr uint8_t kBaseClassDisplay = 0x03;  // PCI Code and ID Assignment r1.x §1.4
 inline constexpr uint8_t kBaseClassBridge = 0x06;   // §1.7
 
-// Header Type (PCIe r6.0 §7.5.1.1.9, PCI r3.0 §6.2.1).
-struct HeaderType : reg::Register<HeaderType, uint8_t> {
-  static constexpr uint8_t kLayoutEndpoint = 0;  // type 0
-  static constexpr uint8_t kLayoutBridge = 1;    // type 1 (PCI-to-PCI bridge, PCIe port)
-  static constexpr uint8_t kLayoutCardBus = 2;
+// Cache Line Size (PCIe r6.0 §7.5.1.1.7): restored after a reset.
+struct CacheLineSize : HeaderRegister<CacheLineSize, uint8_t, 0x0c> {};
+
+// Header Type (PCIe r6.0 §7.5.1.1.9, PCI r3.0 §6.2.1): which header layout
+// follows the common part.
+enum class HeaderLayout : uint8_t {
+  kEndpoint = 0,  // type 0
+  kBridge = 1,    // type 1 (PCI-to-PCI bridge, PCIe port)
+  kCardBus = 2,
+};
+struct HeaderType : HeaderRegister<HeaderType, uint8_t, 0x0e> {
   LIMBO_REG_BIT(7, multi_function)
-  LIMBO_REG_FIELD(6, 0, layout)
+  LIMBO_REG_ENUM_FIELD(6, 0, HeaderLayout, layout)
 };
 
-// ---- Type 0 header (PCI r3.0 §6.2.5) --------------------------------------
-inline constexpr uint16_t kBar0Offset = 0x10;  // §6.2.5.1: six dword BARs, 0x10..0x24
-inline constexpr int kType0BarCount = 6;
-inline constexpr uint16_t kType0RomBarOffset = 0x30;  // §6.2.5.2 Expansion ROM Base Address
+// Capabilities Pointer (PCIe r6.0 §7.5.1.1.11): bits 1:0 are reserved (the
+// list is dword aligned) and masked off, as every next pointer's.
+struct CapabilitiesPointer : HeaderRegister<CapabilitiesPointer, uint8_t, 0x34> {
+  LIMBO_REG_FIELD(1, 0, reserved)
+  [[nodiscard]] constexpr uint8_t offset() const { return static_cast<uint8_t>(value & ~reserved_mask); }
+};
 
-// A Base Address Register (PCI r3.0 §6.2.5.1): a 64-bit memory BAR takes
-// the next BAR as its upper 32 bits.
-struct Bar : reg::Register<Bar, uint32_t> {
+// Interrupt Line (PCIe r6.0 §7.5.1.1.12): restored after a reset.
+struct InterruptLine : HeaderRegister<InterruptLine, uint8_t, 0x3c> {};
+
+// ---- Type 0 header (PCI r3.0 §6.2.5) --------------------------------------
+inline constexpr int kType0BarCount = 6;
+
+// A Base Address Register (PCI r3.0 §6.2.5.1): six dwords from 10h; a 64-bit
+// memory BAR takes the next BAR as its upper 32 bits. `kOffset` is BAR0's;
+// the BAR is chosen by its index.
+struct Bar : HeaderRegister<Bar, uint32_t, 0x10> {
   static constexpr uint32_t kType64Bit = 0b10;
   LIMBO_REG_BIT(3, prefetchable)
   LIMBO_REG_FIELD(2, 1, memory_type)
   LIMBO_REG_BIT(0, io_space)
   [[nodiscard]] constexpr bool is_64bit_memory() const { return !io_space() && memory_type() == kType64Bit; }
+
+  [[nodiscard]] static constexpr uint16_t offset_of(int index) { return static_cast<uint16_t>(kOffset + 4 * index); }
+  template <ConfigReader Space>
+  [[nodiscard]] static Bar ReadFrom(Space& space, abi::PciAddress function, int index) {
+    return ReadAt(space, function, offset_of(index));
+  }
+  template <ConfigSpace Space>
+  void WriteTo(Space& space, abi::PciAddress function, int index) const {
+    WriteAt(space, function, offset_of(index));
+  }
 };
 
-// ---- Type 1 header (PCIe r6.0 §7.5.1.3) -----------------------------------
-inline constexpr uint16_t kBusNumbersOffset = 0x18;      // §7.5.1.3.2-5: primary, secondary, subordinate, latency
-inline constexpr uint16_t kSecondaryStatusOffset = 0x1e;  // §7.5.1.3.7, 16 bits
-inline constexpr uint16_t kType1RomBarOffset = 0x38;      // §7.5.1.3.12
-inline constexpr uint16_t kBridgeControlOffset = 0x3e;    // §7.5.1.3.13, 16 bits
+// Expansion ROM Base Address (PCI r3.0 §6.2.5.2): restored after a reset.
+struct Type0ExpansionRom : HeaderRegister<Type0ExpansionRom, uint32_t, 0x30> {};
 
-// Bus number register dword at 0x18.
-struct BusNumbers : reg::Register<BusNumbers, uint32_t> {
+// ---- Type 1 header (PCIe r6.0 §7.5.1.3) -----------------------------------
+// Bus number register dword at 0x18 (§7.5.1.3.2-5).
+struct BusNumbers : HeaderRegister<BusNumbers, uint32_t, 0x18> {
   LIMBO_REG_FIELD(31, 24, secondary_latency_timer)
   LIMBO_REG_FIELD(23, 16, subordinate_bus)
   LIMBO_REG_FIELD(15, 8, secondary_bus)
@@ -142,18 +200,23 @@ struct BusNumbers : reg::Register<BusNumbers, uint32_t> {
 
 // Secondary Status (PCIe r6.0 §7.5.1.3.7): the same write-1-to-clear error
 // flags as Status, seen on the secondary side; a reset can leave them set.
-struct SecondaryStatus : reg::Register<SecondaryStatus, uint16_t> {
+struct SecondaryStatus : HeaderRegister<SecondaryStatus, uint16_t, 0x1e> {
   LIMBO_REG_BIT(15, detected_parity_error)
   LIMBO_REG_BIT(14, received_system_error)
   LIMBO_REG_BIT(13, received_master_abort)
   LIMBO_REG_BIT(12, received_target_abort)
   LIMBO_REG_BIT(11, signaled_target_abort)
   LIMBO_REG_BIT(8, master_data_parity_error)
-  static constexpr uint16_t kWriteOneToClearMask = 0xf900;
+  static constexpr uint16_t kWriteOneToClearMask = detected_parity_error_mask | received_system_error_mask |
+                                                   received_master_abort_mask | received_target_abort_mask |
+                                                   signaled_target_abort_mask | master_data_parity_error_mask;
 };
 
+// Expansion ROM Base Address of a bridge (PCIe r6.0 §7.5.1.3.12).
+struct Type1ExpansionRom : HeaderRegister<Type1ExpansionRom, uint32_t, 0x38> {};
+
 // Bridge Control (PCIe r6.0 §7.5.1.3.13, PCI-to-PCI Bridge r1.2 §3.2.5.18).
-struct BridgeControl : reg::Register<BridgeControl, uint16_t> {
+struct BridgeControl : HeaderRegister<BridgeControl, uint16_t, 0x3e> {
   LIMBO_REG_BIT(6, secondary_bus_reset)  // hot reset of everything below the port
   LIMBO_REG_BIT(5, master_abort_mode)
   LIMBO_REG_BIT(4, vga_16bit_decode)
@@ -164,10 +227,15 @@ struct BridgeControl : reg::Register<BridgeControl, uint16_t> {
 };
 
 // ---- Capability list (PCIe r6.0 §7.5.1.1.11, PCI r3.0 §6.7) ----------------
-// Each entry: ID byte at +0, next pointer byte at +1 (bits 1:0 reserved).
-inline constexpr uint16_t kCapabilityIdOffset = 0;
-inline constexpr uint16_t kCapabilityNextOffset = 1;
-inline constexpr uint8_t kCapabilityPointerMask = 0xfc;
+// Each entry: ID byte at +0, next pointer byte at +1, read as one word.
+struct CapabilityHeader : CapabilityRegister<CapabilityHeader, uint16_t, 0x00> {
+  LIMBO_REG_FIELD(15, 10, next_pointer_dword)
+  LIMBO_REG_FIELD(9, 8, next_pointer_reserved)  // the list is dword aligned
+  LIMBO_REG_FIELD(7, 0, id)
+  [[nodiscard]] constexpr uint8_t next_pointer() const {
+    return static_cast<uint8_t>((value & next_pointer_dword_mask) >> 8);
+  }
+};
 // The list lives in 0x40..0xff: a pointer below 0x40 ends it.
 inline constexpr uint8_t kCapabilityFirstOffset = 0x40;
 // At most (256 - 64) / 4 = 48 capabilities fit: a longer walk is a loop.
@@ -178,19 +246,7 @@ inline constexpr uint8_t kCapabilityIdMsi = 0x05;
 inline constexpr uint8_t kCapabilityIdMsix = 0x11;
 
 // ---- PCI Express Capability structure (PCIe r6.0 §7.5.3) -----------------
-// Offsets relative to the capability's own offset.
-inline constexpr uint16_t kPcieCapabilitiesOffset = 0x02;  // §7.5.3.2, 16 bits
-inline constexpr uint16_t kDeviceControlOffset = 0x08;     // §7.5.3.4, 16 bits
-inline constexpr uint16_t kDeviceStatusOffset = 0x0a;      // §7.5.3.5, 16 bits
-inline constexpr uint16_t kLinkCapabilitiesOffset = 0x0c;  // §7.5.3.6, 32 bits
-inline constexpr uint16_t kLinkControlOffset = 0x10;       // §7.5.3.7, 16 bits
-inline constexpr uint16_t kLinkStatusOffset = 0x12;        // §7.5.3.8, 16 bits
-inline constexpr uint16_t kSlotCapabilitiesOffset = 0x14;  // §7.5.3.9, 32 bits
-inline constexpr uint16_t kSlotControlOffset = 0x18;       // §7.5.3.10, 16 bits
-inline constexpr uint16_t kSlotStatusOffset = 0x1a;        // §7.5.3.11, 16 bits
-inline constexpr uint16_t kRootControlOffset = 0x1c;       // §7.5.3.12, 16 bits
-inline constexpr uint16_t kDeviceControl2Offset = 0x28;    // §7.5.3.16, 16 bits
-inline constexpr uint16_t kLinkControl2Offset = 0x30;      // §7.5.3.19, 16 bits
+// Each register's kOffset counts from the capability's own offset.
 
 // Device/Port Type values of the PCI Express Capabilities register
 // (PCIe r6.0 §7.5.3.2, bits 7:4).
@@ -210,10 +266,10 @@ enum class PortType : uint8_t {
 };
 
 // PCI Express Capabilities register (PCIe r6.0 §7.5.3.2).
-struct PcieCapabilities : reg::Register<PcieCapabilities, uint16_t> {
+struct PcieCapabilities : CapabilityRegister<PcieCapabilities, uint16_t, 0x02> {
   LIMBO_REG_FIELD(13, 9, interrupt_message_number)
   LIMBO_REG_BIT(8, slot_implemented)
-  LIMBO_REG_FIELD(7, 4, port_type)
+  LIMBO_REG_ENUM_FIELD(7, 4, PortType, port_type)  // a reserved value is none of the names
   LIMBO_REG_FIELD(3, 0, version)
 };
 
@@ -227,7 +283,7 @@ inline constexpr uint16_t kPcieCapabilityVersion2 = 2;
 // request (14:12) must again match the port after a reset, so it is restored.
 // Writing Initiate Function Level Reset starts an FLR on a function whose
 // Device Capabilities advertise it (§6.6.2); the bit always reads 0.
-struct DeviceControl : ConfigRegister<DeviceControl, uint16_t, kDeviceControlOffset> {
+struct DeviceControl : CapabilityRegister<DeviceControl, uint16_t, 0x08> {
   LIMBO_REG_BIT(15, initiate_flr)  // bridge retry enable on PCI Express-to-PCI bridges
   LIMBO_REG_FIELD(14, 12, max_read_request_size)
   LIMBO_REG_BIT(11, no_snoop)
@@ -241,7 +297,7 @@ struct DeviceControl : ConfigRegister<DeviceControl, uint16_t, kDeviceControlOff
 };
 
 // Device Status (PCIe r6.0 §7.5.3.5).
-struct DeviceStatus : ConfigRegister<DeviceStatus, uint16_t, kDeviceStatusOffset> {
+struct DeviceStatus : CapabilityRegister<DeviceStatus, uint16_t, 0x0a> {
   LIMBO_REG_BIT(5, transactions_pending)
   LIMBO_REG_BIT(3, unsupported_request_detected)
   LIMBO_REG_BIT(2, fatal_error_detected)
@@ -255,7 +311,7 @@ struct DeviceStatus : ConfigRegister<DeviceStatus, uint16_t, kDeviceStatusOffset
 inline constexpr uint32_t kLinkSpeed5GT = 2;
 
 // Link Capabilities (PCIe r6.0 §7.5.3.6).
-struct LinkCapabilities : reg::Register<LinkCapabilities, uint32_t> {
+struct LinkCapabilities : CapabilityRegister<LinkCapabilities, uint32_t, 0x0c> {
   LIMBO_REG_FIELD(31, 24, port_number)
   LIMBO_REG_BIT(21, link_bandwidth_notification_capable)
   LIMBO_REG_BIT(20, dll_link_active_reporting_capable)
@@ -266,7 +322,7 @@ struct LinkCapabilities : reg::Register<LinkCapabilities, uint32_t> {
 };
 
 // Link Control (PCIe r6.0 §7.5.3.7): ASPM and common clock, cleared by reset.
-struct LinkControl : reg::Register<LinkControl, uint16_t> {
+struct LinkControl : CapabilityRegister<LinkControl, uint16_t, 0x10> {
   LIMBO_REG_BIT(11, link_autonomous_bandwidth_interrupt_enable)
   LIMBO_REG_BIT(10, link_bandwidth_management_interrupt_enable)
   LIMBO_REG_BIT(9, hardware_autonomous_width_disable)
@@ -280,7 +336,7 @@ struct LinkControl : reg::Register<LinkControl, uint16_t> {
 };
 
 // Link Status (PCIe r6.0 §7.5.3.8).
-struct LinkStatus : reg::Register<LinkStatus, uint16_t> {
+struct LinkStatus : CapabilityRegister<LinkStatus, uint16_t, 0x12> {
   LIMBO_REG_BIT(15, link_autonomous_bandwidth_status)
   LIMBO_REG_BIT(14, link_bandwidth_management_status)
   LIMBO_REG_BIT(13, dll_link_active)
@@ -291,7 +347,7 @@ struct LinkStatus : reg::Register<LinkStatus, uint16_t> {
 };
 
 // Slot Capabilities (PCIe r6.0 §7.5.3.9).
-struct SlotCapabilities : reg::Register<SlotCapabilities, uint32_t> {
+struct SlotCapabilities : CapabilityRegister<SlotCapabilities, uint32_t, 0x14> {
   LIMBO_REG_FIELD(31, 19, physical_slot_number)
   LIMBO_REG_BIT(18, no_command_completed_support)
   LIMBO_REG_BIT(6, hot_plug_capable)
@@ -303,7 +359,7 @@ struct SlotCapabilities : reg::Register<SlotCapabilities, uint32_t> {
 
 // Slot Control (PCIe r6.0 §7.5.3.10): the enables that turn a reset's link
 // down/up into a hot-plug event.
-struct SlotControl : reg::Register<SlotControl, uint16_t> {
+struct SlotControl : CapabilityRegister<SlotControl, uint16_t, 0x18> {
   LIMBO_REG_BIT(12, dll_state_changed_enable)
   LIMBO_REG_BIT(10, power_controller_control)
   LIMBO_REG_BIT(5, hot_plug_interrupt_enable)
@@ -313,11 +369,11 @@ struct SlotControl : reg::Register<SlotControl, uint16_t> {
   LIMBO_REG_BIT(1, power_fault_detected_enable)
   LIMBO_REG_BIT(0, attention_button_pressed_enable)
   // Masked while the reset runs, as Linux's pciehp_reset_slot masks them.
-  static constexpr uint16_t kResetEventMask = (1u << 12) | (1u << 3);
+  static constexpr uint16_t kResetEventMask = dll_state_changed_enable_mask | presence_detect_changed_enable_mask;
 };
 
 // Slot Status (PCIe r6.0 §7.5.3.11): bits 8 and 4:0 are write-1-to-clear.
-struct SlotStatus : reg::Register<SlotStatus, uint16_t> {
+struct SlotStatus : CapabilityRegister<SlotStatus, uint16_t, 0x1a> {
   LIMBO_REG_BIT(8, dll_state_changed)
   LIMBO_REG_BIT(6, presence_detect_state)  // read only
   LIMBO_REG_BIT(5, mrl_sensor_state)       // read only
@@ -327,12 +383,15 @@ struct SlotStatus : reg::Register<SlotStatus, uint16_t> {
   LIMBO_REG_BIT(1, power_fault_detected)
   LIMBO_REG_BIT(0, attention_button_pressed)
   // What a reset leaves behind on a hot-plug port: the link went down and up.
-  static constexpr uint16_t kResetEventMask = (1u << 8) | (1u << 3);
-  static constexpr uint16_t kCommandCompletedMask = 1u << 4;
+  static constexpr uint16_t kResetEventMask = dll_state_changed_mask | presence_detect_changed_mask;
+  static constexpr uint16_t kCommandCompletedMask = command_completed_mask;
+  static constexpr uint16_t kWriteOneToClearMask = dll_state_changed_mask | command_completed_mask |
+                                                   presence_detect_changed_mask | mrl_sensor_changed_mask |
+                                                   power_fault_detected_mask | attention_button_pressed_mask;
 };
 
 // Root Control (PCIe r6.0 §7.5.3.12).
-struct RootControl : reg::Register<RootControl, uint16_t> {
+struct RootControl : CapabilityRegister<RootControl, uint16_t, 0x1c> {
   LIMBO_REG_BIT(4, rrs_software_visibility_enable)  // Vendor ID reads 0x0001 while a device retries
   LIMBO_REG_BIT(3, pme_interrupt_enable)
   LIMBO_REG_BIT(2, system_error_on_fatal_error_enable)
@@ -342,7 +401,7 @@ struct RootControl : reg::Register<RootControl, uint16_t> {
 
 // Device Control 2 (PCIe r6.0 §7.5.3.16): completion timeout, ARI, LTR,
 // 10-bit tags: restored as saved.
-struct DeviceControl2 : reg::Register<DeviceControl2, uint16_t> {
+struct DeviceControl2 : CapabilityRegister<DeviceControl2, uint16_t, 0x28> {
   LIMBO_REG_BIT(12, ten_bit_tag_requester_enable)
   LIMBO_REG_BIT(10, ltr_mechanism_enable)
   LIMBO_REG_BIT(5, ari_forwarding_enable)
@@ -351,14 +410,14 @@ struct DeviceControl2 : reg::Register<DeviceControl2, uint16_t> {
 };
 
 // Link Control 2 (PCIe r6.0 §7.5.3.19).
-struct LinkControl2 : reg::Register<LinkControl2, uint16_t> {
+struct LinkControl2 : CapabilityRegister<LinkControl2, uint16_t, 0x30> {
   LIMBO_REG_BIT(5, hardware_autonomous_speed_disable)
   LIMBO_REG_BIT(4, enter_compliance)
   LIMBO_REG_FIELD(3, 0, target_link_speed)
 };
 
 // Device Capabilities (PCIe r6.0 §7.5.3.3), in the PCI Express capability.
-struct DeviceCapabilities : ConfigRegister<DeviceCapabilities, uint32_t, 0x04> {
+struct DeviceCapabilities : CapabilityRegister<DeviceCapabilities, uint32_t, 0x04> {
   LIMBO_REG_BIT(28, function_level_reset_capable)
   LIMBO_REG_BIT(15, role_based_error_reporting)
   LIMBO_REG_FIELD(2, 0, max_payload_size_supported)
@@ -370,14 +429,14 @@ struct DeviceCapabilities : ConfigRegister<DeviceCapabilities, uint32_t, 0x04> {
 // FLR for functions without a PCI Express capability. Linux pci_af_flr uses
 // it only when both TP and FLR are advertised.
 inline constexpr uint8_t kCapabilityIdAdvancedFeatures = 0x13;
-struct AfCapabilities : ConfigRegister<AfCapabilities, uint8_t, 0x03> {
+struct AfCapabilities : CapabilityRegister<AfCapabilities, uint8_t, 0x03> {
   LIMBO_REG_BIT(1, function_level_reset_capable)
   LIMBO_REG_BIT(0, transactions_pending_capable)
 };
-struct AfControl : ConfigRegister<AfControl, uint8_t, 0x04> {
+struct AfControl : CapabilityRegister<AfControl, uint8_t, 0x04> {
   LIMBO_REG_BIT(0, initiate_flr)
 };
-struct AfStatus : ConfigRegister<AfStatus, uint8_t, 0x05> {
+struct AfStatus : CapabilityRegister<AfStatus, uint8_t, 0x05> {
   LIMBO_REG_BIT(0, transactions_pending)
 };
 
@@ -387,7 +446,7 @@ struct AfStatus : ConfigRegister<AfStatus, uint8_t, 0x05> {
 // kMaxExtendedCapabilityWalk entries are visited, so a looping list ends.
 inline constexpr uint16_t kExtendedCapabilityFirstOffset = 0x100;
 inline constexpr int kMaxExtendedCapabilityWalk = 96;
-struct ExtendedCapabilityHeader : ConfigRegister<ExtendedCapabilityHeader, uint32_t, 0x00> {
+struct ExtendedCapabilityHeader : CapabilityRegister<ExtendedCapabilityHeader, uint32_t, 0x00> {
   LIMBO_REG_FIELD(31, 20, next_offset)
   LIMBO_REG_FIELD(19, 16, version)
   LIMBO_REG_FIELD(15, 0, id)
@@ -399,7 +458,7 @@ inline constexpr uint16_t kSriovCapabilityBytes = 0x40;          // §9.3.3: hea
 
 // ARI Capability register (PCIe r6.0 §7.8.7.2): the next function of the
 // device, 0 at the last.
-struct AriCapability : ConfigRegister<AriCapability, uint16_t, 0x04> {
+struct AriCapability : CapabilityRegister<AriCapability, uint16_t, 0x04> {
   LIMBO_REG_FIELD(15, 8, next_function_number)
   LIMBO_REG_BIT(1, acs_function_groups_capability)
   LIMBO_REG_BIT(0, mfvc_function_groups_capability)
@@ -411,15 +470,15 @@ inline constexpr int kAriFunctionsPerDevice = 256;
 // SR-IOV Control and NumVFs (PCIe r6.0 §9.3.3.3, §9.3.3.7): VFs exist while
 // VF Enable is set; a Conventional Reset or FLR of the PF clears it
 // (§9.3.3.3.1), and then every VF is gone with its state.
-struct SriovControl : ConfigRegister<SriovControl, uint16_t, 0x08> {
+struct SriovControl : CapabilityRegister<SriovControl, uint16_t, 0x08> {
   LIMBO_REG_BIT(3, vf_memory_space_enable)
   LIMBO_REG_BIT(0, vf_enable)
 };
-struct SriovNumVfs : ConfigRegister<SriovNumVfs, uint16_t, 0x10> {};
-struct SriovTotalVfs : ConfigRegister<SriovTotalVfs, uint16_t, 0x0e> {};
+struct SriovNumVfs : CapabilityRegister<SriovNumVfs, uint16_t, 0x10> {};
+struct SriovTotalVfs : CapabilityRegister<SriovTotalVfs, uint16_t, 0x0e> {};
 
 // MSI Message Control (PCI r3.0 §6.8.1.3), at MSI capability + 2.
-struct MsiControl : ConfigRegister<MsiControl, uint16_t, 0x02> {
+struct MsiControl : CapabilityRegister<MsiControl, uint16_t, 0x02> {
   LIMBO_REG_BIT(8, per_vector_masking_capable)
   LIMBO_REG_BIT(7, address_64bit_capable)
   LIMBO_REG_FIELD(6, 4, multiple_message_enable)
@@ -427,7 +486,7 @@ struct MsiControl : ConfigRegister<MsiControl, uint16_t, 0x02> {
   LIMBO_REG_BIT(0, msi_enable)
 };
 // MSI-X Message Control (PCI r3.0 §6.8.2.3), at MSI-X capability + 2.
-struct MsixControl : ConfigRegister<MsixControl, uint16_t, 0x02> {
+struct MsixControl : CapabilityRegister<MsixControl, uint16_t, 0x02> {
   LIMBO_REG_BIT(15, msix_enable)
   LIMBO_REG_BIT(14, function_mask)
   LIMBO_REG_FIELD(10, 0, table_size)
@@ -442,10 +501,10 @@ inline constexpr uint16_t kVirtioVendorId = 0x1af4;                 // virtio 1.
 inline constexpr uint16_t kVirtioFirstDeviceId = 0x1000;            // transitional 1000h-103Fh
 inline constexpr uint16_t kVirtioLastDeviceId = 0x107f;             // modern 1040h-107Fh
 inline constexpr uint8_t kVirtioCommonCfgType = 1;                  // VIRTIO_PCI_CAP_COMMON_CFG
-struct VirtioCapType : ConfigRegister<VirtioCapType, uint8_t, 0x03> {};
-struct VirtioCapBar : ConfigRegister<VirtioCapBar, uint8_t, 0x04> {};
-struct VirtioCapOffset : ConfigRegister<VirtioCapOffset, uint32_t, 0x08> {};
-struct VirtioCapLength : ConfigRegister<VirtioCapLength, uint32_t, 0x0c> {};
+struct VirtioCapType : CapabilityRegister<VirtioCapType, uint8_t, 0x03> {};
+struct VirtioCapBar : CapabilityRegister<VirtioCapBar, uint8_t, 0x04> {};
+struct VirtioCapOffset : CapabilityRegister<VirtioCapOffset, uint32_t, 0x08> {};
+struct VirtioCapLength : CapabilityRegister<VirtioCapLength, uint32_t, 0x0c> {};
 
 // ---- Device registers in memory space (class resets) ----------------------
 // The same binding for registers in a BAR: `ReadFrom(mmio, window)` where

@@ -107,20 +107,19 @@ void save_endpoint(Space& space, const Function& f, SavedEndpoint& s) {
   const abi::PciAddress a = f.address;
   s.vendor_id = f.vendor_id;
   s.device_id = f.device_id;
-  s.command = space.read16(a, kCommandOffset);
-  s.cache_line_size = space.read8(a, kCacheLineSizeOffset);
-  s.interrupt_line = space.read8(a, kInterruptLineOffset);
-  for (int i = 0; i < kType0BarCount; ++i) s.bars[i] = space.read32(a, static_cast<uint16_t>(kBar0Offset + 4 * i));
-  s.rom_bar = space.read32(a, kType0RomBarOffset);
+  s.command = Command::ReadFrom(space, a).value;
+  s.cache_line_size = CacheLineSize::ReadFrom(space, a).value;
+  s.interrupt_line = InterruptLine::ReadFrom(space, a).value;
+  for (int i = 0; i < kType0BarCount; ++i) s.bars[i] = Bar::ReadFrom(space, a, i).value;
+  s.rom_bar = Type0ExpansionRom::ReadFrom(space, a).value;
   s.device_control = s.device_control2 = s.link_control = 0;
   s.has_device_control2 = false;
   if (f.pcie_capability != 0) {
-    s.device_control = space.read16(a, f.pcie_capability + kDeviceControlOffset);
-    s.link_control = space.read16(a, f.pcie_capability + kLinkControlOffset);
-    s.has_device_control2 =
-        PcieCapabilities::from_value(space.read16(a, f.pcie_capability + kPcieCapabilitiesOffset)).version() >=
-        kPcieCapabilityVersion2;
-    if (s.has_device_control2) s.device_control2 = space.read16(a, f.pcie_capability + kDeviceControl2Offset);
+    const uint16_t cap = f.pcie_capability;
+    s.device_control = DeviceControl::ReadFrom(space, a, cap).value;
+    s.link_control = LinkControl::ReadFrom(space, a, cap).value;
+    s.has_device_control2 = PcieCapabilities::ReadFrom(space, a, cap).version() >= kPcieCapabilityVersion2;
+    if (s.has_device_control2) s.device_control2 = DeviceControl2::ReadFrom(space, a, cap).value;
   }
 }
 
@@ -130,18 +129,17 @@ template <ConfigSpace Space>
 void restore_endpoint(Space& space, const Function& f, const SavedEndpoint& s) {
   const abi::PciAddress a = f.address;
   if (f.pcie_capability != 0) {
-    space.write16(a, f.pcie_capability + kDeviceControlOffset,
-                  DeviceControl::from_value(s.device_control).set_initiate_flr(false).value);
-    if (s.has_device_control2) space.write16(a, f.pcie_capability + kDeviceControl2Offset, s.device_control2);
-    space.write16(a, f.pcie_capability + kLinkControlOffset,
-                  LinkControl::from_value(s.link_control).set_retrain_link(false).value);
+    const uint16_t cap = f.pcie_capability;
+    DeviceControl::from_value(s.device_control).set_initiate_flr(false).WriteTo(space, a, cap);
+    if (s.has_device_control2) DeviceControl2::from_value(s.device_control2).WriteTo(space, a, cap);
+    LinkControl::from_value(s.link_control).set_retrain_link(false).WriteTo(space, a, cap);
   }
   // Low half of a 64-bit BAR before its high half.
-  for (int i = 0; i < kType0BarCount; ++i) space.write32(a, static_cast<uint16_t>(kBar0Offset + 4 * i), s.bars[i]);
-  space.write32(a, kType0RomBarOffset, s.rom_bar);
-  space.write8(a, kInterruptLineOffset, s.interrupt_line);
-  space.write8(a, kCacheLineSizeOffset, s.cache_line_size);
-  space.write16(a, kCommandOffset, static_cast<uint16_t>(s.command & Command::kDecodeMask));
+  for (int i = 0; i < kType0BarCount; ++i) Bar::from_value(s.bars[i]).WriteTo(space, a, i);
+  Type0ExpansionRom::from_value(s.rom_bar).WriteTo(space, a);
+  InterruptLine::from_value(s.interrupt_line).WriteTo(space, a);
+  CacheLineSize::from_value(s.cache_line_size).WriteTo(space, a);
+  Command::from_value(static_cast<uint16_t>(s.command & Command::kDecodeMask)).WriteTo(space, a);
 }
 
 }  // namespace detail
@@ -180,8 +178,8 @@ void start_ports(Space& space, C& clock, const Topology& t, const Plan& plan, Re
     ps = PortState{};
     ps.pcie_capability = port.pcie_capability;
     const uint16_t cap = port.pcie_capability;
-    const PcieCapabilities caps = PcieCapabilities::from_value(space.read16(port.address, cap + kPcieCapabilitiesOffset));
-    const LinkCapabilities link = LinkCapabilities::from_value(space.read32(port.address, cap + kLinkCapabilitiesOffset));
+    const PcieCapabilities caps = PcieCapabilities::ReadFrom(space, port.address, cap);
+    const LinkCapabilities link = LinkCapabilities::ReadFrom(space, port.address, cap);
     // A port faster than 5 GT/s that reports DLL Link Active is waited for
     // after the reset. Its link is up now (an endpoint below answered
     // discovery): if DLL Link Active reads 0 anyway, the port does not
@@ -189,12 +187,11 @@ void start_ports(Space& space, C& clock, const Topology& t, const Plan& plan, Re
     // but never the status bit) and the settle time counts from the clear,
     // as for a slower port, instead of waiting a link-up that never shows.
     if (link.max_link_speed() > kLinkSpeed5GT && link.dll_link_active_reporting_capable()) {
-      ps.wait_link = LinkStatus::from_value(space.read16(port.address, cap + kLinkStatusOffset)).dll_link_active();
+      ps.wait_link = LinkStatus::ReadFrom(space, port.address, cap).dll_link_active();
       ps.link_reporting_broken = !ps.wait_link;
     }
     if (caps.slot_implemented()) {
-      const SlotCapabilities slot =
-          SlotCapabilities::from_value(space.read32(port.address, cap + kSlotCapabilitiesOffset));
+      const SlotCapabilities slot = SlotCapabilities::ReadFrom(space, port.address, cap);
       ps.hot_plug = slot.hot_plug_capable();
       ps.command_completed = !slot.no_command_completed_support();
     }
@@ -209,22 +206,22 @@ void start_ports(Space& space, C& clock, const Topology& t, const Plan& plan, Re
     if (!ps.hot_plug) continue;
     const abi::PciAddress a = t.functions[plan.ports[p]].address;
     if (ps.command_completed) {
-      const uint16_t stale = space.read16(a, ps.pcie_capability + kSlotStatusOffset) & SlotStatus::kCommandCompletedMask;
-      if (stale != 0) space.write16(a, ps.pcie_capability + kSlotStatusOffset, stale);
+      const uint16_t stale =
+          SlotStatus::ReadFrom(space, a, ps.pcie_capability).value & SlotStatus::kCommandCompletedMask;
+      if (stale != 0) SlotStatus::from_value(stale).WriteTo(space, a, ps.pcie_capability);
     }
-    ps.slot_control = space.read16(a, ps.pcie_capability + kSlotControlOffset);
-    space.write16(a, ps.pcie_capability + kSlotControlOffset,
-                  static_cast<uint16_t>(ps.slot_control & ~SlotControl::kResetEventMask));
+    ps.slot_control = SlotControl::ReadFrom(space, a, ps.pcie_capability).value;
+    SlotControl::from_value(static_cast<uint16_t>(ps.slot_control & ~SlotControl::kResetEventMask))
+        .WriteTo(space, a, ps.pcie_capability);
   }
 
   // 3. Assert Secondary Bus Reset on every port, back to back.
   for (uint16_t p = 0; p < np; ++p) {
     PortState& ps = w.ports[p];
     const abi::PciAddress a = t.functions[plan.ports[p]].address;
-    ps.bridge_control =
-        BridgeControl::from_value(space.read16(a, kBridgeControlOffset)).set_secondary_bus_reset(false).value;
+    ps.bridge_control = BridgeControl::ReadFrom(space, a).set_secondary_bus_reset(false).value;
     w.asserted = static_cast<uint16_t>(p + 1);
-    space.write16(a, kBridgeControlOffset, BridgeControl::from_value(ps.bridge_control).set_secondary_bus_reset(true).value);
+    BridgeControl::from_value(ps.bridge_control).set_secondary_bus_reset(true).WriteTo(space, a);
     const uint64_t now = clock.now_us();
     if (p == 0) tl.first_assert_us = now;
     tl.last_assert_us = now;
@@ -241,7 +238,7 @@ void start_ports(Space& space, C& clock, const Topology& t, const Plan& plan, Re
   // 5. Clear, back to back, in the same order.
   for (uint16_t p = 0; p < np; ++p) {
     const abi::PciAddress a = t.functions[plan.ports[p]].address;
-    space.write16(a, kBridgeControlOffset, w.ports[p].bridge_control);
+    BridgeControl::from_value(w.ports[p].bridge_control).WriteTo(space, a);
     w.cleared = static_cast<uint16_t>(p + 1);
     const uint64_t now = clock.now_us();
     if (p == 0) tl.first_clear_us = now;
@@ -267,7 +264,7 @@ uint16_t poll_port_links(Space& space, C& clock, const Topology& t, const Plan& 
     PortState& ps = w.ports[p];
     if (ps.link_up) continue;
     const abi::PciAddress a = t.functions[plan.ports[p]].address;
-    if (LinkStatus::from_value(space.read16(a, ps.pcie_capability + kLinkStatusOffset)).dll_link_active()) {
+    if (LinkStatus::ReadFrom(space, a, ps.pcie_capability).dll_link_active()) {
       ps.link_up = true;
       ps.link_up_us = clock.now_us();
       if (ps.link_up_us > w.settle_from_us) w.settle_from_us = ps.link_up_us;
@@ -318,13 +315,13 @@ ResetTotals finish_ports(Space& space, C& clock, const Topology& t, const Plan& 
       EndpointResult& r = w.results[e];
       if (r.outcome != EndpointOutcome::kNeverAnswered) continue;  // answered already
       const Function& f = t.functions[plan.endpoints[e]];
-      const uint32_t ids = space.read32(f.address, kVendorIdOffset);
-      const uint16_t vendor = static_cast<uint16_t>(ids & 0xffff);
+      const Identifiers ids = Identifiers::ReadFrom(space, f.address);
+      const uint16_t vendor = static_cast<uint16_t>(ids.vendor_id());
       if (!vendor_id_answers(vendor)) continue;
       const uint64_t at = clock.now_us();
       const uint64_t ms = (at - tl.last_clear_us + 999) / 1000;
       r.ready_ms = ms == 0 ? 1 : static_cast<uint32_t>(ms);
-      r.outcome = (vendor == w.saved[e].vendor_id && static_cast<uint16_t>(ids >> 16) == w.saved[e].device_id)
+      r.outcome = (vendor == w.saved[e].vendor_id && ids.device_id() == w.saved[e].device_id)
                       ? EndpointOutcome::kReady
                       : EndpointOutcome::kChangedIdentity;
       --pending;
@@ -348,8 +345,8 @@ ResetTotals finish_ports(Space& space, C& clock, const Topology& t, const Plan& 
   // 10. Clear what the reset left on the ports (write-1-to-clear), then unmask.
   for (uint16_t p = 0; p < np; ++p) {
     const abi::PciAddress a = t.functions[plan.ports[p]].address;
-    const uint16_t secondary = space.read16(a, kSecondaryStatusOffset) & SecondaryStatus::kWriteOneToClearMask;
-    if (secondary != 0) space.write16(a, kSecondaryStatusOffset, secondary);
+    const uint16_t secondary = SecondaryStatus::ReadFrom(space, a).value & SecondaryStatus::kWriteOneToClearMask;
+    if (secondary != 0) SecondaryStatus::from_value(secondary).WriteTo(space, a);
   }
   // The masking writes must have completed before the next Slot Control
   // write (PCIe r6.0 §6.7.3.2): normally long done after the settle time;
@@ -362,8 +359,7 @@ ResetTotals finish_ports(Space& space, C& clock, const Topology& t, const Plan& 
         PortState& ps = w.ports[p];
         if (!ps.hot_plug || !ps.command_completed || ps.slot_command_done) continue;
         const abi::PciAddress a = t.functions[plan.ports[p]].address;
-        ps.slot_command_done = (space.read16(a, ps.pcie_capability + kSlotStatusOffset) &
-                                SlotStatus::kCommandCompletedMask) != 0;
+        ps.slot_command_done = SlotStatus::ReadFrom(space, a, ps.pcie_capability).command_completed();
         waiting = waiting || !ps.slot_command_done;
       }
       if (!waiting || clock.now_us() >= deadline) break;
@@ -374,10 +370,10 @@ ResetTotals finish_ports(Space& space, C& clock, const Topology& t, const Plan& 
     const PortState& ps = w.ports[p];
     if (!ps.hot_plug) continue;
     const abi::PciAddress a = t.functions[plan.ports[p]].address;
-    const uint16_t slot = space.read16(a, ps.pcie_capability + kSlotStatusOffset) &
+    const uint16_t slot = SlotStatus::ReadFrom(space, a, ps.pcie_capability).value &
                           (SlotStatus::kResetEventMask | SlotStatus::kCommandCompletedMask);
-    if (slot != 0) space.write16(a, ps.pcie_capability + kSlotStatusOffset, slot);
-    space.write16(a, ps.pcie_capability + kSlotControlOffset, ps.slot_control);
+    if (slot != 0) SlotStatus::from_value(slot).WriteTo(space, a, ps.pcie_capability);
+    SlotControl::from_value(ps.slot_control).WriteTo(space, a, ps.pcie_capability);
   }
   w.totals.ports_reset = np;
   tl.end_us = clock.now_us();
@@ -403,7 +399,7 @@ uint16_t abandon_reset(Space& space, const Topology& t, const Plan& plan, const 
   uint16_t written = 0;
   const uint16_t end = w.asserted < plan.port_count ? w.asserted : plan.port_count;
   for (uint16_t p = w.cleared; p < end; ++p) {
-    space.write16(t.functions[plan.ports[p]].address, kBridgeControlOffset, w.ports[p].bridge_control);
+    BridgeControl::from_value(w.ports[p].bridge_control).WriteTo(space, t.functions[plan.ports[p]].address);
     ++written;
   }
   return written;

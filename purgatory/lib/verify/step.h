@@ -5,10 +5,10 @@
 // region in full against kexec-tools' sha256_digest (stock-compatible). On a
 // mismatch, name each damaged segment on the console.
 //
-// Machine requirements: console(), read_tsc(), phys(address), sha256_engine()
-// and sha256_release() (called once, on every path, when hashing is over).
+// What it asks of the machine: the concept VerifyMachine below.
 #pragma once
 
+#include <concepts>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +19,18 @@
 #include "lib/verify/segments.h"
 
 namespace limbo::verify {
+
+// The console (put(char)), the TSC, identity-mapped physical memory, and the
+// SHA-256 engine, with sha256_release() called once, on every path, when
+// hashing is over.
+template <class T>
+concept VerifyMachine = requires(T& machine, uint64_t address, char c) {
+  machine.console().put(c);
+  { machine.read_tsc() } -> std::same_as<uint64_t>;
+  { machine.phys(address) } -> std::same_as<uint8_t*>;
+  { machine.sha256_engine() } -> std::same_as<sha256::BlockFunction>;
+  machine.sha256_release();
+};
 
 struct FullHash {
   bool match;
@@ -135,7 +147,7 @@ template <class Machine, class Between>
 // result is: nothing after verification runs SIMD code. `between()` runs
 // after each chunk of at most kChunkBytes hashed or scanned (issue 19: the
 // PCIe delay clock keeps counting while the devices settle).
-template <class Machine, class Between>
+template <VerifyMachine Machine, class Between>
 [[nodiscard]] bool verify_image(Machine& machine, const abi::Sha256Region (&regions)[abi::kSha256RegionCount],
                                 const uint8_t (&digest)[abi::kSha256DigestSize], const abi::Config* config,
                                 const clock::Clock& clk, Between& between) {
@@ -146,7 +158,7 @@ template <class Machine, class Between>
   return intact;
 }
 
-template <class Machine>
+template <VerifyMachine Machine>
 [[nodiscard]] bool verify_image(Machine& machine, const abi::Sha256Region (&regions)[abi::kSha256RegionCount],
                                 const uint8_t (&digest)[abi::kSha256DigestSize], const abi::Config* config,
                                 const clock::Clock& clk) {
