@@ -164,7 +164,8 @@ TEST_F(SwitchLogTest, TheNodeIsFoundAmongKexecToolsNodesInSysfs) {
             std::string::npos);
   EXPECT_NE(words.find("limbo report:   0000:00:03.0 1b36:0010 class 010802: FAILED (failed never answered, left alone) by flr\n"),
             std::string::npos);
-  EXPECT_NE(words.find("limbo report: timeline (log): verify 299081 us, pcie 1141586 us, total 1461664 us, jump at 1461915 us\n"),
+  EXPECT_NE(words.find("limbo report: timeline (log): verify 299081 us, pcie 1141586 us, dma window 302114 us, total 1461664 us, "
+                       "jump at 1461915 us\n"),
             std::string::npos);
   EXPECT_NE(words.find("limbo log: [0.001234 s] Limbo purgatory 0.1.0 entered"), std::string::npos);
   EXPECT_NE(words.find("limbo log: [0.027148 s] jumping to 0x38e00200"), std::string::npos);
