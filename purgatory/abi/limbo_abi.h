@@ -262,28 +262,32 @@ static_assert(sizeof(Config) <= 0xffff, "Config::size is 16 bits");
 //
 // The purgatory keeps every console line in a buffer inside its own segment
 // and, after verification, links it into the next kernel's boot_params
-// setup_data chain, after the nodes kexec-tools put there. Facts it relies on
-// (Linux 6.1: read in linux-source-6.1; 6.12 and 7.x: from kernel sources
-// found by search, not from a tagged tree):
+// setup_data chain, after the nodes kexec-tools put there. Facts it relies on,
+// read in Debian's linux-source packages of 6.1 (bookworm), 6.12.118
+// (trixie) and 7.2.13 (sid):
 //
 // - boot_params.hdr.setup_data (offset 0x250, boot protocol 2.09+) heads a
 //   singly linked list of `struct setup_data {u64 next; u32 type; u32 len;
 //   u8 data[len];}` (6.1: arch/x86/include/uapi/asm/bootparam.h; later
 //   kernels moved the types and struct to uapi/asm/setup_data.h, same values).
-// - 6.1 memblock-reserves every node whatever its type (setup.c
-//   memblock_x86_reserve_range_setup_data), marks it E820_TYPE_RESERVED_KERN
-//   (e820.c e820__reserve_setup_data), skips unknown types in
-//   parse_setup_data (default: break), and the KASLR decompressor keeps clear
-//   of every node (boot/compressed/kaslr.c mem_avoid_overlap): the node's
-//   memory in the crash reservation survives the capture kernel's boot.
+// - Every node is reserved whatever its type (setup.c
+//   memblock_x86_reserve_range_setup_data: memblock_reserve in 6.1 and 6.12,
+//   memblock_reserve_kern in 7.2; 6.1 and 6.12 also mark it
+//   E820_TYPE_RESERVED_KERN in e820.c e820__reserve_setup_data, gone by
+//   7.2), unknown types are skipped in parse_setup_data (default: break, in
+//   all three), and the KASLR decompressor keeps clear of every node
+//   (boot/compressed/kaslr.c mem_avoid_overlap, all three): the node's memory
+//   in the crash reservation survives the capture kernel's boot.
 // - /sys/kernel/boot_params/setup_data/N/{type,data} (arch/x86/kernel/
 //   ksysfs.c; `type` reads "0x%x\n", `data` the payload's `len` bytes) came
 //   with commit 5039e316 "x86: Export x86 boot_params to sysfs" (Dave Young,
-//   December 2013; first released in Linux 3.14). Same files in 6.12 and 7.x.
+//   December 2013; first released in Linux 3.14). The same ksysfs.c code in
+//   6.12 and 7.2: `type` is the node's own unless it is SETUP_INDIRECT.
 // - Types in use: SETUP_NONE 0 ... SETUP_RNG_SEED 9 (= SETUP_ENUM_MAX in 6.1
-//   and 6.12), SETUP_KEXEC_KHO 10 (kexec handover, after 6.12: in 7.x),
-//   SETUP_INDIRECT 1 << 31. Linux allocates its types upwards from 1;
-//   Limbo's is far from both ends, bit 31 clear.
+//   and 6.12), SETUP_KEXEC_KHO 10 (kexec handover: in 7.2's
+//   uapi/asm/setup_data.h, not in 6.12's), SETUP_INDIRECT 1 << 31. Linux
+//   allocates its types upwards from 1; Limbo's is far from both ends, bit
+//   31 clear.
 inline constexpr uint32_t kSetupDataLimboLog = 0x6f626d4cu;  // bytes "Lmbo"
 inline constexpr uint32_t kSetupIndirect = 1u << 31;
 inline constexpr uint64_t kBootParamsSize = 4096;  // struct boot_params, the "zero page"
