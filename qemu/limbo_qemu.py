@@ -533,8 +533,10 @@ def qemu_command(kernel, initrd, scenario, disk=None, firmware=(), monitor=None)
           '-kernel', kernel, '-initrd', initrd, '-append', append]
 
 
-# Terminal control sequences (SeaBIOS clears the screen) and other controls.
-kAnsiEscape = re.compile(r'\x1b(?:\[[0-9;?]*[A-Za-z]|[^\[])')
+# Terminal control sequences (SeaBIOS clears the screen; OVMF sets modes with
+# "ESC [=3h") and other controls: a CSI is ESC [, parameter bytes 0x30-0x3f,
+# intermediate bytes 0x20-0x2f, one final byte 0x40-0x7e (ECMA-48 §5.4).
+kAnsiEscape = re.compile(r'\x1b(?:\[[0-?]*[ -/]*[@-~]|[^\[])')
 
 
 def _printable(raw):
