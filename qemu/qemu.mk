@@ -35,8 +35,8 @@ $(QEMU_DIR)/capture.img: qemu/build-initramfs qemu/capture-init $(wildcard /usr/
 	qemu/build-initramfs capture $@ $(QEMU_KERNEL_VERSION)
 
 # The fabric scenarios' NVMe disk: 1 MiB of a known pattern that both kernels
-# read back (qemu/limbo_qemu.py, disk_pattern), attached read-only.
-$(QEMU_DIR)/fabric-disk.img: qemu/make-disk qemu/limbo_qemu.py
+# read back (qemu/harness/machine.py, disk_pattern), attached read-only.
+$(QEMU_DIR)/fabric-disk.img: qemu/make-disk qemu/harness/machine.py
 	mkdir -p $(QEMU_DIR)
 	qemu/make-disk $@
 

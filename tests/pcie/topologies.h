@@ -126,7 +126,7 @@ inline void make_live(Fabric& f, abi::PciAddress a, uint32_t bar) {
   if (fn.model == SimFunction::Model::kVirtio) f.run_virtio(a);
 }
 
-// The QEMU flat scenario's topology (qemu/limbo_qemu.py, "flat"): NVMe,
+// The QEMU flat scenario's topology (qemu/harness/machine.py, flat_qemu_args): NVMe,
 // e1000e and virtio-net on the root bus (RCiEPs), one NVMe behind a root
 // port. `flr`: whether the RCiEP NVMe and virtio advertise FLR.
 inline void build_flat(Fabric& f, bool flr) {
