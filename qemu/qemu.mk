@@ -59,11 +59,11 @@ $(QEMU_DIR)/guest-limbo.img: $(QEMU_DIR)/guest-stock.img $(QEMU_DIR)/limbo-layer
 	cat $^ > $@.tmp
 	mv $@.tmp $@
 
-# Issue 6: guest-limbo.img plus the test-only purgatories of the `safety`
+# guest-limbo.img plus the test-only purgatories of the `safety`
 # and `fault` scenarios in /usr/lib/limbo-test: the fault build
 # (build/test-fault/purgatory.ro), one with an unsupported relocation, one
 # whose sha256_digest symbol is renamed away. Root's, mode 0644 (the trust rule).
-# Issue 13: also the kdump-tools snippet (/etc/limbo/kdump-tools.conf of the
+# Also the kdump-tools snippet (/etc/limbo/kdump-tools.conf of the
 # package), which the fallback and lockdown scenarios source as kdump-config does.
 $(QEMU_DIR)/safety-layer.cpio: $(BUILD)/purgatory.ro $(BUILD)/test-fault/purgatory.ro qemu/make-bad-purgatory \
                                packaging/kdump-tools.conf
@@ -92,7 +92,7 @@ qemu-compare:
 qemu-clean:
 	rm -rf $(QEMU_DIR)
 
-# Issue 16: the distribution matrix. Each suite's Debian root (kernel,
+# The distribution matrix. Each suite's Debian root (kernel,
 # modules, kexec-tools and its libraries; qemu/kdump/build-rootfs --suite,
 # cached outside the clone) gives the same images as above, with Limbo built
 # here: BUILD/qemu/suite-SUITE/{vmlinuz,capture.img,guest-stock.img,

@@ -21,7 +21,7 @@ kNvmeQemuArgs = (
 )
 
 
-# The issue 3 topology: the two endpoints Limbo must reset, each on its own
+# The fabric topology: the two endpoints Limbo must reset, each on its own
 # root port, and two it must leave alone. QEMU places the root ports on
 # pcie.0 and numbers the buses by the firmware's enumeration; the first
 # kernel names the functions it finds (guest-init, "GUEST: fabric ...").
@@ -56,7 +56,7 @@ def fabric_qemu_args(disk):
   )
 
 
-# Issue 14, the flat topology: what a bus reset cannot reach. On q35's root
+# The flat topology: what a bus reset cannot reach. On q35's root
 # bus (pcie.0), each a Root Complex Integrated Endpoint with no port above:
 #   00:03.0 NVMe (1b36:0010) with the disk pattern (read-only)
 #   00:04.0 e1000e (8086:10d3)
@@ -130,7 +130,7 @@ def tight_crashkernel(kernel):
   header offset 0x260), then the initrd in the highest hole, here the one
   above the kernel. With the kernel at the (16 MiB aligned) bottom, that hole
   holds the capture initrd plus 0x80000 bytes: room for Limbo's purgatory
-  (0x57000 with issue 15's 16 KiB log node), and none once guest-init's
+  (0x57000 with its 16 KiB log node), and none once guest-init's
   bigger initrd (+0x70000) is there.
   The capture kernel has too little memory left to reach its init."""
   with open(kernel, 'rb') as f:

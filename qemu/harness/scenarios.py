@@ -26,21 +26,21 @@ class Scenario:
   captures: bool        # True: the capture kernel must boot; False: must not
   description: str
   devices: str = ''     # 'nvme': an NVMe controller behind a PCIe root port;
-                        # 'fabric': the issue 3 topology (kFabricQemuArgs)
+                        # 'fabric': the fabric topology (kFabricQemuArgs)
   cpus: int = 1         # the first kernel's CPUs (the capture kernel: nr_cpus=1)
   timeout_s: float = 0.0  # overall limit; 0: kOverallTimeoutS
   firmware: str = 'bios'  # 'bios': QEMU's SeaBIOS; 'ovmf': UEFI (kOvmfCode)
   guest_args: str = ''  # more of the first kernel's command line, for guest-init
-  # Issue 20: (console message prefix, HMP command) pairs. QEMU then runs
+  # (console message prefix, HMP command) pairs. QEMU then runs
   # with its monitor on a unix socket, and the harness sends each command
   # once, as soon as a serial line whose message starts with the prefix
   # arrives (e.g. an NMI while the purgatory verifies).
   monitor_at: tuple = ()
-  # Issue 16: '' boots the host's kernel and kexec (BUILD/qemu/); a Debian
+  # '' boots the host's kernel and kexec (BUILD/qemu/); a Debian
   # suite name boots that suite's kernel with its kexec-tools and libraries
   # (BUILD/qemu/suite-SUITE/, from qemu/kdump/build-rootfs --suite SUITE).
   suite: str = ''
-  # Issue 21 (limbo-panic-test): the first kernel's memory, its crashkernel=
+  # The first kernel's memory, its crashkernel=
   # ('' : 256M, or the tight scenarios' own), and QEMU's accelerator.
   mem: str = '1G'
   crashkernel: str = ''
@@ -79,18 +79,18 @@ kScenarios = {
         'and the purgatory runs beside it', cpus=2),
     'stock-fabric': Scenario(
         'stock-fabric', 'guest-stock.img', 'stock', True,
-        'control run on the issue 3 topology (NVMe and e1000e on root ports, '
+        'control run on the fabric topology (NVMe and e1000e on root ports, '
         'a display behind a switch, a PCI device behind a PCIe-to-PCI '
         'bridge): stock kexec leaves NVMe CC.EN = 1 and e1000e RCTL.EN = 1',
         devices='fabric'),
     'limbo-fabric': Scenario(
         'limbo-fabric', 'guest-limbo.img', 'limbo', True,
-        'limbo-kexec on the issue 3 topology: Limbo resets the NVMe and the '
+        'limbo-kexec on the fabric topology: Limbo resets the NVMe and the '
         'e1000e (CC.EN = 0, RCTL.EN = 0, Bus Master off), skips the display '
         'and the conventional device, restores the BARs; the capture '
         'kernel reads the disk through the NVMe driver',
         devices='fabric'),
-    # Issue 9: one segment damaged after the digests were computed (the
+    # One segment damaged after the digests were computed (the
     # plugin's TEST-ONLY --test-damage-segment). The guest-init word is the
     # name itself (no dash).
     'damage': Scenario(
@@ -103,7 +103,7 @@ kScenarios = {
         '(test-only): the purgatory names the kernel segment and the changed '
         'zero-fill offset, then resets through the FADT reset register (QEMU '
         'runs with -no-reboot: the reset makes it exit)'),
-    # Issue 7: the same two runs on UEFI firmware.
+    # The same two runs on UEFI firmware.
     'stock-ovmf': Scenario(
         'stock-ovmf', 'guest-stock.img', 'stock', True,
         'control run on UEFI (OVMF): stock kexec -p -c, the first kernel '
@@ -113,10 +113,10 @@ kScenarios = {
         'limbo-kexec -p on UEFI (OVMF): the first kernel booted through its '
         'EFI stub, the capture kernel handed the EFI state by kexec-tools',
         firmware='ovmf'),
-    # Issue 6 (guest-safety.img: guest-limbo.img plus test-only purgatories).
+    # Loader safety (guest-safety.img: guest-limbo.img plus test-only purgatories).
     'safety': Scenario(
         'safety', 'guest-safety.img', 'limbo', True,
-        'issue 6 loader safety: a loop of loads and unloads through Limbo, '
+        'loader safety: a loop of loads and unloads through Limbo, '
         'then the capture kernel to keep (limbo.first=1), then bad loads '
         '(missing, truncated, unsupported relocation, missing ABI symbol, '
         'malformed --pcie-exclude, non-kernel ELF, untrusted purgatory, one in a '
@@ -125,11 +125,11 @@ kScenarios = {
         'boots the first capture kernel (300 loads, every 30th and the last '
         'with checks: ~5 min under TCG)', timeout_s=900.0,
         guest_args='limbo.loops=300 limbo.checked_every=30'),
-    # Issues 6 and 20: the TEST-ONLY fault build (ud2 where the capture
+    # The TEST-ONLY fault build (ud2 where the capture
     # kernel's command line says, limbo.test_fault=...).
     'fault': Scenario(
         'fault', 'guest-safety.img', 'limbo', True,
-        'issue 20 fault in optional work: the TEST-ONLY build executes ud2 in '
+        'fault in optional work: the TEST-ONLY build executes ud2 in '
         'the PCIe phase, with every port of the fabric topology in Secondary '
         'Bus Reset; Limbo prints vector 6 and the RIP, abandons the phase, '
         'clears the resets, reports pcie:fault and jumps: the capture kernel '
@@ -137,71 +137,71 @@ kScenarios = {
         guest_args='limbo.test_fault=pcie'),
     'fault-verify': Scenario(
         'fault-verify', 'guest-safety.img', 'limbo', False,
-        'issue 20 fault before verification: ud2 as the hash starts; '
+        'fault before verification: ud2 as the hash starts; '
         '--on-fault=reboot (the default): the diagnosis, the reset ways, and '
         'the machine resets (QEMU exits: -no-reboot)',
         guest_args='limbo.test_fault=verify'),
     'fault-handler': Scenario(
         'fault-handler', 'guest-safety.img', 'limbo', False,
-        'issue 20: a fault inside the fault handler: ud2 as the hash starts, '
+        'a fault inside the fault handler: ud2 as the hash starts, '
         'then ud2 again in the handler after its diagnosis; the nested fault '
         'prints one line and carries out --on-fault=reboot at once (a triple '
         'fault): QEMU exits, never a silent hang',
         guest_args='limbo.test_fault=handler'),
     'fault-verify-halt': Scenario(
         'fault-verify-halt', 'guest-safety.img', 'limbo', False,
-        'issue 20: the same fault with --on-fault=halt: the diagnosis, then '
+        'the same fault with --on-fault=halt: the diagnosis, then '
         'the CPU halts (no exit, no capture kernel)',
         guest_args='limbo.test_fault=verify limbo.on_fault=halt'),
     'tight': Scenario(
         'tight', 'guest-safety.img', 'limbo', False,
-        'issue 6: a crash reservation sized (tight_crashkernel) so that the '
+        'a crash reservation sized (tight_crashkernel) so that the '
         'capture kernel and its initrd leave 512 KiB for Limbo\'s purgatory: '
         'that load is kept (limbo.first=1); the same load with an initrd '
         '448 KiB larger leaves too little room for Limbo (kexec-tools\' own '
         'layout fits): one "no room" line, kexec_crash_loaded stays 1, the '
         'panic verifies and starts the first capture kernel (its banner and '
         'command line; in a reservation this small it cannot go further)'),
-    # Issue 20: an NMI (QEMU monitor `nmi`) sent as soon as the purgatory
+    # An NMI (QEMU monitor `nmi`) sent as soon as the purgatory
     # starts hashing: Limbo counts it, returns from it, verifies and boots
     # the capture kernel; the stock purgatory, which has no IDT, triple
     # faults and the machine resets (-no-reboot: QEMU exits).
     'limbo-nmi': Scenario(
         'limbo-nmi', 'guest-limbo.img', 'limbo', True,
-        'issue 20: an NMI while Limbo verifies (monitor `nmi` on its '
+        'an NMI while Limbo verifies (monitor `nmi` on its '
         '"sha256: portable" line): Limbo prints it, returns from it, '
         'verifies, counts it before its report, and the capture kernel boots',
         monitor_at=(('limbo: sha256: portable', 'nmi'),)),
-    # Issue 20: a machine check (monitor `mce`, bank 1 uncorrected, RIPV and
+    # A machine check (monitor `mce`, bank 1 uncorrected, RIPV and
     # MCIP) as the PCIe phase starts on the fabric topology: logged, MCIP
     # cleared, the phase abandoned as for any fault in it, the jump.
     'limbo-mce': Scenario(
         'limbo-mce', 'guest-limbo.img', 'limbo', True,
-        'issue 20: a machine check in the PCIe phase (monitor `mce` on the '
+        'a machine check in the PCIe phase (monitor `mce` on the '
         '"pcie: delays on" line): Limbo logs MCG_STATUS and bank 1, clears '
         'MCIP, abandons the phase (ports cleared), reports pcie:fault and the '
         'capture kernel boots and reads the disk', devices='fabric',
         monitor_at=(('limbo: pcie: delays on', 'mce 0 1 0xb000000000000000 0x5 0 0'),)),
     'stock-mce': Scenario(
         'stock-mce', 'guest-stock.img', 'stock', False,
-        'issue 20 control: the same machine check in the stock purgatory (on '
+        'control: the same machine check in the stock purgatory (on '
         'its "I\'m in purgatory" line): CR4.MCE is clear, the CPU shuts down '
         'and the machine resets (QEMU exits: -no-reboot)',
         monitor_at=((kStockPurgatoryLine, 'mce 0 1 0xb000000000000000 0x5 0 0'),)),
     'limbo-nmi-fabric': Scenario(
         'limbo-nmi-fabric', 'guest-limbo.img', 'limbo', True,
-        'issue 20: an NMI as Limbo\'s PCIe phase starts on the issue 3 topology '
+        'an NMI as Limbo\'s PCIe phase starts on the fabric topology '
         '(monitor `nmi` on its "pcie: delays on" line: it lands in the reset\'s '
         'hold or settle time): returned from, counted, every endpoint still reset '
         'and restored, the capture kernel reads the disk',
         devices='fabric', monitor_at=(('limbo: pcie: delays on', 'nmi'),)),
     'stock-nmi': Scenario(
         'stock-nmi', 'guest-stock.img', 'stock', False,
-        'issue 20 control: the same NMI in the stock purgatory (on its '
+        'control: the same NMI in the stock purgatory (on its '
         '"I\'m in purgatory" line): no IDT, a triple fault, the machine '
         'resets (QEMU exits: -no-reboot) and no capture kernel boots',
         monitor_at=((kStockPurgatoryLine, 'nmi'),)),
-    # Issue 14: devices a bus reset cannot reach (kFlatRoles).
+    # Devices a bus reset cannot reach (kFlatRoles).
     'stock-flat': Scenario(
         'stock-flat', 'guest-stock.img', 'stock', True,
         'control run on the flat topology (NVMe, e1000e, virtio-net on the '
@@ -215,10 +215,10 @@ kScenarios = {
         'disabled, the e1000e receiver off or Bus Master off, the virtio '
         'status 0 or Bus Master off, and reads the disk through both NVMe',
         devices='flat'),
-    # Issue 13 (guest-safety.img: it carries the kdump-tools snippet).
+    # Never worse than stock (guest-safety.img: it carries the kdump-tools snippet).
     'fallback': Scenario(
         'fallback', 'guest-safety.img', 'stock', True,
-        'issue 13 stock fallback: a crash kernel through Limbo; a load Limbo '
+        'stock fallback: a crash kernel through Limbo; a load Limbo '
         'refuses (untrusted purgatory) with fallback none keeps it (--status: '
         'through Limbo); the same refusal on the kdump-tools path '
         '(LIMBO_FALLBACK=stock from the snippet) loads kexec-tools\' own '
@@ -226,13 +226,13 @@ kScenarios = {
         'capture kernel through the stock purgatory'),
     'lockdown': Scenario(
         'lockdown', 'guest-safety.img', 'stock', False,
-        'issue 13: lockdown=integrity on the first kernel: the command '
+        'lockdown=integrity on the first kernel: the command '
         'kdump-config runs with Limbo\'s snippet is the one it runs without, '
         'the snippet says why once, limbo-kexec refuses before kexec runs '
         '(exit 5) naming kexec -s; no panic', guest_args='lockdown=integrity'),
     'tightstock': Scenario(
         'tightstock', 'guest-safety.img', 'stock', False,
-        'issue 13: the tight reservation; after the load through Limbo, the '
+        'the tight reservation; after the load through Limbo, the '
         'load with the larger initrd that leaves no room for Limbo, with '
         '--fallback=stock: one FALLBACK line, kexec-tools\' own load in '
         '(it fits), --status "stock, after a refusal: no room ...", and the '
@@ -241,40 +241,40 @@ kScenarios = {
         'further: ~60 s, ends by silence)'),
     'excludeid-fabric': Scenario(
         'excludeid-fabric', 'guest-limbo.img', 'limbo', True,
-        'issue 17: --pcie-exclude=8086:10d3 on the issue 3 topology leaves '
+        '--pcie-exclude=8086:10d3 on the fabric topology leaves '
         'the e1000e untouched (RCTL.EN and Bus Master stay 1 in the capture '
         'kernel) while the NVMe is reset; --plan names the rule for both',
         devices='fabric'),
-    # Issue 15: the purgatory's log node read back in the capture kernel.
+    # The purgatory's log node read back in the capture kernel.
     'record-fabric': Scenario(
         'record-fabric', 'guest-limbo.img', 'limbo', True,
-        'issue 15: on the issue 3 topology the capture kernel finds Limbo\'s '
+        'on the fabric topology the capture kernel finds Limbo\'s '
         'setup_data node; limbo-kexec --report --json lists every function '
         'with the decision and outcome of its console line, and the whole '
         'log equals the serial console\'s limbo: lines', devices='fabric'),
     'overlap-fabric': Scenario(
         'overlap-fabric', 'guest-limbo.img', 'limbo', True,
-        'issue 19: --pcie-order=overlap on the issue 3 topology: both '
+        '--pcie-order=overlap on the fabric topology: both '
         'endpoints\' ports put in reset before the image is verified, the '
         'verification during their settle time, then restored; verify:ok, '
         'the capture kernel reads the disk through the NVMe',
         devices='fabric'),
     'overlapdamage-fabric': Scenario(
         'overlapdamage-fabric', 'guest-limbo.img', 'limbo', False,
-        'issue 19: --pcie-order=overlap with --test-damage-segment=initrd:0x1000 '
-        '(test-only) on the issue 3 topology: both ports reset before the '
+        '--pcie-order=overlap with --test-damage-segment=initrd:0x1000 '
+        '(test-only) on the fabric topology: both ports reset before the '
         'verdict; the purgatory names the initrd, says the ports were reset '
         'and not restored, and halts', devices='fabric'),
     'readymin-fabric': Scenario(
         'readymin-fabric', 'guest-limbo.img', 'limbo', True,
-        'issue 6: --pcie-ready-timeout-ms=1 (the minimum) on the issue 3 '
+        '--pcie-ready-timeout-ms=1 (the minimum) on the fabric '
         'topology still boots the capture kernel', devices='fabric'),
 }
 
 
-# Issue 16: the distribution matrix. Each Debian release's own kernel,
+# The distribution matrix. Each Debian release's own kernel,
 # modules, kexec-tools and libraries (qemu/kdump/build-rootfs --suite), with
-# Limbo built here, on the issue 3 topology; the stock control runs the same
+# Limbo built here, on the fabric topology; the stock control runs the same
 # release's kexec -p -c (kexec_load and kexec-tools' purgatory: the one a
 # console can be asked of; limbo-kexec loads through kexec_load too).
 kSuites = {
@@ -287,19 +287,19 @@ kSuites = {
 for _suite, _release in kSuites.items():
   kScenarios[f'stock-fabric-{_suite}'] = Scenario(
       f'stock-fabric-{_suite}', 'guest-stock.img', 'stock', True,
-      f'issue 16 matrix, {_release} ({_suite}): its kernel and its kexec -p -c '
-      'on the issue 3 topology: the capture kernel finds the NVMe and the '
+      f'matrix, {_release} ({_suite}): its kernel and its kexec -p -c '
+      'on the fabric topology: the capture kernel finds the NVMe and the '
       'e1000e as the crashed kernel left them', devices='fabric', suite=_suite)
   if _suite != 'bookworm':
     kScenarios[f'kfile-fabric-{_suite}'] = Scenario(
         f'kfile-fabric-{_suite}', 'guest-stock.img', 'kernel', True,
-        f'issue 16 matrix, {_release} ({_suite}): a plain kexec -p, which '
+        f'matrix, {_release} ({_suite}): a plain kexec -p, which '
         'from kexec-tools 2.0.27 on is kexec_file_load and the kernel\'s own '
         'purgatory: what that release gives without Limbo by default',
         devices='fabric', suite=_suite)
   kScenarios[f'limbo-fabric-{_suite}'] = Scenario(
       f'limbo-fabric-{_suite}', 'guest-limbo.img', 'limbo', True,
-      f'issue 16 matrix, {_release} ({_suite}): limbo-kexec -p through its '
+      f'matrix, {_release} ({_suite}): limbo-kexec -p through its '
       'kexec-tools and libraries, its kernel: Limbo resets the NVMe and the '
       'e1000e, the capture kernel boots with verify:ok and reads the disk',
       devices='fabric', suite=_suite)

@@ -122,7 +122,7 @@ def judge_checks(run):
         errors.append('no "limbo: report" line')
       if not any(m.startswith('limbo: jumping to 0x') for m in limbo_msgs):
         errors.append('no "limbo: jumping to 0x..." line')
-      # Issue 9: QEMU's TCG has no SHA extensions, so the portable engine
+      # QEMU's TCG has no SHA extensions, so the portable engine
       # runs; the plugin's per-segment checks turn the fill into a scan.
       if 'limbo: sha256: portable' not in limbo_msgs:
         errors.append('no "limbo: sha256: portable" line (TCG has no SHA-NI)')

@@ -55,7 +55,7 @@ def judge_nvme(run, texts):
 
 
 def judge_overlap(texts, limbo_msgs):
-  """overlap-fabric (issue 19): the order on the plan and the console, the
+  """overlap-fabric: the order on the plan and the console, the
   ports reset before the verification and the devices restored after it
   (by the order of the console lines, not by their times)."""
   errors = []
@@ -89,7 +89,7 @@ def judge_overlap(texts, limbo_msgs):
 
 
 def judge_overlap_damage(limbo_msgs):
-  """overlapdamage-fabric (issue 19): under overlap a damaged image finds
+  """overlapdamage-fabric: under overlap a damaged image finds
   both ports already reset; the purgatory says so before it halts and
   restores nothing (the damage itself: judge_damage)."""
   errors = []
@@ -120,7 +120,7 @@ kFabricReset = ('nvme', 'e1000e')
 
 # Each role Limbo does not reset and the start of what it prints for it
 # (purgatory/lib/pcie/quiesce.h print_decision): the display is skipped; the
-# conventional PCI function, which no reset reaches, is stopped (issue 14).
+# conventional PCI function, which no reset reaches, is stopped.
 kFabricSkipped = {'display': 'skip display',
                   'conventional': 'stop by bus master off (conventional pci)'}
 
@@ -134,7 +134,7 @@ def pcie_line(limbo_msgs, bdf):
 
 
 def judge_fabric(run, texts, limbo_msgs):
-  """The issue 3 topology: what the first kernel drove and named, what the
+  """The fabric topology: what the first kernel drove and named, what the
   capture kernel found before any driver bound, what Limbo printed, and the
   disk read back through the NVMe driver in the capture kernel."""
   errors = []
@@ -176,7 +176,7 @@ def judge_fabric(run, texts, limbo_msgs):
   if not sc.captures:
     return errors
 
-  # Issue 17: excludeid-fabric excludes the e1000e by its ID: Limbo must not
+  # excludeid-fabric excludes the e1000e by its ID: Limbo must not
   # touch it, and --plan must say which rule decided each function.
   excluded = ('e1000e',) if sc.name == 'excludeid-fabric' else ()
   if excluded:
@@ -232,7 +232,7 @@ def judge_fabric(run, texts, limbo_msgs):
       continue
     bdf, _, _, bars = functions[role]
     if sc.name in kPcieFaultScenarios:
-      # Issue 20: the abandoned phase restored nothing: the capture kernel
+      # The abandoned phase restored nothing: the capture kernel
       # finds the reset endpoints' BARs cleared, and assigns them itself.
       continue
     if bdf not in capture_bars:
@@ -361,7 +361,7 @@ def flat_methods(functions):
 
 
 def judge_flat(run, texts, limbo_msgs):
-  """Issue 14's flat topology: the first kernel drove all four functions;
+  """The flat topology: the first kernel drove all four functions;
   in the capture kernel, before any driver, stock leaves them live and Limbo
   leaves them stopped or reset; both NVMe controllers then read the disk."""
   errors = []

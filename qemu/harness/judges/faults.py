@@ -30,7 +30,7 @@ kNmiWindows = {
 
 
 def judge_limbo_nmi(run, limbo_msgs):
-  """Issue 20: the NMI reached Limbo in its window (the hash, or the PCIe
+  """The NMI reached Limbo in its window (the hash, or the PCIe
   phase with its settle time), was returned from, and was counted before the
   report (the generic judge has checked verify:ok, the jump and the capture
   kernel; judge_fabric, that every endpoint was reset and restored)."""
@@ -65,7 +65,7 @@ def judge_limbo_nmi(run, limbo_msgs):
 
 
 def judge_stock_nmi(run, ms):
-  """Issue 20 control: what the stock purgatory does with an NMI, as
+  """What the stock purgatory does with an NMI, as
   measured: no IDT, so the NMI triple faults and the machine resets."""
   errors = []
   if not run.monitor_sent:
@@ -106,7 +106,7 @@ kAbandonedLine = re.compile(r'^limbo: pcie: abandoned: cleared Secondary Bus Res
                             r'settle (\d+) ms; endpoints not restored$')
 
 
-# Issue 20: the scenarios whose PCIe phase a fault abandons, and those where
+# The scenarios whose PCIe phase a fault abandons, and those where
 # the fault's moment (a monitor command a few ms after a console line, under
 # TCG) decides whether any port had been asserted: the devices are then found
 # reset (ports cleared) or as the first kernel left them (no port asserted:
@@ -142,7 +142,7 @@ kMcgStatusLine = re.compile(r'^limbo: machine check: MCG_STATUS 0x([0-9a-f]+) \(
 
 
 def judge_limbo_mce(run, limbo_msgs):
-  """Issue 20: the monitor's `mce` (bank 1, VAL|UC|EN, MCG_STATUS RIPV|MCIP)
+  """The monitor's `mce` (bank 1, VAL|UC|EN, MCG_STATUS RIPV|MCIP)
   in the PCIe phase: #MC, logged, then handled as a fault of that phase."""
   errors = []
   exc = [kExceptionLine.match(m) for m in limbo_msgs if m.startswith('limbo: EXCEPTION')]
@@ -161,7 +161,7 @@ def judge_limbo_mce(run, limbo_msgs):
 
 
 def judge_fault_pcie(run, texts, limbo_msgs):
-  """Issue 20: ud2 in the PCIe phase with the ports in reset, after the image
+  """Ud2 in the PCIe phase with the ports in reset, after the image
   verified: the phase abandoned, every asserted port cleared, pcie:fault in
   the report, the jump (the capture kernel's boot, its NVMe reading the
   disk and the devices found reset are judged by the fabric judges)."""
@@ -190,7 +190,7 @@ kNestedExceptionLine = re.compile(r'^limbo: EXCEPTION vector (\d+) rip 0x[0-9a-f
 
 
 def judge_fault_handler(run, limbo_msgs, ms):
-  """Issue 20: a fault inside the fault handler (the TEST-ONLY build's
+  """A fault inside the fault handler (the TEST-ONLY build's
   second ud2): one line, then --on-fault=reboot at once, without the reset
   ways (they could fault again): a triple fault, QEMU exits."""
   errors = []
@@ -221,7 +221,7 @@ def judge_fault_handler(run, limbo_msgs, ms):
 
 
 def judge_fault_verify(run, texts, limbo_msgs, ms):
-  """Issue 20: ud2 before the image is verified: the diagnosis, then
+  """Ud2 before the image is verified: the diagnosis, then
   --on-fault: reboot (default; QEMU exits under -no-reboot) or halt."""
   errors = judge_exception_in_limbo(texts, limbo_msgs, 'verify')
   halt = run.scenario.name.endswith('-halt')
@@ -255,7 +255,7 @@ kDamagedLine = re.compile(r'^limbo: damaged: segment (\d+) \(([^)]*)\) at 0x([0-
 
 
 def judge_damage(run, limbo_msgs, ms):
-  """Issue 9: one damaged segment, named by role; then halt or reboot."""
+  """One damaged segment, named by role; then halt or reboot."""
   errors = []
   sc = run.scenario
   role = kDamageScenarios[sc.name]

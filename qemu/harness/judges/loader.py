@@ -7,7 +7,7 @@ import re
 from harness.reading import capture_cmdline
 
 
-# Issue 6, safety: each bad load the guest tries, a pattern its one line
+# Safety: each bad load the guest tries, a pattern its one line
 # must match (the plugin's or limbo-kexec's cause) and how many of Limbo's
 # lines it must print: one, or none where kexec-tools itself refuses the
 # file before any kexec_load (a non-kernel ELF: "Invalid memory segment"
@@ -123,7 +123,7 @@ def judge_tight(run, texts, limbo_msgs, ms):
   return errors
 
 
-# Issue 13: the refusal both fallback runs start from, as the plugin words it.
+# The refusal both fallback runs start from, as the plugin words it.
 kUntrustedCause = (r'Limbo purgatory /tmp/writable\.ro: refused: mode 0666 is writable by group and others')
 
 

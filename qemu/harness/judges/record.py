@@ -17,7 +17,7 @@ kConsoleFunction = re.compile(r'^limbo: pcie (?P<bdf>[0-9a-f]{4}:[0-9a-f]{2}:[0-
 
 
 def record_report(texts):
-  """The capture init's `limbo-kexec --report --json` (issue 15): its exit
+  """The capture init's `limbo-kexec --report --json`: its exit
   status and the object, or an error text."""
   rc = [t for t in texts if t.startswith('CAPTURE: report json rc=')]
   body = [t[len('CAPTURE: report json | '):] for t in texts if t.startswith('CAPTURE: report json | ')]
@@ -32,7 +32,7 @@ def record_report(texts):
 
 
 def judge_record(run, texts, limbo_msgs):
-  """Issue 15: the capture kernel's `limbo-kexec --report --json` against
+  """The capture kernel's `limbo-kexec --report --json` against
   the serial console: the whole log equals the console's limbo: lines, and
   every function the console names has the same decision and outcome in
   the JSON; the command-line report and the times agree too."""
