@@ -117,6 +117,19 @@ kPcieFaultScenarios = ('fault', 'limbo-mce')
 kPcieStateUntimed = ('limbo-mce',)
 
 
+def abandoned_without_totals(run, limbo_msgs):
+  """An abandoned PCIe phase prints no totals, and the report says
+  pcie:fault instead of the counts."""
+  errors = []
+  if any(m.startswith('limbo: pcie reset ') for m in limbo_msgs):
+    errors.append('the PCIe phase printed its totals: it was not abandoned')
+  cmdline = capture_cmdline(run)
+  report = parse_limbo_report(cmdline) if cmdline else None
+  if report is None or report[1].get('pcie') != 'fault' or 'reset' in report[1]:
+    errors.append(f'the report does not say the PCIe phase faulted: {cmdline!r}')
+  return errors
+
+
 def judge_pcie_abandoned(run, limbo_msgs):
   """After a fault in the PCIe phase: abandoned, every asserted port
   cleared, no totals, pcie:fault in the report."""
@@ -128,13 +141,7 @@ def judge_pcie_abandoned(run, limbo_msgs):
   if not abandoned:
     if 'limbo: pcie: abandoned: no port was left in reset' not in limbo_msgs:
       errors.append('no "limbo: pcie: abandoned: ..." line')
-  if any(m.startswith('limbo: pcie reset ') for m in limbo_msgs):
-    errors.append('the PCIe phase printed its totals: it was not abandoned')
-  cmdline = capture_cmdline(run)
-  report = parse_limbo_report(cmdline) if cmdline else None
-  if report is None or report[1].get('pcie') != 'fault' or 'reset' in report[1]:
-    errors.append(f'the report does not say the PCIe phase faulted: {cmdline!r}')
-  return errors
+  return errors + abandoned_without_totals(run, limbo_msgs)
 
 
 kMcgStatusLine = re.compile(r'^limbo: machine check: MCG_STATUS 0x([0-9a-f]+) \(RIPV (\d), EIPV (\d), '
@@ -177,13 +184,7 @@ def judge_fault_pcie(run, texts, limbo_msgs):
     errors.append('no "limbo: pcie: abandoned: cleared Secondary Bus Reset on N ports" line')
   elif int(abandoned[0].group(1)) < 2:
     errors.append(f'only {abandoned[0].group(1)} port(s) cleared; the fabric resets the NVMe\'s and the e1000e\'s')
-  if any(m.startswith('limbo: pcie reset ') for m in limbo_msgs):
-    errors.append('the PCIe phase printed its totals: it was not abandoned')
-  cmdline = capture_cmdline(run)
-  report = parse_limbo_report(cmdline) if cmdline else None
-  if report is None or report[1].get('pcie') != 'fault' or 'reset' in report[1]:
-    errors.append(f'the report does not say the PCIe phase faulted: {cmdline!r}')
-  return errors
+  return errors + abandoned_without_totals(run, limbo_msgs)
 
 
 kNestedExceptionLine = re.compile(r'^limbo: EXCEPTION vector (\d+) rip 0x[0-9a-f]+ inside the fault handler$')

@@ -100,6 +100,18 @@ def judge_safety(run, texts, bad_loads=None, loop=True, first_capture=True):
   return errors
 
 
+def capture_kernel_cmdlines(run, ms, errors):
+  """The capture kernel's "Command line:" lines (its own printk, for runs
+  whose capture init cannot run); what is missing goes to errors."""
+  if ms.capture_kernel is None:
+    errors.append('the capture kernel did not start (no "Linux version" after the panic)')
+  after = [l.message for l in run.lines[(ms.panic or 0):]]
+  cmdlines = [m for m in after if m.startswith('Command line: ')]
+  if not cmdlines:
+    errors.append('no capture kernel "Command line:" line')
+  return cmdlines
+
+
 def judge_tight(run, texts, limbo_msgs, ms):
   """The first capture kernel is the one started: verified, jumped to, its
   banner and command line (limbo.first=1, the limbo= report) on the console."""
@@ -109,14 +121,9 @@ def judge_tight(run, texts, limbo_msgs, ms):
   for needed in ('limbo: sha256: ok', 'limbo: jumping to 0x'):
     if not any(m.startswith(needed) for m in limbo_msgs):
       errors.append(f'no "{needed}" line')
-  if ms.capture_kernel is None:
-    errors.append('the capture kernel did not start (no "Linux version" after the panic)')
-  after = [l.message for l in run.lines[(ms.panic or 0):]]
-  cmdlines = [m for m in after if m.startswith('Command line: ')]
-  if not cmdlines:
-    errors.append('no capture kernel "Command line:" line')
-  elif 'limbo.first=1' not in cmdlines[0] or 'limbo.second' in cmdlines[0] \
-      or 'limbo=v3,verify:ok' not in cmdlines[0]:
+  cmdlines = capture_kernel_cmdlines(run, ms, errors)
+  if cmdlines and ('limbo.first=1' not in cmdlines[0] or 'limbo.second' in cmdlines[0]
+                   or 'limbo=v3,verify:ok' not in cmdlines[0]):
     errors.append(f'the capture kernel is not the first one loaded, verified: {cmdlines[0]!r}')
   if run.end_reason == 'timeout':
     errors.append('overall timeout')
@@ -174,13 +181,8 @@ def judge_tightstock(run, texts, ms):
   need(r'^GUEST: fallback \| limbo-kexec: loaded STOCK \(kexec-tools\' own purgatory\), not Limbo: ' + no_room,
        'limbo-kexec\'s closing line')
   need(r'^GUEST: status after-stock rc=6: loaded stock, after a refusal: ' + no_room, '--status after the fallback')
-  if ms.capture_kernel is None:
-    errors.append('the capture kernel did not start (no "Linux version" after the panic)')
-  after = [l.message for l in run.lines[(ms.panic or 0):]]
-  cmdlines = [m for m in after if m.startswith('Command line: ')]
-  if not cmdlines:
-    errors.append('no capture kernel "Command line:" line')
-  elif 'limbo.second=1' not in cmdlines[0] or 'limbo=' in cmdlines[0]:
+  cmdlines = capture_kernel_cmdlines(run, ms, errors)
+  if cmdlines and ('limbo.second=1' not in cmdlines[0] or 'limbo=' in cmdlines[0]):
     errors.append(f'the capture kernel is not the stock fallback\'s load: {cmdlines[0]!r}')
   if run.end_reason == 'timeout':
     errors.append('overall timeout')
