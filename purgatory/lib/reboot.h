@@ -57,7 +57,7 @@ void busy_wait_us(Machine& machine, const clock::Clock& clk, uint32_t us) {
 // them. `wait_us(n)` busy-waits about n microseconds. `write_memory(address,
 // value)` writes one byte of physical memory and returns true, or returns
 // false when that address may not be mapped: the crashed kernel's identity
-// map does not cover MMIO (DESIGN.md) and a fault would halt instead of
+// map does not cover MMIO (docs/cpu-state.md) and a fault would halt instead of
 // rebooting; the purgatory's own page tables map a memory-space reset
 // register uncached (arch/x86_64/address_space.h).
 template <class PortIo, class Console, class WaitUs, class WriteMemory>

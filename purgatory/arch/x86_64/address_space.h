@@ -107,7 +107,7 @@ AddressSpace enter_own_address_space(const Touched& touched);
 // purgatory itself: a corrupt BAR must not turn a register write into a
 // write over the next kernel), or when the range table or the pool is too
 // small. How a BAR is chosen and why it is trusted: lib/pcie/discovery.h
-// (locate_mmio_window) and DESIGN.md.
+// (locate_mmio_window); why it needs mapping: docs/cpu-state.md.
 [[nodiscard]] bool map_device_registers(const pcie::MmioRange* ranges, size_t count);
 
 // Whether [base, base + size) overlaps a range the loader placed (portable,

@@ -103,7 +103,7 @@ class Machine {
   Console& console() { return the_console(); }
   uint64_t read_tsc() { return arch::read_tsc(); }
   // Identity-mapped: by our own tables (address_space.h), or the loader's,
-  // which cover RAM (DESIGN.md "CPU state").
+  // which cover RAM (docs/cpu-state.md).
   uint8_t* phys(uint64_t address) { return reinterpret_cast<uint8_t*>(address); }
   sha256::BlockFunction sha256_engine() {
 #if defined(LIMBO_TEST_FAULT)

@@ -2,7 +2,7 @@
 // The gate in front of the SIMD place (sha256_ni.cc, section .text.simd):
 // the only code that may hand out the SHA-NI engine, and only after CPUID
 // says it exists and SSE has been switched on, because the crashed kernel's
-// relocate_kernel leaves CR4.OSFXSR clear (shared/DESIGN.md "CPU state").
+// relocate_kernel leaves CR4.OSFXSR clear (docs/cpu-state.md).
 // General-register code, like the rest of the purgatory.
 #include "lib/cpu_features.h"
 #include "lib/sha256.h"
