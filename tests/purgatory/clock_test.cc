@@ -206,5 +206,56 @@ TEST(DelayClock, PitSourceIgnoresTheTsc) {
   EXPECT_NEAR(static_cast<double>(clock.now_us()), 20000.0, 2.0);
 }
 
+// Issue 19, overlap with an invariant TSC: the PIT times the delays from
+// the start; the first read 10 ms of PIT later measures the TSC, which then
+// takes over from the PIT's time: monotonic, no jump, the same rate.
+TEST(DelayClock, MeasuredLaterTheTscTakesOverFromThePitWithoutAJump) {
+  FakePit pit;
+  uint64_t tsc = 777;
+  auto read = [&tsc] { return tsc; };
+  DelayClock<FakePit, decltype(read)> clock(pit, read,
+                                            DelayChoice{DelaySource::kPit, DelayReason::kTscMeasuredLater, 0});
+  clock.measure_tsc_later(2 * kGHz);
+  uint64_t last = clock.now_us();  // starts the count
+  for (int i = 0; i < 30; ++i) {  // 1 ms steps on both: the TSC at 2 GHz
+    pit.time_ns += 1000000;
+    tsc += 2 * kGHz / 1000;
+    const uint64_t now = clock.now_us();
+    EXPECT_GE(now, last + 990) << i;
+    EXPECT_LE(now, last + 1010) << i;
+    last = now;
+    if (i < 9) {
+      EXPECT_EQ(clock.choice().source, DelaySource::kPit) << i;
+    }
+  }
+  EXPECT_EQ(clock.choice().source, DelaySource::kTsc);
+  EXPECT_EQ(clock.measured_choice().reason, DelayReason::kTscAgrees);
+  EXPECT_NEAR(static_cast<double>(clock.measured_hz()), 2e9, 2e9 / 1000);
+  EXPECT_NEAR(static_cast<double>(clock.switched_at_us()), 10000.0, 1000.0);
+  // On the TSC now: the PIT is no longer read.
+  pit.time_ns += 500000000;
+  EXPECT_EQ(clock.now_us(), last);
+}
+
+TEST(DelayClock, MeasuredLaterATscThatDisagreesLeavesThePitInCharge) {
+  FakePit pit;
+  uint64_t tsc = 0;
+  auto read = [&tsc] { return tsc; };
+  DelayClock<FakePit, decltype(read)> clock(pit, read,
+                                            DelayChoice{DelaySource::kPit, DelayReason::kTscMeasuredLater, 0});
+  clock.measure_tsc_later(3 * kGHz);  // the loader's figure; the TSC really runs at 2 GHz
+  (void)clock.now_us();
+  for (int i = 0; i < 20; ++i) {
+    pit.time_ns += 1000000;
+    tsc += 2 * kGHz / 1000;
+    (void)clock.now_us();
+  }
+  EXPECT_EQ(clock.choice().source, DelaySource::kPit);
+  EXPECT_EQ(clock.measured_choice().reason, DelayReason::kTscDisagrees);
+  EXPECT_NEAR(static_cast<double>(clock.measured_hz()), 2e9, 2e9 / 1000);
+  pit.time_ns += 5000000;
+  EXPECT_NEAR(static_cast<double>(clock.now_us()), 25000.0, 2.0);  // still the PIT's time
+}
+
 }  // namespace
 }  // namespace limbo::clock
