@@ -361,7 +361,12 @@ bool begin_quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const ab
     return false;
   }
   const size_t roots = root_buses(abi_settings, ws.roots);
-  ws.truncated = !discover(space, ws.roots, roots, ws.topology);
+  // Overlap: only what the decision and the restore need is read before
+  // the resets (discovery.h ScanBelowPorts).
+  const ScanBelowPorts below_ports = abi_settings.order == static_cast<uint32_t>(abi::PcieOrder::kOverlap)
+                                         ? ScanBelowPorts::kDeviceZero
+                                         : ScanBelowPorts::kEveryDevice;
+  ws.truncated = !discover(space, ws.roots, roots, ws.topology, below_ports);
   decide(ws.topology, settings, ws.plan);
   // The functions' FLRs and class resets start first, so that their waits
   // run during the ports' hold and settle time.
