@@ -207,7 +207,11 @@ template <Machine M>
     // The phase's own clock went with it: its time on the flow's, to the end of the undo.
     times.pcie_us = clk.to_us(machine.read_tsc() - pcie_start);
   };
-  if (overlap) guard_pcie([&] { (void)pcie.begin(); });
+  if (overlap) {
+    guard_pcie([&] {
+      if (pcie.begin()) pcie.print_window(clk, entry_tsc);
+    });
+  }
   if constexpr (requires { con.release(); }) {
     if (hold_lines) con.release();
   }

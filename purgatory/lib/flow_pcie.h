@@ -264,6 +264,27 @@ class PcieStep {
     if (started_) (void)print_left_in_reset_by_overlap(con_, machine_.pcie_workspace());
   }
 
+  // Issue 19, overlap: where the DMA window went, on one line after the
+  // resets started (the parts add up to the times: line's dma window):
+  //   pcie: dma window 9120 us: to the pcie step 610 us, discovery and policy
+  //   2100 us (233 config reads), functions stopped or started 40 us, ports read and
+  //   endpoints saved 350 us, asserts 6020 us
+  void print_window(const clock::Clock& clk, uint64_t entry_tsc) {
+    if (!started_) return;
+    const pcie::Workspace& ws = machine_.pcie_workspace();
+    const uint64_t to_step = clk.to_us(start_tsc_ - entry_tsc);
+    const pcie::FunctionTimeline& ft = ws.functions.timeline;
+    const pcie::Timeline& tl = ws.reset.timeline;
+    auto span = [](uint64_t from, uint64_t to) { return to > from ? to - from : 0; };
+    const uint64_t window = devices_stopped_after_us(clk, entry_tsc, 0);
+    fmt::println(con_, "pcie: dma window ", fmt::dec(window), " us: to the pcie step ", fmt::dec(to_step),
+                 " us, discovery and policy ", fmt::dec(span(start_us_, ft.start_us)), " us (",
+                 fmt::dec(ws.topology.config_reads), " config reads), functions stopped or started ",
+                 fmt::dec(span(ft.start_us, tl.start_us)), " us, ports read and endpoints saved ",
+                 fmt::dec(span(tl.start_us, tl.first_assert_us)), " us, asserts ",
+                 fmt::dec(span(tl.first_assert_us, tl.last_assert_us)), " us");
+  }
+
   // Microseconds on the flow's TSC from `entry_tsc` to the last device put
   // in reset or stopped; `otherwise` when no device was touched.
   [[nodiscard]] uint64_t devices_stopped_after_us(const clock::Clock& clk, uint64_t entry_tsc, uint64_t otherwise) {

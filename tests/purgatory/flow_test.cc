@@ -966,6 +966,24 @@ TEST_F(FlowOverlapTest, LinesBeforeTheResetAreHeldUntilItThenAllComeInOrder) {
     }
   }
   EXPECT_LT(order.back(), index_of_line_starting("limbo: sha256: "));
+  // Where the window went: its parts add up to the times: line's figure.
+  const size_t window_line = index_of_line_starting("limbo: pcie: dma window ");
+  ASSERT_LT(window_line, m.lines().size());
+  EXPECT_EQ(window_line, order.back() + 1);
+  uint64_t parts = 0, window = 0;
+  {
+    std::string line = m.lines()[window_line];
+    window = std::stoull(line.substr(std::strlen("limbo: pcie: dma window ")));
+    for (const char* part : {"to the pcie step ", "discovery and policy ", "functions stopped or started ",
+                             "ports read and endpoints saved ", "asserts "}) {
+      const auto at = line.find(part);
+      ASSERT_NE(at, std::string::npos) << part << " in " << line;
+      parts += std::stoull(line.substr(at + std::strlen(part)));
+    }
+    EXPECT_NE(line.find(" config reads)"), std::string::npos) << line;
+  }
+  EXPECT_EQ(parts, window);
+  EXPECT_EQ(window, times_field("dma window"));
   EXPECT_LT(index_of_line_starting("limbo: sha256: ok"), index_of_line_starting("limbo: times: "));
   EXPECT_LT(index_of_line_starting("limbo: times: "), m.lines().size());
   EXPECT_FALSE(m.console_.holding());
