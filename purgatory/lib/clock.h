@@ -116,6 +116,7 @@ enum class DelayReason : uint8_t {
   kTscNotInvariant,  // the PIT, because the TSC rate may change
   kTscDisagrees,     // the PIT, because the plugin's frequency is off
   kNoClock,          // neither: no delay can be timed
+  kTscMeasuredLater, // issue 19, overlap: the PIT first, the invariant TSC measured against it while the devices settle
 };
 
 [[nodiscard]] constexpr const char* delay_reason_text(DelayReason r) {
@@ -126,6 +127,7 @@ enum class DelayReason : uint8_t {
     case DelayReason::kTscNotInvariant: return "tsc not invariant";
     case DelayReason::kTscDisagrees: return "tsc frequency disagrees with the pit";
     case DelayReason::kNoClock: return "no tsc frequency and the pit does not count";
+    case DelayReason::kTscMeasuredLater: return "invariant tsc, measured against the pit while the devices settle";
   }
   return "?";
 }
@@ -201,6 +203,8 @@ class PitClock {
   void relax() {}
   [[nodiscard]] bool stalled() const { return stalled_; }
   [[nodiscard]] bool counted() const { return ticks_ != 0; }
+  // Input clocks counted so far (as of the last now_us()).
+  [[nodiscard]] uint64_t ticks() const { return ticks_; }
 
  private:
   uint16_t read_counter() {
@@ -236,7 +240,11 @@ template <class PortIo>
 }
 
 // The delay clock the PCIe sequence runs on: the TSC or the PIT, chosen once
-// (choose_delay_clock). `ReadTicks` reads the TSC.
+// (choose_delay_clock), or (issue 19, --pcie-order=overlap with an invariant
+// TSC) the PIT first and the TSC from the moment it has been measured
+// against the PIT (measure_tsc_later): the 10 ms calibration then runs
+// inside the devices' settle time instead of before their reset. `ReadTicks`
+// reads the TSC.
 template <class PortIo, class ReadTicks>
 class DelayClock {
  public:
@@ -252,22 +260,73 @@ class DelayClock {
     tsc_ = Clock(choice.tsc_hz);
     if (choice_.source == DelaySource::kPit) pit_.start();
     origin_ = read_ticks_();
+    base_us_ = 0;
+    measuring_ = false;
+  }
+
+  // On the PIT (select()ed before), an invariant TSC: from the next read
+  // on, the TSC is counted against the PIT; the first read at least
+  // kCalibrationPitTicks (10 ms) of PIT later measures its frequency and
+  // chooses as choose_delay_clock does with `config_hz`. When the TSC is
+  // chosen, the clock goes on from the PIT's time at that read, so it stays
+  // monotonic and every deadline counted before still holds.
+  void measure_tsc_later(uint64_t config_hz) {
+    if (choice_.source != DelaySource::kPit) return;
+    config_hz_ = config_hz;
+    measuring_ = true;
+    measure_from_ticks_ = ~uint64_t{0};  // the next read starts the count
   }
 
   [[nodiscard]] uint64_t now_us() {
-    if (choice_.source == DelaySource::kPit) return pit_.now_us();
-    return tsc_.to_us(read_ticks_() - origin_);
+    if (choice_.source != DelaySource::kPit) return base_us_ + tsc_.to_us(read_ticks_() - origin_);
+    const uint64_t us = pit_.now_us();
+    if (measuring_) measure(us);
+    return us;
   }
   void relax() {}
   [[nodiscard]] const DelayChoice& choice() const { return choice_; }
   [[nodiscard]] bool stalled() const { return choice_.source == DelaySource::kPit && pit_.stalled(); }
+  // measure_tsc_later's result: 0 while not measured (yet), else the TSC
+  // frequency against the PIT; what was chosen with it; when (clock us).
+  [[nodiscard]] uint64_t measured_hz() const { return measured_hz_; }
+  [[nodiscard]] const DelayChoice& measured_choice() const { return measured_choice_; }
+  [[nodiscard]] uint64_t switched_at_us() const { return switched_at_us_; }
 
  private:
+  void measure(uint64_t us) {
+    const uint64_t tsc = read_ticks_();
+    if (measure_from_ticks_ == ~uint64_t{0}) {
+      measure_from_ticks_ = pit_.ticks();
+      measure_from_tsc_ = tsc;
+      return;
+    }
+    const uint64_t pit_ticks = pit_.ticks() - measure_from_ticks_;
+    if (pit_ticks < kCalibrationPitTicks) return;
+    measuring_ = false;
+    if (pit_.stalled() || tsc <= measure_from_tsc_) return;  // no measurement: the PIT stays
+    measured_hz_ = (tsc - measure_from_tsc_) * kPitHz / pit_ticks;
+    measured_choice_ = choose_delay_clock(true, config_hz_, measured_hz_);
+    if (measured_choice_.source != DelaySource::kTsc) return;
+    choice_ = measured_choice_;
+    tsc_ = Clock(choice_.tsc_hz);
+    origin_ = tsc;
+    base_us_ = us;
+    switched_at_us_ = us;
+  }
+
   PitClock<PortIo> pit_;
   ReadTicks read_ticks_;
   DelayChoice choice_;
   Clock tsc_;
   uint64_t origin_ = 0;
+  uint64_t base_us_ = 0;  // the clock's time at origin_ (non-zero after a switch from the PIT)
+  bool measuring_ = false;
+  uint64_t config_hz_ = 0;
+  uint64_t measure_from_ticks_ = 0;
+  uint64_t measure_from_tsc_ = 0;
+  uint64_t measured_hz_ = 0;
+  DelayChoice measured_choice_{DelaySource::kNone, DelayReason::kNoClock, 0};
+  uint64_t switched_at_us_ = 0;
 };
 
 }  // namespace limbo::clock

@@ -54,13 +54,41 @@ class Console {
     emit(c);
   }
 
+  // Issue 19: while held, what would be written is kept, in order, and
+  // written by release(): under --pcie-order=overlap the lines before the
+  // devices are in reset wait until they are (a line takes about 1 ms on
+  // QEMU's serial port). Every line still comes out, in the same order; a
+  // full buffer is written out at once (earlier, never lost). drain()
+  // releases first: a stop or a fault handler's line never waits behind it.
+  void hold() { held_ = true; }
+  void release() {
+    held_ = false;
+    write_held();
+  }
+  [[nodiscard]] bool holding() const { return held_; }
+
   // Waits (bounded) for the UART to send its last byte.
   void drain() {
+    release();
     if (settings_.serial) (void)uart_.drain();
   }
 
  private:
+  static constexpr uint32_t kHeldBytes = 1024;  // the banner, tsc, paging and PCIe order lines: about 500
+
   void emit(char c) {
+    if (held_) {
+      if (held_count_ == kHeldBytes) write_held();
+      held_bytes_[held_count_++] = c;
+      return;
+    }
+    write(c);
+  }
+  void write_held() {
+    for (uint32_t i = 0; i < held_count_; ++i) write(held_bytes_[i]);
+    held_count_ = 0;
+  }
+  void write(char c) {
     if (settings_.serial) (void)uart_.put(static_cast<uint8_t>(c));
     if (settings_.vga) screen_.put(c);
   }
@@ -70,6 +98,9 @@ class Console {
   Settings settings_;
   bool configured_ = false;
   bool at_line_start_ = true;
+  bool held_ = false;
+  uint32_t held_count_ = 0;
+  char held_bytes_[kHeldBytes] = {};
 };
 
 }  // namespace limbo::console

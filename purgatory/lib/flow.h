@@ -142,6 +142,14 @@ template <Machine M>
   if (vars.legacy_pic) pic::init_legacy(machine.port_io());
   con.configure(console::Settings{vars.console_serial != 0, vars.serial_base, vars.serial_baud,
                                   vars.console_vga != 0});
+  // Issue 19, --pcie-order=overlap: the lines up to the devices' reset are
+  // held and written right after it (console::Console::hold): printing them
+  // first would keep the devices running that much longer. The log stamps
+  // each line when it was made.
+  const bool hold_lines = overlap_requested(check_config(vars.limbo_config).accepted ? &vars.limbo_config : nullptr);
+  if constexpr (requires { con.hold(); }) {
+    if (hold_lines) con.hold();
+  }
 
   fmt::println(con, "Limbo purgatory ", kVersion, " entered, jump_back_entry 0x",
                fmt::hex(vars.jump_back_entry), ", panic_kernel ", fmt::dec(vars.panic_kernel));
@@ -199,7 +207,14 @@ template <Machine M>
     // The phase's own clock went with it: its time on the flow's, to the end of the undo.
     times.pcie_us = clk.to_us(machine.read_tsc() - pcie_start);
   };
-  if (overlap) guard_pcie([&] { (void)pcie.begin(); });
+  if (overlap) {
+    guard_pcie([&] {
+      if (pcie.begin()) pcie.print_window(clk, entry_tsc);
+    });
+  }
+  if constexpr (requires { con.release(); }) {
+    if (hold_lines) con.release();
+  }
   auto between_chunks = [&pcie] { pcie.tick(); };
 
   enter_phase(machine, fault::Phase::kVerify);

@@ -98,6 +98,20 @@ struct PcieStepResult {
          config->pcie.order == static_cast<uint32_t>(abi::PcieOrder::kOverlap);
 }
 
+// Issue 19: under overlap, when the run stops between the PCIe step's halves
+// (a damaged image, or a fault in verification or the backup copy, which the
+// exception handler reports), what was already done to the devices: the
+// line, and true; nothing when no reset was left unfinished.
+template <class Sink>
+bool print_left_in_reset_by_overlap(Sink& con, const pcie::Workspace& ws) {
+  if (!ws.begun) return false;
+  fmt::println(con, "pcie: order overlap: ", fmt::dec(ws.plan.port_count), " port", ws.plan.port_count == 1 ? "" : "s",
+               " reset (", fmt::dec(ws.plan.endpoint_count), " endpoints below), ",
+               fmt::dec(ws.plan.function_reset_count), " functions reset by flr or class, ",
+               fmt::dec(ws.plan.stop_count), " stopped before verification; none restored");
+  return true;
+}
+
 // The TSC as the delay clock reads it.
 template <class M>
 struct TscReader {
@@ -142,23 +156,33 @@ class PcieStep {
       return false;
     }
     // The delay clock: the plugin's TSC frequency checked against the PIT.
-    // Under overlap with a TSC that is not invariant the PIT is the clock
-    // whatever it measures: only whether it counts is checked (microseconds,
-    // not the 10 ms calibration, which would stay inside the DMA window).
+    // Under overlap the 10 ms calibration would sit inside the DMA window:
+    // the PIT is the clock from the start when it counts (checked in
+    // microseconds), and an invariant TSC is measured against it while the
+    // devices settle (clock::DelayClock::measure_tsc_later), the clock
+    // going over to it when it agrees; finish() says what was chosen.
     const bool invariant = machine_.tsc_invariant();
-    const bool quick = !invariant && overlap_requested(config_);
-    const uint64_t pit_hz = quick ? (clock::pit_counts(machine_.port_io()) ? 1 : 0)
-                                  : clock::calibrate_tsc_hz(machine_.port_io(), TscReader<M>{&machine_});
-    const clock::DelayChoice choice = clock::choose_delay_clock(invariant, config_->tsc_hz, pit_hz);
+    const bool overlap = overlap_requested(config_);
+    const bool pit_ok = overlap && clock::pit_counts(machine_.port_io());
+    const bool quick = overlap && (!invariant || pit_ok);
+    measure_later_ = overlap && invariant && pit_ok;
+    const uint64_t pit_hz = quick ? (pit_ok ? 1 : 0)
+                                  : overlap ? 0 : clock::calibrate_tsc_hz(machine_.port_io(), TscReader<M>{&machine_});
+    const clock::DelayChoice choice =
+        measure_later_ ? clock::DelayChoice{clock::DelaySource::kPit, clock::DelayReason::kTscMeasuredLater, 0}
+                       : clock::choose_delay_clock(invariant, config_->tsc_hz, pit_hz);
     if (choice.source == clock::DelaySource::kNone) {
       fmt::println(con_, "pcie: not reset: no clock for the delays (", clock::delay_reason_text(choice.reason), ")");
       return false;
     }
-    // Under overlap these two lines come after the resets started: console
-    // output inside the DMA window delays the first reset (a line takes
-    // about 1 ms on QEMU's serial port).
+    // Under overlap these two lines come after the resets started (and the
+    // console holds its output until then: lib/flow.h).
     auto say_clock_and_order = [&] {
-      if (quick) {
+      if (measure_later_) {
+        fmt::println(con_, "pcie: delays on the pit until the tsc is measured against it (",
+                     clock::delay_reason_text(choice.reason), "; tsc ", fmt::dec(config_->tsc_hz / 1000),
+                     " kHz from the loader)");
+      } else if (quick) {
         fmt::println(con_, "pcie: delays on the pit (", clock::delay_reason_text(choice.reason), "; tsc ",
                      fmt::dec(config_->tsc_hz / 1000), " kHz from the loader; the pit counts, not measured against it)");
       } else {
@@ -166,13 +190,13 @@ class PcieStep {
                      clock::delay_reason_text(choice.reason), "; tsc ", fmt::dec(config_->tsc_hz / 1000),
                      " kHz from the loader, ", fmt::dec(pit_hz / 1000), " kHz against the pit)");
       }
-      fmt::println(con_, overlap_requested(config_)
+      fmt::println(con_, overlap
                              ? "pcie: order overlap: devices reset first, the image verified during their settle time"
                              : "pcie: order serial: the image verified first, then the devices reset");
     };
-    const bool overlap = overlap_requested(config_);
     if (!overlap) say_clock_and_order();
     delay_.select(choice);
+    if (measure_later_) delay_.measure_tsc_later(config_->tsc_hz);
     start_us_ = delay_.now_us();
     start_tsc_ = machine_.read_tsc();
     auto&& space = machine_.pcie_config_space(settings);  // a backend by value (ECAM) or a reference (tests)
@@ -204,6 +228,7 @@ class PcieStep {
     UnprefixedSink<Console> sink(con_);
     pcie::Workspace& ws = machine_.pcie_workspace();
     const pcie::Totals totals = pcie::finish_quiesce(space, mmio, delay_, sink, settings, ws, &config_->pcie_rules);
+    if (measure_later_) say_measured(ws);
     // Where the time went, for whoever reads a slow reset: the phases of the
     // one parallel sequence, on the delay clock.
     const pcie::Timeline& tl = ws.reset.timeline;
@@ -236,12 +261,28 @@ class PcieStep {
   // Before the halting or rebooting line of a damaged image under overlap:
   // what was already done to the devices (nothing restored).
   void print_left_in_reset() {
+    if (started_) (void)print_left_in_reset_by_overlap(con_, machine_.pcie_workspace());
+  }
+
+  // Issue 19, overlap: where the DMA window went, on one line after the
+  // resets started (the parts add up to the times: line's dma window):
+  //   pcie: dma window 9120 us: to the pcie step 610 us, discovery and policy
+  //   2100 us (233 config reads), functions stopped or started 40 us, ports read and
+  //   endpoints saved 350 us, asserts 6020 us
+  void print_window(const clock::Clock& clk, uint64_t entry_tsc) {
     if (!started_) return;
     const pcie::Workspace& ws = machine_.pcie_workspace();
-    fmt::println(con_, "pcie: order overlap: ", fmt::dec(ws.plan.port_count), " port", ws.plan.port_count == 1 ? "" : "s",
-                 " reset (", fmt::dec(ws.plan.endpoint_count), " endpoints below), ",
-                 fmt::dec(ws.plan.function_reset_count), " functions reset by flr or class, ",
-                 fmt::dec(ws.plan.stop_count), " stopped before verification; none restored");
+    const uint64_t to_step = clk.to_us(start_tsc_ - entry_tsc);
+    const pcie::FunctionTimeline& ft = ws.functions.timeline;
+    const pcie::Timeline& tl = ws.reset.timeline;
+    auto span = [](uint64_t from, uint64_t to) { return to > from ? to - from : 0; };
+    const uint64_t window = devices_stopped_after_us(clk, entry_tsc, 0);
+    fmt::println(con_, "pcie: dma window ", fmt::dec(window), " us: to the pcie step ", fmt::dec(to_step),
+                 " us, discovery and policy ", fmt::dec(span(start_us_, ft.start_us)), " us (",
+                 fmt::dec(ws.topology.config_reads), " config reads), functions stopped or started ",
+                 fmt::dec(span(ft.start_us, tl.start_us)), " us, ports read and endpoints saved ",
+                 fmt::dec(span(tl.start_us, tl.first_assert_us)), " us, asserts ",
+                 fmt::dec(span(tl.first_assert_us, tl.last_assert_us)), " us");
   }
 
   // Microseconds on the flow's TSC from `entry_tsc` to the last device put
@@ -258,12 +299,34 @@ class PcieStep {
   [[nodiscard]] uint64_t start_tsc() const { return start_tsc_; }
 
  private:
+  // Overlap with an invariant TSC: what its measurement against the PIT,
+  // made during the settle time, chose.
+  void say_measured(const pcie::Workspace& ws) {
+    const clock::DelayChoice& c = delay_.measured_choice();
+    if (delay_.measured_hz() == 0) {
+      fmt::println(con_, "pcie: delays stayed on the pit (the tsc could not be measured against it)");
+      return;
+    }
+    const uint64_t clear = ws.reset.timeline.last_clear_us;
+    if (c.source == clock::DelaySource::kTsc) {
+      const uint64_t at = delay_.switched_at_us();
+      fmt::print(con_, "pcie: delays on the tsc from ", fmt::dec(at > clear ? (at - clear) / 1000 : 0),
+                 " ms after the clear (");
+    } else {
+      fmt::print(con_, "pcie: delays stayed on the pit (");
+    }
+    fmt::println(con_, clock::delay_reason_text(c.reason), "; tsc ", fmt::dec(config_->tsc_hz / 1000),
+                 " kHz from the loader, ", fmt::dec(delay_.measured_hz() / 1000),
+                 " kHz against the pit, measured while the devices settled)");
+  }
+
   M& machine_;
   Console& con_;
   const abi::Config* config_;
   report::Report& report_;
   Delay delay_;
   bool started_ = false;
+  bool measure_later_ = false;  // overlap, invariant TSC, the PIT counts
   uint64_t start_us_ = 0;
   uint64_t start_tsc_ = 0;  // 0: begin() never reached the reset
 };

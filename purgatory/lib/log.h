@@ -169,6 +169,10 @@ class LoggedConsole {
     recorder_.put(c, recorder_.at_line_start() ? read_tsc_() : 0);
   }
   void drain() { console_.drain(); }
+  // The real console's output held back (console::Console::hold); the log
+  // still takes each line as it comes, stamped with its own time.
+  void hold() { console_.hold(); }
+  void release() { console_.release(); }
 
   Recorder& recorder() { return recorder_; }
   Console& console() { return console_; }

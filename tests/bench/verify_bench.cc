@@ -220,7 +220,8 @@ void switch_model(benchmark::State& state, bool overlap) {
   const int ports = static_cast<int>(state.range(0));
   const Image& im = debian_image();
   auto ws = std::make_unique<pcie::Workspace>();
-  double modelled_ms = 0, verify_ms = 0, discovery_ms = 0;
+  double modelled_ms = 0, verify_ms = 0, discovery_ms = 0, before_reset_ms = 0, after_ready_ms = 0;
+  uint32_t discovery_reads = 0;
   uint32_t reset = 0;
   for (auto _ : state) {
     pt::FakeClock clock;
@@ -229,6 +230,8 @@ void switch_model(benchmark::State& state, bool overlap) {
     pt::build_many_ports(fabric, ports);
     abi::PcieSettings settings{};
     settings.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
+    // The order as the purgatory gets it (overlap reads less before the resets).
+    settings.order = static_cast<uint32_t>(overlap ? abi::PcieOrder::kOverlap : abi::PcieOrder::kSerial);
     for (const auto& w : fabric.windows()) settings.ecam[settings.ecam_count++] = w;
     NullSink sink;
     using Steady = std::chrono::steady_clock;
@@ -265,6 +268,9 @@ void switch_model(benchmark::State& state, bool overlap) {
     }
     modelled_ms = (clock.peek() - start) / 1000.0;
     discovery_ms = (ws->functions.timeline.start_us - start) / 1000.0;
+    discovery_reads = ws->topology.config_reads;
+    before_reset_ms = (ws->reset.timeline.last_assert_us - start) / 1000.0;
+    after_ready_ms = (ws->reset.timeline.end_us - ws->reset.timeline.settle_end_us) / 1000.0;
     reset = totals.reset;
   }
   const double bound_ms = (pcie::kLinuxSecondaryBusResetHoldUs + 100000) / 1000.0;  // hold + settle; ready at once
@@ -274,6 +280,9 @@ void switch_model(benchmark::State& state, bool overlap) {
   state.counters["verify_ms"] = verify_ms;
   state.counters["modelled_ms"] = modelled_ms;
   state.counters["discovery_ms"] = discovery_ms;  // config reads at 1 us each before the first reset
+  state.counters["discovery_reads"] = discovery_reads;
+  state.counters["to_last_assert_ms"] = before_reset_ms;  // discovery, save, mask, asserts: the model's DMA window
+  state.counters["after_settle_ms"] = after_ready_ms;      // ready poll, restore, status clear, unmask
   state.counters["over_bound_ms"] = modelled_ms - (overlap ? std::max(bound_ms, verify_ms) : bound_ms + verify_ms);
   if (reset != static_cast<uint32_t>(ports)) state.SkipWithError("not every port's endpoint was reset");
 }

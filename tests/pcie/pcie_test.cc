@@ -1678,6 +1678,63 @@ TEST(Overlap, EveryAssertAndFlrBeforeTheWorkNothingBelowReadBeforeItsSettle) {
   }
 }
 
+// Under overlap discovery reads only device 0 below a root or downstream
+// port (Linux's default scan): the same table and decisions as serial on the
+// QEMU-like fabric, 31 reads fewer per such port's bus, and no read of a
+// device number past 0 there.
+TEST(Overlap, DiscoveryReadsDeviceZeroOnlyBelowPortsWithTheSameDecisions) {
+  Scenario serial;
+  build_qemu_like(serial.fabric);
+  serial.quiesce();
+  Overlapped overlap;
+  build_qemu_like(overlap.fabric);
+  abi::PcieSettings s = settings_for(overlap.fabric);
+  s.order = static_cast<uint32_t>(abi::PcieOrder::kOverlap);
+  overlap.overlap(150000, 1000, &s);
+  const Topology& a = serial.ws->topology;
+  const Topology& b = overlap.ws->topology;
+  ASSERT_EQ(a.count, b.count);
+  uint32_t scanned_port_buses = 0;
+  for (int i = 0; i < a.count; ++i) {
+    EXPECT_TRUE(a.functions[i].address == b.functions[i].address) << i;
+    EXPECT_EQ(serial.ws->plan.decisions[i].action, overlap.ws->plan.decisions[i].action) << i;
+    EXPECT_EQ(serial.ws->plan.decisions[i].reason, overlap.ws->plan.decisions[i].reason) << i;
+    if (leads_to_one_device(a.functions[i]) && a.functions[i].bus_state == BusState::kScanned) ++scanned_port_buses;
+  }
+  EXPECT_EQ(scanned_port_buses, 5u);  // four root ports and the switch's downstream port
+  EXPECT_EQ(b.config_reads + 31 * scanned_port_buses, a.config_reads);
+  EXPECT_EQ(serial.totals.reset, overlap.totals.reset);
+  for (const Access& x : overlap.fabric.log) {
+    if (x.time_us > overlap.ws->reset.timeline.first_assert_us) break;
+    const int parent = [&] {
+      for (int i = 0; i < b.count; ++i)
+        if (b.functions[i].is_bridge() && b.functions[i].secondary_bus == x.address.bus && x.address.bus != 0) return i;
+      return -1;
+    }();
+    if (parent >= 0 && leads_to_one_device(b.functions[parent])) {
+      EXPECT_EQ(device_of(x.address), 0) << "bus " << int(x.address.bus);
+    }
+  }
+}
+
+// The trade-off (discovery.h ScanBelowPorts): a device numbered past 0 below
+// a root port, which only a platform needing Linux's pci=pcie_scan_all has,
+// is seen by serial and not by overlap.
+TEST(Overlap, ADevicePastZeroBelowARootPortIsSeenOnlyBySerial) {
+  for (const bool overlapped : {false, true}) {
+    Scenario r;
+    r.fabric.add_window(0, 0, 255);
+    r.fabric.add(bdf(0, 2), root_port(1, 1));
+    r.fabric.add(bdf(1, 0), endpoint());
+    r.fabric.add(bdf(1, 3), endpoint(0x8086, 0x10d4));
+    abi::PcieSettings s = settings_for(r.fabric);
+    s.order = static_cast<uint32_t>(overlapped ? abi::PcieOrder::kOverlap : abi::PcieOrder::kSerial);
+    r.quiesce(s);
+    EXPECT_EQ(r.ws->topology.count, overlapped ? 2 : 3);
+    EXPECT_EQ(r.index_of(bdf(1, 3)) >= 0, !overlapped);
+  }
+}
+
 TEST(Overlap, RestoreComesAfterEachEndpointAnsweredAsItself) {
   Overlapped r;
   build_many_ports(r.fabric, 2);

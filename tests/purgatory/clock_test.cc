@@ -206,5 +206,61 @@ TEST(DelayClock, PitSourceIgnoresTheTsc) {
   EXPECT_NEAR(static_cast<double>(clock.now_us()), 20000.0, 2.0);
 }
 
+// Issue 19, overlap with an invariant TSC: a delay clock on the PIT whose
+// TSC (really 2 GHz) is measured against it from the first read on, the
+// loader having said `loader_hz`.
+struct MeasuredLater {
+  FakePit pit;
+  uint64_t tsc = 777;
+  struct Read {
+    uint64_t* tsc;
+    uint64_t operator()() const { return *tsc; }
+  };
+  DelayClock<FakePit, Read> clock{pit, Read{&tsc}, DelayChoice{DelaySource::kPit, DelayReason::kTscMeasuredLater, 0}};
+  explicit MeasuredLater(uint64_t loader_hz) {
+    clock.measure_tsc_later(loader_hz);
+    (void)clock.now_us();  // starts the count
+  }
+  uint64_t step_1ms() {  // 1 ms on both
+    pit.time_ns += 1000000;
+    tsc += 2 * kGHz / 1000;
+    return clock.now_us();
+  }
+};
+
+// The first read 10 ms of PIT later measures the TSC, which then takes over
+// from the PIT's time: monotonic, no jump, the same rate.
+TEST(DelayClock, MeasuredLaterTheTscTakesOverFromThePitWithoutAJump) {
+  MeasuredLater m(2 * kGHz);
+  auto& clock = m.clock;
+  uint64_t last = clock.now_us();
+  for (int i = 0; i < 30; ++i) {
+    const uint64_t now = m.step_1ms();
+    EXPECT_GE(now, last + 990) << i;
+    EXPECT_LE(now, last + 1010) << i;
+    last = now;
+    if (i < 9) {
+      EXPECT_EQ(clock.choice().source, DelaySource::kPit) << i;
+    }
+  }
+  EXPECT_EQ(clock.choice().source, DelaySource::kTsc);
+  EXPECT_EQ(clock.measured_choice().reason, DelayReason::kTscAgrees);
+  EXPECT_NEAR(static_cast<double>(clock.measured_hz()), 2e9, 2e9 / 1000);
+  EXPECT_NEAR(static_cast<double>(clock.switched_at_us()), 10000.0, 1000.0);
+  // On the TSC now: the PIT is no longer read.
+  m.pit.time_ns += 500000000;
+  EXPECT_EQ(clock.now_us(), last);
+}
+
+TEST(DelayClock, MeasuredLaterATscThatDisagreesLeavesThePitInCharge) {
+  MeasuredLater m(3 * kGHz);  // the loader's figure; the TSC really runs at 2 GHz
+  for (int i = 0; i < 20; ++i) (void)m.step_1ms();
+  EXPECT_EQ(m.clock.choice().source, DelaySource::kPit);
+  EXPECT_EQ(m.clock.measured_choice().reason, DelayReason::kTscDisagrees);
+  EXPECT_NEAR(static_cast<double>(m.clock.measured_hz()), 2e9, 2e9 / 1000);
+  m.pit.time_ns += 5000000;
+  EXPECT_NEAR(static_cast<double>(m.clock.now_us()), 25000.0, 2.0);  // still the PIT's time
+}
+
 }  // namespace
 }  // namespace limbo::clock

@@ -97,6 +97,37 @@ TEST(Console, NothingConfiguredWritesNothing) {
   for (uint16_t cell : cells.cells) EXPECT_EQ(cell, 0);  // screen untouched
 }
 
+// Issue 19: under --pcie-order=overlap the flow holds the console until the
+// devices are in reset: nothing reaches the UART while held, every byte comes
+// out at the release in order, a full buffer goes out early, drain releases.
+TEST(Console, HeldOutputComesOutWholeAndInOrderAtTheRelease) {
+  FakePortIo io;
+  FakeVgaCells cells;
+  TestConsole con(io, cells);
+  con.configure({true, 0x3f8, 115200, false});
+  const size_t after_init = io.accesses.size();
+  con.hold();
+  fmt::println(con, "one");
+  fmt::print(con, "two, ");
+  EXPECT_EQ(io.transmitted, "");
+  EXPECT_EQ(io.accesses.size(), after_init);  // not even a status read
+  EXPECT_FALSE(con.at_line_start());          // the line state is the text's, held or not
+  con.release();
+  fmt::println(con, "then");
+  EXPECT_EQ(io.transmitted, "limbo: one\r\nlimbo: two, then\r\n");
+  con.hold();
+  std::string expected = io.transmitted;
+  for (int i = 0; i < 100; ++i) {  // 100 x 20 bytes: more than the buffer holds
+    fmt::println(con, "line ", fmt::dec(i / 10), fmt::dec(i % 10), " of the banner");
+    expected += "limbo: line " + std::to_string(i / 10) + std::to_string(i % 10) + " of the banner\r\n";
+  }
+  EXPECT_GT(io.transmitted.size(), 0u + expected.size() - 100 * 30);  // the first part went out early
+  EXPECT_LT(io.transmitted.size(), expected.size());
+  con.drain();  // a stop's drain releases
+  EXPECT_FALSE(con.holding());
+  EXPECT_EQ(io.transmitted, expected);
+}
+
 TEST(VgaText, ScrollsWhenTheScreenIsFull) {
   FakeVgaCells cells;
   vga::TextConsole screen(cells);

@@ -147,6 +147,8 @@ class FakeMachine {
   int faults = 0;
   int fault_on_assert = 0;        // fault on the write asserting SBR on this port (1-based), 0: never
   int asserts_seen = 0;
+  size_t serial_at_first_assert = SIZE_MAX;      // console bytes sent before the first Secondary Bus Reset
+  size_t port_writes_at_first_assert = SIZE_MAX;  // port accesses (io_.accesses) before it
   bool fault_on_reads = false;    // every config read faults (while armed)
   bool fault_on_clear = false;    // the write clearing SBR faults (the undo)
   bool fault_in_report = false;   // the report's command-line access faults
@@ -178,6 +180,10 @@ void FaultingSpace::write16(abi::PciAddress a, uint16_t o, uint16_t v) {
   const bool sbr = pcie::BridgeControl::from_value(v).secondary_bus_reset();
   if (bridge_control && !sbr && m.fault_on_clear && m.phase == fault::Phase::kPcieUndo) m.fault();
   f.write16(a, o, v);
+  if (bridge_control && sbr && m.asserts_seen == 0) {
+    m.serial_at_first_assert = m.io_.transmitted.size();
+    m.port_writes_at_first_assert = m.io_.accesses.size();
+  }
   if (bridge_control && sbr && ++m.asserts_seen == m.fault_on_assert) m.fault();
 }
 
@@ -942,6 +948,121 @@ TEST_F(FlowOverlapTest, PitTimeAccumulatesAcrossALongHashThatWrapsItManyTimes) {
   EXPECT_GE(ready_at + 1000, truth) << "ready at " << ready_at << " us, truth " << truth << " us";
   EXPECT_FALSE(has_line_starting("limbo: pcie: the pit stopped counting"));
   EXPECT_GT(m.io_.pit_latches, 48u);
+}
+
+// Issue 19: nothing reaches the console before the devices are in reset under
+// overlap (the lines are held), and every line still comes, in order.
+TEST_F(FlowOverlapTest, LinesBeforeTheResetAreHeldUntilItThenAllComeInOrder) {
+  EXPECT_EQ(run(), Outcome::kJump);
+  EXPECT_EQ(m.serial_at_first_assert, 0u) << m.serial();
+  const std::vector<size_t> order{
+      index_of_line_starting("limbo: Limbo purgatory "), index_of_line_starting("limbo: tsc 1000000 kHz"),
+      index_of_line_starting("limbo: paging: own identity tables"), index_of_line_starting("limbo: pcie: delays on "),
+      index_of_line_starting("limbo: pcie: order overlap: ")};
+  for (size_t i = 0; i < order.size(); ++i) {
+    EXPECT_LT(order[i], m.lines().size()) << i;
+    if (i > 0) {
+      EXPECT_EQ(order[i], order[i - 1] + 1) << i << "\n" << m.serial();
+    }
+  }
+  EXPECT_LT(order.back(), index_of_line_starting("limbo: sha256: "));
+  // Where the window went: its parts add up to the times: line's figure.
+  const size_t window_line = index_of_line_starting("limbo: pcie: dma window ");
+  ASSERT_LT(window_line, m.lines().size());
+  EXPECT_EQ(window_line, order.back() + 1);
+  uint64_t parts = 0, window = 0;
+  {
+    std::string line = m.lines()[window_line];
+    window = std::stoull(line.substr(std::strlen("limbo: pcie: dma window ")));
+    for (const char* part : {"to the pcie step ", "discovery and policy ", "functions stopped or started ",
+                             "ports read and endpoints saved ", "asserts "}) {
+      const auto at = line.find(part);
+      ASSERT_NE(at, std::string::npos) << part << " in " << line;
+      parts += std::stoull(line.substr(at + std::strlen(part)));
+    }
+    EXPECT_NE(line.find(" config reads)"), std::string::npos) << line;
+  }
+  EXPECT_EQ(parts, window);
+  EXPECT_EQ(window, times_field("dma window"));
+  EXPECT_LT(index_of_line_starting("limbo: sha256: ok"), index_of_line_starting("limbo: times: "));
+  EXPECT_LT(index_of_line_starting("limbo: times: "), m.lines().size());
+  EXPECT_FALSE(m.console_.holding());
+}
+
+TEST_F(FlowOverlapTest, SerialOrderPrintsAsItGoes) {
+  vars.limbo_config.pcie.order = static_cast<uint32_t>(abi::PcieOrder::kSerial);
+  EXPECT_EQ(run(), Outcome::kJump);
+  ASSERT_NE(m.serial_at_first_assert, SIZE_MAX);
+  const std::string before = m.serial().substr(0, m.serial_at_first_assert);
+  EXPECT_NE(before.find("limbo: sha256: ok"), std::string::npos) << before;
+  EXPECT_NE(before.find("limbo: pcie: order serial: "), std::string::npos) << before;
+}
+
+// Issue 19: with an invariant TSC and a counting PIT, overlap does not
+// calibrate before the reset (10 ms inside the DMA window): the PIT times the
+// hold and the clear, the TSC is measured against it during the settle time
+// and takes over; the settle time is still 100 ms of real time.
+TEST_F(FlowOverlapTest, InvariantTscIsMeasuredDuringTheSettleTimeNotBeforeTheReset) {
+  // A free-running counter 2 on the fabric's time; each latch a microsecond
+  // on both the fabric and the TSC (which stay one clock at 1 GHz).
+  m.io_.pit_time_us = [this] {
+    m.fabric_clock.advance(1);
+    m.tsc_ += kTscHz / 1000000;
+    return m.fabric_clock.peek();
+  };
+  g_block_cost_us = 100;  // a 27 ms verification
+  EXPECT_EQ(run(), Outcome::kJump);
+  // No mode 0 programming (calibrate_tsc_hz) at all, before the reset or after.
+  for (const auto& w : m.io_.writes_to(clock::kPitControl)) {
+    const auto word = clock::PitControlWord::from_value(w.value);
+    if (word.read_write() != clock::kAccessLatch) {
+      EXPECT_EQ(word.mode(), clock::kPitMode2);
+    }
+  }
+  EXPECT_TRUE(has_line("limbo: pcie: delays on the pit until the tsc is measured against it (invariant tsc, measured "
+                       "against the pit while the devices settle; tsc 1000000 kHz from the loader)"));
+  EXPECT_TRUE(has_line_starting("limbo: pcie: delays on the tsc from "));
+  const std::vector<std::string> lines = m.lines();
+  size_t switched = lines.size();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
+    if (line.rfind("limbo: pcie: delays on the tsc from ", 0) != 0) continue;
+    switched = i;
+    EXPECT_NE(line.find(" ms after the clear (invariant tsc agrees with the pit; tsc 1000000 kHz from the loader, "),
+              std::string::npos) << line;
+    EXPECT_NE(line.find(" kHz against the pit, measured while the devices settled)"), std::string::npos) << line;
+  }
+  EXPECT_LT(index_of_line_starting("limbo: sha256: ok"), switched);
+  EXPECT_LT(times_field("dma window"), 5000u);  // no 10 ms calibration in it
+  // The settle time counted across the switch: 100 ms of the fabric's time.
+  uint64_t last_clear = 0, first_read = 0;
+  for (const auto& [t, asserted] : bridge_writes())
+    if (!asserted) last_clear = t;
+  for (const auto& a : m.fabric.log) {
+    if (pcie::operator==(a.address, pcie::testing::bdf(1, 0)) && a.time_us > last_clear && first_read == 0) first_read = a.time_us;
+  }
+  EXPECT_GE(first_read, last_clear + 100000);
+  EXPECT_LE(first_read, last_clear + 100000 + 2000);
+}
+
+// Issue 19: what the exception handler prints when a fault stops the run
+// between the halves (verification, the backup copy): the damaged-image
+// line, from the workspace; nothing once the second half has run.
+TEST_F(FlowOverlapTest, AStopBetweenTheHalvesSaysThePortsWereResetAFinishedRunSaysNothing) {
+  m.phys(kInitrdAt)[7] ^= 1;
+  EXPECT_EQ(run(), Outcome::kHalt);
+  testing::StringSink said;
+  EXPECT_TRUE(print_left_in_reset_by_overlap(said, m.pcie_workspace()));
+  EXPECT_EQ(said.text,
+            "pcie: order overlap: 2 ports reset (2 endpoints below), 0 functions reset by flr or class, 0 stopped "
+            "before verification; none restored\n");
+}
+
+TEST_F(FlowOverlapTest, AFinishedOverlapRunLeavesNothingToSayOnAFault) {
+  EXPECT_EQ(run(), Outcome::kJump);
+  testing::StringSink said;
+  EXPECT_FALSE(print_left_in_reset_by_overlap(said, m.pcie_workspace()));
+  EXPECT_EQ(said.text, "");
 }
 
 static_assert(Machine<FakeMachine>);

@@ -275,6 +275,10 @@ struct HandlerMachine {
     arch::Msr msr;
     (void)mce::log_and_clear(con, msr, arch::machine_check);
   }
+  // Issue 19: a stop between the overlapped order's halves (verification,
+  // the backup copy) leaves the devices reset and not restored: said, as
+  // for a damaged image.
+  if (action != fault::Action::kResume) (void)flow::print_left_in_reset_by_overlap(con, arch::pcie_workspace());
   fault::print_decision(con, phase, action, false);
   con.drain();
 #if defined(LIMBO_TEST_FAULT)

@@ -313,12 +313,27 @@ void probe_methods(Reader& space, Function& f, uint8_t virtio_common_cfg) {
 
 }  // namespace detail
 
+// A PCI Express root port or switch downstream port: its secondary bus is
+// its link, with one device on it (device 0).
+[[nodiscard]] constexpr bool leads_to_one_device(const Function& port) {
+  return port.is_bridge() && (port.type == PortType::kRootPort || port.type == PortType::kSwitchDownstreamPort);
+}
+
+// What discovery reads on a root port's or downstream port's secondary bus:
+// every device number (the serial order, as it always did), or device 0
+// only (issue 19: --pcie-order=overlap, where each read before the resets
+// keeps the devices running; Linux's own default scan). A device past 0
+// below such a port, which only a platform needing Linux's pci=pcie_scan_all
+// has, is then not seen: its port is reset without its state saved.
+enum class ScanBelowPorts : uint8_t { kEveryDevice, kDeviceZero };
+
 // Fills `t` from the given root buses (abi::PciAddress: segment and bus
 // count). Returns false when the table filled up (t.truncated): functions
 // past the capacity are unknown, and bridges whose bus was not scanned say
 // so (BusState::kPending), which the policy treats as "leave alone".
 template <ConfigReader Space>
-[[nodiscard]] bool discover(Space& raw_space, const abi::PciAddress* roots, size_t root_count, Topology& t) {
+[[nodiscard]] bool discover(Space& raw_space, const abi::PciAddress* roots, size_t root_count, Topology& t,
+                            ScanBelowPorts below_ports = ScanBelowPorts::kEveryDevice) {
   t.count = 0;
   t.truncated = false;
   t.root_buses_scanned = 0;
@@ -420,7 +435,14 @@ template <ConfigReader Space>
         fn = next;
       }
     } else {
-      for (int dev = 0; dev < kDevicesPerBus; ++dev) {
+      // Below a root port or a switch downstream port the link leads to one
+      // device, device 0 (PCIe r6.0 §7.3.1; Linux's only_one_child() scans
+      // no other number there unless pci=pcie_scan_all). kDeviceZero skips
+      // the other 31 numbers, a config read each.
+      const bool one_device = below_ports == ScanBelowPorts::kDeviceZero && bus.parent != kNoFunction &&
+                              leads_to_one_device(t.functions[bus.parent]);
+      const int devices = one_device ? 1 : kDevicesPerBus;
+      for (int dev = 0; dev < devices; ++dev) {
         for (int fn = 0; fn < kFunctionsPerDevice; ++fn) {
           const abi::PciAddress a =
               make_address(bus.segment, bus.bus, static_cast<uint8_t>(dev), static_cast<uint8_t>(fn));

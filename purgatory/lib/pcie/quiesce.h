@@ -37,6 +37,10 @@ struct Workspace {
   FunctionWork functions;
   abi::PciAddress roots[abi::kMaxRootBuses > abi::kMaxEcamWindows ? abi::kMaxRootBuses : abi::kMaxEcamWindows];
   bool truncated;  // discovery's table was full (begin_quiesce to finish_quiesce)
+  // Issue 19: begin_quiesce started the resets and finish_quiesce has not
+  // begun: the devices are in reset (or stopped) and nothing is restored.
+  // Read by the exception handler to say so when a fault ends the run there.
+  bool begun;
 };
 // Plain data: a global Workspace is all zero and may be placed in a NOBITS
 // section (`[[gnu::section(".bss.<name>")]] pcie::Workspace w;`), so the
@@ -351,17 +355,24 @@ bool begin_quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const ab
                    Workspace& ws, const abi::PcieRules* rules = nullptr) {
   const Settings settings = settings_from_abi(abi_settings, rules);
   ws.reset.asserted = ws.reset.cleared = 0;  // abandon_reset() after a fault before start_ports()
+  ws.begun = false;
   if (!settings.enabled) {
     fmt::println(sink, "limbo: pcie off");
     return false;
   }
   const size_t roots = root_buses(abi_settings, ws.roots);
-  ws.truncated = !discover(space, ws.roots, roots, ws.topology);
+  // Overlap: only what the decision and the restore need is read before
+  // the resets (discovery.h ScanBelowPorts).
+  const ScanBelowPorts below_ports = abi_settings.order == static_cast<uint32_t>(abi::PcieOrder::kOverlap)
+                                         ? ScanBelowPorts::kDeviceZero
+                                         : ScanBelowPorts::kEveryDevice;
+  ws.truncated = !discover(space, ws.roots, roots, ws.topology, below_ports);
   decide(ws.topology, settings, ws.plan);
   // The functions' FLRs and class resets start first, so that their waits
   // run during the ports' hold and settle time.
   start_functions(space, mmio, clock, ws.topology, ws.plan, settings, ws.functions);
   start_ports(space, clock, ws.topology, ws.plan, ws.reset);
+  ws.begun = true;
   return true;
 }
 
@@ -396,6 +407,7 @@ template <ConfigSpace Space, Mmio MmioSpace, Clock C, class Sink>
 Totals finish_quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::PcieSettings& abi_settings,
                       Workspace& ws, const abi::PcieRules* rules = nullptr) {
   Totals totals;
+  ws.begun = false;  // from here a fault is the PCIe phase's own (resumed, lib/fault.h)
   const Settings settings = settings_from_abi(abi_settings, rules);
   totals.enabled = settings.enabled;
   if (!settings.enabled) return totals;
