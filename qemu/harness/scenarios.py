@@ -141,6 +141,12 @@ kScenarios = {
         '--on-fault=reboot (the default): the diagnosis, the reset ways, and '
         'the machine resets (QEMU exits: -no-reboot)',
         guest_args='limbo.test_fault=verify'),
+    'fault-verify-overlap': Scenario(
+        'fault-verify-overlap', 'guest-safety.img', 'limbo', False,
+        'the same fault under --pcie-order=overlap on the fabric topology: the '
+        'ports are already in reset when the hash faults, and the diagnosis '
+        'says so (ports reset, none restored) before the reset ways',
+        devices='fabric', guest_args='limbo.test_fault=verify limbo.pcie_order=overlap'),
     'fault-handler': Scenario(
         'fault-handler', 'guest-safety.img', 'limbo', False,
         'a fault inside the fault handler: ud2 as the hash starts, '
@@ -305,6 +311,9 @@ for _suite, _release in kSuites.items():
       devices='fabric', suite=_suite)
 
 
+# Scenarios on the fabric in which no capture kernel runs: no device state
+# to judge in one.
+kNoCaptureOnFabric = ('overlapdamage-fabric', 'fault-verify-overlap')
 kDamageScenarios = {'damage': 'initrd', 'reboot': 'kernel', 'overlapdamage-fabric': 'initrd'}
 
 

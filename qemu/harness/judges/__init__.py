@@ -19,7 +19,7 @@ from harness.judges.loader import (
 from harness.judges.record import judge_record
 from harness.reading import (
     capture_cmdline, kStockPurgatoryLine, milestones, parse_limbo_report)
-from harness.scenarios import kDamageScenarios
+from harness.scenarios import kDamageScenarios, kNoCaptureOnFabric
 
 
 @dataclasses.dataclass
@@ -175,7 +175,7 @@ def judge_checks(run):
       errors.append('QEMU exited without the capture init powering off')
   elif sc.name in kDamageScenarios:
     check('damaged-image').extend(judge_damage(run, limbo_msgs, ms))
-  elif sc.name in ('fault-verify', 'fault-verify-halt'):
+  elif sc.name in ('fault-verify', 'fault-verify-halt', 'fault-verify-overlap'):
     check('fault-in-verify').extend(judge_fault_verify(run, texts, limbo_msgs, ms))
   elif sc.name == 'fault-handler':
     check('fault-in-handler').extend(judge_fault_handler(run, limbo_msgs, ms))
@@ -226,9 +226,9 @@ def judge_checks(run):
   if sc.name == 'overlapdamage-fabric':
     check('overlap-order', next((m for m in limbo_msgs if m.startswith('limbo: pcie: order overlap')), '')
           ).extend(judge_overlap_damage(limbo_msgs))
-  if sc.devices in ('nvme', 'fabric') and sc.name != 'overlapdamage-fabric':
+  if sc.devices in ('nvme', 'fabric') and sc.name not in kNoCaptureOnFabric:
     check('nvme-state', first('CAPTURE: nvme ')).extend(judge_nvme(run, texts))
-  if sc.devices == 'fabric' and sc.name != 'overlapdamage-fabric':
+  if sc.devices == 'fabric' and sc.name not in kNoCaptureOnFabric:
     check('fabric-devices', pcie_tally(limbo_msgs)).extend(judge_fabric(run, texts, limbo_msgs))
   if sc.devices == 'flat':
     check('flat-devices', pcie_tally(limbo_msgs)).extend(judge_flat(run, texts, limbo_msgs))

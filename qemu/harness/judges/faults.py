@@ -230,6 +230,18 @@ def judge_fault_verify(run, texts, limbo_msgs, ms):
             else 'limbo: rebooting: fault in the verify phase (--on-fault=reboot); not jumping')
   if wanted not in limbo_msgs:
     errors.append(f'no "{wanted}" line')
+  elif run.scenario.name.endswith('-overlap'):
+    # Under overlap the ports were put in reset before the hash started:
+    # the diagnosis says so, between the exception and the decision.
+    reset = [i for i, m in enumerate(limbo_msgs)
+             if m.startswith('limbo: pcie: order overlap: 2 ports reset (2 endpoints below), ')
+             and m.endswith('none restored')]
+    exception = next((i for i, m in enumerate(limbo_msgs) if m.startswith('limbo: EXCEPTION')), None)
+    if not reset:
+      errors.append('no "limbo: pcie: order overlap: 2 ports reset (2 endpoints below), ... '
+                    'none restored" line: the fault report does not say the ports were reset')
+    elif exception is None or not exception < reset[0] < limbo_msgs.index(wanted):
+      errors.append('the ports-reset line is not between the exception and the decision')
   if any(m.startswith('limbo: sha256: ok') for m in limbo_msgs):
     errors.append('verification completed despite the fault')
   if ms.capture_kernel is not None:
