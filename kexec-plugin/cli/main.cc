@@ -18,6 +18,7 @@
 #include "cli/arguments.h"
 #include "cli/report.h"
 #include "cli/switch_log.h"
+#include "common/environment.h"
 #include "pcie/plan.h"
 #include "pcie/settings.h"
 #include "pcie/system.h"
@@ -116,20 +117,20 @@ int run(const Arguments& args) {
     const int fd = dup(status_pipe[1]);
     if (fd < 0) _exit(127);
     setenv("LD_PRELOAD", plugin.c_str(), 1);
-    setenv("LIMBO_PURGATORY", purgatory.c_str(), 1);
-    setenv("LIMBO_STATUS_FD", std::to_string(fd).c_str(), 1);
-    if (!args.on_corruption.empty()) setenv("LIMBO_ON_CORRUPTION", args.on_corruption.c_str(), 1);
-    if (!args.on_fault.empty()) setenv("LIMBO_ON_FAULT", args.on_fault.c_str(), 1);
-    if (!args.damage_segment.empty()) setenv("LIMBO_TEST_DAMAGE_SEGMENT", args.damage_segment.c_str(), 1);
-    else unsetenv("LIMBO_TEST_DAMAGE_SEGMENT");
-    if (args.dry_run) setenv("LIMBO_DRY_RUN", "1", 1); else unsetenv("LIMBO_DRY_RUN");
+    setenv(limbo::plugin::env::kPurgatory, purgatory.c_str(), 1);
+    setenv(limbo::plugin::env::kStatusFd, std::to_string(fd).c_str(), 1);
+    if (!args.on_corruption.empty()) setenv(limbo::plugin::env::kOnCorruption, args.on_corruption.c_str(), 1);
+    if (!args.on_fault.empty()) setenv(limbo::plugin::env::kOnFault, args.on_fault.c_str(), 1);
+    if (!args.damage_segment.empty()) setenv(limbo::plugin::env::kTestDamageSegment, args.damage_segment.c_str(), 1);
+    else unsetenv(limbo::plugin::env::kTestDamageSegment);
+    if (args.dry_run) setenv(limbo::plugin::env::kDryRun, "1", 1); else unsetenv(limbo::plugin::env::kDryRun);
     // limbo-kexec's default: a refused load loads nothing (exit 1).
-    setenv("LIMBO_FALLBACK", args.fallback.empty() ? "none" : args.fallback.c_str(), 1);
+    setenv(limbo::plugin::env::kFallback, args.fallback.empty() ? "none" : args.fallback.c_str(), 1);
     // kexec must read its arguments as cli/kexec_options.h did: GNU getopt's
     // permutation, which POSIXLY_CORRECT would turn off.
     unsetenv("POSIXLY_CORRECT");
-    if (args.verbose) setenv("LIMBO_VERBOSE", "1", 1); else unsetenv("LIMBO_VERBOSE");
-    if (args.corrupt_digest) setenv("LIMBO_TEST_CORRUPT_DIGEST", "1", 1); else unsetenv("LIMBO_TEST_CORRUPT_DIGEST");
+    if (args.verbose) setenv(limbo::plugin::env::kVerbose, "1", 1); else unsetenv(limbo::plugin::env::kVerbose);
+    if (args.corrupt_digest) setenv(limbo::plugin::env::kTestCorruptDigest, "1", 1); else unsetenv(limbo::plugin::env::kTestCorruptDigest);
     for (const auto& [name, value] : limbo::plugin::pcie::options_to_environment(args.pcie)) setenv(name.c_str(), value.c_str(), 1);
     execv(kexec.c_str(), argv.data());
     std::fprintf(stderr, "limbo-kexec: cannot run %s: %s\n", kexec.c_str(), std::strerror(errno));

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <optional>
 
+#include "common/environment.h"
 #include "pcie/address.h"
 
 namespace limbo::plugin::pcie {
@@ -228,40 +229,40 @@ Result<PcieOptions> options_from_environment(const EnvLookup& lookup) {
   auto bad = [](const char* name, std::string_view value, const Error& error) {
     return fail(format("%s=%.*s: %s", name, static_cast<int>(value.size()), value.data(), error.message.c_str()));
   };
-  if (const std::string_view v = get(kEnvMode); !v.empty()) {
+  if (const std::string_view v = get(env::kPcieMode); !v.empty()) {
     auto mode = parse_mode(v);
-    if (!mode) return bad(kEnvMode, v, mode.error());
+    if (!mode) return bad(env::kPcieMode, v, mode.error());
     options.mode = *mode;
   }
-  if (const std::string_view v = get(kEnvOrder); !v.empty()) {
+  if (const std::string_view v = get(env::kPcieOrder); !v.empty()) {
     auto order = parse_order(v);
-    if (!order) return bad(kEnvOrder, v, order.error());
+    if (!order) return bad(env::kPcieOrder, v, order.error());
     options.order = *order;
   }
-  if (const std::string_view v = get(kEnvExclude); !v.empty()) {
+  if (const std::string_view v = get(env::kPcieExclude); !v.empty()) {
     auto excluded = parse_selection(v, abi::PcieRuleAction::kExclude);
-    if (!excluded) return bad(kEnvExclude, v, excluded.error());
+    if (!excluded) return bad(env::kPcieExclude, v, excluded.error());
     auto added = add_selection(options, *excluded);
-    if (!added) return bad(kEnvExclude, v, added.error());
+    if (!added) return bad(env::kPcieExclude, v, added.error());
   }
-  if (const std::string_view v = get(kEnvInclude); !v.empty()) {
+  if (const std::string_view v = get(env::kPcieInclude); !v.empty()) {
     auto included = parse_selection(v, abi::PcieRuleAction::kInclude);
-    if (!included) return bad(kEnvInclude, v, included.error());
+    if (!included) return bad(env::kPcieInclude, v, included.error());
     auto added = add_selection(options, *included);
-    if (!added) return bad(kEnvInclude, v, added.error());
+    if (!added) return bad(env::kPcieInclude, v, added.error());
   }
-  if (const std::string_view v = get(kEnvIncludeDisplay); !v.empty()) {
-    if (v != "0" && v != "1") return bad(kEnvIncludeDisplay, v, fail("is 1 or 0"));
+  if (const std::string_view v = get(env::kPcieIncludeDisplay); !v.empty()) {
+    if (v != "0" && v != "1") return bad(env::kPcieIncludeDisplay, v, fail("is 1 or 0"));
     options.include_display = v == "1";
   }
-  if (const std::string_view v = get(kEnvSettleMs); !v.empty()) {
+  if (const std::string_view v = get(env::kPcieSettleMs); !v.empty()) {
     auto ms = parse_settle_ms(v);
-    if (!ms) return bad(kEnvSettleMs, v, ms.error());
+    if (!ms) return bad(env::kPcieSettleMs, v, ms.error());
     options.settle_ms = *ms;
   }
-  if (const std::string_view v = get(kEnvReadyTimeoutMs); !v.empty()) {
+  if (const std::string_view v = get(env::kPcieReadyTimeoutMs); !v.empty()) {
     auto ms = parse_ready_timeout_ms(v);
-    if (!ms) return bad(kEnvReadyTimeoutMs, v, ms.error());
+    if (!ms) return bad(env::kPcieReadyTimeoutMs, v, ms.error());
     options.ready_timeout_ms = *ms;
   }
   return options;
@@ -276,13 +277,13 @@ std::vector<std::pair<std::string, std::string>> options_to_environment(const Pc
     list += (list.empty() ? "" : ",") + format_rule(r);
   }
   return {
-      {kEnvMode, options.mode == abi::PcieMode::kReset ? "reset" : "off"},
-      {kEnvOrder, order_name(options.order)},
-      {kEnvExclude, excluded},
-      {kEnvInclude, included},
-      {kEnvIncludeDisplay, options.include_display ? "1" : "0"},
-      {kEnvSettleMs, std::to_string(options.settle_ms)},
-      {kEnvReadyTimeoutMs, std::to_string(options.ready_timeout_ms)},
+      {env::kPcieMode, options.mode == abi::PcieMode::kReset ? "reset" : "off"},
+      {env::kPcieOrder, order_name(options.order)},
+      {env::kPcieExclude, excluded},
+      {env::kPcieInclude, included},
+      {env::kPcieIncludeDisplay, options.include_display ? "1" : "0"},
+      {env::kPcieSettleMs, std::to_string(options.settle_ms)},
+      {env::kPcieReadyTimeoutMs, std::to_string(options.ready_timeout_ms)},
   };
 }
 

@@ -68,16 +68,8 @@ std::string format_rule(const abi::PcieRule& rule);
 Result<uint32_t> parse_settle_ms(std::string_view text);                    // decimal, 100..60000
 Result<uint32_t> parse_ready_timeout_ms(std::string_view text);             // decimal, 1..60000
 
-// The plugin's environment (kexec-plugin/README.md).
-inline constexpr const char* kEnvMode = "LIMBO_PCIE";                       // reset | off
-inline constexpr const char* kEnvOrder = "LIMBO_PCIE_ORDER";                // serial | overlap
-inline constexpr const char* kEnvExclude = "LIMBO_PCIE_EXCLUDE";            // SSSS:BB:DD.F|VVVV:DDDD|class:CC..[,...]
-inline constexpr const char* kEnvInclude = "LIMBO_PCIE_INCLUDE";            // the same syntax
-inline constexpr const char* kEnvIncludeDisplay = "LIMBO_PCIE_INCLUDE_DISPLAY";  // 1 | 0
-inline constexpr const char* kEnvSettleMs = "LIMBO_PCIE_SETTLE_MS";
-inline constexpr const char* kEnvReadyTimeoutMs = "LIMBO_PCIE_READY_TIMEOUT_MS";
-
-// Unset or empty variables keep the defaults; a bad value fails with
+// The LIMBO_PCIE* variables of common/environment.h. Unset or empty variables
+// keep the defaults; a bad value fails with
 // "LIMBO_PCIE_SETTLE_MS=5: ...". `lookup` is getenv in the plugin.
 using EnvLookup = std::function<const char*(const char*)>;
 Result<PcieOptions> options_from_environment(const EnvLookup& lookup);

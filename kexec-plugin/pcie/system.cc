@@ -11,6 +11,7 @@
 #include <memory>
 #include <new>
 
+#include "common/environment.h"
 #include "kexec/memory_map.h"
 #include "pcie/address.h"
 #include "pcie/ecam.h"
@@ -47,9 +48,9 @@ int for_each_entry(const std::string& dir, Visit visit) {
 
 SystemPaths SystemPaths::from_environment() {
   SystemPaths paths;
-  if (const char* v = std::getenv("LIMBO_TEST_MCFG"); v && *v) paths.mcfg = v;
-  if (const char* v = std::getenv("LIMBO_TEST_IOMEM"); v && *v) paths.iomem = v;
-  if (const char* v = std::getenv("LIMBO_TEST_SYSFS"); v && *v) paths.sysfs = v;
+  if (const char* v = std::getenv(env::kTestMcfg); v && *v) paths.mcfg = v;
+  if (const char* v = std::getenv(env::kTestIomem); v && *v) paths.iomem = v;
+  if (const char* v = std::getenv(env::kTestSysfs); v && *v) paths.sysfs = v;
   return paths;
 }
 

@@ -11,6 +11,7 @@
 #include <new>
 #include <vector>
 
+#include "common/environment.h"
 #include "elf/rel_object.h"
 #include "kexec/memory_map.h"
 #include "kexec/replace.h"
@@ -138,30 +139,30 @@ abi::PcieSettings fill_pcie(const Settings& settings, FILE* log, abi::PcieRules&
 
 Settings Settings::from_environment() {
   Settings settings;
-  const char* purgatory = std::getenv("LIMBO_PURGATORY");
+  const char* purgatory = std::getenv(env::kPurgatory);
   settings.purgatory_path = purgatory && *purgatory ? purgatory : LIMBO_PURGATORY_PATH;
-  settings.dry_run = env_flag("LIMBO_DRY_RUN");
-  settings.corrupt_digest = env_flag("LIMBO_TEST_CORRUPT_DIGEST");
-  settings.full_hash = env_flag("LIMBO_TEST_FULL_HASH");
-  settings.verbose = env_flag("LIMBO_VERBOSE");
-  if (const char* fd = std::getenv("LIMBO_STATUS_FD"); fd && *fd) {
+  settings.dry_run = env_flag(env::kDryRun);
+  settings.corrupt_digest = env_flag(env::kTestCorruptDigest);
+  settings.full_hash = env_flag(env::kTestFullHash);
+  settings.verbose = env_flag(env::kVerbose);
+  if (const char* fd = std::getenv(env::kStatusFd); fd && *fd) {
     char* end = nullptr;
     const long value = std::strtol(fd, &end, 10);
     if (*end == '\0' && value >= 0) settings.status_fd = static_cast<int>(value);
   }
-  if (const char* iomem = std::getenv("LIMBO_TEST_IOMEM"); iomem && *iomem) settings.iomem_path = iomem;
-  if (const char* action = std::getenv("LIMBO_ON_CORRUPTION"); action && *action) {
+  if (const char* iomem = std::getenv(env::kTestIomem); iomem && *iomem) settings.iomem_path = iomem;
+  if (const char* action = std::getenv(env::kOnCorruption); action && *action) {
     auto parsed = kexec::parse_on_corruption(action);
     if (parsed) settings.on_corruption = static_cast<uint32_t>(*parsed);
     else settings.verify_error = parsed.error().message;
   }
-  if (const char* action = std::getenv("LIMBO_ON_FAULT"); action && *action) {
+  if (const char* action = std::getenv(env::kOnFault); action && *action) {
     auto parsed = kexec::parse_on_fault(action);
     if (parsed) settings.on_fault = static_cast<uint32_t>(*parsed);
-    else settings.verify_error = "LIMBO_ON_FAULT=" + std::string(action) + ": " + parsed.error().message;
+    else settings.verify_error = std::string(env::kOnFault) + "=" + std::string(action) + ": " + parsed.error().message;
   }
-  if (const char* damage = std::getenv("LIMBO_TEST_DAMAGE_SEGMENT"); damage && *damage) settings.damage_segment = damage;
-  if (const char* fadt = std::getenv("LIMBO_TEST_FADT"); fadt && *fadt) settings.fadt_path = fadt;
+  if (const char* damage = std::getenv(env::kTestDamageSegment); damage && *damage) settings.damage_segment = damage;
+  if (const char* fadt = std::getenv(env::kTestFadt); fadt && *fadt) settings.fadt_path = fadt;
   // The plugin may be preloaded without limbo-kexec: its values are checked here again.
   auto pcie = pcie::options_from_environment([](const char* name) { return std::getenv(name); });
   if (pcie) settings.pcie = std::move(pcie.value());
@@ -182,7 +183,7 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
                       const kexec_segment* segments, unsigned long flags, KexecLoad load, FILE* log,
                       bool& kernel_called, bool& limbo_loaded) {
   if (settings.fallback.bad_value) {
-    return fail(format("LIMBO_FALLBACK=%s: not a fallback: stock or none (the load falls back to stock)", settings.fallback.value));
+    return fail(format("%s=%s: not a fallback: stock or none (the load falls back to stock)", env::kFallback, settings.fallback.value));
   }
   if (!segments || nr_segments > KEXEC_SEGMENT_MAX) {
     return fail(format("kexec_load with %lu segments is not a kexec-tools load", nr_segments));
@@ -296,12 +297,12 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
 
 FallbackPolicy FallbackPolicy::from_environment() noexcept {
   FallbackPolicy policy;
-  if (const char* value = std::getenv("LIMBO_FALLBACK"); value && *value) {
+  if (const char* value = std::getenv(env::kFallback); value && *value) {
     policy.stock = std::strcmp(value, "none") != 0;  // stock, and a bad word too: never worse than stock
     policy.bad_value = std::strcmp(value, "none") != 0 && std::strcmp(value, "stock") != 0;
     std::snprintf(policy.value, sizeof(policy.value), "%s", value);
   }
-  const char* run = std::getenv("LIMBO_TEST_RUN_DIR");
+  const char* run = std::getenv(env::kTestRunDir);
   std::snprintf(policy.run_dir, sizeof(policy.run_dir), "%s", run && *run ? run : "/run/limbo");
   std::snprintf(policy.record_file, sizeof(policy.record_file), "%s/crash-kernel", policy.run_dir);
   return policy;
