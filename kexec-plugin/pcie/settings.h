@@ -13,22 +13,23 @@
 
 #include "abi/limbo_abi.h"
 #include "common/result.h"
+#include "lib/pcie/registers.h"
 
 namespace limbo::plugin::pcie {
 
-// PCIe r6.0 §6.6.1: software waits at least 100 ms after a Conventional
-// Reset (here: clearing Secondary Bus Reset) before its first config request.
-// Less would break the spec, so it is also the minimum.
-inline constexpr uint32_t kDefaultSettleMs = 100;
-inline constexpr uint32_t kMinSettleMs = 100;
-// Linux PCIE_RESET_READY_POLL_MS: 60 s is the longest any device is given to
-// come back; the same bound caps both waits, so that the switch window stays
-// bounded whatever the user types.
-inline constexpr uint32_t kMaxSettleMs = 60000;
-// Linux PCI_RESET_WAIT: after 1 s a device that has not answered is suspect.
-inline constexpr uint32_t kDefaultReadyTimeoutMs = 1000;
-inline constexpr uint32_t kMinReadyTimeoutMs = 1;
-inline constexpr uint32_t kMaxReadyTimeoutMs = 60000;
+// The bounds of --pcie-settle-ms and --pcie-ready-timeout-ms, from the core's
+// spec timings (lib/pcie/registers.h). The settle time defaults to the
+// spec's 100 ms after a reset (PCIe r6.0 §6.6.1), which is also its minimum:
+// less would break the spec. Linux's longest reset wait
+// (PCIE_RESET_READY_POLL_MS, 60 s) caps both waits, so that the switch
+// window stays bounded whatever the user types; a device silent after
+// Linux's PCI_RESET_WAIT (1 s) is given up on by default.
+inline constexpr uint32_t kDefaultSettleMs = limbo::pcie::kResetToConfigRequestMs;
+inline constexpr uint32_t kMinSettleMs = limbo::pcie::kResetToConfigRequestMs;
+inline constexpr uint32_t kMaxSettleMs = limbo::pcie::kLinuxResetReadyPollMaxMs;
+inline constexpr uint32_t kDefaultReadyTimeoutMs = limbo::pcie::kLinuxResetWaitMs;
+inline constexpr uint32_t kMinReadyTimeoutMs = 1;  // a device must get some time to answer
+inline constexpr uint32_t kMaxReadyTimeoutMs = limbo::pcie::kLinuxResetReadyPollMaxMs;
 
 struct PcieOptions {
   abi::PcieMode mode = abi::PcieMode::kReset;
