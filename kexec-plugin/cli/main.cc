@@ -121,7 +121,7 @@ int run(const Arguments& args) {
     setenv(limbo::plugin::env::kStatusFd, std::to_string(fd).c_str(), 1);
     if (!args.on_corruption.empty()) setenv(limbo::plugin::env::kOnCorruption, args.on_corruption.c_str(), 1);
     if (!args.on_fault.empty()) setenv(limbo::plugin::env::kOnFault, args.on_fault.c_str(), 1);
-    if (!args.damage_segment.empty()) setenv(limbo::plugin::env::kTestDamageSegment, args.damage_segment.c_str(), 1);
+    if (!args.test.damage_segment.empty()) setenv(limbo::plugin::env::kTestDamageSegment, args.test.damage_segment.c_str(), 1);
     else unsetenv(limbo::plugin::env::kTestDamageSegment);
     if (args.dry_run) setenv(limbo::plugin::env::kDryRun, "1", 1); else unsetenv(limbo::plugin::env::kDryRun);
     // limbo-kexec's default: a refused load loads nothing (exit 1).
@@ -130,7 +130,7 @@ int run(const Arguments& args) {
     // permutation, which POSIXLY_CORRECT would turn off.
     unsetenv("POSIXLY_CORRECT");
     if (args.verbose) setenv(limbo::plugin::env::kVerbose, "1", 1); else unsetenv(limbo::plugin::env::kVerbose);
-    if (args.corrupt_digest) setenv(limbo::plugin::env::kTestCorruptDigest, "1", 1); else unsetenv(limbo::plugin::env::kTestCorruptDigest);
+    if (args.test.corrupt_digest) setenv(limbo::plugin::env::kTestCorruptDigest, "1", 1); else unsetenv(limbo::plugin::env::kTestCorruptDigest);
     for (const auto& [name, value] : limbo::plugin::pcie::options_to_environment(args.pcie)) setenv(name.c_str(), value.c_str(), 1);
     execv(kexec.c_str(), argv.data());
     std::fprintf(stderr, "limbo-kexec: cannot run %s: %s\n", kexec.c_str(), std::strerror(errno));
@@ -266,11 +266,12 @@ int run_status() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Arguments args = parse_arguments(std::vector<std::string>(argv, argv + argc));
-  if (!args.error.empty()) {
-    std::fprintf(stderr, "limbo-kexec: %s\nTry 'limbo-kexec --help'.\n", args.error.c_str());
+  const auto parsed = parse_arguments(std::vector<std::string>(argv, argv + argc));
+  if (!parsed) {
+    std::fprintf(stderr, "limbo-kexec: %s\nTry 'limbo-kexec --help'.\n", parsed.error().message.c_str());
     return kExitUsage;
   }
+  const Arguments& args = *parsed;
   if (args.help) {
     std::fputs(usage_text().c_str(), stdout);
     return kExitOk;

@@ -4,6 +4,8 @@
 // (kexec-plugin/README.md describes them for users).
 #pragma once
 
+#include <string>
+
 namespace limbo::plugin::env {
 
 // Set by limbo-kexec for the plugin (a bare `LD_PRELOAD=... kexec` may set
@@ -40,3 +42,17 @@ inline constexpr char kTestProc[] = "LIMBO_TEST_PROC";                     // in
 inline constexpr char kTestRunDir[] = "LIMBO_TEST_RUN_DIR";                // instead of /run/limbo
 
 }  // namespace limbo::plugin::env
+
+namespace limbo::plugin {
+
+// TEST-ONLY: the knobs that damage a load on purpose, as the plugin reads
+// them (LIMBO_TEST_*) and limbo-kexec takes them (--test-*). The path
+// overrides (LIMBO_TEST_MCFG and the like) stay with the paths they replace
+// (pcie::SystemPaths, StatePaths, Settings).
+struct TestKnobs {
+  bool corrupt_digest = false;  // LIMBO_TEST_CORRUPT_DIGEST=1, --test-corrupt-digest: flip one bit of Limbo's digest
+  bool full_hash = false;       // LIMBO_TEST_FULL_HASH=1: no per-segment checks
+  std::string damage_segment;   // LIMBO_TEST_DAMAGE_SEGMENT, --test-damage-segment=ROLE[:OFFSET]
+};
+
+}  // namespace limbo::plugin

@@ -9,6 +9,7 @@
 
 #include <map>
 
+#include "arguments_helpers.h"
 #include "cli/arguments.h"
 #include "fake_sysfs.h"
 #include "pcie/address.h"
@@ -351,11 +352,11 @@ TEST(PcieEnvironment, LimboKexecOptionsRoundTripThroughTheEnvironment) {
 // ---- limbo-kexec options ----------------------------------------------------------
 
 TEST(LimboKexecPcieArguments, Accepted) {
-  using plugin::cli::parse_arguments;
-  const auto args = parse_arguments({"limbo-kexec", "--pcie=off", "--pcie-exclude=01:00.0", "--pcie-exclude=0000:02:00.0,01:00.0",
+  using plugin::cli::testing::arguments_of;
+  using plugin::cli::testing::usage_error;
+  const auto args = arguments_of({"limbo-kexec", "--pcie=off", "--pcie-exclude=01:00.0", "--pcie-exclude=0000:02:00.0,01:00.0",
                                      "--pcie-include-display", "--pcie-settle-ms=200", "--pcie-ready-timeout-ms=3000", "-p",
                                      "/vmlinuz"});
-  EXPECT_EQ(args.error, "");
   EXPECT_EQ(args.pcie.mode, abi::PcieMode::kOff);
   EXPECT_TRUE(args.pcie.include_display);
   EXPECT_EQ(args.pcie.settle_ms, 200u);
@@ -363,28 +364,28 @@ TEST(LimboKexecPcieArguments, Accepted) {
   ASSERT_EQ(args.pcie.excluded.size(), 2u);  // repeated option: the lists add up, duplicates collapse
   const std::vector<std::string> kexec = {"-p", "/vmlinuz"};
   EXPECT_EQ(args.kexec_args, kexec);
-  const auto defaults = parse_arguments({"limbo-kexec", "-p", "/vmlinuz"});
+  const auto defaults = arguments_of({"limbo-kexec", "-p", "/vmlinuz"});
   EXPECT_EQ(defaults.pcie.mode, abi::PcieMode::kReset);
   EXPECT_EQ(defaults.pcie.settle_ms, 100u);
   EXPECT_EQ(defaults.pcie.order, abi::PcieOrder::kSerial);
-  EXPECT_EQ(parse_arguments({"limbo-kexec", "--pcie-order=overlap", "-p", "/vmlinuz"}).pcie.order, abi::PcieOrder::kOverlap);
-  EXPECT_EQ(parse_arguments({"limbo-kexec", "--pcie-order=overlap", "--pcie-order=serial"}).pcie.order,
+  EXPECT_EQ(arguments_of({"limbo-kexec", "--pcie-order=overlap", "-p", "/vmlinuz"}).pcie.order, abi::PcieOrder::kOverlap);
+  EXPECT_EQ(arguments_of({"limbo-kexec", "--pcie-order=overlap", "--pcie-order=serial"}).pcie.order,
             abi::PcieOrder::kSerial);  // the last one wins, like the other options
   EXPECT_FALSE(defaults.plan);
-  EXPECT_TRUE(parse_arguments({"limbo-kexec", "--plan"}).plan);
-  const auto plan = parse_arguments({"limbo-kexec", "--plan", "--pcie-exclude=01:00.0", "--pcie-include-display"});
-  EXPECT_EQ(plan.error, "");
+  EXPECT_TRUE(arguments_of({"limbo-kexec", "--plan"}).plan);
+  const auto plan = arguments_of({"limbo-kexec", "--plan", "--pcie-exclude=01:00.0", "--pcie-include-display"});
   EXPECT_EQ(plan.pcie.excluded.size(), 1u);
-  EXPECT_EQ(parse_arguments({"limbo-kexec", "--plan", "-p", "/vmlinuz"}).error,
+  EXPECT_EQ(usage_error({"limbo-kexec", "--plan", "-p", "/vmlinuz"}),
             "--plan loads nothing: give it no kexec arguments (only Limbo's PCIe options)");
 }
 
 TEST(LimboKexecPcieArguments, BadValuesAreUsageErrors) {
-  using plugin::cli::parse_arguments;
+  using plugin::cli::testing::arguments_of;
+  using plugin::cli::testing::usage_error;
   auto error_of = [](std::vector<std::string> argv) {
     argv.insert(argv.begin(), "limbo-kexec");
     argv.push_back("-p");
-    return parse_arguments(argv).error;
+    return usage_error(argv);
   };
   EXPECT_EQ(error_of({"--pcie=on"}), "--pcie=on: \"on\" is not a mode: reset or off");
   EXPECT_EQ(error_of({"--pcie-order=first"}), "--pcie-order=first: \"first\" is not an order: serial or overlap");
@@ -897,10 +898,10 @@ TEST(PcieSelection, BadItemsSayWhatIsWrong) {
 }
 
 TEST(PcieSelection, OptionsAndEnvironmentRoundTrip) {
-  using plugin::cli::parse_arguments;
-  const auto args = parse_arguments({"limbo-kexec", "--pcie-exclude=8086:*,0000:01:00.0", "--pcie-include=168c:0030",
+  using plugin::cli::testing::arguments_of;
+  using plugin::cli::testing::usage_error;
+  const auto args = arguments_of({"limbo-kexec", "--pcie-exclude=8086:*,0000:01:00.0", "--pcie-include=168c:0030",
                                      "--pcie-exclude=class:0108", "--pcie-include=168c:0030", "-p", "/vmlinuz"});
-  ASSERT_EQ(args.error, "");
   ASSERT_EQ(args.pcie.excluded.size(), 1u);
   ASSERT_EQ(args.pcie.rules.size(), 3u);  // exclusions first, the repeated include once
   EXPECT_EQ(format_rule(args.pcie.rules[0]), "8086:*");
@@ -926,7 +927,7 @@ TEST(PcieSelection, OptionsAndEnvironmentRoundTrip) {
   auto error_of = [](std::vector<std::string> argv) {
     argv.insert(argv.begin(), "limbo-kexec");
     argv.push_back("-p");
-    return parse_arguments(argv).error;
+    return usage_error(argv);
   };
   EXPECT_EQ(error_of({"--pcie-include=zz"}).rfind("--pcie-include=zz: ", 0), 0u);
   EXPECT_EQ(error_of({"--pcie-exclude=class:1"}).rfind("--pcie-exclude=class:1: ", 0), 0u);
