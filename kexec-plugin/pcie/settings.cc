@@ -61,10 +61,9 @@ Result<std::vector<abi::PciAddress>> parse_excluded(std::string_view text) {
   while (true) {
     const size_t comma = text.find(',');
     const std::string_view item = text.substr(0, comma);
-    auto address = parse_function_address(item);
-    if (!address) return address.error();
-    if (std::none_of(out.begin(), out.end(), [&](const abi::PciAddress& a) { return same_function(a, *address); })) {
-      out.push_back(*address);
+    LIMBO_TRY_ASSIGN(const abi::PciAddress address, parse_function_address(item));
+    if (std::none_of(out.begin(), out.end(), [&](const abi::PciAddress& a) { return same_function(a, address); })) {
+      out.push_back(address);
     }
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);
@@ -132,28 +131,26 @@ Result<Selection> parse_selection(std::string_view text, abi::PcieRuleAction act
     const size_t comma = text.find(',');
     const std::string_view item = text.substr(0, comma);
     if (item.find('.') != std::string_view::npos) {
-      auto address = parse_function_address(item);
-      if (!address) return address.error();
+      LIMBO_TRY_ASSIGN(const abi::PciAddress address, parse_function_address(item));
       if (action == abi::PcieRuleAction::kExclude) {
         if (std::none_of(out.addresses.begin(), out.addresses.end(),
-                         [&](const abi::PciAddress& a) { return same_function(a, *address); })) {
-          out.addresses.push_back(*address);
+                         [&](const abi::PciAddress& a) { return same_function(a, address); })) {
+          out.addresses.push_back(address);
         }
       } else {
         abi::PcieRule rule{};
         rule.kind = static_cast<uint8_t>(abi::PcieRuleKind::kAddress);
         rule.action = static_cast<uint8_t>(action);
-        rule.value = uint32_t{address->segment} << 16 | uint32_t{address->bus} << 8 | address->devfn;
+        rule.value = uint32_t{address.segment} << 16 | uint32_t{address.bus} << 8 | address.devfn;
         rule.mask = 0xffffffffu;
         if (std::none_of(out.rules.begin(), out.rules.end(), [&](const abi::PcieRule& r) { return same_rule(r, rule); })) {
           out.rules.push_back(rule);
         }
       }
     } else {
-      auto rule = parse_identity(item, action);
-      if (!rule) return rule.error();
-      if (std::none_of(out.rules.begin(), out.rules.end(), [&](const abi::PcieRule& r) { return same_rule(r, *rule); })) {
-        out.rules.push_back(*rule);
+      LIMBO_TRY_ASSIGN(const abi::PcieRule rule, parse_identity(item, action));
+      if (std::none_of(out.rules.begin(), out.rules.end(), [&](const abi::PcieRule& r) { return same_rule(r, rule); })) {
+        out.rules.push_back(rule);
       }
     }
     if (comma == std::string_view::npos) break;
@@ -226,44 +223,31 @@ Result<PcieOptions> options_from_environment(const EnvLookup& lookup) {
     const char* value = lookup(name);
     return value ? std::string_view(value) : std::string_view();
   };
-  auto bad = [](const char* name, std::string_view value, const Error& error) {
-    return fail(format("%s=%.*s: %s", name, static_cast<int>(value.size()), value.data(), error.message.c_str()));
-  };
+  // A bad value fails as "NAME=VALUE: why".
+  auto setting = [](const char* name, std::string_view value) { return std::string(name) + "=" + std::string(value); };
   if (const std::string_view v = get(env::kPcieMode); !v.empty()) {
-    auto mode = parse_mode(v);
-    if (!mode) return bad(env::kPcieMode, v, mode.error());
-    options.mode = *mode;
+    LIMBO_TRY_ASSIGN(options.mode, parse_mode(v).context(setting(env::kPcieMode, v)));
   }
   if (const std::string_view v = get(env::kPcieOrder); !v.empty()) {
-    auto order = parse_order(v);
-    if (!order) return bad(env::kPcieOrder, v, order.error());
-    options.order = *order;
+    LIMBO_TRY_ASSIGN(options.order, parse_order(v).context(setting(env::kPcieOrder, v)));
   }
   if (const std::string_view v = get(env::kPcieExclude); !v.empty()) {
-    auto excluded = parse_selection(v, abi::PcieRuleAction::kExclude);
-    if (!excluded) return bad(env::kPcieExclude, v, excluded.error());
-    auto added = add_selection(options, *excluded);
-    if (!added) return bad(env::kPcieExclude, v, added.error());
+    LIMBO_TRY_ASSIGN(const Selection excluded, parse_selection(v, abi::PcieRuleAction::kExclude).context(setting(env::kPcieExclude, v)));
+    LIMBO_TRY(add_selection(options, excluded).context(setting(env::kPcieExclude, v)));
   }
   if (const std::string_view v = get(env::kPcieInclude); !v.empty()) {
-    auto included = parse_selection(v, abi::PcieRuleAction::kInclude);
-    if (!included) return bad(env::kPcieInclude, v, included.error());
-    auto added = add_selection(options, *included);
-    if (!added) return bad(env::kPcieInclude, v, added.error());
+    LIMBO_TRY_ASSIGN(const Selection included, parse_selection(v, abi::PcieRuleAction::kInclude).context(setting(env::kPcieInclude, v)));
+    LIMBO_TRY(add_selection(options, included).context(setting(env::kPcieInclude, v)));
   }
   if (const std::string_view v = get(env::kPcieIncludeDisplay); !v.empty()) {
-    if (v != "0" && v != "1") return bad(env::kPcieIncludeDisplay, v, fail("is 1 or 0"));
+    if (v != "0" && v != "1") return fail(setting(env::kPcieIncludeDisplay, v) + ": is 1 or 0");
     options.include_display = v == "1";
   }
   if (const std::string_view v = get(env::kPcieSettleMs); !v.empty()) {
-    auto ms = parse_settle_ms(v);
-    if (!ms) return bad(env::kPcieSettleMs, v, ms.error());
-    options.settle_ms = *ms;
+    LIMBO_TRY_ASSIGN(options.settle_ms, parse_settle_ms(v).context(setting(env::kPcieSettleMs, v)));
   }
   if (const std::string_view v = get(env::kPcieReadyTimeoutMs); !v.empty()) {
-    auto ms = parse_ready_timeout_ms(v);
-    if (!ms) return bad(env::kPcieReadyTimeoutMs, v, ms.error());
-    options.ready_timeout_ms = *ms;
+    LIMBO_TRY_ASSIGN(options.ready_timeout_ms, parse_ready_timeout_ms(v).context(setting(env::kPcieReadyTimeoutMs, v)));
   }
   return options;
 }
