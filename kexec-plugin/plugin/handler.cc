@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/environment.h"
+#include "elf/embedded_objects.h"
 #include "elf/rel_object.h"
 #include "kexec/memory_map.h"
 #include "kexec/replace.h"
@@ -47,7 +48,7 @@ struct Decoded {
 Result<Decoded> decode_with_embedded_stock(const Settings& settings, uint64_t entry,
                                            std::span<const kexec::Segment> segments) {
   LIMBO_TRY_ASSIGN(const auto binary, kexec::read_file(settings.kexec_binary).context("cannot read the kexec binary"));
-  const auto candidates = kexec::find_embedded_objects(binary);
+  const auto candidates = elf::find_embedded_objects(binary);
   if (candidates.empty()) return fail("no stock purgatory found: " + settings.kexec_binary + " embeds no x86_64 relocatable object");
   Error last = fail("no stock purgatory found");
   for (size_t i = 0; i < candidates.size(); ++i) {
