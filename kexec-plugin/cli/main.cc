@@ -190,7 +190,7 @@ int run_plan(const Arguments& args) {
   const pcie::FilledSettings load = pcie::fill_settings(args.pcie, topology);
   const pcie::FilledSettings filled = pcie::plan_settings(args.pcie, topology);
   std::printf("PCIe reset plan (limbo-kexec %s; read from %s, nothing is written)\n", LIMBO_VERSION, paths.sysfs.c_str());
-  if (!topology.ecam_source.empty()) std::printf("ECAM windows from %s\n", topology.ecam_source.c_str());
+  if (topology.ecam) std::printf("ECAM windows from %s\n", topology.ecam->source.c_str());
   for (const std::string& line : pcie::describe_settings(filled.settings, &filled.rules)) std::printf("%s\n", line.c_str());
   for (const std::string& warning : load.warnings) {
     std::printf("%s: %s\n", load.quiesce_disabled ? "WARNING" : "warning", warning.c_str());
@@ -204,7 +204,7 @@ int run_plan(const Arguments& args) {
   for (const std::string& note : plan.notes) std::printf("note: %s\n", note.c_str());
   if (plan.functions == 0) {
     std::fprintf(stderr, "limbo-kexec: --plan found no PCI function under %s (%s)\n", paths.sysfs.c_str(),
-                 topology.root_bus_problem.empty() ? "no function on the root buses" : topology.root_bus_problem.c_str());
+                 topology.root_buses ? "no function on the root buses" : topology.root_buses.error().message.c_str());
     return kExitFailed;
   }
   return kExitOk;

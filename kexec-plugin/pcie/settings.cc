@@ -282,12 +282,15 @@ FilledSettings build_settings(const PcieOptions& options, const Topology& topolo
   s.order = static_cast<uint32_t>(options.order);
   s.settle_ms = options.settle_ms;
   s.ready_timeout_ms = options.ready_timeout_ms;
-  const size_t windows = std::min(topology.windows.size(), abi::kMaxEcamWindows);
-  std::copy_n(topology.windows.begin(), windows, s.ecam);
+  static const std::vector<abi::EcamWindow> kNone;
+  const std::vector<abi::EcamWindow>& found = topology.ecam ? topology.ecam->windows : kNone;
+  const size_t windows = std::min(found.size(), abi::kMaxEcamWindows);
+  std::copy_n(found.begin(), windows, s.ecam);
   s.ecam_count = static_cast<uint32_t>(windows);
 
   std::vector<abi::PciAddress> roots;
-  for (const abi::PciAddress& bus : topology.root_buses) {
+  static const std::vector<abi::PciAddress> kNoBus;
+  for (const abi::PciAddress& bus : topology.root_buses ? *topology.root_buses : kNoBus) {
     const bool reachable = windows == 0 || std::any_of(s.ecam, s.ecam + windows, [&](const abi::EcamWindow& w) {
                              return window_holds(w, bus.segment, bus.bus);
                            });
@@ -297,8 +300,8 @@ FilledSettings build_settings(const PcieOptions& options, const Topology& topolo
       out.warnings.push_back("root bus " + root_bus_text(bus) + " is in no ECAM window: its devices are left alone");
     }
   }
-  if (topology.root_buses.empty()) {
-    out.warnings.push_back("no root bus found in sysfs (" + topology.root_bus_problem +
+  if (!topology.root_buses) {
+    out.warnings.push_back("no root bus found in sysfs (" + topology.root_buses.error().message +
                            "): discovery starts at each ECAM window's first bus");
     for (size_t i = 0; i < windows; ++i) roots.push_back({s.ecam[i].segment, s.ecam[i].start_bus, 0});
   }
@@ -323,10 +326,10 @@ FilledSettings build_settings(const PcieOptions& options, const Topology& topolo
 
 FilledSettings fill_settings(const PcieOptions& options, const Topology& topology) {
   if (options.mode == abi::PcieMode::kOff) return FilledSettings{};
-  if (topology.windows.empty()) {
+  if (!topology.ecam) {
     FilledSettings out;
     out.quiesce_disabled = true;
-    out.warnings.push_back("PCIe quiesce is OFF for this load: no ECAM window (" + topology.ecam_problem +
+    out.warnings.push_back("PCIe quiesce is OFF for this load: no ECAM window (" + topology.ecam.error().message +
                            "); the capture kernel still loads, but devices may keep doing DMA across the switch "
                            "(--pcie=off says this is intended)");
     return out;

@@ -79,13 +79,17 @@ Result<PcieOptions> options_from_environment(const EnvLookup& lookup);
 // that nothing inherited from the caller's environment leaks in).
 std::vector<std::pair<std::string, std::string>> options_to_environment(const PcieOptions& options);
 
-// What the running system says about PCIe (pcie/system.h reads it).
+// The ECAM windows the running system describes, and where they were read.
+struct EcamWindows {
+  std::vector<abi::EcamWindow> windows;  // at least one
+  std::string source;                    // "MCFG" or the /proc/iomem path
+};
+
+// What the running system says about PCIe (pcie/system.h reads it): each
+// part, or why there is none (each source's error).
 struct Topology {
-  std::vector<abi::EcamWindow> windows;
-  std::string ecam_source;       // "MCFG" or "/proc/iomem"; empty when no window was found
-  std::string ecam_problem;      // why there is no window (each source's error)
-  std::vector<abi::PciAddress> root_buses;  // from sysfs, sorted
-  std::string root_bus_problem;  // why sysfs gave none
+  Result<EcamWindows> ecam = fail("not read");
+  Result<std::vector<abi::PciAddress>> root_buses = fail("not read");  // from sysfs, sorted, at least one
 };
 
 struct FilledSettings {

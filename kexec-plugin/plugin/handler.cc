@@ -117,7 +117,7 @@ abi::PcieSettings fill_pcie(const Settings& settings, FILE* log, abi::PcieRules&
     std::fprintf(log, "limbo: %s: %s\n", filled.quiesce_disabled ? "WARNING" : "warning", warning.c_str());
   }
   if (settings.verbose) {
-    if (!topology.ecam_source.empty()) std::fprintf(log, "limbo: pcie: ECAM windows from %s\n", topology.ecam_source.c_str());
+    if (topology.ecam) std::fprintf(log, "limbo: pcie: ECAM windows from %s\n", topology.ecam->source.c_str());
     for (const std::string& line : pcie::describe_settings(filled.settings, &filled.rules)) {
       std::fprintf(log, "limbo: %s\n", line.c_str());
     }

@@ -23,6 +23,7 @@ namespace limbo::test {
 namespace {
 
 using namespace limbo::plugin::pcie;
+using limbo::plugin::fail;
 using limbo::plugin::format;
 
 abi::PciAddress bdf(uint16_t s, uint8_t b, uint8_t d, uint8_t f) { return {s, b, static_cast<uint8_t>(d << 3 | f)}; }
@@ -406,9 +407,8 @@ TEST(LimboKexecPcieArguments, BadValuesAreUsageErrors) {
 
 Topology q35_topology() {
   Topology t;
-  t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
-  t.ecam_source = "MCFG";
-  t.root_buses = {bdf(0, 0, 0, 0)};
+  t.ecam = EcamWindows{{abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}}, "MCFG"};
+  t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0)};
   return t;
 }
 
@@ -430,8 +430,8 @@ TEST(FillPcie, ResetCarriesWindowsRootsTimesExclusions) {
   options.ready_timeout_ms = 2000;
   options.excluded = *parse_excluded("0000:01:00.0,0000:02:00.0");
   Topology t = q35_topology();
-  t.windows.push_back({0xc0000000, 1, 0x10, 0x1f, 0});
-  t.root_buses = {bdf(0, 0, 0, 0), bdf(1, 0x10, 0, 0)};
+  t.ecam->windows.push_back({0xc0000000, 1, 0x10, 0x1f, 0});
+  t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0), bdf(1, 0x10, 0, 0)};
   const FilledSettings filled = fill_settings(options, t);
   const abi::PcieSettings& s = filled.settings;
   EXPECT_TRUE(filled.warnings.empty());
@@ -456,8 +456,7 @@ TEST(FillPcie, ResetCarriesWindowsRootsTimesExclusions) {
 // reset than not at all: mode off in the block, and a loud warning.
 TEST(FillPcie, NoEcamLoadsWithQuiesceOffAndSaysSo) {
   Topology t = q35_topology();
-  t.windows.clear();
-  t.ecam_problem = "MCFG: no such file; /proc/iomem lists no PCI MMCONFIG/ECAM range";
+  t.ecam = fail("MCFG: no such file; /proc/iomem lists no PCI MMCONFIG/ECAM range");
   const FilledSettings filled = fill_settings(PcieOptions{}, t);
   EXPECT_TRUE(filled.quiesce_disabled);
   EXPECT_EQ(filled.settings.mode, static_cast<uint32_t>(abi::PcieMode::kOff));
@@ -469,8 +468,8 @@ TEST(FillPcie, NoEcamLoadsWithQuiesceOffAndSaysSo) {
 
 TEST(FillPcie, RootBusesOutsideEveryWindowAreDropped) {
   Topology t = q35_topology();
-  t.windows[0].end_bus = 0x7f;
-  t.root_buses = {bdf(0, 0, 0, 0), bdf(0, 0x80, 0, 0), bdf(2, 0, 0, 0)};
+  t.ecam->windows[0].end_bus = 0x7f;
+  t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0), bdf(0, 0x80, 0, 0), bdf(2, 0, 0, 0)};
   const FilledSettings filled = fill_settings(PcieOptions{}, t);
   ASSERT_EQ(filled.settings.root_bus_count, 1u);
   ASSERT_EQ(filled.warnings.size(), 2u);
@@ -480,10 +479,9 @@ TEST(FillPcie, RootBusesOutsideEveryWindowAreDropped) {
 
 TEST(FillPcie, NoRootBusInSysfsStartsAtEachWindow) {
   Topology t = q35_topology();
-  t.windows.push_back({0xc0000000, 0, 0x80, 0xff, 0});
-  t.windows[0].end_bus = 0x7f;
-  t.root_buses.clear();
-  t.root_bus_problem = "cannot read /sys";
+  t.ecam->windows.push_back({0xc0000000, 0, 0x80, 0xff, 0});
+  t.ecam->windows[0].end_bus = 0x7f;
+  t.root_buses = fail("cannot read /sys");
   const FilledSettings filled = fill_settings(PcieOptions{}, t);
   ASSERT_EQ(filled.settings.root_bus_count, 2u);
   EXPECT_EQ(filled.settings.root_buses[0].bus, 0);
@@ -494,8 +492,8 @@ TEST(FillPcie, NoRootBusInSysfsStartsAtEachWindow) {
 
 TEST(FillPcie, RootBusesAreCappedWithAWarning) {
   Topology t = q35_topology();
-  t.root_buses.clear();
-  for (int b = 0; b < 100; ++b) t.root_buses.push_back(bdf(0, static_cast<uint8_t>(b), 0, 0));
+  t.root_buses = std::vector<abi::PciAddress>{};
+  for (int b = 0; b < 100; ++b) t.root_buses->push_back(bdf(0, static_cast<uint8_t>(b), 0, 0));
   const FilledSettings filled = fill_settings(PcieOptions{}, t);
   EXPECT_EQ(filled.settings.root_bus_count, abi::kMaxRootBuses);
   EXPECT_EQ(filled.settings.root_buses[63].bus, 63);
@@ -561,22 +559,26 @@ TEST(ReadTopology, McfgFirstThenIomemThenBothProblems) {
   sys.write("iomem", "c0000000-c00fffff : PCI ECAM 0000 [bus 00-00]\n");
   SystemPaths paths{sys.path("MCFG"), sys.path("iomem"), sys.root()};
   Topology t = read_topology(paths);
-  EXPECT_EQ(t.ecam_source, "MCFG");
-  ASSERT_EQ(t.windows.size(), 1u);
-  EXPECT_EQ(t.windows[0].base, 0xb0000000u);
-  ASSERT_EQ(t.root_buses.size(), 1u);
+  ASSERT_TRUE(t.ecam) << t.ecam.error().message;
+  EXPECT_EQ(t.ecam->source, "MCFG");
+  ASSERT_EQ(t.ecam->windows.size(), 1u);
+  EXPECT_EQ(t.ecam->windows[0].base, 0xb0000000u);
+  ASSERT_TRUE(t.root_buses) << t.root_buses.error().message;
+  ASSERT_EQ(t.root_buses->size(), 1u);
 
   sys.write("MCFG", std::string("MCFG broken"));
   t = read_topology(paths);
-  EXPECT_EQ(t.ecam_source, sys.path("iomem"));
-  ASSERT_EQ(t.windows.size(), 1u);
-  EXPECT_EQ(t.windows[0].base, 0xc0000000u);
+  ASSERT_TRUE(t.ecam) << t.ecam.error().message;
+  EXPECT_EQ(t.ecam->source, sys.path("iomem"));
+  ASSERT_EQ(t.ecam->windows.size(), 1u);
+  EXPECT_EQ(t.ecam->windows[0].base, 0xc0000000u);
 
   sys.write("iomem", "00100000-7fffffff : System RAM\n");
   t = read_topology(paths);
-  EXPECT_TRUE(t.windows.empty());
-  EXPECT_NE(t.ecam_problem.find("MCFG: 11 bytes, shorter than the 36-byte ACPI header"), std::string::npos) << t.ecam_problem;
-  EXPECT_NE(t.ecam_problem.find("lists no PCI MMCONFIG/ECAM range"), std::string::npos) << t.ecam_problem;
+  ASSERT_FALSE(t.ecam);
+  const std::string& problem = t.ecam.error().message;
+  EXPECT_NE(problem.find("MCFG: 11 bytes, shorter than the 36-byte ACPI header"), std::string::npos) << problem;
+  EXPECT_NE(problem.find("lists no PCI MMCONFIG/ECAM range"), std::string::npos) << problem;
 }
 
 // ---- The sysfs config reader ------------------------------------------------------------
@@ -636,8 +638,8 @@ class Plan : public ::testing::Test {
   abi::PcieSettings settings(PcieOptions options = {}) { return filled(options).settings; }
   FilledSettings filled(const PcieOptions& options) {
     Topology t;
-    t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
-    t.root_buses = {bdf(0, 0, 0, 0)};
+    t.ecam = EcamWindows{{abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}}, "MCFG"};
+    t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0)};
     return fill_settings(options, t);
   }
   // The tree line of a function ("BB:DD.F ..."), without the branch drawing.
@@ -707,8 +709,8 @@ TEST_F(Plan, ModeOffSkipsEverything) {
   PcieOptions options;
   options.mode = abi::PcieMode::kOff;
   Topology t;
-  t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
-  t.root_buses = {bdf(0, 0, 0, 0)};
+  t.ecam = EcamWindows{{abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}}, "MCFG"};
+  t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0)};
   const PlanSummary plan = make_plan(sys_.root(), plan_settings(options, t).settings);
   EXPECT_EQ(plan.ports, 0u);
   EXPECT_EQ(plan.functions, 16u);
@@ -762,7 +764,8 @@ TEST(PlanSegments, EachRootBusItsTree) {
   sys.add({.segment = 1, .bus = 0x81, .class_code = 0x020000, .pcie_type = 0}, rp1);
   sys.write("MCFG", make_mcfg({{0xb0000000, 0, 0, 0x7f}, {0xc0000000, 1, 0x80, 0xff}}));
   Topology t = read_topology({sys.path("MCFG"), "/nonexistent", sys.root()});
-  ASSERT_EQ(t.root_buses.size(), 2u);
+  ASSERT_TRUE(t.root_buses) << t.root_buses.error().message;
+  ASSERT_EQ(t.root_buses->size(), 2u);
   const FilledSettings filled = fill_settings(PcieOptions{}, t);
   EXPECT_TRUE(filled.warnings.empty());
   EXPECT_EQ(filled.settings.ecam[1].base, 0xc0000000u + (0x80u << 20));
@@ -798,8 +801,8 @@ TEST(PlanHostile, BusNumberCycleEnds) {
   // Bus 2's downstream port claims bus 1 again (and bus 2 is above 1: invalid on its own bus).
   sys.add({.bus = 2, .class_code = 0x060400, .pcie_type = 6, .secondary = 1, .subordinate = 1}, up);
   Topology t;
-  t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
-  t.root_buses = {bdf(0, 0, 0, 0)};
+  t.ecam = EcamWindows{{abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}}, "MCFG"};
+  t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0)};
   const PlanSummary plan = make_plan(sys.root(), fill_settings(PcieOptions{}, t).settings);
   EXPECT_EQ(plan.functions, 3u) << plan.text;
   EXPECT_NE(plan.text.find("invalid bus numbers"), std::string::npos) << plan.text;
@@ -941,8 +944,8 @@ TEST(PcieSelection, OptionsAndEnvironmentRoundTrip) {
   EXPECT_EQ(failed.error().message.rfind("LIMBO_PCIE_INCLUDE=1:2: ", 0), 0u);
   // The configuration block carries them.
   Topology t;
-  t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
-  t.root_buses = {abi::PciAddress{0, 0, 0}};
+  t.ecam = EcamWindows{{abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}}, "MCFG"};
+  t.root_buses = std::vector<abi::PciAddress>{abi::PciAddress{0, 0, 0}};
   const FilledSettings f = fill_settings(args.pcie, t);
   EXPECT_EQ(f.rules.count, 3u);
   EXPECT_EQ(f.rules.rules[2].value, 0x0030168cu);
