@@ -2,7 +2,7 @@
 // The one finder of the purgatory objects that kexec-tools embeds in its own
 // binary (a byte array holding an ELF64 ET_REL EM_X86_64 object), by scanning
 // the file: the plugin's (kexec/stock_finder.h, which reads the file) and the
-// checker's (tests/checker/elf_object.h load_file). Header-only, no libelf.
+// checker's (tools/checker/elf_object.h load_file). Header-only, no libelf.
 #pragma once
 
 #include <elf.h>
