@@ -66,6 +66,7 @@ $(BUILD):
 
 include purgatory/purgatory.mk
 include kexec-plugin/plugin.mk
+include tools/checker/checker.mk
 include tests/tests.mk
 include qemu/qemu.mk
 

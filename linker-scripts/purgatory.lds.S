@@ -46,7 +46,7 @@ SECTIONS {
     KEEP(*(.text.entry))
     *(EXCLUDE_FILE(*sha256_ni.o) .text EXCLUDE_FILE(*sha256_ni.o) .text.*)
   }
-  /* The SIMD place (tests/checker/README.md): SHA-NI code, built with SSE,
+  /* The SIMD place (tools/checker/README.md): SHA-NI code, built with SSE,
    * kept apart so that the checker can prove that only the CPUID/CR4 gate
    * reaches it. */
   .text.simd SECTION_ADDRESS : {

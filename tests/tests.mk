@@ -12,7 +12,7 @@ include tests/purgatory/verify.mk
 include tests/plugin/tests.mk
 include tests/plugin/verify.mk
 include tests/bench/bench.mk
-include tests/checker/checker.mk
+include tests/checker/tests.mk
 include tests/pcie/tests.mk
 
 .PHONY: test-binaries

@@ -20,7 +20,7 @@ bool take_value(const std::string& arg, std::string_view option, std::string& va
 
 }  // namespace
 
-Arguments parse_arguments(const std::vector<std::string>& argv) {
+Result<Arguments> read_arguments(const std::vector<std::string>& argv) {
   Arguments out;
   KexecCommandLine kexec;
   bool after_dashdash = false;
@@ -36,76 +36,73 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
       kexec.take(argv, i);
       out.kexec_args.push_back(arg);
     } else if (take_value(arg, "--fallback", value)) {
-      if (value != "stock" && value != "none") out.error = "--fallback takes stock or none, not '" + value + "'";
+      if (value != "stock" && value != "none") return fail("--fallback takes stock or none, not '" + value + "'");
       out.fallback = value;
     } else if (arg == "--status") {
       out.status = true;
     } else if (take_value(arg, "--purgatory", value)) {
-      if (value.empty()) out.error = "--purgatory= needs a file";
+      if (value.empty()) return fail("--purgatory= needs a file");
       out.purgatory = value;
     } else if (arg == "--purgatory" || arg == "--kexec") {
-      if (i + 1 >= argv.size()) {
-        out.error = arg + " needs a value";
-        break;
-      }
+      if (i + 1 >= argv.size()) return fail(arg + " needs a value");
       (arg == "--purgatory" ? out.purgatory : out.kexec) = argv[++i];
     } else if (take_value(arg, "--kexec", value)) {
-      if (value.empty()) out.error = "--kexec= needs a path";
+      if (value.empty()) return fail("--kexec= needs a path");
       out.kexec = value;
     } else if (take_value(arg, "--on-fault", value)) {
-      if (value != "halt" && value != "reboot") out.error = "--on-fault takes reboot or halt, not '" + value + "'";
+      if (value != "halt" && value != "reboot") return fail("--on-fault takes reboot or halt, not '" + value + "'");
       out.on_fault = value;
     } else if (take_value(arg, "--on-corruption", value)) {
-      if (value != "halt" && value != "reboot") out.error = "--on-corruption takes halt or reboot, not '" + value + "'";
+      if (value != "halt" && value != "reboot") return fail("--on-corruption takes halt or reboot, not '" + value + "'");
       out.on_corruption = value;
     } else if (take_value(arg, "--test-damage-segment", value)) {
-      if (value.empty()) out.error = "--test-damage-segment= needs ROLE[:OFFSET]";
-      out.damage_segment = value;
+      if (value.empty()) return fail("--test-damage-segment= needs ROLE[:OFFSET]");
+      out.test.damage_segment = value;
     } else if (arg == "--dry-run") {
       out.dry_run = true;
     } else if (arg == "--verbose") {
       out.verbose = true;
     } else if (take_value(arg, "--pcie", value)) {
       auto mode = pcie::parse_mode(value);
-      if (!mode) out.error = arg + ": " + mode.error().message;
-      else out.pcie.mode = *mode;
+      if (!mode) return fail(arg + ": " + mode.error().message);
+      out.pcie.mode = *mode;
     } else if (take_value(arg, "--pcie-order", value)) {
       auto order = pcie::parse_order(value);
-      if (!order) out.error = arg + ": " + order.error().message;
-      else out.pcie.order = *order;
+      if (!order) return fail(arg + ": " + order.error().message);
+      out.pcie.order = *order;
     } else if (take_value(arg, "--pcie-exclude", value) || take_value(arg, "--pcie-include", value)) {
       // Repeatable: the lists add up, still within the configuration's room.
       const bool include = arg.rfind("--pcie-include=", 0) == 0;
       auto selection =
           pcie::parse_selection(value, include ? abi::PcieRuleAction::kInclude : abi::PcieRuleAction::kExclude);
       if (!selection) {
-        out.error = arg + ": " + selection.error().message;
+        return fail(arg + ": " + selection.error().message);
       } else if (auto added = pcie::add_selection(out.pcie, *selection); !added) {
-        out.error = arg + ": " + added.error().message;
+        return fail(arg + ": " + added.error().message);
       }
     } else if (arg == "--pcie-include-display") {
       out.pcie.include_display = true;
     } else if (take_value(arg, "--pcie-settle-ms", value)) {
       auto ms = pcie::parse_settle_ms(value);
-      if (!ms) out.error = arg + ": " + ms.error().message;
-      else out.pcie.settle_ms = *ms;
+      if (!ms) return fail(arg + ": " + ms.error().message);
+      out.pcie.settle_ms = *ms;
     } else if (take_value(arg, "--pcie-ready-timeout-ms", value)) {
       auto ms = pcie::parse_ready_timeout_ms(value);
-      if (!ms) out.error = arg + ": " + ms.error().message;
-      else out.pcie.ready_timeout_ms = *ms;
+      if (!ms) return fail(arg + ": " + ms.error().message);
+      out.pcie.ready_timeout_ms = *ms;
     } else if (arg == "--pcie" || arg == "--pcie-order" || arg == "--pcie-exclude" || arg == "--pcie-include" || arg == "--pcie-settle-ms" ||
                arg == "--pcie-ready-timeout-ms") {
-      out.error = arg + " takes its value after '=' (" + arg + "=...)";
+      return fail(arg + " takes its value after '=' (" + arg + "=...)");
     } else if (arg == "--report") {
       out.report = true;
     } else if (take_value(arg, "--report", value)) {
-      if (value.empty()) out.error = "--report= needs a file (or --report alone for /proc/cmdline)";
+      if (value.empty()) return fail("--report= needs a file (or --report alone for /proc/cmdline)");
       out.report = true;
       out.report_file = value;
     } else if (arg == "--json") {
       out.report_json = true;
     } else if (take_value(arg, "--log", value)) {
-      if (value.empty()) out.error = "--log= needs a file (a saved copy of the log node's data)";
+      if (value.empty()) return fail("--log= needs a file (a saved copy of the log node's data)");
       out.report = true;
       out.report_log = value;
     } else if (take_value(arg, "--cmdline", value) || arg == "--cmdline=") {
@@ -114,7 +111,7 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
     } else if (arg == "--plan") {
       out.plan = true;
     } else if (arg == "--test-corrupt-digest") {
-      out.corrupt_digest = true;
+      out.test.corrupt_digest = true;
     } else if (arg == "--help") {
       out.help = true;
     } else if (arg == "--version") {
@@ -127,45 +124,53 @@ Arguments parse_arguments(const std::vector<std::string>& argv) {
       for (size_t k = 0; k < taken; ++k) out.kexec_args.push_back(argv[i + k]);
       i += taken - 1;
     }
-    if (!out.error.empty()) break;
   }
   out.kexec_command = interpret(kexec.uses());
   out.expects_load = out.kexec_command.load;
-  if (out.error.empty() && !kexec.error().empty()) {
-    out.error = kexec.error() + " (kexec would print its usage and load nothing)";
+  if (!kexec.error().empty()) {
+    return fail(kexec.error() + " (kexec would print its usage and load nothing)");
   }
+  return out;
+}
+
+Status check_arguments(const Arguments& args) {
   // -s or -a in any spelling or grouping, wherever it is: kexec_file_load
   // runs the kernel's own purgatory. Refused before kexec runs.
-  if (out.error.empty() && !out.kexec_command.file_syscall_spellings.empty()) {
-    out.error = out.kexec_command.file_syscall_spellings.front() +
+  if (!args.kexec_command.file_syscall_spellings.empty()) {
+    return fail(args.kexec_command.file_syscall_spellings.front() +
                 " selects kexec_file_load, where the kernel uses its own purgatory: "
-                "Limbo works only through kexec_load (limbo-kexec passes -c)";
+                "Limbo works only through kexec_load (limbo-kexec passes -c)");
   }
   // With none of -l, -p, -u, -e, -f, -S... kexec loads the kernel and then
   // runs `shutdown -r` into it (its do_shutdown): a reboot of this machine,
   // not a crash-kernel load. limbo-kexec loads; it never reboots by default.
-  if (out.error.empty() && out.kexec_command.shutdown && !out.kexec_command.exits_at_once &&
-      !out.kexec_args.empty()) {
-    out.error = "no -p or -l: kexec would load this kernel and reboot into it at once (its shutdown path); "
-                "limbo-kexec only loads: give -p for a crash kernel, or -l";
+  if (args.kexec_command.shutdown && !args.kexec_command.exits_at_once && !args.kexec_args.empty()) {
+    return fail("no -p or -l: kexec would load this kernel and reboot into it at once (its shutdown path); "
+                "limbo-kexec only loads: give -p for a crash kernel, or -l");
   }
-  if (out.error.empty() && out.status && (out.plan || out.report || !out.kexec_args.empty())) {
-    out.error = "--status reads what is loaded: give it no kexec arguments, no --plan or --report (kexec's own status is -S)";
+  if (args.status && (args.plan || args.report || !args.kexec_args.empty())) {
+    return fail("--status reads what is loaded: give it no kexec arguments, no --plan or --report (kexec's own status is -S)");
   }
-  if (out.error.empty() && out.report && !out.report_file.empty() && out.report_cmdline) {
-    out.error = "--report=FILE and --cmdline=STRING both name the command line to read: give one";
+  if (args.report && !args.report_file.empty() && args.report_cmdline) {
+    return fail("--report=FILE and --cmdline=STRING both name the command line to read: give one");
   }
-  if (out.error.empty() && out.report_json && !out.report) {
-    out.error = "--json goes with --report (limbo-kexec --report --json)";
+  if (args.report_json && !args.report) {
+    return fail("--json goes with --report (limbo-kexec --report --json)");
   }
-  if (out.error.empty() && out.report && (out.plan || !out.kexec_args.empty())) {
-    out.error = "--report loads nothing: give it no kexec arguments and no --plan";
+  if (args.report && (args.plan || !args.kexec_args.empty())) {
+    return fail("--report loads nothing: give it no kexec arguments and no --plan");
   }
   // A plan next to kexec arguments would read as if it loaded something.
-  if (out.error.empty() && out.plan && !out.kexec_args.empty()) {
-    out.error = "--plan loads nothing: give it no kexec arguments (only Limbo's PCIe options)";
+  if (args.plan && !args.kexec_args.empty()) {
+    return fail("--plan loads nothing: give it no kexec arguments (only Limbo's PCIe options)");
   }
-  return out;
+  return Ok{};
+}
+
+Result<Arguments> parse_arguments(const std::vector<std::string>& argv) {
+  LIMBO_TRY_ASSIGN(Arguments args, read_arguments(argv));
+  LIMBO_TRY(check_arguments(args));
+  return args;
 }
 
 std::string usage_text() {

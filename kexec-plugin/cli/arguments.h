@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "cli/kexec_options.h"
+#include "common/environment.h"
+#include "common/result.h"
 #include "pcie/settings.h"
 
 namespace limbo::plugin::cli {
@@ -34,7 +36,6 @@ struct Arguments {
   std::string kexec;              // --kexec=PATH (empty: /sbin/kexec, then /usr/sbin/kexec)
   bool dry_run = false;           // --dry-run
   bool verbose = false;           // --verbose
-  bool corrupt_digest = false;    // --test-corrupt-digest (TEST-ONLY)
   bool plan = false;              // --plan: print the PCIe reset plan of this system, load nothing
   pcie::PcieOptions pcie;         // --pcie=, --pcie-exclude=, --pcie-include-display, --pcie-*-ms=
   bool help = false;
@@ -48,11 +49,10 @@ struct Arguments {
   // (LIMBO_FALLBACK; limbo-kexec's default none: nothing loaded, exit 1).
   std::string fallback;
   bool status = false;            // --status: what the crash kernel slot holds, and through what
-  std::string error;              // non-empty: a usage error, exit kExitUsage
   // Verification (issue 9).
   std::string on_fault;           // --on-fault=reboot|halt (empty: the plugin's default, reboot)
   std::string on_corruption;      // --on-corruption=halt|reboot (empty: the plugin's default, halt)
-  std::string damage_segment;     // --test-damage-segment=ROLE[:OFFSET] (TEST-ONLY)
+  TestKnobs test;                 // --test-corrupt-digest, --test-damage-segment=ROLE[:OFFSET] (TEST-ONLY)
   // --report: read Limbo's report from /proc/cmdline (--report=FILE: from
   // FILE; --cmdline=STRING: from STRING), print it in words, load nothing.
   bool report = false;
@@ -64,7 +64,14 @@ struct Arguments {
   std::string report_log;         // --log=FILE
 };
 
-Arguments parse_arguments(const std::vector<std::string>& argv);
+// A usage error (exit kExitUsage) is the first of: an option of limbo-kexec's
+// own with a bad value, what kexec's getopt would refuse (read_arguments);
+// then a command line that reads well but that limbo-kexec refuses:
+// kexec_file_load, a load that would reboot into the kernel at once, options
+// that do not go together (check_arguments). parse_arguments does both.
+Result<Arguments> read_arguments(const std::vector<std::string>& argv);
+Status check_arguments(const Arguments& args);
+Result<Arguments> parse_arguments(const std::vector<std::string>& argv);
 
 std::string usage_text();
 

@@ -18,6 +18,7 @@
 #include "cli/arguments.h"
 #include "cli/report.h"
 #include "cli/switch_log.h"
+#include "common/environment.h"
 #include "pcie/plan.h"
 #include "pcie/settings.h"
 #include "pcie/system.h"
@@ -116,20 +117,20 @@ int run(const Arguments& args) {
     const int fd = dup(status_pipe[1]);
     if (fd < 0) _exit(127);
     setenv("LD_PRELOAD", plugin.c_str(), 1);
-    setenv("LIMBO_PURGATORY", purgatory.c_str(), 1);
-    setenv("LIMBO_STATUS_FD", std::to_string(fd).c_str(), 1);
-    if (!args.on_corruption.empty()) setenv("LIMBO_ON_CORRUPTION", args.on_corruption.c_str(), 1);
-    if (!args.on_fault.empty()) setenv("LIMBO_ON_FAULT", args.on_fault.c_str(), 1);
-    if (!args.damage_segment.empty()) setenv("LIMBO_TEST_DAMAGE_SEGMENT", args.damage_segment.c_str(), 1);
-    else unsetenv("LIMBO_TEST_DAMAGE_SEGMENT");
-    if (args.dry_run) setenv("LIMBO_DRY_RUN", "1", 1); else unsetenv("LIMBO_DRY_RUN");
+    setenv(limbo::plugin::env::kPurgatory, purgatory.c_str(), 1);
+    setenv(limbo::plugin::env::kStatusFd, std::to_string(fd).c_str(), 1);
+    if (!args.on_corruption.empty()) setenv(limbo::plugin::env::kOnCorruption, args.on_corruption.c_str(), 1);
+    if (!args.on_fault.empty()) setenv(limbo::plugin::env::kOnFault, args.on_fault.c_str(), 1);
+    if (!args.test.damage_segment.empty()) setenv(limbo::plugin::env::kTestDamageSegment, args.test.damage_segment.c_str(), 1);
+    else unsetenv(limbo::plugin::env::kTestDamageSegment);
+    if (args.dry_run) setenv(limbo::plugin::env::kDryRun, "1", 1); else unsetenv(limbo::plugin::env::kDryRun);
     // limbo-kexec's default: a refused load loads nothing (exit 1).
-    setenv("LIMBO_FALLBACK", args.fallback.empty() ? "none" : args.fallback.c_str(), 1);
+    setenv(limbo::plugin::env::kFallback, args.fallback.empty() ? "none" : args.fallback.c_str(), 1);
     // kexec must read its arguments as cli/kexec_options.h did: GNU getopt's
     // permutation, which POSIXLY_CORRECT would turn off.
     unsetenv("POSIXLY_CORRECT");
-    if (args.verbose) setenv("LIMBO_VERBOSE", "1", 1); else unsetenv("LIMBO_VERBOSE");
-    if (args.corrupt_digest) setenv("LIMBO_TEST_CORRUPT_DIGEST", "1", 1); else unsetenv("LIMBO_TEST_CORRUPT_DIGEST");
+    if (args.verbose) setenv(limbo::plugin::env::kVerbose, "1", 1); else unsetenv(limbo::plugin::env::kVerbose);
+    if (args.test.corrupt_digest) setenv(limbo::plugin::env::kTestCorruptDigest, "1", 1); else unsetenv(limbo::plugin::env::kTestCorruptDigest);
     for (const auto& [name, value] : limbo::plugin::pcie::options_to_environment(args.pcie)) setenv(name.c_str(), value.c_str(), 1);
     execv(kexec.c_str(), argv.data());
     std::fprintf(stderr, "limbo-kexec: cannot run %s: %s\n", kexec.c_str(), std::strerror(errno));
@@ -189,7 +190,7 @@ int run_plan(const Arguments& args) {
   const pcie::FilledSettings load = pcie::fill_settings(args.pcie, topology);
   const pcie::FilledSettings filled = pcie::plan_settings(args.pcie, topology);
   std::printf("PCIe reset plan (limbo-kexec %s; read from %s, nothing is written)\n", LIMBO_VERSION, paths.sysfs.c_str());
-  if (!topology.ecam_source.empty()) std::printf("ECAM windows from %s\n", topology.ecam_source.c_str());
+  if (topology.ecam) std::printf("ECAM windows from %s\n", topology.ecam->source.c_str());
   for (const std::string& line : pcie::describe_settings(filled.settings, &filled.rules)) std::printf("%s\n", line.c_str());
   for (const std::string& warning : load.warnings) {
     std::printf("%s: %s\n", load.quiesce_disabled ? "WARNING" : "warning", warning.c_str());
@@ -203,7 +204,7 @@ int run_plan(const Arguments& args) {
   for (const std::string& note : plan.notes) std::printf("note: %s\n", note.c_str());
   if (plan.functions == 0) {
     std::fprintf(stderr, "limbo-kexec: --plan found no PCI function under %s (%s)\n", paths.sysfs.c_str(),
-                 topology.root_bus_problem.empty() ? "no function on the root buses" : topology.root_bus_problem.c_str());
+                 topology.root_buses ? "no function on the root buses" : topology.root_buses.error().message.c_str());
     return kExitFailed;
   }
   return kExitOk;
@@ -265,11 +266,12 @@ int run_status() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Arguments args = parse_arguments(std::vector<std::string>(argv, argv + argc));
-  if (!args.error.empty()) {
-    std::fprintf(stderr, "limbo-kexec: %s\nTry 'limbo-kexec --help'.\n", args.error.c_str());
+  const auto parsed = parse_arguments(std::vector<std::string>(argv, argv + argc));
+  if (!parsed) {
+    std::fprintf(stderr, "limbo-kexec: %s\nTry 'limbo-kexec --help'.\n", parsed.error().message.c_str());
     return kExitUsage;
   }
+  const Arguments& args = *parsed;
   if (args.help) {
     std::fputs(usage_text().c_str(), stdout);
     return kExitOk;

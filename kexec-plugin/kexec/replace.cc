@@ -105,10 +105,10 @@ Result<StockDecode> decode_stock(uint64_t entry, std::span<const Segment> segmen
     }
   }
 
-  const AbiValue* regs = out.value("entry64_regs");
+  const AbiValue* regs = out.value(abi::symbol::entry64_regs);
   if (!regs) return fail("unsupported loader: the stock purgatory has no entry64_regs");
   std::memcpy(&out.regs, regs->bytes.data(), sizeof(out.regs));
-  auto stack_end = stock.address_of(out.replay, "stack_end");
+  auto stack_end = stock.address_of(out.replay, abi::symbol::stack_end);
   if (!stack_end) return fail("unknown kexec-tools layout: " + stack_end.error().message);
   out.stack_end = *stack_end;
   // bzImage64 and the ELF x86_64 loader set rsp = stack_end; a loader that
@@ -117,9 +117,9 @@ Result<StockDecode> decode_stock(uint64_t entry, std::span<const Segment> segmen
     return fail(format("unsupported loader: it did not use entry64_regs (rsp %#llx, stack_end %#llx, rip %#llx)",
                        static_cast<ull>(out.regs.rsp), static_cast<ull>(out.stack_end), static_cast<ull>(out.regs.rip)));
   }
-  if (const AbiValue* v = out.value("skip_checks")) std::memcpy(&out.skip_checks, v->bytes.data(), sizeof(out.skip_checks));
-  if (const AbiValue* v = out.value("sha256_regions")) std::memcpy(out.digest.regions.data(), v->bytes.data(), v->bytes.size());
-  if (const AbiValue* v = out.value("sha256_digest")) std::memcpy(out.digest.digest.data(), v->bytes.data(), v->bytes.size());
+  if (const AbiValue* v = out.value(abi::symbol::skip_checks)) std::memcpy(&out.skip_checks, v->bytes.data(), sizeof(out.skip_checks));
+  if (const AbiValue* v = out.value(abi::symbol::sha256_regions)) std::memcpy(out.digest.regions.data(), v->bytes.data(), v->bytes.size());
+  if (const AbiValue* v = out.value(abi::symbol::sha256_digest)) std::memcpy(out.digest.digest.data(), v->bytes.data(), v->bytes.size());
   return out;
 }
 
@@ -193,12 +193,12 @@ Result<Replacement> build_replacement(const StockDecode& stock, std::span<const 
     LIMBO_TRY(limbo.data_range(out.image, symbol.name, symbol.size));
   }
   LIMBO_TRY_ASSIGN(out.entry, limbo.address_of(out.image, abi::kEntrySymbol));
-  LIMBO_TRY_ASSIGN(const uint64_t stack_end, limbo.address_of(out.image, "stack_end"));
+  LIMBO_TRY_ASSIGN(const uint64_t stack_end, limbo.address_of(out.image, abi::symbol::stack_end));
 
   for (const AbiValue& value : stock.values) LIMBO_TRY(limbo.set_symbol(out.image, value.name, value.bytes));
   abi::Entry64Regs regs = stock.regs;
   regs.rsp = stack_end;
-  LIMBO_TRY(limbo.set_symbol(out.image, "entry64_regs", {reinterpret_cast<const uint8_t*>(&regs), sizeof(regs)}));
+  LIMBO_TRY(limbo.set_symbol(out.image, abi::symbol::entry64_regs, {reinterpret_cast<const uint8_t*>(&regs), sizeof(regs)}));
 
   out.segments.assign(segments.begin(), segments.end());
   out.segments[out.index] = {nullptr, out.image.bytes.size(), base, out.memsz};
@@ -215,8 +215,8 @@ Result<Replacement> build_replacement(const StockDecode& stock, std::span<const 
     auto regions = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(out.digest.regions.data()), sizeof(out.digest.regions));
     std::array<uint8_t, abi::kSha256DigestSize> written = out.digest.digest;
     if (options.corrupt_digest) written[0] ^= 0x01;  // TEST-ONLY (LIMBO_TEST_CORRUPT_DIGEST)
-    LIMBO_TRY(limbo.set_symbol(out.image, "sha256_regions", regions));
-    LIMBO_TRY(limbo.set_symbol(out.image, "sha256_digest", written));
+    LIMBO_TRY(limbo.set_symbol(out.image, abi::symbol::sha256_regions, regions));
+    LIMBO_TRY(limbo.set_symbol(out.image, abi::symbol::sha256_digest, written));
   }
 
   abi::Config config = options.config;
@@ -228,7 +228,7 @@ Result<Replacement> build_replacement(const StockDecode& stock, std::span<const 
     // Issue 9: per-segment content length, role and digest, so that the
     // purgatory hashes only content, scans the fill and names a damaged segment.
     RoleHints hints{stock.regs.rip, stock.regs.rsi, 0};
-    if (const AbiValue* v = stock.value("backup_start"); v && v->bytes.size() == sizeof(hints.backup_start)) {
+    if (const AbiValue* v = stock.value(abi::symbol::backup_start); v && v->bytes.size() == sizeof(hints.backup_start)) {
       std::memcpy(&hints.backup_start, v->bytes.data(), sizeof(hints.backup_start));
     }
     LIMBO_TRY(fill_segment_checks(out.segments, out.index, hints, config));
@@ -239,7 +239,7 @@ Result<Replacement> build_replacement(const StockDecode& stock, std::span<const 
       out.damaged_index = static_cast<int>(damaged);
     }
   }
-  LIMBO_TRY(limbo.set_symbol(out.image, "limbo_config", {reinterpret_cast<const uint8_t*>(&config), sizeof(config)}));
+  LIMBO_TRY(limbo.set_symbol(out.image, abi::symbol::limbo_config, {reinterpret_cast<const uint8_t*>(&config), sizeof(config)}));
   out.config = config;
   return out;
 }

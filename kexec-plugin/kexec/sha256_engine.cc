@@ -4,13 +4,14 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/environment.h"
 #include "lib/cpu_features.h"
 
 namespace limbo::plugin::kexec {
 namespace {
 
 sha256::BlockFunction choose() {
-  if (const char* forced = std::getenv("LIMBO_SHA256"); forced && std::strcmp(forced, "portable") == 0) {
+  if (const char* forced = std::getenv(env::kSha256); forced && std::strcmp(forced, "portable") == 0) {
     return sha256::compress_portable;
   }
   return cpu::sha_ni_usable(cpu::read_cpuid_sha()) ? sha256::compress_sha_ni : sha256::compress_portable;

@@ -121,19 +121,17 @@ Result<std::vector<abi::EcamWindow>> parse_mcfg(std::span<const uint8_t> table) 
     w.base = bus0_base + offset;
     windows.push_back(w);
   }
-  Status valid = validate_windows(windows, "MCFG");
-  if (!valid) return valid.error();
+  LIMBO_TRY(validate_windows(windows, "MCFG"));
   return windows;
 }
 
 Result<std::vector<abi::EcamWindow>> parse_iomem_ecam(std::string_view iomem) {
-  auto ranges = kexec::parse_iomem(iomem);
-  if (!ranges) return ranges.error();
+  LIMBO_TRY_ASSIGN(const std::vector<kexec::MemoryRange> ranges, kexec::parse_iomem(iomem));
   // Without CAP_SYS_ADMIN the kernel prints every range as 00000000-00000000.
   bool any_address = false;
-  for (const kexec::MemoryRange& range : *ranges) any_address = any_address || range.start != 0 || range.end > 1;
+  for (const kexec::MemoryRange& range : ranges) any_address = any_address || range.start != 0 || range.end > 1;
   std::vector<abi::EcamWindow> windows;
-  for (const kexec::MemoryRange& range : *ranges) {
+  for (const kexec::MemoryRange& range : ranges) {
     std::string_view name = range.name;
     std::string_view rest;
     for (std::string_view prefix : {std::string_view("PCI MMCONFIG "), std::string_view("PCI ECAM ")}) {
@@ -160,8 +158,7 @@ Result<std::vector<abi::EcamWindow>> parse_iomem_ecam(std::string_view iomem) {
     }
     if (!duplicate) windows.push_back(w);
   }
-  Status valid = validate_windows(windows, "/proc/iomem");
-  if (!valid) return valid.error();
+  LIMBO_TRY(validate_windows(windows, "/proc/iomem"));
   return windows;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "pcie/plan.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "lib/pcie/discovery.h"
@@ -14,8 +15,8 @@ namespace {
 
 namespace core = ::limbo::pcie;
 
-// A limbo::fmt sink that appends to a string, so that the decision text is
-// the purgatory's own (core::print_decision).
+// A limbo::fmt sink that appends to a string, so that the tree is the
+// purgatory's own (core::print_tree).
 struct StringSink {
   std::string& text;
   void put(char c) { text.push_back(c); }
@@ -25,32 +26,6 @@ struct Tables {
   core::Topology topology;
   core::Plan plan;
 };
-
-// "-[0000:00]-" then, per function, a branch like lspci -tv's, with its
-// bus:device.function, IDs, class, PCIe type and decision.
-void print_subtree(std::string& out, const Tables& tables, uint16_t index, const std::string& indent, bool last) {
-  const core::Topology& t = tables.topology;
-  const core::Function& f = t.functions[index];
-  out += indent + (last ? "\\-" : "+-");
-  out += format("%02x:%02x.%x %04x:%04x class %06x %s: ", f.address.bus, core::device_of(f.address),
-                core::function_of(f.address), f.vendor_id, f.device_id, f.class_code, core::to_string(f.type));
-  StringSink sink{out};
-  core::print_decision(sink, t, tables.plan, nullptr, index);
-  if (f.is_bridge()) {
-    out += format(" [bus %02x-%02x", f.secondary_bus, f.subordinate_bus);
-    if (f.bus_state != core::BusState::kScanned) out += std::string(", ") + core::to_string(f.bus_state);
-    out += "]";
-  }
-  out += "\n";
-  std::vector<uint16_t> children;
-  for (uint16_t j = 0; j < t.count; ++j) {
-    if (t.functions[j].parent == index) children.push_back(j);
-  }
-  const std::string child_indent = indent + (last ? "  " : "| ");
-  for (size_t k = 0; k < children.size(); ++k) {
-    print_subtree(out, tables, children[k], child_indent, k + 1 == children.size());
-  }
-}
 
 }  // namespace
 
@@ -63,23 +38,22 @@ PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& se
   auto tables = std::make_unique<Tables>();
   abi::PciAddress roots[abi::kMaxRootBuses > abi::kMaxEcamWindows ? abi::kMaxRootBuses : abi::kMaxEcamWindows];
   const size_t root_count = core::root_buses(settings, roots);
-  summary.discovery_truncated = !core::discover(reader, roots, root_count, tables->topology);
+  summary.discovery_truncated =
+      !core::discover(reader, roots, root_count, tables->topology, core::scan_below_ports(settings));
   core::decide(tables->topology, core::settings_from_abi(settings, rules), tables->plan);
 
   const core::Topology& t = tables->topology;
   std::string& out = summary.text;
+  // "-[0000:00]-" per root bus, then the core's tree of what is below it.
+  StringSink sink{out};
   for (size_t r = 0; r < root_count; ++r) {
-    std::vector<uint16_t> on_bus;
-    for (uint16_t i = 0; i < t.count; ++i) {
-      const core::Function& f = t.functions[i];
-      if (f.parent == core::kNoFunction && f.address.segment == roots[r].segment && f.address.bus == roots[r].bus) {
-        on_bus.push_back(i);
-      }
-    }
+    const bool any = std::any_of(t.functions, t.functions + t.count, [&](const core::Function& f) {
+      return f.parent == core::kNoFunction && f.address.segment == roots[r].segment && f.address.bus == roots[r].bus;
+    });
     out += format("-[%04x:%02x]-%s\n", roots[r].segment, roots[r].bus,
-                  reader.in_window(roots[r].segment, roots[r].bus) ? (on_bus.empty() ? " (no function)" : "")
+                  reader.in_window(roots[r].segment, roots[r].bus) ? (any ? "" : " (no function)")
                                                                    : " (in no ECAM window: not walked)");
-    for (size_t k = 0; k < on_bus.size(); ++k) print_subtree(out, *tables, on_bus[k], " ", k + 1 == on_bus.size());
+    core::print_tree(sink, t, tables->plan, roots[r]);
   }
   summary.ports = tables->plan.port_count;
   summary.endpoints = tables->plan.endpoint_count;

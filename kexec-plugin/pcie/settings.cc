@@ -5,6 +5,7 @@
 #include <charconv>
 #include <optional>
 
+#include "common/environment.h"
 #include "pcie/address.h"
 
 namespace limbo::plugin::pcie {
@@ -60,10 +61,9 @@ Result<std::vector<abi::PciAddress>> parse_excluded(std::string_view text) {
   while (true) {
     const size_t comma = text.find(',');
     const std::string_view item = text.substr(0, comma);
-    auto address = parse_function_address(item);
-    if (!address) return address.error();
-    if (std::none_of(out.begin(), out.end(), [&](const abi::PciAddress& a) { return same_function(a, *address); })) {
-      out.push_back(*address);
+    LIMBO_TRY_ASSIGN(const abi::PciAddress address, parse_function_address(item));
+    if (std::none_of(out.begin(), out.end(), [&](const abi::PciAddress& a) { return same_function(a, address); })) {
+      out.push_back(address);
     }
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);
@@ -131,28 +131,26 @@ Result<Selection> parse_selection(std::string_view text, abi::PcieRuleAction act
     const size_t comma = text.find(',');
     const std::string_view item = text.substr(0, comma);
     if (item.find('.') != std::string_view::npos) {
-      auto address = parse_function_address(item);
-      if (!address) return address.error();
+      LIMBO_TRY_ASSIGN(const abi::PciAddress address, parse_function_address(item));
       if (action == abi::PcieRuleAction::kExclude) {
         if (std::none_of(out.addresses.begin(), out.addresses.end(),
-                         [&](const abi::PciAddress& a) { return same_function(a, *address); })) {
-          out.addresses.push_back(*address);
+                         [&](const abi::PciAddress& a) { return same_function(a, address); })) {
+          out.addresses.push_back(address);
         }
       } else {
         abi::PcieRule rule{};
         rule.kind = static_cast<uint8_t>(abi::PcieRuleKind::kAddress);
         rule.action = static_cast<uint8_t>(action);
-        rule.value = uint32_t{address->segment} << 16 | uint32_t{address->bus} << 8 | address->devfn;
+        rule.value = uint32_t{address.segment} << 16 | uint32_t{address.bus} << 8 | address.devfn;
         rule.mask = 0xffffffffu;
         if (std::none_of(out.rules.begin(), out.rules.end(), [&](const abi::PcieRule& r) { return same_rule(r, rule); })) {
           out.rules.push_back(rule);
         }
       }
     } else {
-      auto rule = parse_identity(item, action);
-      if (!rule) return rule.error();
-      if (std::none_of(out.rules.begin(), out.rules.end(), [&](const abi::PcieRule& r) { return same_rule(r, *rule); })) {
-        out.rules.push_back(*rule);
+      LIMBO_TRY_ASSIGN(const abi::PcieRule rule, parse_identity(item, action));
+      if (std::none_of(out.rules.begin(), out.rules.end(), [&](const abi::PcieRule& r) { return same_rule(r, rule); })) {
+        out.rules.push_back(rule);
       }
     }
     if (comma == std::string_view::npos) break;
@@ -225,44 +223,31 @@ Result<PcieOptions> options_from_environment(const EnvLookup& lookup) {
     const char* value = lookup(name);
     return value ? std::string_view(value) : std::string_view();
   };
-  auto bad = [](const char* name, std::string_view value, const Error& error) {
-    return fail(format("%s=%.*s: %s", name, static_cast<int>(value.size()), value.data(), error.message.c_str()));
-  };
-  if (const std::string_view v = get(kEnvMode); !v.empty()) {
-    auto mode = parse_mode(v);
-    if (!mode) return bad(kEnvMode, v, mode.error());
-    options.mode = *mode;
+  // A bad value fails as "NAME=VALUE: why".
+  auto setting = [](const char* name, std::string_view value) { return std::string(name) + "=" + std::string(value); };
+  if (const std::string_view v = get(env::kPcieMode); !v.empty()) {
+    LIMBO_TRY_ASSIGN(options.mode, parse_mode(v).context(setting(env::kPcieMode, v)));
   }
-  if (const std::string_view v = get(kEnvOrder); !v.empty()) {
-    auto order = parse_order(v);
-    if (!order) return bad(kEnvOrder, v, order.error());
-    options.order = *order;
+  if (const std::string_view v = get(env::kPcieOrder); !v.empty()) {
+    LIMBO_TRY_ASSIGN(options.order, parse_order(v).context(setting(env::kPcieOrder, v)));
   }
-  if (const std::string_view v = get(kEnvExclude); !v.empty()) {
-    auto excluded = parse_selection(v, abi::PcieRuleAction::kExclude);
-    if (!excluded) return bad(kEnvExclude, v, excluded.error());
-    auto added = add_selection(options, *excluded);
-    if (!added) return bad(kEnvExclude, v, added.error());
+  if (const std::string_view v = get(env::kPcieExclude); !v.empty()) {
+    LIMBO_TRY_ASSIGN(const Selection excluded, parse_selection(v, abi::PcieRuleAction::kExclude).context(setting(env::kPcieExclude, v)));
+    LIMBO_TRY(add_selection(options, excluded).context(setting(env::kPcieExclude, v)));
   }
-  if (const std::string_view v = get(kEnvInclude); !v.empty()) {
-    auto included = parse_selection(v, abi::PcieRuleAction::kInclude);
-    if (!included) return bad(kEnvInclude, v, included.error());
-    auto added = add_selection(options, *included);
-    if (!added) return bad(kEnvInclude, v, added.error());
+  if (const std::string_view v = get(env::kPcieInclude); !v.empty()) {
+    LIMBO_TRY_ASSIGN(const Selection included, parse_selection(v, abi::PcieRuleAction::kInclude).context(setting(env::kPcieInclude, v)));
+    LIMBO_TRY(add_selection(options, included).context(setting(env::kPcieInclude, v)));
   }
-  if (const std::string_view v = get(kEnvIncludeDisplay); !v.empty()) {
-    if (v != "0" && v != "1") return bad(kEnvIncludeDisplay, v, fail("is 1 or 0"));
+  if (const std::string_view v = get(env::kPcieIncludeDisplay); !v.empty()) {
+    if (v != "0" && v != "1") return fail(setting(env::kPcieIncludeDisplay, v) + ": is 1 or 0");
     options.include_display = v == "1";
   }
-  if (const std::string_view v = get(kEnvSettleMs); !v.empty()) {
-    auto ms = parse_settle_ms(v);
-    if (!ms) return bad(kEnvSettleMs, v, ms.error());
-    options.settle_ms = *ms;
+  if (const std::string_view v = get(env::kPcieSettleMs); !v.empty()) {
+    LIMBO_TRY_ASSIGN(options.settle_ms, parse_settle_ms(v).context(setting(env::kPcieSettleMs, v)));
   }
-  if (const std::string_view v = get(kEnvReadyTimeoutMs); !v.empty()) {
-    auto ms = parse_ready_timeout_ms(v);
-    if (!ms) return bad(kEnvReadyTimeoutMs, v, ms.error());
-    options.ready_timeout_ms = *ms;
+  if (const std::string_view v = get(env::kPcieReadyTimeoutMs); !v.empty()) {
+    LIMBO_TRY_ASSIGN(options.ready_timeout_ms, parse_ready_timeout_ms(v).context(setting(env::kPcieReadyTimeoutMs, v)));
   }
   return options;
 }
@@ -276,13 +261,13 @@ std::vector<std::pair<std::string, std::string>> options_to_environment(const Pc
     list += (list.empty() ? "" : ",") + format_rule(r);
   }
   return {
-      {kEnvMode, options.mode == abi::PcieMode::kReset ? "reset" : "off"},
-      {kEnvOrder, order_name(options.order)},
-      {kEnvExclude, excluded},
-      {kEnvInclude, included},
-      {kEnvIncludeDisplay, options.include_display ? "1" : "0"},
-      {kEnvSettleMs, std::to_string(options.settle_ms)},
-      {kEnvReadyTimeoutMs, std::to_string(options.ready_timeout_ms)},
+      {env::kPcieMode, options.mode == abi::PcieMode::kReset ? "reset" : "off"},
+      {env::kPcieOrder, order_name(options.order)},
+      {env::kPcieExclude, excluded},
+      {env::kPcieInclude, included},
+      {env::kPcieIncludeDisplay, options.include_display ? "1" : "0"},
+      {env::kPcieSettleMs, std::to_string(options.settle_ms)},
+      {env::kPcieReadyTimeoutMs, std::to_string(options.ready_timeout_ms)},
   };
 }
 
@@ -297,12 +282,15 @@ FilledSettings build_settings(const PcieOptions& options, const Topology& topolo
   s.order = static_cast<uint32_t>(options.order);
   s.settle_ms = options.settle_ms;
   s.ready_timeout_ms = options.ready_timeout_ms;
-  const size_t windows = std::min(topology.windows.size(), abi::kMaxEcamWindows);
-  std::copy_n(topology.windows.begin(), windows, s.ecam);
+  static const std::vector<abi::EcamWindow> kNone;
+  const std::vector<abi::EcamWindow>& found = topology.ecam ? topology.ecam->windows : kNone;
+  const size_t windows = std::min(found.size(), abi::kMaxEcamWindows);
+  std::copy_n(found.begin(), windows, s.ecam);
   s.ecam_count = static_cast<uint32_t>(windows);
 
   std::vector<abi::PciAddress> roots;
-  for (const abi::PciAddress& bus : topology.root_buses) {
+  static const std::vector<abi::PciAddress> kNoBus;
+  for (const abi::PciAddress& bus : topology.root_buses ? *topology.root_buses : kNoBus) {
     const bool reachable = windows == 0 || std::any_of(s.ecam, s.ecam + windows, [&](const abi::EcamWindow& w) {
                              return window_holds(w, bus.segment, bus.bus);
                            });
@@ -312,8 +300,8 @@ FilledSettings build_settings(const PcieOptions& options, const Topology& topolo
       out.warnings.push_back("root bus " + root_bus_text(bus) + " is in no ECAM window: its devices are left alone");
     }
   }
-  if (topology.root_buses.empty()) {
-    out.warnings.push_back("no root bus found in sysfs (" + topology.root_bus_problem +
+  if (!topology.root_buses) {
+    out.warnings.push_back("no root bus found in sysfs (" + topology.root_buses.error().message +
                            "): discovery starts at each ECAM window's first bus");
     for (size_t i = 0; i < windows; ++i) roots.push_back({s.ecam[i].segment, s.ecam[i].start_bus, 0});
   }
@@ -338,10 +326,10 @@ FilledSettings build_settings(const PcieOptions& options, const Topology& topolo
 
 FilledSettings fill_settings(const PcieOptions& options, const Topology& topology) {
   if (options.mode == abi::PcieMode::kOff) return FilledSettings{};
-  if (topology.windows.empty()) {
+  if (!topology.ecam) {
     FilledSettings out;
     out.quiesce_disabled = true;
-    out.warnings.push_back("PCIe quiesce is OFF for this load: no ECAM window (" + topology.ecam_problem +
+    out.warnings.push_back("PCIe quiesce is OFF for this load: no ECAM window (" + topology.ecam.error().message +
                            "); the capture kernel still loads, but devices may keep doing DMA across the switch "
                            "(--pcie=off says this is intended)");
     return out;

@@ -13,22 +13,23 @@
 
 #include "abi/limbo_abi.h"
 #include "common/result.h"
+#include "lib/pcie/registers.h"
 
 namespace limbo::plugin::pcie {
 
-// PCIe r6.0 §6.6.1: software waits at least 100 ms after a Conventional
-// Reset (here: clearing Secondary Bus Reset) before its first config request.
-// Less would break the spec, so it is also the minimum.
-inline constexpr uint32_t kDefaultSettleMs = 100;
-inline constexpr uint32_t kMinSettleMs = 100;
-// Linux PCIE_RESET_READY_POLL_MS: 60 s is the longest any device is given to
-// come back; the same bound caps both waits, so that the switch window stays
-// bounded whatever the user types.
-inline constexpr uint32_t kMaxSettleMs = 60000;
-// Linux PCI_RESET_WAIT: after 1 s a device that has not answered is suspect.
-inline constexpr uint32_t kDefaultReadyTimeoutMs = 1000;
-inline constexpr uint32_t kMinReadyTimeoutMs = 1;
-inline constexpr uint32_t kMaxReadyTimeoutMs = 60000;
+// The bounds of --pcie-settle-ms and --pcie-ready-timeout-ms, from the core's
+// spec timings (lib/pcie/registers.h). The settle time defaults to the
+// spec's 100 ms after a reset (PCIe r6.0 §6.6.1), which is also its minimum:
+// less would break the spec. Linux's longest reset wait
+// (PCIE_RESET_READY_POLL_MS, 60 s) caps both waits, so that the switch
+// window stays bounded whatever the user types; a device silent after
+// Linux's PCI_RESET_WAIT (1 s) is given up on by default.
+inline constexpr uint32_t kDefaultSettleMs = limbo::pcie::kResetToConfigRequestMs;
+inline constexpr uint32_t kMinSettleMs = limbo::pcie::kResetToConfigRequestMs;
+inline constexpr uint32_t kMaxSettleMs = limbo::pcie::kLinuxResetReadyPollMaxMs;
+inline constexpr uint32_t kDefaultReadyTimeoutMs = limbo::pcie::kLinuxResetWaitMs;
+inline constexpr uint32_t kMinReadyTimeoutMs = 1;  // a device must get some time to answer
+inline constexpr uint32_t kMaxReadyTimeoutMs = limbo::pcie::kLinuxResetReadyPollMaxMs;
 
 struct PcieOptions {
   abi::PcieMode mode = abi::PcieMode::kReset;
@@ -68,16 +69,8 @@ std::string format_rule(const abi::PcieRule& rule);
 Result<uint32_t> parse_settle_ms(std::string_view text);                    // decimal, 100..60000
 Result<uint32_t> parse_ready_timeout_ms(std::string_view text);             // decimal, 1..60000
 
-// The plugin's environment (kexec-plugin/README.md).
-inline constexpr const char* kEnvMode = "LIMBO_PCIE";                       // reset | off
-inline constexpr const char* kEnvOrder = "LIMBO_PCIE_ORDER";                // serial | overlap
-inline constexpr const char* kEnvExclude = "LIMBO_PCIE_EXCLUDE";            // SSSS:BB:DD.F|VVVV:DDDD|class:CC..[,...]
-inline constexpr const char* kEnvInclude = "LIMBO_PCIE_INCLUDE";            // the same syntax
-inline constexpr const char* kEnvIncludeDisplay = "LIMBO_PCIE_INCLUDE_DISPLAY";  // 1 | 0
-inline constexpr const char* kEnvSettleMs = "LIMBO_PCIE_SETTLE_MS";
-inline constexpr const char* kEnvReadyTimeoutMs = "LIMBO_PCIE_READY_TIMEOUT_MS";
-
-// Unset or empty variables keep the defaults; a bad value fails with
+// The LIMBO_PCIE* variables of common/environment.h. Unset or empty variables
+// keep the defaults; a bad value fails with
 // "LIMBO_PCIE_SETTLE_MS=5: ...". `lookup` is getenv in the plugin.
 using EnvLookup = std::function<const char*(const char*)>;
 Result<PcieOptions> options_from_environment(const EnvLookup& lookup);
@@ -86,13 +79,17 @@ Result<PcieOptions> options_from_environment(const EnvLookup& lookup);
 // that nothing inherited from the caller's environment leaks in).
 std::vector<std::pair<std::string, std::string>> options_to_environment(const PcieOptions& options);
 
-// What the running system says about PCIe (pcie/system.h reads it).
+// The ECAM windows the running system describes, and where they were read.
+struct EcamWindows {
+  std::vector<abi::EcamWindow> windows;  // at least one
+  std::string source;                    // "MCFG" or the /proc/iomem path
+};
+
+// What the running system says about PCIe (pcie/system.h reads it): each
+// part, or why there is none (each source's error).
 struct Topology {
-  std::vector<abi::EcamWindow> windows;
-  std::string ecam_source;       // "MCFG" or "/proc/iomem"; empty when no window was found
-  std::string ecam_problem;      // why there is no window (each source's error)
-  std::vector<abi::PciAddress> root_buses;  // from sysfs, sorted
-  std::string root_bus_problem;  // why sysfs gave none
+  Result<EcamWindows> ecam = fail("not read");
+  Result<std::vector<abi::PciAddress>> root_buses = fail("not read");  // from sysfs, sorted, at least one
 };
 
 struct FilledSettings {

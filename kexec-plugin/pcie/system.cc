@@ -11,6 +11,7 @@
 #include <memory>
 #include <new>
 
+#include "common/environment.h"
 #include "kexec/memory_map.h"
 #include "pcie/address.h"
 #include "pcie/ecam.h"
@@ -47,9 +48,9 @@ int for_each_entry(const std::string& dir, Visit visit) {
 
 SystemPaths SystemPaths::from_environment() {
   SystemPaths paths;
-  if (const char* v = std::getenv("LIMBO_TEST_MCFG"); v && *v) paths.mcfg = v;
-  if (const char* v = std::getenv("LIMBO_TEST_IOMEM"); v && *v) paths.iomem = v;
-  if (const char* v = std::getenv("LIMBO_TEST_SYSFS"); v && *v) paths.sysfs = v;
+  if (const char* v = std::getenv(env::kTestMcfg); v && *v) paths.mcfg = v;
+  if (const char* v = std::getenv(env::kTestIomem); v && *v) paths.iomem = v;
+  if (const char* v = std::getenv(env::kTestSysfs); v && *v) paths.sysfs = v;
   return paths;
 }
 
@@ -90,42 +91,40 @@ Result<std::vector<abi::PciAddress>> find_root_buses(const std::string& sysfs_ro
   return buses;
 }
 
-Topology read_topology(const SystemPaths& paths) {
-  Topology topology;
+namespace {
+
+// MCFG first, then /proc/iomem; with neither, both reasons.
+Result<EcamWindows> read_ecam(const SystemPaths& paths) {
   std::string mcfg_problem;
   auto mcfg = kexec::read_file(paths.mcfg);
   if (!mcfg) {
     mcfg_problem = mcfg.error().message;
   } else if (auto windows = parse_mcfg(*mcfg)) {
-    topology.windows = std::move(windows.value());
-    topology.ecam_source = "MCFG";
+    if (!windows->empty()) return EcamWindows{std::move(windows.value()), "MCFG"};
+    mcfg_problem = "MCFG lists no ECAM window";
   } else {
     mcfg_problem = windows.error().message;
   }
-  if (topology.windows.empty()) {
-    std::string iomem_problem;
-    auto text = kexec::read_file(paths.iomem);
-    if (!text) {
-      iomem_problem = text.error().message;
-    } else if (auto windows = parse_iomem_ecam({reinterpret_cast<const char*>(text->data()), text->size()})) {
-      if (windows->empty()) {
-        iomem_problem = paths.iomem + " lists no PCI MMCONFIG/ECAM range";
-      } else {
-        topology.windows = std::move(windows.value());
-        topology.ecam_source = paths.iomem;
-      }
-    } else {
-      iomem_problem = windows.error().message;
-    }
-    if (topology.windows.empty()) topology.ecam_problem = mcfg_problem + "; " + iomem_problem;
-  }
-  auto roots = find_root_buses(paths.sysfs);
-  if (!roots) {
-    topology.root_bus_problem = roots.error().message;
+  std::string iomem_problem;
+  auto text = kexec::read_file(paths.iomem);
+  if (!text) {
+    iomem_problem = text.error().message;
+  } else if (auto windows = parse_iomem_ecam({reinterpret_cast<const char*>(text->data()), text->size()})) {
+    if (!windows->empty()) return EcamWindows{std::move(windows.value()), paths.iomem};
+    iomem_problem = paths.iomem + " lists no PCI MMCONFIG/ECAM range";
   } else {
-    topology.root_buses = std::move(roots.value());
-    if (topology.root_buses.empty()) topology.root_bus_problem = paths.sysfs + " shows no host bridge";
+    iomem_problem = windows.error().message;
   }
+  return fail(mcfg_problem + "; " + iomem_problem);
+}
+
+}  // namespace
+
+Topology read_topology(const SystemPaths& paths) {
+  Topology topology;
+  topology.ecam = read_ecam(paths);
+  topology.root_buses = find_root_buses(paths.sysfs);
+  if (topology.root_buses && topology.root_buses->empty()) topology.root_buses = fail(paths.sysfs + " shows no host bridge");
   return topology;
 }
 

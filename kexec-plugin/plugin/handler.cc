@@ -11,6 +11,8 @@
 #include <new>
 #include <vector>
 
+#include "common/environment.h"
+#include "elf/embedded_objects.h"
 #include "elf/rel_object.h"
 #include "kexec/memory_map.h"
 #include "kexec/replace.h"
@@ -46,7 +48,7 @@ struct Decoded {
 Result<Decoded> decode_with_embedded_stock(const Settings& settings, uint64_t entry,
                                            std::span<const kexec::Segment> segments) {
   LIMBO_TRY_ASSIGN(const auto binary, kexec::read_file(settings.kexec_binary).context("cannot read the kexec binary"));
-  const auto candidates = kexec::find_embedded_objects(binary);
+  const auto candidates = elf::find_embedded_objects(binary);
   if (candidates.empty()) return fail("no stock purgatory found: " + settings.kexec_binary + " embeds no x86_64 relocatable object");
   Error last = fail("no stock purgatory found");
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -103,18 +105,19 @@ void print_segment_checks(FILE* log, const kexec::Replacement& plan) {
 // and says so loudly. Verbose: the settings and the plan the purgatory will follow.
 abi::PcieSettings fill_pcie(const Settings& settings, FILE* log, abi::PcieRules& rules) {
   rules = abi::PcieRules{};
-  if (settings.pcie.mode == abi::PcieMode::kOff) {
+  const pcie::PcieOptions& options = *settings.pcie;  // prepare() refused a bad one
+  if (options.mode == abi::PcieMode::kOff) {
     if (settings.verbose || settings.dry_run) std::fprintf(log, "limbo: pcie: mode off (no device is touched)\n");
     return abi::PcieSettings{};
   }
   const pcie::SystemPaths paths{settings.mcfg_path, settings.iomem_path, settings.sysfs_root};
   const pcie::Topology topology = pcie::read_topology(paths);
-  const pcie::FilledSettings filled = pcie::fill_settings(settings.pcie, topology);
+  const pcie::FilledSettings filled = pcie::fill_settings(options, topology);
   for (const std::string& warning : filled.warnings) {
     std::fprintf(log, "limbo: %s: %s\n", filled.quiesce_disabled ? "WARNING" : "warning", warning.c_str());
   }
   if (settings.verbose) {
-    if (!topology.ecam_source.empty()) std::fprintf(log, "limbo: pcie: ECAM windows from %s\n", topology.ecam_source.c_str());
+    if (topology.ecam) std::fprintf(log, "limbo: pcie: ECAM windows from %s\n", topology.ecam->source.c_str());
     for (const std::string& line : pcie::describe_settings(filled.settings, &filled.rules)) {
       std::fprintf(log, "limbo: %s\n", line.c_str());
     }
@@ -138,34 +141,32 @@ abi::PcieSettings fill_pcie(const Settings& settings, FILE* log, abi::PcieRules&
 
 Settings Settings::from_environment() {
   Settings settings;
-  const char* purgatory = std::getenv("LIMBO_PURGATORY");
+  const char* purgatory = std::getenv(env::kPurgatory);
   settings.purgatory_path = purgatory && *purgatory ? purgatory : LIMBO_PURGATORY_PATH;
-  settings.dry_run = env_flag("LIMBO_DRY_RUN");
-  settings.corrupt_digest = env_flag("LIMBO_TEST_CORRUPT_DIGEST");
-  settings.full_hash = env_flag("LIMBO_TEST_FULL_HASH");
-  settings.verbose = env_flag("LIMBO_VERBOSE");
-  if (const char* fd = std::getenv("LIMBO_STATUS_FD"); fd && *fd) {
+  settings.dry_run = env_flag(env::kDryRun);
+  settings.test.corrupt_digest = env_flag(env::kTestCorruptDigest);
+  settings.test.full_hash = env_flag(env::kTestFullHash);
+  settings.verbose = env_flag(env::kVerbose);
+  if (const char* fd = std::getenv(env::kStatusFd); fd && *fd) {
     char* end = nullptr;
     const long value = std::strtol(fd, &end, 10);
     if (*end == '\0' && value >= 0) settings.status_fd = static_cast<int>(value);
   }
-  if (const char* iomem = std::getenv("LIMBO_TEST_IOMEM"); iomem && *iomem) settings.iomem_path = iomem;
-  if (const char* action = std::getenv("LIMBO_ON_CORRUPTION"); action && *action) {
+  if (const char* iomem = std::getenv(env::kTestIomem); iomem && *iomem) settings.iomem_path = iomem;
+  if (const char* action = std::getenv(env::kOnCorruption); action && *action) {
     auto parsed = kexec::parse_on_corruption(action);
     if (parsed) settings.on_corruption = static_cast<uint32_t>(*parsed);
-    else settings.verify_error = parsed.error().message;
+    else settings.verify = parsed.error();
   }
-  if (const char* action = std::getenv("LIMBO_ON_FAULT"); action && *action) {
+  if (const char* action = std::getenv(env::kOnFault); action && *action) {
     auto parsed = kexec::parse_on_fault(action);
     if (parsed) settings.on_fault = static_cast<uint32_t>(*parsed);
-    else settings.verify_error = "LIMBO_ON_FAULT=" + std::string(action) + ": " + parsed.error().message;
+    else settings.verify = std::move(parsed).context(std::string(env::kOnFault) + "=" + action).error();
   }
-  if (const char* damage = std::getenv("LIMBO_TEST_DAMAGE_SEGMENT"); damage && *damage) settings.damage_segment = damage;
-  if (const char* fadt = std::getenv("LIMBO_TEST_FADT"); fadt && *fadt) settings.fadt_path = fadt;
+  if (const char* damage = std::getenv(env::kTestDamageSegment); damage && *damage) settings.test.damage_segment = damage;
+  if (const char* fadt = std::getenv(env::kTestFadt); fadt && *fadt) settings.fadt_path = fadt;
   // The plugin may be preloaded without limbo-kexec: its values are checked here again.
-  auto pcie = pcie::options_from_environment([](const char* name) { return std::getenv(name); });
-  if (pcie) settings.pcie = std::move(pcie.value());
-  else settings.pcie_error = pcie.error().message;
+  settings.pcie = pcie::options_from_environment([](const char* name) { return std::getenv(name); });
   const pcie::SystemPaths paths = pcie::SystemPaths::from_environment();
   settings.mcfg_path = paths.mcfg;
   settings.sysfs_root = paths.sysfs;
@@ -175,28 +176,38 @@ Settings Settings::from_environment() {
 
 namespace {
 
-// Everything of a load through Limbo; any refusal comes back as an Error
-// (nothing printed for it here). `kernel_called`: the kernel saw Limbo's
-// segments (and, for a crash load, freed the crash kernel it held).
-Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned long nr_segments,
-                      const kexec_segment* segments, unsigned long flags, KexecLoad load, FILE* log,
-                      bool& kernel_called, bool& limbo_loaded) {
+// A load through Limbo, ready for the kernel: kexec-tools' segments, the
+// stock purgatory they carry, and Limbo's replacement for them.
+struct Prepared {
+  bool crash = false;
+  timespec started{};
+  std::vector<kexec::Segment> input;  // kexec-tools' segments
+  Decoded decoded;                    // its stock purgatory
+  kexec::TscInfo tsc;
+  kexec::Replacement plan;            // Limbo's segments
+};
+
+// 1. Prepare: check the call and the settings, decode the stock purgatory,
+// read Limbo's and the system's facts, build the replacement. Prints only
+// the PCIe step's warnings (and, verbose, its settings and plan). Any
+// refusal comes back as an Error, nothing printed for it here.
+Result<Prepared> prepare(const Settings& settings, unsigned long entry, unsigned long nr_segments,
+                         const kexec_segment* segments, unsigned long flags, FILE* log) {
   if (settings.fallback.bad_value) {
-    return fail(format("LIMBO_FALLBACK=%s: not a fallback: stock or none (the load falls back to stock)", settings.fallback.value));
+    return fail(format("%s=%s: not a fallback: stock or none (the load falls back to stock)", env::kFallback, settings.fallback.value));
   }
   if (!segments || nr_segments > KEXEC_SEGMENT_MAX) {
     return fail(format("kexec_load with %lu segments is not a kexec-tools load", nr_segments));
   }
-  if (!settings.pcie_error.empty()) return fail(settings.pcie_error);
-  if (!settings.verify_error.empty()) return fail(settings.verify_error);
-  const bool crash = kexec::is_crash_load(flags);
-  timespec started;
-  clock_gettime(CLOCK_MONOTONIC, &started);
-  std::vector<kexec::Segment> input;
-  for (unsigned long i = 0; i < nr_segments; ++i) input.push_back(kexec::Segment::from_kernel(segments[i]));
+  if (!settings.pcie) return settings.pcie.error();
+  LIMBO_TRY(settings.verify);
+  Prepared out;
+  out.crash = kexec::is_crash_load(flags);
+  clock_gettime(CLOCK_MONOTONIC, &out.started);
+  for (unsigned long i = 0; i < nr_segments; ++i) out.input.push_back(kexec::Segment::from_kernel(segments[i]));
 
-  LIMBO_TRY_ASSIGN(const auto decoded, decode_with_embedded_stock(settings, entry, input));
-  const kexec::StockDecode& stock = decoded.stock;
+  LIMBO_TRY_ASSIGN(out.decoded, decode_with_embedded_stock(settings, entry, out.input));
+  const kexec::StockDecode& stock = out.decoded.stock;
 
   // The trust rule (plugin/trust.h): root's files only; a dry run loads
   // nothing, so there the caller's own files are accepted too.
@@ -206,20 +217,20 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
   LIMBO_TRY_ASSIGN(const elf::RelObject limbo, elf::RelObject::parse(*limbo_file, settings.purgatory_path));
 
   kexec::ReplaceOptions options;
-  options.crash = crash;
-  options.corrupt_digest = settings.corrupt_digest;
+  options.crash = out.crash;
+  options.corrupt_digest = settings.test.corrupt_digest;
   // TEST-ONLY: leave the per-segment checks out, so that the purgatory
   // hashes every region in full as the stock one does (qemu/bench-switch's
   // same-engine reference).
-  options.segment_checks = !settings.full_hash;
+  options.segment_checks = !settings.test.full_hash;
   LIMBO_TRY_ASSIGN(const auto iomem_text,
                    read_trusted_file(settings.iomem_path, trust).context("cannot read the memory map"));
   LIMBO_TRY_ASSIGN(const auto iomem,
                    kexec::parse_iomem({reinterpret_cast<const char*>(iomem_text.data()), iomem_text.size()}));
-  options.allowed = kexec::ranges_named(iomem, kexec::allowed_range_name(crash));
-  const kexec::TscInfo tsc = kexec::measure_tsc();
-  options.config.tsc_hz = tsc.hz;
-  options.config.flags = tsc.invariant ? abi::kConfigFlagTscInvariant : 0;
+  options.allowed = kexec::ranges_named(iomem, kexec::allowed_range_name(out.crash));
+  out.tsc = kexec::measure_tsc();
+  options.config.tsc_hz = out.tsc.hz;
+  options.config.flags = out.tsc.invariant ? abi::kConfigFlagTscInvariant : 0;
   // Verification (issue 9): the corruption action and, for a reboot, the FADT's reset register.
   options.config.on_corruption = settings.on_corruption;
   // Issue 20: a fault before verification, through the same reset ways.
@@ -230,40 +241,53 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
   } else if (fadt.error().errno_value == kTrustRefused) {
     return fadt.error();
   }
-  if (!settings.damage_segment.empty()) {
-    LIMBO_TRY_ASSIGN(options.damage, kexec::parse_damage(settings.damage_segment));
+  if (!settings.test.damage_segment.empty()) {
+    LIMBO_TRY_ASSIGN(options.damage, kexec::parse_damage(settings.test.damage_segment));
   }
   options.config.pcie = fill_pcie(settings, log, options.config.pcie_rules);
 
-  LIMBO_TRY_ASSIGN(const kexec::Replacement plan, kexec::build_replacement(stock, input, limbo, options));
+  LIMBO_TRY_ASSIGN(out.plan, kexec::build_replacement(stock, out.input, limbo, options));
+  return out;
+}
 
-  if (settings.verbose || settings.dry_run) {
-    const elf::Layout& s = stock.replay.layout;
-    std::fprintf(log, "limbo: stock purgatory: %s, segment %zu at %#llx, bufsz %#llx + pad %#llx + bss %#llx, align %#llx, entry %#llx\n",
-                 decoded.object.what().c_str(), stock.purgatory_index, static_cast<ull>(stock.replay.base),
-                 static_cast<ull>(s.bufsz), static_cast<ull>(s.bss_pad), static_cast<ull>(s.bsssz),
-                 static_cast<ull>(s.buf_align), static_cast<ull>(entry));
-    std::fprintf(log, "limbo: stock values: rip %#llx rsi %#llx skip_checks %u; digest matches kexec-tools'%s\n",
-                 static_cast<ull>(stock.regs.rip), static_cast<ull>(stock.regs.rsi), stock.skip_checks,
-                 stock.skip_checks ? " (not checked: skip_checks)" : "");
-    print_segments(log, "kexec-tools' segments", input, stock.purgatory_index);
-    const elf::Layout& l = plan.image.layout;
-    std::fprintf(log, "limbo: %s: bufsz %#llx + pad %#llx + bss %#llx, align %#llx; %s at %#llx\n",
-                 settings.purgatory_path.c_str(), static_cast<ull>(l.bufsz), static_cast<ull>(l.bss_pad),
-                 static_cast<ull>(l.bsssz), static_cast<ull>(l.buf_align),
-                 plan.in_stock_slot ? "fits the stock slot, placed" : "larger than the stock slot, placed in a free hole",
-                 static_cast<ull>(plan.image.base));
-    timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    const double ms = (now.tv_sec - started.tv_sec) * 1e3 + (now.tv_nsec - started.tv_nsec) / 1e6;
-    std::fprintf(log, "limbo: tsc %llu Hz%s; decode, digest and replace took %.1f ms\n", static_cast<ull>(tsc.hz),
-                 tsc.invariant ? " (invariant)" : "", ms);
-    print_segments(log, "Limbo's segments", plan.segments, plan.index);
-    print_segment_checks(log, plan);
-  }
+// 2. Describe (verbose or dry run): the stock purgatory, both segment lists,
+// where Limbo goes and what it will check.
+void describe(const Settings& settings, const Prepared& load, unsigned long entry, FILE* log) {
+  const kexec::StockDecode& stock = load.decoded.stock;
+  const kexec::Replacement& plan = load.plan;
+  const elf::Layout& s = stock.replay.layout;
+  std::fprintf(log, "limbo: stock purgatory: %s, segment %zu at %#llx, bufsz %#llx + pad %#llx + bss %#llx, align %#llx, entry %#llx\n",
+               load.decoded.object.what().c_str(), stock.purgatory_index, static_cast<ull>(stock.replay.base),
+               static_cast<ull>(s.bufsz), static_cast<ull>(s.bss_pad), static_cast<ull>(s.bsssz),
+               static_cast<ull>(s.buf_align), static_cast<ull>(entry));
+  std::fprintf(log, "limbo: stock values: rip %#llx rsi %#llx skip_checks %u; digest matches kexec-tools'%s\n",
+               static_cast<ull>(stock.regs.rip), static_cast<ull>(stock.regs.rsi), stock.skip_checks,
+               stock.skip_checks ? " (not checked: skip_checks)" : "");
+  print_segments(log, "kexec-tools' segments", load.input, stock.purgatory_index);
+  const elf::Layout& l = plan.image.layout;
+  std::fprintf(log, "limbo: %s: bufsz %#llx + pad %#llx + bss %#llx, align %#llx; %s at %#llx\n",
+               settings.purgatory_path.c_str(), static_cast<ull>(l.bufsz), static_cast<ull>(l.bss_pad),
+               static_cast<ull>(l.bsssz), static_cast<ull>(l.buf_align),
+               plan.in_stock_slot ? "fits the stock slot, placed" : "larger than the stock slot, placed in a free hole",
+               static_cast<ull>(plan.image.base));
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const double ms = (now.tv_sec - load.started.tv_sec) * 1e3 + (now.tv_nsec - load.started.tv_nsec) / 1e6;
+  std::fprintf(log, "limbo: tsc %llu Hz%s; decode, digest and replace took %.1f ms\n", static_cast<ull>(load.tsc.hz),
+               load.tsc.invariant ? " (invariant)" : "", ms);
+  print_segments(log, "Limbo's segments", plan.segments, plan.index);
+  print_segment_checks(log, plan);
+}
 
+// 3. Submit: Limbo's segments to the kernel (or, in a dry run, the line
+// saying what would have gone), then the status line. `kernel_called`: the
+// kernel saw Limbo's segments (and, for a crash load, freed the crash kernel
+// it held); `limbo_loaded`: it accepted them.
+Status submit(const Settings& settings, const Prepared& load, unsigned long flags, KexecLoad kexec_load, FILE* log,
+              bool& kernel_called, bool& limbo_loaded) {
+  const kexec::Replacement& plan = load.plan;
   const std::vector<kexec_segment> out = plan.kernel_segments();
-  const char* kind = crash ? "crash" : "normal";
+  const char* kind = load.crash ? "crash" : "normal";
   if (settings.dry_run) {
     std::fprintf(log, "limbo: dry run: kexec_load(entry %#llx, %zu segments, flags %#lx) not called; "
                       "would load Limbo purgatory (%llu bytes at %#llx, entry %#llx) for a %s kernel\n",
@@ -271,7 +295,7 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
                  static_cast<ull>(plan.image.base), static_cast<ull>(plan.entry), kind);
   } else {
     kernel_called = true;
-    const long result = load(plan.entry, out.size(), out.data(), flags);
+    const long result = kexec_load(plan.entry, out.size(), out.data(), flags);
     if (result != 0) {
       const int error = errno;
       // Under lockdown (secure boot) the kernel refuses kexec_load outright;
@@ -292,16 +316,25 @@ Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned lo
   return Ok{};
 }
 
+// Everything of a load through Limbo: prepare, describe, submit.
+Status try_limbo_load(const Settings& settings, unsigned long entry, unsigned long nr_segments,
+                      const kexec_segment* segments, unsigned long flags, KexecLoad load, FILE* log,
+                      bool& kernel_called, bool& limbo_loaded) {
+  LIMBO_TRY_ASSIGN(const Prepared prepared, prepare(settings, entry, nr_segments, segments, flags, log));
+  if (settings.verbose || settings.dry_run) describe(settings, prepared, entry, log);
+  return submit(settings, prepared, flags, load, log, kernel_called, limbo_loaded);
+}
+
 }  // namespace
 
 FallbackPolicy FallbackPolicy::from_environment() noexcept {
   FallbackPolicy policy;
-  if (const char* value = std::getenv("LIMBO_FALLBACK"); value && *value) {
+  if (const char* value = std::getenv(env::kFallback); value && *value) {
     policy.stock = std::strcmp(value, "none") != 0;  // stock, and a bad word too: never worse than stock
     policy.bad_value = std::strcmp(value, "none") != 0 && std::strcmp(value, "stock") != 0;
     std::snprintf(policy.value, sizeof(policy.value), "%s", value);
   }
-  const char* run = std::getenv("LIMBO_TEST_RUN_DIR");
+  const char* run = std::getenv(env::kTestRunDir);
   std::snprintf(policy.run_dir, sizeof(policy.run_dir), "%s", run && *run ? run : "/run/limbo");
   std::snprintf(policy.record_file, sizeof(policy.record_file), "%s/crash-kernel", policy.run_dir);
   return policy;

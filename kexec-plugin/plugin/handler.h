@@ -10,6 +10,8 @@
 
 #include <linux/kexec.h>
 
+#include "common/environment.h"
+#include "common/result.h"
 #include "pcie/settings.h"
 
 namespace limbo::plugin {
@@ -30,22 +32,20 @@ struct FallbackPolicy {
 struct Settings {
   std::string purgatory_path;          // LIMBO_PURGATORY, default LIMBO_PURGATORY_PATH
   bool dry_run = false;                // LIMBO_DRY_RUN=1
-  bool corrupt_digest = false;         // LIMBO_TEST_CORRUPT_DIGEST=1 (TEST-ONLY)
-  bool full_hash = false;              // LIMBO_TEST_FULL_HASH=1 (TEST-ONLY): no per-segment checks
   bool verbose = false;                // LIMBO_VERBOSE=1
   int status_fd = -1;                  // LIMBO_STATUS_FD
   std::string iomem_path = "/proc/iomem";   // LIMBO_TEST_IOMEM (TEST-ONLY)
   std::string kexec_binary = "/proc/self/exe";  // where the stock purgatory is embedded
   uint32_t on_corruption = 0;          // LIMBO_ON_CORRUPTION=halt|reboot (abi::OnCorruption)
   uint32_t on_fault = 0;               // LIMBO_ON_FAULT=reboot|halt (abi::OnFault; default reboot)
-  std::string verify_error;            // a bad LIMBO_ON_CORRUPTION or LIMBO_TEST_DAMAGE_SEGMENT: loads refused
-  std::string damage_segment;          // LIMBO_TEST_DAMAGE_SEGMENT=ROLE[:OFFSET] (TEST-ONLY)
+  Status verify = Ok{};                // a bad LIMBO_ON_CORRUPTION or LIMBO_ON_FAULT: every load is refused with it
   std::string fadt_path = "/sys/firmware/acpi/tables/FACP";  // LIMBO_TEST_FADT (TEST-ONLY)
-  pcie::PcieOptions pcie;              // LIMBO_PCIE, LIMBO_PCIE_EXCLUDE, ... (pcie/settings.h)
-  std::string pcie_error;              // a bad LIMBO_PCIE* value: every load is refused with it
+  // LIMBO_PCIE, LIMBO_PCIE_EXCLUDE, ... (pcie/settings.h); a bad value: every load is refused with it.
+  Result<pcie::PcieOptions> pcie = pcie::PcieOptions{};
   std::string mcfg_path = "/sys/firmware/acpi/tables/MCFG";  // LIMBO_TEST_MCFG (TEST-ONLY)
   std::string sysfs_root = "/sys";     // LIMBO_TEST_SYSFS (TEST-ONLY)
   FallbackPolicy fallback;             // LIMBO_FALLBACK=stock|none (default none), the load record
+  TestKnobs test;                      // LIMBO_TEST_CORRUPT_DIGEST, LIMBO_TEST_FULL_HASH, LIMBO_TEST_DAMAGE_SEGMENT
 
   static Settings from_environment();
 };

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <new>
 
+#include "common/environment.h"
 #include "plugin/handler.h"
 #include "plugin/resources.h"
 #include "plugin/syscall_forward.h"
@@ -91,12 +92,12 @@ extern "C" __attribute__((visibility("default"))) long syscall(long number, ...)
   if (nr_segments == 0) return real_kexec_load(entry, nr_segments, segments, flags);
   const limbo::plugin::FallbackPolicy policy = limbo::plugin::FallbackPolicy::from_environment();
   int status_fd = -1;
-  if (const char* fd = std::getenv("LIMBO_STATUS_FD"); fd && *fd) {
+  if (const char* fd = std::getenv(limbo::plugin::env::kStatusFd); fd && *fd) {
     char* end = nullptr;
     const long value = std::strtol(fd, &end, 10);
     if (*end == '\0' && value >= 0 && value <= INT32_MAX) status_fd = static_cast<int>(value);
   }
-  const char* dry = std::getenv("LIMBO_DRY_RUN");
+  const char* dry = std::getenv(limbo::plugin::env::kDryRun);
   return limbo::plugin::refuse_or_fall_back(policy, dry && std::strcmp(dry, "1") == 0, status_fd, failure, error, false,
                                             entry, nr_segments, segments, flags, real_kexec_load, stderr);
 }

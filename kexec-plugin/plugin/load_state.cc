@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/environment.h"
+
 namespace limbo::plugin {
 namespace {
 
@@ -32,7 +34,7 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 // The boot's identity, into a caller's buffer (no allocation).
 void boot_id(char (&out)[64]) noexcept {
   out[0] = '\0';
-  const char* proc = std::getenv("LIMBO_TEST_PROC");
+  const char* proc = std::getenv(env::kTestProc);
   char path[256];
   std::snprintf(path, sizeof(path), "%s/sys/kernel/random/boot_id", proc && *proc ? proc : "/proc");
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -48,9 +50,9 @@ void boot_id(char (&out)[64]) noexcept {
 
 StatePaths StatePaths::from_environment() {
   StatePaths paths;
-  if (const char* sysfs = std::getenv("LIMBO_TEST_SYSFS"); sysfs && *sysfs) paths.sysfs = sysfs;
-  if (const char* proc = std::getenv("LIMBO_TEST_PROC"); proc && *proc) paths.proc = proc;
-  if (const char* run = std::getenv("LIMBO_TEST_RUN_DIR"); run && *run) paths.run_dir = run;
+  if (const char* sysfs = std::getenv(env::kTestSysfs); sysfs && *sysfs) paths.sysfs = sysfs;
+  if (const char* proc = std::getenv(env::kTestProc); proc && *proc) paths.proc = proc;
+  if (const char* run = std::getenv(env::kTestRunDir); run && *run) paths.run_dir = run;
   return paths;
 }
 

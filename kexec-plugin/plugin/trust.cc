@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/file.h"
+#include "elf/embedded_objects.h"
 #include "kexec/stock_finder.h"
 
 namespace limbo::plugin {
@@ -113,7 +114,7 @@ Status check_kexec_program(const std::string& exe) {
   // The name alone is cheap to fake: kexec-tools also carries its purgatory.
   auto binary = kexec::read_file(exe);
   if (!binary) return fail("cannot read the program: " + binary.error().message, binary.error().errno_value);
-  if (kexec::find_embedded_objects(*binary).empty()) {
+  if (elf::find_embedded_objects(*binary).empty()) {
     return fail(format("%s embeds no x86_64 relocatable object (no kexec-tools purgatory): not kexec", target.c_str()), EPERM);
   }
   return Ok{};

@@ -358,25 +358,72 @@ struct Symbol {
   Writer writer;
 };
 
+// The loader variables, the one list everything else is generated from: the
+// table below, the purgatory's declarations and definitions (variables.h,
+// variables.cc), the flow's copy of them (lib/flow.h LoaderVariables, filled
+// in arch/x86_64/main.cc), the plugin tests' fake purgatory and the plugin's
+// names for them (symbol::). One X(name, type, size, writer, initial) per
+// variable, in kexec-tools' order: `type` is the purgatory's, `size` the one
+// kexec-tools 2.0.25 expects (checked against the type below), `writer` a
+// Writer, `initial` the purgatory's value before the loader writes it.
+using Sha256Regions = Sha256Region[kSha256RegionCount];
+using Sha256Digest = uint8_t[kSha256DigestSize];
+#define LIMBO_ABI_LOADER_VARIABLES(X)                                                   \
+  X(entry64_regs, ::limbo::abi::Entry64Regs, 136, kKexecTools, {})                      \
+  X(sha256_regions, ::limbo::abi::Sha256Regions, 256, kKexecTools, {})                  \
+  X(sha256_digest, ::limbo::abi::Sha256Digest, 32, kKexecTools, {})                     \
+  X(skip_checks, int32_t, 4, kKexecTools, 0)          /* int */                         \
+  X(panic_kernel, uint8_t, 1, kKexecTools, 0)                                           \
+  X(reset_vga, uint8_t, 1, kKexecTools, 0)                                              \
+  X(legacy_pic, uint8_t, 1, kKexecTools, 0)                                             \
+  X(console_vga, uint8_t, 1, kKexecTools, 0)                                            \
+  X(console_serial, uint8_t, 1, kKexecTools, 0)                                         \
+  X(serial_base, uint16_t, 2, kKexecTools, 0x3f8)     /* COM1, kexec-tools' default */  \
+  X(serial_baud, uint32_t, 4, kKexecTools, 0)                                           \
+  X(backup_start, uint64_t, 8, kKexecTools, 0)        /* unsigned long */               \
+  X(backup_src_start, uint64_t, 8, kKexecTools, 0)    /* unsigned long */               \
+  X(backup_src_size, uint64_t, 8, kKexecTools, 0)     /* unsigned long */               \
+  X(cmdline_end, uint64_t, 8, kKexecTools, 0)         /* char* / unsigned long */       \
+  X(jump_back_entry, uint64_t, 8, kPurgatory, 0)      /* written by entry.S */          \
+  X(limbo_config, ::limbo::abi::Config, sizeof(::limbo::abi::Config), kLimbo, ::limbo::abi::kDefaultConfig)
+
+// A valid block with the TSC frequency unknown: a stock kexec that knows
+// nothing of Limbo leaves it so, and the purgatory calibrates the TSC itself.
+inline constexpr Config kDefaultConfig = {
+    .magic = kConfigMagic,
+    .version = kConfigVersion,
+    .size = sizeof(Config),
+    .flags = 0,
+    .reserved0 = 0,
+    .tsc_hz = 0,
+    .on_corruption = 0,
+    .segment_check_count = 0,
+    .segments = {},
+    .pcie = {},
+    .reset_register = {},
+    .on_fault = 0,  // OnFault::kReboot
+    .reserved_fault = 0,
+    .pcie_rules = {},
+};
+
+#define LIMBO_ABI_CHECK_SIZE(name, type, size, writer, initial) \
+  static_assert(sizeof(type) == (size), #name ": the purgatory's type differs in size from kexec-tools'");
+LIMBO_ABI_LOADER_VARIABLES(LIMBO_ABI_CHECK_SIZE)
+#undef LIMBO_ABI_CHECK_SIZE
+
+// Each variable's ELF symbol name, for code that sets or finds it by name.
+namespace symbol {
+#define LIMBO_ABI_SYMBOL_NAME(name, type, size, writer, initial) inline constexpr char name[] = #name;
+LIMBO_ABI_LOADER_VARIABLES(LIMBO_ABI_SYMBOL_NAME)
+#undef LIMBO_ABI_SYMBOL_NAME
+inline constexpr char stack_end[] = "stack_end";
+}  // namespace symbol
+
 inline constexpr Symbol kSymbols[] = {
-    {"entry64_regs", sizeof(Entry64Regs), Writer::kKexecTools},
-    {"sha256_regions", sizeof(Sha256Region) * kSha256RegionCount, Writer::kKexecTools},
-    {"sha256_digest", kSha256DigestSize, Writer::kKexecTools},
-    {"skip_checks", 4, Writer::kKexecTools},       // int
-    {"panic_kernel", 1, Writer::kKexecTools},      // uint8_t
-    {"reset_vga", 1, Writer::kKexecTools},         // uint8_t
-    {"legacy_pic", 1, Writer::kKexecTools},        // uint8_t
-    {"console_vga", 1, Writer::kKexecTools},       // uint8_t
-    {"console_serial", 1, Writer::kKexecTools},    // uint8_t
-    {"serial_base", 2, Writer::kKexecTools},       // uint16_t
-    {"serial_baud", 4, Writer::kKexecTools},       // uint32_t
-    {"backup_start", 8, Writer::kKexecTools},      // unsigned long
-    {"backup_src_start", 8, Writer::kKexecTools},  // unsigned long
-    {"backup_src_size", 8, Writer::kKexecTools},   // unsigned long
-    {"cmdline_end", 8, Writer::kKexecTools},       // char* / unsigned long
-    {"jump_back_entry", 8, Writer::kPurgatory},    // unsigned long
-    {"limbo_config", sizeof(Config), Writer::kLimbo},
-    {"stack_end", kSizeUnchecked, Writer::kAddressOnly},
+#define LIMBO_ABI_SYMBOL(name, type, size, writer, initial) {symbol::name, size, Writer::writer},
+    LIMBO_ABI_LOADER_VARIABLES(LIMBO_ABI_SYMBOL)
+#undef LIMBO_ABI_SYMBOL
+    {symbol::stack_end, kSizeUnchecked, Writer::kAddressOnly},
 };
 
 inline constexpr const char* kEntrySymbol = "purgatory_start";

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Declares, for the static checker (tests/checker), the possible targets of
+// Declares, for the static checker (tools/checker), the possible targets of
 // the indirect calls in the function where it is used: a record in the
 // non-allocated section .limbo.calltargets (never loaded, never relocated by
 // kexec-tools). Only in the freestanding purgatory build; empty on the host.

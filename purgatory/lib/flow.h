@@ -43,27 +43,24 @@ concept Machine = verify::VerifyMachine<T> && PcieMachine<T> &&
                     machine.console().drain();
                   };
 
-// A copy of every variable the loader wrote (limbo_abi.h kSymbols), taken at
-// entry, plus the one the entry code saved.
+// A copy of every variable the loader wrote (limbo_abi.h
+// LIMBO_ABI_LOADER_VARIABLES), taken at entry, plus the one the entry code
+// saved.
 struct LoaderVariables {
-  abi::Entry64Regs entry64_regs;
-  abi::Sha256Region sha256_regions[abi::kSha256RegionCount];
-  uint8_t sha256_digest[abi::kSha256DigestSize];
-  int32_t skip_checks;
-  uint8_t panic_kernel;
-  uint8_t reset_vga;
-  uint8_t legacy_pic;
-  uint8_t console_vga;
-  uint8_t console_serial;
-  uint16_t serial_base;
-  uint32_t serial_baud;
-  uint64_t backup_start;
-  uint64_t backup_src_start;
-  uint64_t backup_src_size;
-  uint64_t cmdline_end;
-  uint64_t jump_back_entry;
-  abi::Config limbo_config;
+#define LIMBO_LOADER_VARIABLE(name, type, size, writer, initial) type name;
+  LIMBO_ABI_LOADER_VARIABLES(LIMBO_LOADER_VARIABLE)
+#undef LIMBO_LOADER_VARIABLE
 };
+
+// to = from, for a loader variable of any type (arrays element by element).
+template <class T>
+void copy_variable(T& to, const T& from) {
+  if constexpr (requires { to = from; }) {
+    to = from;
+  } else {
+    for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); ++i) copy_variable(to[i], from[i]);
+  }
+}
 
 enum class Outcome : uint8_t {
   kJump,    // jump through entry64_regs

@@ -60,32 +60,6 @@ void print_paging(Sink& con, const PagingSummary& p) {
   }
 }
 
-// The PCIe core prints whole lines that begin "limbo: " (its plan view needs
-// them); the console adds that prefix itself. This sink drops the core's copy.
-template <class Console>
-class UnprefixedSink {
- public:
-  explicit UnprefixedSink(Console& con) : con_(con) {}
-  void put(char c) {
-    if (matched_ >= 0) {
-      if (matched_ < kLength && c == kPrefix[matched_]) {
-        if (++matched_ == kLength) matched_ = -1;  // dropped whole
-        return;
-      }
-      for (int i = 0; i < matched_; ++i) con_.put(kPrefix[i]);  // not the prefix after all
-      matched_ = -1;
-    }
-    con_.put(c);
-    if (c == '\n') matched_ = 0;
-  }
-
- private:
-  static constexpr char kPrefix[] = "limbo: ";
-  static constexpr int kLength = sizeof(kPrefix) - 1;
-  Console& con_;
-  int matched_ = 0;  // >= 0: at a line start, this many prefix bytes held back
-};
-
 struct PcieStepResult {
   bool ran = false;         // the reset sequence ran
   uint64_t elapsed_us = 0;  // the whole step, on the delay clock
@@ -201,8 +175,7 @@ class PcieStep {
     start_tsc_ = machine_.read_tsc();
     auto&& space = machine_.pcie_config_space(settings);  // a backend by value (ECAM) or a reference (tests)
     auto&& mmio = machine_.pcie_mmio();
-    UnprefixedSink<Console> sink(con_);
-    started_ = pcie::begin_quiesce(space, mmio, delay_, sink, settings, machine_.pcie_workspace(),
+    started_ = pcie::begin_quiesce(space, mmio, delay_, con_, settings, machine_.pcie_workspace(),
                                    &config_->pcie_rules);
     if (overlap) say_clock_and_order();
     return started_;
@@ -225,9 +198,8 @@ class PcieStep {
     const abi::PcieSettings& settings = config_->pcie;
     auto&& space = machine_.pcie_config_space(settings);
     auto&& mmio = machine_.pcie_mmio();
-    UnprefixedSink<Console> sink(con_);
     pcie::Workspace& ws = machine_.pcie_workspace();
-    const pcie::Totals totals = pcie::finish_quiesce(space, mmio, delay_, sink, settings, ws, &config_->pcie_rules);
+    const pcie::Totals totals = pcie::finish_quiesce(space, mmio, delay_, con_, settings, ws, &config_->pcie_rules);
     if (measure_later_) say_measured(ws);
     // Where the time went, for whoever reads a slow reset: the phases of the
     // one parallel sequence, on the delay clock.

@@ -10,9 +10,14 @@ BENCH_KEXEC ?= /sbin/kexec
 BENCH_LIMBO_OBJS := $(BUILD)/purgatory/lib/sha256.o $(BUILD)/purgatory/arch/x86_64/sha256_ni.o \
                     $(BUILD)/purgatory/lib/verify/zero_scan.o $(BUILD)/purgatory/lib/verify/segments.o
 
-$(BENCH_DIR)/stock-sha256.o: tests/bench/extract-stock-purgatory $(BENCH_KEXEC)
+# The stock purgatory out of a kexec binary, by the plugin's own finder
+# (kexec-plugin/elf/embedded_objects.h); also the ELF loader fuzz target's seed.
+$(eval $(call host_binary,extract_stock_purgatory,tests/bench/extract_stock_purgatory.cc,$(HOST_CXXFLAGS),\
+  $(PLUGIN_CORE_LIB),$(PLUGIN_LIBS)))
+
+$(BENCH_DIR)/stock-sha256.o: $(BUILD)/tests/extract_stock_purgatory $(BENCH_KEXEC)
 	@mkdir -p $(dir $@)
-	tests/bench/extract-stock-purgatory $(BENCH_DIR)/stock-purgatory.ro $(BENCH_KEXEC)
+	$(BUILD)/tests/extract_stock_purgatory $(BENCH_DIR)/stock-purgatory.ro $(BENCH_KEXEC)
 	objcopy --keep-global-symbol=sha256_starts --keep-global-symbol=sha256_update \
 	  --keep-global-symbol=sha256_finish $(BENCH_DIR)/stock-purgatory.ro $@
 

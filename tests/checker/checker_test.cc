@@ -204,7 +204,7 @@ std::string base_name(const std::string& pretty) {
 
 std::string demangled(const std::string& symbol) {
   int status = 0;
-  char* text = abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status);
+  char* text = ::abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status);
   std::string out = (status == 0 && text != nullptr) ? text : symbol;
   std::free(text);
   return out;

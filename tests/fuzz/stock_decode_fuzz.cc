@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "elf/embedded_objects.h"
 #include "elf/rel_object.h"
 #include "kexec/replace.h"
 #include "kexec/stock_finder.h"
@@ -88,7 +89,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     fprintf(stderr, "stock_decode_fuzz: %s\n", binary.error().message.c_str());
     exit(1);
   }
-  const auto objects = plugin::kexec::find_embedded_objects(*binary);
+  const auto objects = plugin::elf::find_embedded_objects(*binary);
   if (objects.empty()) {
     fprintf(stderr, "stock_decode_fuzz: no embedded purgatory in %s\n", kexec_path());
     exit(1);

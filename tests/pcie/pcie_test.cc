@@ -19,6 +19,16 @@ struct StringSink {
   void put(char c) { text.push_back(c); }
 };
 
+// What the purgatory's console makes of the core's lines: each one prefixed
+// "limbo: " (the core prints without it).
+struct ConsoleSink {
+  std::string text;
+  void put(char c) {
+    if (text.empty() || text.back() == '\n') text += "limbo: ";
+    text.push_back(c);
+  }
+};
+
 abi::PcieSettings settings_for(const Fabric& f) {
   abi::PcieSettings s{};
   s.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
@@ -30,7 +40,7 @@ struct Scenario {
   FakeClock clock;
   Fabric fabric{clock};
   std::unique_ptr<Workspace> ws = std::make_unique<Workspace>();
-  StringSink sink;
+  ConsoleSink sink;
   Totals totals;
 
   Totals quiesce(const abi::PcieSettings& s) {
@@ -647,17 +657,22 @@ TEST(Plan, TreeShowsEveryFunctionWithItsDecision) {
   decide(r.ws->topology, settings_from_abi(s), r.ws->plan);
   EXPECT_EQ(r.fabric.writes, 0u);  // the plan path never writes
   StringSink tree;
-  print_tree(tree, r.ws->topology, r.ws->plan);
-  EXPECT_NE(tree.text.find("0000:00:04.0 1b36:000c class 060400 root port: leave bridge below (0000:03:00.0) [bus 03-05]\n"
-                           "    0000:03:00.0 104c:8232 class 060400 switch upstream port: leave switch upstream port, never reset [bus 04-05]\n"
-                           "        0000:04:00.0 104c:8233 class 060400 switch downstream port: leave display device below (0000:05:00.0) [bus 05-05]\n"
-                           "            0000:05:00.0 1234:1111 class 030000 endpoint: skip display device\n"),
+  print_tree(tree, r.ws->topology, r.ws->plan, abi::PciAddress{0, 0, 0});
+  EXPECT_NE(tree.text.find(" +-00:04.0 1b36:000c class 060400 root port: leave bridge below (0000:03:00.0) [bus 03-05]\n"
+                           " | \\-03:00.0 104c:8232 class 060400 switch upstream port: leave switch upstream port, never reset [bus 04-05]\n"
+                           " |   \\-04:00.0 104c:8233 class 060400 switch downstream port: leave display device below (0000:05:00.0) [bus 05-05]\n"
+                           " |     \\-05:00.0 1234:1111 class 030000 endpoint: skip display device\n"),
             std::string::npos)
       << tree.text;
-  EXPECT_NE(tree.text.find("0000:00:02.0 1b36:000c class 060400 root port: port reset (only endpoints below) [bus 01-01]\n"
-                           "    0000:01:00.0 8086:10d3 class 020000 endpoint: reset by bus reset (port 0000:00:02.0)\n"),
+  EXPECT_NE(tree.text.find(" +-00:02.0 1b36:000c class 060400 root port: port reset (only endpoints below) [bus 01-01]\n"
+                           " | \\-01:00.0 8086:10d3 class 020000 endpoint: reset by bus reset (port 0000:00:02.0)\n"),
             std::string::npos)
       << tree.text;
+  // The last function on the bus, and nothing printed for another bus.
+  EXPECT_NE(tree.text.find("\n \\-00:05.0 1b36:000c class 060400 root port: "), std::string::npos) << tree.text;
+  StringSink other;
+  print_tree(other, r.ws->topology, r.ws->plan, abi::PciAddress{0, 1, 0});
+  EXPECT_EQ(other.text, "");
 }
 
 // ---- Hostile fabrics ---------------------------------------------------------
@@ -1218,16 +1233,16 @@ TEST(Methods, PlanTreeNamesTheMethods) {
   EXPECT_EQ(r.fabric.writes, 0u);
   EXPECT_EQ(r.fabric.map_calls, 0u);
   StringSink tree;
-  print_tree(tree, r.ws->topology, r.ws->plan);
-  EXPECT_NE(tree.text.find("0000:00:01.0 1b36:0010 class 010802 root complex integrated endpoint: reset by nvme reset "
+  print_tree(tree, r.ws->topology, r.ws->plan, abi::PciAddress{0, 0, 0});
+  EXPECT_NE(tree.text.find("00:01.0 1b36:0010 class 010802 root complex integrated endpoint: reset by nvme reset "
                            "(root complex integrated endpoint, no port)\n"),
             std::string::npos)
       << tree.text;
-  EXPECT_NE(tree.text.find("0000:00:02.0 8086:10d3 class 020000 root complex integrated endpoint: stop by bus master off "
+  EXPECT_NE(tree.text.find("00:02.0 8086:10d3 class 020000 root complex integrated endpoint: stop by bus master off "
                            "(root complex integrated endpoint, no port)\n"),
             std::string::npos)
       << tree.text;
-  EXPECT_NE(tree.text.find("0000:00:03.0 1af4:1041 class 020000 root complex integrated endpoint: reset by virtio reset "
+  EXPECT_NE(tree.text.find("00:03.0 1af4:1041 class 020000 root complex integrated endpoint: reset by virtio reset "
                            "(root complex integrated endpoint, no port)\n"),
             std::string::npos)
       << tree.text;
@@ -1304,7 +1319,7 @@ TEST(KnownDevices, NoBusResetDeviceBehindARootPortKeepsItsPort) {
       << r.sink.text;
   // The port's decision in the plan view names the device and the quirk.
   StringSink tree;
-  print_tree(tree, r.ws->topology, r.ws->plan);
+  print_tree(tree, r.ws->topology, r.ws->plan, abi::PciAddress{0, 0, 0});
   EXPECT_NE(tree.text.find("leave known not to survive a secondary bus reset below (0000:01:00.0, quirk_no_bus_reset "
                            "(atheros ar93xx))"),
             std::string::npos)
@@ -1454,7 +1469,7 @@ TEST(Rules, ClassExclusion) {
   EXPECT_TRUE(has_line(r.sink.text, "limbo: pcie 0000:02:00.0 1b36:0010 class 010802 skip excluded (rule --pcie-exclude=class:0108)"))
       << r.sink.text;
   StringSink tree;
-  print_tree(tree, r.ws->topology, r.ws->plan);
+  print_tree(tree, r.ws->topology, r.ws->plan, abi::PciAddress{0, 0, 0});
   EXPECT_NE(tree.text.find("leave excluded function below (0000:02:00.0, rule --pcie-exclude=class:0108)"), std::string::npos)
       << tree.text;
   // An address exclusion names itself the same way.

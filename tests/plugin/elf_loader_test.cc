@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "abi/limbo_abi.h"
+#include "elf/embedded_objects.h"
 #include "elf/rel_object.h"
 #include "kexec/stock_finder.h"
 #include "objects.h"
@@ -56,7 +57,7 @@ TEST(StockFinder, FindsTheSameObjectAsTheTestsOwnScan) {
   ASSERT_FALSE(expected.empty()) << "no ET_REL object in " << kexec_path();
   const auto binary = plugin::kexec::read_file(kexec_path());
   ASSERT_TRUE(binary.ok());
-  const auto found = plugin::kexec::find_embedded_objects(*binary);
+  const auto found = plugin::elf::find_embedded_objects(*binary);
   ASSERT_GE(found.size(), 1u);
   EXPECT_EQ(std::vector<uint8_t>(found[0].begin(), found[0].end()), expected);
 }

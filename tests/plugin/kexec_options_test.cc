@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "arguments_helpers.h"
 #include "cli/arguments.h"
 #include "cli/kexec_options.h"
 
@@ -150,24 +151,31 @@ TEST(KexecOptions, EachSpellingMeansWhatKexecMakesOfIt) {
   for (const Row& row : kRows) {
     std::vector<std::string> argv = {"limbo-kexec"};
     argv.insert(argv.end(), row.argv.begin(), row.argv.end());
-    const Arguments args = parse_arguments(argv);
+    // What kexec's getopt refuses fails the reading; the rest reads, then
+    // check_arguments refuses what limbo-kexec will not run.
+    const auto read = read_arguments(argv);
+    const Status checked = read ? check_arguments(*read) : Status(read.error());
+    const std::string error = checked ? "" : checked.error().message;
+    SCOPED_TRACE("limbo-kexec " + joined(row.argv) + ": expected " + name(row.meaning) + "; error '" + error + "'");
+    if (row.meaning == kUsageError) {
+      EXPECT_NE(error.find("kexec would print its usage"), std::string::npos);
+      continue;
+    }
+    ASSERT_TRUE(read.ok());
+    const Arguments& args = *read;
     const KexecCommand& c = args.kexec_command;
-    SCOPED_TRACE("limbo-kexec " + joined(row.argv) + ": expected " + name(row.meaning) + "; error '" + args.error + "'");
     switch (row.meaning) {
       case kRefusedFile:
-        EXPECT_NE(args.error.find("selects kexec_file_load"), std::string::npos);
-        continue;
-      case kUsageError:
-        EXPECT_NE(args.error.find("kexec would print its usage"), std::string::npos);
+        EXPECT_NE(error.find("selects kexec_file_load"), std::string::npos);
         continue;
       case kRefusedReboot:
         EXPECT_TRUE(c.shutdown);
-        EXPECT_NE(args.error.find("reboot into it at once"), std::string::npos);
+        EXPECT_NE(error.find("reboot into it at once"), std::string::npos);
         continue;
       default:
         break;
     }
-    ASSERT_EQ(args.error, "");
+    ASSERT_EQ(error, "");
     EXPECT_FALSE(c.file_syscall);
     EXPECT_TRUE(c.file_syscall_spellings.empty());
     EXPECT_EQ(args.kexec_args, row.kexec_args.empty() ? row.argv : row.kexec_args);
@@ -266,8 +274,9 @@ TEST(KexecOptions, RealKexecAgrees) {
     }
     std::vector<std::string> argv = {"limbo-kexec"};
     argv.insert(argv.end(), row.argv.begin(), row.argv.end());
-    const Arguments parsed = parse_arguments(argv);
-    const KexecCommand& c = parsed.kexec_command;
+    const auto read = read_arguments(argv);  // fails only for what kexec's getopt refuses too
+    ASSERT_EQ(read.ok(), row.meaning != kUsageError);
+    const KexecCommand c = read ? read->kexec_command : KexecCommand{};
     // Never a command that could reboot this host: kexec -e/-f, or kexec
     // with none of -l/-p/-u/... (it loads, then runs shutdown -r when a kernel
     // is loaded). Getopt errors stop before any of that.
@@ -324,16 +333,14 @@ TEST(KexecOptions, RealKexecAgrees) {
 }
 
 TEST(KexecOptions, LimboOwnStatusAndFallback) {
-  const Arguments status = parse_arguments({"limbo-kexec", "--status"});
-  EXPECT_EQ(status.error, "");
+  const Arguments status = testing::arguments_of({"limbo-kexec", "--status"});
   EXPECT_TRUE(status.status);
-  EXPECT_NE(parse_arguments({"limbo-kexec", "--status", "-p", "/k"}).error, "");
-  const Arguments stock = parse_arguments({"limbo-kexec", "--fallback=stock", "-p", "/k"});
-  EXPECT_EQ(stock.error, "");
+  EXPECT_NE(testing::usage_error({"limbo-kexec", "--status", "-p", "/k"}), "");
+  const Arguments stock = testing::arguments_of({"limbo-kexec", "--fallback=stock", "-p", "/k"});
   EXPECT_EQ(stock.fallback, "stock");
-  EXPECT_NE(parse_arguments({"limbo-kexec", "--fallback=maybe", "-p", "/k"}).error, "");
+  EXPECT_NE(testing::usage_error({"limbo-kexec", "--fallback=maybe", "-p", "/k"}), "");
   // kexec's own status is -S, passed through.
-  const Arguments kexec_status = parse_arguments({"limbo-kexec", "-S"});
+  const Arguments kexec_status = testing::arguments_of({"limbo-kexec", "-S"});
   EXPECT_FALSE(kexec_status.status);
   EXPECT_TRUE(kexec_status.kexec_command.status);
 }

@@ -9,6 +9,7 @@
 
 #include <map>
 
+#include "arguments_helpers.h"
 #include "cli/arguments.h"
 #include "fake_sysfs.h"
 #include "pcie/address.h"
@@ -22,6 +23,7 @@ namespace limbo::test {
 namespace {
 
 using namespace limbo::plugin::pcie;
+using limbo::plugin::fail;
 using limbo::plugin::format;
 
 abi::PciAddress bdf(uint16_t s, uint8_t b, uint8_t d, uint8_t f) { return {s, b, static_cast<uint8_t>(d << 3 | f)}; }
@@ -351,11 +353,11 @@ TEST(PcieEnvironment, LimboKexecOptionsRoundTripThroughTheEnvironment) {
 // ---- limbo-kexec options ----------------------------------------------------------
 
 TEST(LimboKexecPcieArguments, Accepted) {
-  using plugin::cli::parse_arguments;
-  const auto args = parse_arguments({"limbo-kexec", "--pcie=off", "--pcie-exclude=01:00.0", "--pcie-exclude=0000:02:00.0,01:00.0",
+  using plugin::cli::testing::arguments_of;
+  using plugin::cli::testing::usage_error;
+  const auto args = arguments_of({"limbo-kexec", "--pcie=off", "--pcie-exclude=01:00.0", "--pcie-exclude=0000:02:00.0,01:00.0",
                                      "--pcie-include-display", "--pcie-settle-ms=200", "--pcie-ready-timeout-ms=3000", "-p",
                                      "/vmlinuz"});
-  EXPECT_EQ(args.error, "");
   EXPECT_EQ(args.pcie.mode, abi::PcieMode::kOff);
   EXPECT_TRUE(args.pcie.include_display);
   EXPECT_EQ(args.pcie.settle_ms, 200u);
@@ -363,28 +365,28 @@ TEST(LimboKexecPcieArguments, Accepted) {
   ASSERT_EQ(args.pcie.excluded.size(), 2u);  // repeated option: the lists add up, duplicates collapse
   const std::vector<std::string> kexec = {"-p", "/vmlinuz"};
   EXPECT_EQ(args.kexec_args, kexec);
-  const auto defaults = parse_arguments({"limbo-kexec", "-p", "/vmlinuz"});
+  const auto defaults = arguments_of({"limbo-kexec", "-p", "/vmlinuz"});
   EXPECT_EQ(defaults.pcie.mode, abi::PcieMode::kReset);
   EXPECT_EQ(defaults.pcie.settle_ms, 100u);
   EXPECT_EQ(defaults.pcie.order, abi::PcieOrder::kSerial);
-  EXPECT_EQ(parse_arguments({"limbo-kexec", "--pcie-order=overlap", "-p", "/vmlinuz"}).pcie.order, abi::PcieOrder::kOverlap);
-  EXPECT_EQ(parse_arguments({"limbo-kexec", "--pcie-order=overlap", "--pcie-order=serial"}).pcie.order,
+  EXPECT_EQ(arguments_of({"limbo-kexec", "--pcie-order=overlap", "-p", "/vmlinuz"}).pcie.order, abi::PcieOrder::kOverlap);
+  EXPECT_EQ(arguments_of({"limbo-kexec", "--pcie-order=overlap", "--pcie-order=serial"}).pcie.order,
             abi::PcieOrder::kSerial);  // the last one wins, like the other options
   EXPECT_FALSE(defaults.plan);
-  EXPECT_TRUE(parse_arguments({"limbo-kexec", "--plan"}).plan);
-  const auto plan = parse_arguments({"limbo-kexec", "--plan", "--pcie-exclude=01:00.0", "--pcie-include-display"});
-  EXPECT_EQ(plan.error, "");
+  EXPECT_TRUE(arguments_of({"limbo-kexec", "--plan"}).plan);
+  const auto plan = arguments_of({"limbo-kexec", "--plan", "--pcie-exclude=01:00.0", "--pcie-include-display"});
   EXPECT_EQ(plan.pcie.excluded.size(), 1u);
-  EXPECT_EQ(parse_arguments({"limbo-kexec", "--plan", "-p", "/vmlinuz"}).error,
+  EXPECT_EQ(usage_error({"limbo-kexec", "--plan", "-p", "/vmlinuz"}),
             "--plan loads nothing: give it no kexec arguments (only Limbo's PCIe options)");
 }
 
 TEST(LimboKexecPcieArguments, BadValuesAreUsageErrors) {
-  using plugin::cli::parse_arguments;
+  using plugin::cli::testing::arguments_of;
+  using plugin::cli::testing::usage_error;
   auto error_of = [](std::vector<std::string> argv) {
     argv.insert(argv.begin(), "limbo-kexec");
     argv.push_back("-p");
-    return parse_arguments(argv).error;
+    return usage_error(argv);
   };
   EXPECT_EQ(error_of({"--pcie=on"}), "--pcie=on: \"on\" is not a mode: reset or off");
   EXPECT_EQ(error_of({"--pcie-order=first"}), "--pcie-order=first: \"first\" is not an order: serial or overlap");
@@ -405,9 +407,8 @@ TEST(LimboKexecPcieArguments, BadValuesAreUsageErrors) {
 
 Topology q35_topology() {
   Topology t;
-  t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
-  t.ecam_source = "MCFG";
-  t.root_buses = {bdf(0, 0, 0, 0)};
+  t.ecam = EcamWindows{{abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}}, "MCFG"};
+  t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0)};
   return t;
 }
 
@@ -429,8 +430,8 @@ TEST(FillPcie, ResetCarriesWindowsRootsTimesExclusions) {
   options.ready_timeout_ms = 2000;
   options.excluded = *parse_excluded("0000:01:00.0,0000:02:00.0");
   Topology t = q35_topology();
-  t.windows.push_back({0xc0000000, 1, 0x10, 0x1f, 0});
-  t.root_buses = {bdf(0, 0, 0, 0), bdf(1, 0x10, 0, 0)};
+  t.ecam->windows.push_back({0xc0000000, 1, 0x10, 0x1f, 0});
+  t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0), bdf(1, 0x10, 0, 0)};
   const FilledSettings filled = fill_settings(options, t);
   const abi::PcieSettings& s = filled.settings;
   EXPECT_TRUE(filled.warnings.empty());
@@ -455,8 +456,7 @@ TEST(FillPcie, ResetCarriesWindowsRootsTimesExclusions) {
 // reset than not at all: mode off in the block, and a loud warning.
 TEST(FillPcie, NoEcamLoadsWithQuiesceOffAndSaysSo) {
   Topology t = q35_topology();
-  t.windows.clear();
-  t.ecam_problem = "MCFG: no such file; /proc/iomem lists no PCI MMCONFIG/ECAM range";
+  t.ecam = fail("MCFG: no such file; /proc/iomem lists no PCI MMCONFIG/ECAM range");
   const FilledSettings filled = fill_settings(PcieOptions{}, t);
   EXPECT_TRUE(filled.quiesce_disabled);
   EXPECT_EQ(filled.settings.mode, static_cast<uint32_t>(abi::PcieMode::kOff));
@@ -468,8 +468,8 @@ TEST(FillPcie, NoEcamLoadsWithQuiesceOffAndSaysSo) {
 
 TEST(FillPcie, RootBusesOutsideEveryWindowAreDropped) {
   Topology t = q35_topology();
-  t.windows[0].end_bus = 0x7f;
-  t.root_buses = {bdf(0, 0, 0, 0), bdf(0, 0x80, 0, 0), bdf(2, 0, 0, 0)};
+  t.ecam->windows[0].end_bus = 0x7f;
+  t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0), bdf(0, 0x80, 0, 0), bdf(2, 0, 0, 0)};
   const FilledSettings filled = fill_settings(PcieOptions{}, t);
   ASSERT_EQ(filled.settings.root_bus_count, 1u);
   ASSERT_EQ(filled.warnings.size(), 2u);
@@ -479,10 +479,9 @@ TEST(FillPcie, RootBusesOutsideEveryWindowAreDropped) {
 
 TEST(FillPcie, NoRootBusInSysfsStartsAtEachWindow) {
   Topology t = q35_topology();
-  t.windows.push_back({0xc0000000, 0, 0x80, 0xff, 0});
-  t.windows[0].end_bus = 0x7f;
-  t.root_buses.clear();
-  t.root_bus_problem = "cannot read /sys";
+  t.ecam->windows.push_back({0xc0000000, 0, 0x80, 0xff, 0});
+  t.ecam->windows[0].end_bus = 0x7f;
+  t.root_buses = fail("cannot read /sys");
   const FilledSettings filled = fill_settings(PcieOptions{}, t);
   ASSERT_EQ(filled.settings.root_bus_count, 2u);
   EXPECT_EQ(filled.settings.root_buses[0].bus, 0);
@@ -493,8 +492,8 @@ TEST(FillPcie, NoRootBusInSysfsStartsAtEachWindow) {
 
 TEST(FillPcie, RootBusesAreCappedWithAWarning) {
   Topology t = q35_topology();
-  t.root_buses.clear();
-  for (int b = 0; b < 100; ++b) t.root_buses.push_back(bdf(0, static_cast<uint8_t>(b), 0, 0));
+  t.root_buses = std::vector<abi::PciAddress>{};
+  for (int b = 0; b < 100; ++b) t.root_buses->push_back(bdf(0, static_cast<uint8_t>(b), 0, 0));
   const FilledSettings filled = fill_settings(PcieOptions{}, t);
   EXPECT_EQ(filled.settings.root_bus_count, abi::kMaxRootBuses);
   EXPECT_EQ(filled.settings.root_buses[63].bus, 63);
@@ -560,22 +559,26 @@ TEST(ReadTopology, McfgFirstThenIomemThenBothProblems) {
   sys.write("iomem", "c0000000-c00fffff : PCI ECAM 0000 [bus 00-00]\n");
   SystemPaths paths{sys.path("MCFG"), sys.path("iomem"), sys.root()};
   Topology t = read_topology(paths);
-  EXPECT_EQ(t.ecam_source, "MCFG");
-  ASSERT_EQ(t.windows.size(), 1u);
-  EXPECT_EQ(t.windows[0].base, 0xb0000000u);
-  ASSERT_EQ(t.root_buses.size(), 1u);
+  ASSERT_TRUE(t.ecam) << t.ecam.error().message;
+  EXPECT_EQ(t.ecam->source, "MCFG");
+  ASSERT_EQ(t.ecam->windows.size(), 1u);
+  EXPECT_EQ(t.ecam->windows[0].base, 0xb0000000u);
+  ASSERT_TRUE(t.root_buses) << t.root_buses.error().message;
+  ASSERT_EQ(t.root_buses->size(), 1u);
 
   sys.write("MCFG", std::string("MCFG broken"));
   t = read_topology(paths);
-  EXPECT_EQ(t.ecam_source, sys.path("iomem"));
-  ASSERT_EQ(t.windows.size(), 1u);
-  EXPECT_EQ(t.windows[0].base, 0xc0000000u);
+  ASSERT_TRUE(t.ecam) << t.ecam.error().message;
+  EXPECT_EQ(t.ecam->source, sys.path("iomem"));
+  ASSERT_EQ(t.ecam->windows.size(), 1u);
+  EXPECT_EQ(t.ecam->windows[0].base, 0xc0000000u);
 
   sys.write("iomem", "00100000-7fffffff : System RAM\n");
   t = read_topology(paths);
-  EXPECT_TRUE(t.windows.empty());
-  EXPECT_NE(t.ecam_problem.find("MCFG: 11 bytes, shorter than the 36-byte ACPI header"), std::string::npos) << t.ecam_problem;
-  EXPECT_NE(t.ecam_problem.find("lists no PCI MMCONFIG/ECAM range"), std::string::npos) << t.ecam_problem;
+  ASSERT_FALSE(t.ecam);
+  const std::string& problem = t.ecam.error().message;
+  EXPECT_NE(problem.find("MCFG: 11 bytes, shorter than the 36-byte ACPI header"), std::string::npos) << problem;
+  EXPECT_NE(problem.find("lists no PCI MMCONFIG/ECAM range"), std::string::npos) << problem;
 }
 
 // ---- The sysfs config reader ------------------------------------------------------------
@@ -635,8 +638,8 @@ class Plan : public ::testing::Test {
   abi::PcieSettings settings(PcieOptions options = {}) { return filled(options).settings; }
   FilledSettings filled(const PcieOptions& options) {
     Topology t;
-    t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
-    t.root_buses = {bdf(0, 0, 0, 0)};
+    t.ecam = EcamWindows{{abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}}, "MCFG"};
+    t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0)};
     return fill_settings(options, t);
   }
   // The tree line of a function ("BB:DD.F ..."), without the branch drawing.
@@ -706,8 +709,8 @@ TEST_F(Plan, ModeOffSkipsEverything) {
   PcieOptions options;
   options.mode = abi::PcieMode::kOff;
   Topology t;
-  t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
-  t.root_buses = {bdf(0, 0, 0, 0)};
+  t.ecam = EcamWindows{{abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}}, "MCFG"};
+  t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0)};
   const PlanSummary plan = make_plan(sys_.root(), plan_settings(options, t).settings);
   EXPECT_EQ(plan.ports, 0u);
   EXPECT_EQ(plan.functions, 16u);
@@ -761,7 +764,8 @@ TEST(PlanSegments, EachRootBusItsTree) {
   sys.add({.segment = 1, .bus = 0x81, .class_code = 0x020000, .pcie_type = 0}, rp1);
   sys.write("MCFG", make_mcfg({{0xb0000000, 0, 0, 0x7f}, {0xc0000000, 1, 0x80, 0xff}}));
   Topology t = read_topology({sys.path("MCFG"), "/nonexistent", sys.root()});
-  ASSERT_EQ(t.root_buses.size(), 2u);
+  ASSERT_TRUE(t.root_buses) << t.root_buses.error().message;
+  ASSERT_EQ(t.root_buses->size(), 2u);
   const FilledSettings filled = fill_settings(PcieOptions{}, t);
   EXPECT_TRUE(filled.warnings.empty());
   EXPECT_EQ(filled.settings.ecam[1].base, 0xc0000000u + (0x80u << 20));
@@ -797,8 +801,8 @@ TEST(PlanHostile, BusNumberCycleEnds) {
   // Bus 2's downstream port claims bus 1 again (and bus 2 is above 1: invalid on its own bus).
   sys.add({.bus = 2, .class_code = 0x060400, .pcie_type = 6, .secondary = 1, .subordinate = 1}, up);
   Topology t;
-  t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
-  t.root_buses = {bdf(0, 0, 0, 0)};
+  t.ecam = EcamWindows{{abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}}, "MCFG"};
+  t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0)};
   const PlanSummary plan = make_plan(sys.root(), fill_settings(PcieOptions{}, t).settings);
   EXPECT_EQ(plan.functions, 3u) << plan.text;
   EXPECT_NE(plan.text.find("invalid bus numbers"), std::string::npos) << plan.text;
@@ -897,10 +901,10 @@ TEST(PcieSelection, BadItemsSayWhatIsWrong) {
 }
 
 TEST(PcieSelection, OptionsAndEnvironmentRoundTrip) {
-  using plugin::cli::parse_arguments;
-  const auto args = parse_arguments({"limbo-kexec", "--pcie-exclude=8086:*,0000:01:00.0", "--pcie-include=168c:0030",
+  using plugin::cli::testing::arguments_of;
+  using plugin::cli::testing::usage_error;
+  const auto args = arguments_of({"limbo-kexec", "--pcie-exclude=8086:*,0000:01:00.0", "--pcie-include=168c:0030",
                                      "--pcie-exclude=class:0108", "--pcie-include=168c:0030", "-p", "/vmlinuz"});
-  ASSERT_EQ(args.error, "");
   ASSERT_EQ(args.pcie.excluded.size(), 1u);
   ASSERT_EQ(args.pcie.rules.size(), 3u);  // exclusions first, the repeated include once
   EXPECT_EQ(format_rule(args.pcie.rules[0]), "8086:*");
@@ -926,7 +930,7 @@ TEST(PcieSelection, OptionsAndEnvironmentRoundTrip) {
   auto error_of = [](std::vector<std::string> argv) {
     argv.insert(argv.begin(), "limbo-kexec");
     argv.push_back("-p");
-    return parse_arguments(argv).error;
+    return usage_error(argv);
   };
   EXPECT_EQ(error_of({"--pcie-include=zz"}).rfind("--pcie-include=zz: ", 0), 0u);
   EXPECT_EQ(error_of({"--pcie-exclude=class:1"}).rfind("--pcie-exclude=class:1: ", 0), 0u);
@@ -940,8 +944,8 @@ TEST(PcieSelection, OptionsAndEnvironmentRoundTrip) {
   EXPECT_EQ(failed.error().message.rfind("LIMBO_PCIE_INCLUDE=1:2: ", 0), 0u);
   // The configuration block carries them.
   Topology t;
-  t.windows = {abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}};
-  t.root_buses = {abi::PciAddress{0, 0, 0}};
+  t.ecam = EcamWindows{{abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}}, "MCFG"};
+  t.root_buses = std::vector<abi::PciAddress>{abi::PciAddress{0, 0, 0}};
   const FilledSettings f = fill_settings(args.pcie, t);
   EXPECT_EQ(f.rules.count, 3u);
   EXPECT_EQ(f.rules.rules[2].value, 0x0030168cu);

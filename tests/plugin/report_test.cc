@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "arguments_helpers.h"
 #include "cli/arguments.h"
 #include "cli/report.h"
 
@@ -173,36 +174,33 @@ TEST(Report, DamagedOrForeignTextIsUnreadable) {
 }
 
 TEST(ReportArguments, Forms) {
-  const Arguments plain = parse_arguments({"limbo-kexec", "--report"});
-  EXPECT_TRUE(plain.error.empty());
+  const Arguments plain = testing::arguments_of({"limbo-kexec", "--report"});
   EXPECT_TRUE(plain.report);
   EXPECT_TRUE(plain.report_file.empty());
   EXPECT_FALSE(plain.report_cmdline);
 
-  const Arguments file = parse_arguments({"limbo-kexec", "--report=/tmp/saved-cmdline"});
+  const Arguments file = testing::arguments_of({"limbo-kexec", "--report=/tmp/saved-cmdline"});
   EXPECT_TRUE(file.report);
   EXPECT_EQ(file.report_file, "/tmp/saved-cmdline");
 
-  const Arguments line = parse_arguments({"limbo-kexec", "--cmdline=ro limbo=v1"});
+  const Arguments line = testing::arguments_of({"limbo-kexec", "--cmdline=ro limbo=v1"});
   EXPECT_TRUE(line.report);
   ASSERT_TRUE(line.report_cmdline);
   EXPECT_EQ(*line.report_cmdline, "ro limbo=v1");
 
-  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--report", "-p", "/vmlinuz"}).error.empty());
-  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--report", "--plan"}).error.empty());
-  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--report=a", "--cmdline=b"}).error.empty());
-  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--report="}).error.empty());
+  EXPECT_NE(testing::usage_error({"limbo-kexec", "--report", "-p", "/vmlinuz"}), "");
+  EXPECT_NE(testing::usage_error({"limbo-kexec", "--report", "--plan"}), "");
+  EXPECT_NE(testing::usage_error({"limbo-kexec", "--report=a", "--cmdline=b"}), "");
+  EXPECT_NE(testing::usage_error({"limbo-kexec", "--report="}), "");
 
   // Issue 15: the log node's options.
-  const Arguments json = parse_arguments({"limbo-kexec", "--report", "--json"});
-  EXPECT_TRUE(json.error.empty());
+  const Arguments json = testing::arguments_of({"limbo-kexec", "--report", "--json"});
   EXPECT_TRUE(json.report_json);
-  const Arguments log = parse_arguments({"limbo-kexec", "--log=/var/crash/x/limbo-log.x.bin", "--json"});
-  EXPECT_TRUE(log.error.empty());
+  const Arguments log = testing::arguments_of({"limbo-kexec", "--log=/var/crash/x/limbo-log.x.bin", "--json"});
   EXPECT_TRUE(log.report);
   EXPECT_EQ(log.report_log, "/var/crash/x/limbo-log.x.bin");
-  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--json"}).error.empty());
-  EXPECT_FALSE(parse_arguments({"limbo-kexec", "--log="}).error.empty());
+  EXPECT_NE(testing::usage_error({"limbo-kexec", "--json"}), "");
+  EXPECT_NE(testing::usage_error({"limbo-kexec", "--log="}), "");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // action and the TEST-ONLY damage switch.
 #include "kexec/segment_checks.h"
 
+#include "arguments_helpers.h"
 #include "cli/arguments.h"
 
 #include <gtest/gtest.h>
@@ -105,11 +106,10 @@ TEST(OnFault, Words) {
   EXPECT_EQ(*parse_on_fault("halt"), abi::OnFault::kHalt);
   EXPECT_FALSE(parse_on_fault("ignore"));
   EXPECT_EQ(static_cast<uint32_t>(abi::OnFault::kReboot), 0u);  // an all-zero block means reboot
-  auto args = cli::parse_arguments({"limbo-kexec", "--on-fault=halt", "-p", "/k"});
-  EXPECT_TRUE(args.error.empty()) << args.error;
+  const auto args = cli::testing::arguments_of({"limbo-kexec", "--on-fault=halt", "-p", "/k"});
   EXPECT_EQ(args.on_fault, "halt");
-  args = cli::parse_arguments({"limbo-kexec", "--on-fault=maybe", "-p", "/k"});
-  EXPECT_NE(args.error.find("--on-fault takes reboot or halt"), std::string::npos);
+  EXPECT_NE(cli::testing::usage_error({"limbo-kexec", "--on-fault=maybe", "-p", "/k"}).find("--on-fault takes reboot or halt"),
+            std::string::npos);
   EXPECT_NE(cli::usage_text().find("--on-fault=reboot|halt"), std::string::npos);
 }
 
@@ -200,15 +200,14 @@ TEST(TestDamage, ChangesOneByteOfACopyInContentOrFill) {
 // limbo-kexec's options for issue 9 (they become LIMBO_ON_CORRUPTION and
 // LIMBO_TEST_DAMAGE_SEGMENT for the plugin, which parses them again).
 TEST(CliOptions, OnCorruptionAndTestDamage) {
-  auto args = cli::parse_arguments({"limbo-kexec", "--on-corruption=reboot", "--test-damage-segment=kernel:last", "-p", "/k"});
-  EXPECT_TRUE(args.error.empty()) << args.error;
+  const auto args =
+      cli::testing::arguments_of({"limbo-kexec", "--on-corruption=reboot", "--test-damage-segment=kernel:last", "-p", "/k"});
   EXPECT_EQ(args.on_corruption, "reboot");
-  EXPECT_EQ(args.damage_segment, "kernel:last");
+  EXPECT_EQ(args.test.damage_segment, "kernel:last");
   EXPECT_EQ(args.kexec_args, (std::vector<std::string>{"-p", "/k"}));
-  args = cli::parse_arguments({"limbo-kexec", "--on-corruption=maybe", "-p", "/k"});
-  EXPECT_NE(args.error.find("--on-corruption takes halt or reboot"), std::string::npos);
-  args = cli::parse_arguments({"limbo-kexec", "--test-damage-segment=", "-p", "/k"});
-  EXPECT_FALSE(args.error.empty());
+  EXPECT_NE(cli::testing::usage_error({"limbo-kexec", "--on-corruption=maybe", "-p", "/k"}).find("--on-corruption takes halt or reboot"),
+            std::string::npos);
+  EXPECT_NE(cli::testing::usage_error({"limbo-kexec", "--test-damage-segment=", "-p", "/k"}), "");
   EXPECT_NE(cli::usage_text().find("--on-corruption=halt|reboot"), std::string::npos);
 }
 

@@ -313,23 +313,9 @@ void limbo_nmi(const limbo::arch::InterruptFrame* frame) {
 void limbo_main() {
   using namespace limbo;
   flow::LoaderVariables vars;
-  vars.entry64_regs = entry64_regs;
-  for (size_t i = 0; i < abi::kSha256RegionCount; ++i) vars.sha256_regions[i] = sha256_regions[i];
-  for (size_t i = 0; i < abi::kSha256DigestSize; ++i) vars.sha256_digest[i] = sha256_digest[i];
-  vars.skip_checks = skip_checks;
-  vars.panic_kernel = panic_kernel;
-  vars.reset_vga = reset_vga;
-  vars.legacy_pic = legacy_pic;
-  vars.console_vga = console_vga;
-  vars.console_serial = console_serial;
-  vars.serial_base = serial_base;
-  vars.serial_baud = serial_baud;
-  vars.backup_start = backup_start;
-  vars.backup_src_start = backup_src_start;
-  vars.backup_src_size = backup_src_size;
-  vars.cmdline_end = cmdline_end;
-  vars.jump_back_entry = jump_back_entry;
-  vars.limbo_config = limbo_config;
+#define LIMBO_COPY_VARIABLE(name, type, size, writer, initial) flow::copy_variable(vars.name, name);
+  LIMBO_ABI_LOADER_VARIABLES(LIMBO_COPY_VARIABLE)
+#undef LIMBO_COPY_VARIABLE
 #if defined(LIMBO_TEST_FAULT)
   arch::find_test_fault_request(vars.entry64_regs.rsi);
 #endif

@@ -38,7 +38,7 @@ constinit SavedControl saved{false, 0, 0};
 // relocate_kernel left (SSE off), as after the stock purgatory. Nothing
 // after this point may execute an SSE instruction; the rest of the
 // purgatory is general-register code. A no-op when the gate chose portable.
-// Not a gate (tests/checker: a simd_gate function must execute CPUID): it
+// Not a gate (tools/checker: a simd_gate function must execute CPUID): it
 // hands out nothing.
 [[gnu::noinline]] void restore_control_after_simd() {
   if (!saved.active) return;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // PCIe quiesce from end to end, what the purgatory's flow calls once: discover,
 // decide, reset (ports, then functions), then one console line per function
-// naming the method and the reason, and the totals:
+// naming the method and the reason, and the totals, as the console shows them
+// (the core prints each line from "pcie"; the console owns the "limbo: "):
 //   limbo: pcie 0000:01:00.0 8086:10d3 class 020000 reset ok ready 101 ms by bus reset (port 0000:00:02.0)
 //   limbo: pcie 0000:00:03.0 1b36:0010 class 010802 reset ok ready 101 ms by flr (root complex integrated endpoint, no port)
 //   limbo: pcie 0000:00:04.0 8086:10d3 class 020000 stop by bus master off (root complex integrated endpoint, no port)
@@ -74,6 +75,15 @@ struct Totals {
   const size_t windows = s.ecam_count > abi::kMaxEcamWindows ? abi::kMaxEcamWindows : s.ecam_count;
   for (size_t i = 0; i < windows; ++i) out[n++] = abi::PciAddress{s.ecam[i].segment, s.ecam[i].start_bus, 0};
   return n;
+}
+
+// How far below a port discovery reads: every device in the serial order;
+// under overlap only device 0 (Linux's default scan: a PCIe link below a
+// root or downstream port has one device), which is what the decision and
+// the restore need before the resets. The purgatory and --plan both ask here.
+[[nodiscard]] inline ScanBelowPorts scan_below_ports(const abi::PcieSettings& s) {
+  return s.order == static_cast<uint32_t>(abi::PcieOrder::kOverlap) ? ScanBelowPorts::kDeviceZero
+                                                                      : ScanBelowPorts::kEveryDevice;
 }
 
 template <class Sink>
@@ -259,21 +269,21 @@ void print_report(Sink& sink, const Topology& t, const Plan& plan, const ResetWo
                   const FunctionWork* functions = nullptr) {
   for (uint16_t i = 0; i < t.count; ++i) {
     if (t.functions[i].is_bridge()) continue;
-    fmt::print(sink, "limbo: pcie ");
+    fmt::print(sink, "pcie ");
     print_function(sink, t.functions[i]);
     sink.put(' ');
     print_decision(sink, t, plan, &work, i, functions);
     sink.put('\n');
   }
   if (functions != nullptr && functions->totals.mapping_refused) {
-    fmt::println(sink, "limbo: pcie class resets' registers not mappable uncached: those functions stopped instead");
+    fmt::println(sink, "pcie class resets' registers not mappable uncached: those functions stopped instead");
   }
   // Ports faster than 5 GT/s: how long their link took, which sets the
   // start of their settle time.
   for (uint16_t p = 0; p < plan.port_count; ++p) {
     const PortState& ps = work.ports[p];
     if (!ps.wait_link && !ps.link_reporting_broken) continue;
-    fmt::print(sink, "limbo: pcie ");
+    fmt::print(sink, "pcie ");
     print_address(sink, t.functions[plan.ports[p]].address);
     if (ps.link_reporting_broken) {
       fmt::println(sink, " port link state not reported (dll link active 0 with its link up): settled from the reset");
@@ -285,43 +295,66 @@ void print_report(Sink& sink, const Topology& t, const Plan& plan, const ResetWo
     }
   }
   if (totals.vfs_cleared != 0) {
-    fmt::println(sink, "limbo: pcie sr-iov ", fmt::dec(totals.vfs_cleared), " vfs cleared with their pfs, none restored");
+    fmt::println(sink, "pcie sr-iov ", fmt::dec(totals.vfs_cleared), " vfs cleared with their pfs, none restored");
   }
-  if (totals.truncated) fmt::println(sink, "limbo: pcie more than ", fmt::dec(kMaxFunctions), " functions: the rest left alone");
-  fmt::println(sink, "limbo: pcie reset ", fmt::dec(totals.reset), " stop ", fmt::dec(totals.stop), " skip ",
+  if (totals.truncated) fmt::println(sink, "pcie more than ", fmt::dec(kMaxFunctions), " functions: the rest left alone");
+  fmt::println(sink, "pcie reset ", fmt::dec(totals.reset), " stop ", fmt::dec(totals.stop), " skip ",
                fmt::dec(totals.skip), " fail ",
                fmt::dec(totals.fail), " ports ", fmt::dec(totals.ports), " in ", fmt::dec((totals.elapsed_us + 999) / 1000),
                " ms");
 }
 
-// The tree, like `lspci -tv`, with every function's decision: depth-first
-// over the parent links with an explicit stack (no recursion).
+// The plan view's tree under one root bus, like `lspci -tv`: each function
+// on `root_bus` and, depth-first, everything below it, one line each with its
+// bus:device.function, IDs, class, PCIe type and decision:
+//    +-00:02.0 1b36:000c class 060400 root port: port reset (only endpoints below) [bus 01-01]
+//    | \-01:00.0 8086:10d3 class 020000 endpoint: reset by bus reset (port 0000:00:02.0)
+// Explicit stack, no recursion.
 template <class Sink>
-void print_tree(Sink& sink, const Topology& t, const Plan& plan) {
-  // Children follow their parent in the table (breadth-first discovery), so
-  // a stack of (index) entries walking the table in order suffices.
+void print_tree(Sink& sink, const Topology& t, const Plan& plan, abi::PciAddress root_bus) {
+  auto on_root_bus = [&](uint16_t i) {
+    const Function& f = t.functions[i];
+    return f.parent == kNoFunction && f.address.segment == root_bus.segment && f.address.bus == root_bus.bus;
+  };
+  auto siblings = [&](uint16_t a, uint16_t b) {
+    return t.functions[a].parent == t.functions[b].parent && (t.functions[a].parent != kNoFunction || on_root_bus(b));
+  };
+  // The last of its siblings (children follow their parent in the table).
+  auto last = [&](uint16_t i) {
+    for (uint16_t j = i + 1; j < t.count; ++j) {
+      if (siblings(i, j)) return false;
+    }
+    return true;
+  };
   uint16_t stack[kMaxFunctions];
   size_t depth_of_stack = 0;
-  for (uint16_t root = 0; root < t.count; ++root) {
-    if (t.functions[root].parent != kNoFunction) continue;
-    stack[depth_of_stack++] = root;
-    while (depth_of_stack > 0) {
-      const uint16_t i = stack[--depth_of_stack];
-      const Function& f = t.functions[i];
-      for (uint8_t d = 0; d < f.depth; ++d) fmt::print(sink, "    ");
-      print_function(sink, f);
-      fmt::print(sink, ' ', to_string(f.type), ": ");
-      print_decision(sink, t, plan, nullptr, i);
-      if (f.is_bridge()) {
-        fmt::print(sink, " [bus ", fmt::hex(f.secondary_bus, 2), '-', fmt::hex(f.subordinate_bus, 2));
-        if (f.bus_state != BusState::kScanned) fmt::print(sink, ' ', to_string(f.bus_state));
-        sink.put(']');
-      }
-      sink.put('\n');
-      // Push children in reverse table order so they print in table order.
-      for (uint16_t j = t.count; j-- > 0;) {
-        if (t.functions[j].parent == i && depth_of_stack < kMaxFunctions) stack[depth_of_stack++] = j;
-      }
+  for (uint16_t j = t.count; j-- > 0;) {
+    if (on_root_bus(j)) stack[depth_of_stack++] = j;
+  }
+  while (depth_of_stack > 0) {
+    const uint16_t i = stack[--depth_of_stack];
+    const Function& f = t.functions[i];
+    uint8_t depth = 0;
+    for (uint16_t a = f.parent; a != kNoFunction; a = t.functions[a].parent) ++depth;
+    sink.put(' ');
+    for (uint8_t level = 0; level < depth; ++level) {  // each ancestor, outermost first
+      uint16_t a = i;
+      for (uint8_t up = level; up < depth; ++up) a = t.functions[a].parent;
+      fmt::print(sink, last(a) ? "  " : "| ");
+    }
+    fmt::print(sink, last(i) ? "\\-" : "+-", fmt::hex(f.address.bus, 2), ':', fmt::hex(device_of(f.address), 2), '.',
+               fmt::hex(function_of(f.address), 1), ' ', fmt::hex(f.vendor_id, 4), ':', fmt::hex(f.device_id, 4),
+               " class ", fmt::hex(f.class_code, 6), ' ', to_string(f.type), ": ");
+    print_decision(sink, t, plan, nullptr, i);
+    if (f.is_bridge()) {
+      fmt::print(sink, " [bus ", fmt::hex(f.secondary_bus, 2), '-', fmt::hex(f.subordinate_bus, 2));
+      if (f.bus_state != BusState::kScanned) fmt::print(sink, ", ", to_string(f.bus_state));
+      sink.put(']');
+    }
+    sink.put('\n');
+    // Push children in reverse table order so they print in table order.
+    for (uint16_t j = t.count; j-- > 0;) {
+      if (t.functions[j].parent == i && depth_of_stack < kMaxFunctions) stack[depth_of_stack++] = j;
     }
   }
 }
@@ -357,16 +390,11 @@ bool begin_quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const ab
   ws.reset.asserted = ws.reset.cleared = 0;  // abandon_reset() after a fault before start_ports()
   ws.begun = false;
   if (!settings.enabled) {
-    fmt::println(sink, "limbo: pcie off");
+    fmt::println(sink, "pcie off");
     return false;
   }
   const size_t roots = root_buses(abi_settings, ws.roots);
-  // Overlap: only what the decision and the restore need is read before
-  // the resets (discovery.h ScanBelowPorts).
-  const ScanBelowPorts below_ports = abi_settings.order == static_cast<uint32_t>(abi::PcieOrder::kOverlap)
-                                         ? ScanBelowPorts::kDeviceZero
-                                         : ScanBelowPorts::kEveryDevice;
-  ws.truncated = !discover(space, ws.roots, roots, ws.topology, below_ports);
+  ws.truncated = !discover(space, ws.roots, roots, ws.topology, scan_below_ports(abi_settings));
   decide(ws.topology, settings, ws.plan);
   // The functions' FLRs and class resets start first, so that their waits
   // run during the ports' hold and settle time.

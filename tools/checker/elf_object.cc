@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include "elf/embedded_objects.h"
+
 namespace limbo::check {
 
 bool Section::is_alloc() const { return (flags & SHF_ALLOC) != 0; }
@@ -206,24 +208,6 @@ LoadResult read_object(std::span<const uint8_t> bytes) {
   return result;
 }
 
-namespace {
-
-// An ELF64 header at `at` that describes a relocatable x86_64 object: return
-// its total size (the section header table is its last part), or 0.
-size_t embedded_object_size(std::span<const uint8_t> bytes, size_t at) {
-  if (bytes.size() - at < sizeof(Elf64_Ehdr)) return 0;
-  Elf64_Ehdr ehdr;
-  std::memcpy(&ehdr, &bytes[at], sizeof ehdr);
-  if (ehdr.e_ident[EI_CLASS] != ELFCLASS64 || ehdr.e_ident[EI_DATA] != ELFDATA2LSB) return 0;
-  if (ehdr.e_type != ET_REL || ehdr.e_machine != EM_X86_64) return 0;
-  if (ehdr.e_shentsize != sizeof(Elf64_Shdr) || ehdr.e_shnum == 0) return 0;
-  uint64_t end = ehdr.e_shoff + uint64_t{ehdr.e_shnum} * ehdr.e_shentsize;
-  if (end > bytes.size() - at) return 0;
-  return static_cast<size_t>(end);
-}
-
-}  // namespace
-
 LoadResult load_file(const std::string& path) {
   LoadResult result;
   std::error_code error;
@@ -251,18 +235,18 @@ LoadResult load_file(const std::string& path) {
     Elf64_Ehdr ehdr;
     std::memcpy(&ehdr, bytes.data(), sizeof ehdr);
     if (ehdr.e_type == ET_EXEC || ehdr.e_type == ET_DYN) {
-      for (size_t at = 1; at + sizeof(Elf64_Ehdr) <= bytes.size(); ++at) {
-        if (std::memcmp(&bytes[at], kElfMagic, 4) != 0) continue;
-        size_t size = embedded_object_size(bytes, at);
-        if (size == 0) continue;
-        result = read_object(std::span(bytes).subspan(at, size));
-        std::ostringstream note;
-        note << "relocatable object of " << size << " bytes embedded in " << path
-             << " at offset 0x" << std::hex << at;
-        result.note = note.str();
+      // The first object the plugin's finder sees (elf/embedded_objects.h).
+      const auto found = plugin::elf::find_embedded_objects(bytes);
+      if (found.empty()) {
+        result.error = path + " is an executable with no embedded relocatable x86_64 object";
         return result;
       }
-      result.error = path + " is an executable with no embedded relocatable x86_64 object";
+      const size_t at = static_cast<size_t>(found.front().data() - bytes.data());
+      const size_t size = found.front().size();
+      result = read_object(found.front());
+      std::ostringstream note;
+      note << "relocatable object of " << size << " bytes embedded in " << path << " at offset 0x" << std::hex << at;
+      result.note = note.str();
       return result;
     }
   }

@@ -1,29 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# purgatory-check: the static checker of the final purgatory object
-# ($(BUILD)/purgatory-check), its GoogleTest binary and the fixture objects
-# that test suite builds (one per broken rule, from tests/checker/fixtures).
-#
-# CHECK_PURGATORY=1 also makes `make all` run the checker on
-# $(BUILD)/purgatory.ro and fail on any finding, and makes the scripted test
-# `purgatory-check` (tests/checker/check-purgatory) fail on findings; it is the
-# default, since the real purgatory passes. With 0 (only for work in progress)
-# the scripted test still runs the checker on it and on the stock purgatory
-# and prints both summaries.
-CHECK_PURGATORY ?= 1
-export CHECK_PURGATORY
-
-CHECKER_DIR := $(BUILD)/checker
-CHECKER_TOOL := $(BUILD)/purgatory-check
-CHECKER_LIBS := -lelf -lZydis
-CHECKER_CXXFLAGS := $(HOST_CXXFLAGS) -Itests/checker
-CHECKER_CORE_OBJS := $(CHECKER_DIR)/elf_object.o $(CHECKER_DIR)/purgatory_check.o
-
-$(CHECKER_DIR)/%.o: tests/checker/%.cc tests/checker/checker.mk
-	@mkdir -p $(dir $@)
-	$(CXX) $(CHECKER_CXXFLAGS) -MMD -MP -c $< -o $@
-
-$(CHECKER_TOOL): $(CHECKER_CORE_OBJS) $(CHECKER_DIR)/main.o
-	$(CXX) $(HOST_LDFLAGS) -o $@ $^ $(CHECKER_LIBS)
+# The checker's tests (the tool itself is tools/checker/checker.mk, included
+# before this file): the fixture objects, one per broken rule, and the
+# GoogleTest binary that runs the tool on them.
 
 # ---- Fixtures: tests/checker/fixtures/purgatory.S follows every rule; each
 # BREAK_<RULE> define breaks one. The C++ fixtures are built with the
@@ -45,7 +23,7 @@ $(CHECKER_FIXTURE_DIR)/clean.o: tests/checker/fixtures/purgatory.S
 $(CHECKER_FIXTURE_DIR)/break-%.o: tests/checker/fixtures/purgatory.S
 	@mkdir -p $(dir $@)
 	$(CC) -c -DBREAK_$* $< -o $@
-$(CHECKER_FIXTURE_DIR)/big_frame.o: tests/checker/fixtures/big_frame.cc Makefile tests/checker/checker.mk
+$(CHECKER_FIXTURE_DIR)/big_frame.o: tests/checker/fixtures/big_frame.cc Makefile tests/checker/tests.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_CXXFLAGS) -fstack-usage -c $< -o $@
 $(CHECKER_FIXTURE_DIR)/instructions.o: tests/checker/fixtures/instructions.S
@@ -54,10 +32,10 @@ $(CHECKER_FIXTURE_DIR)/instructions.o: tests/checker/fixtures/instructions.S
 $(CHECKER_FIXTURE_DIR)/with-cc.o: tests/checker/fixtures/purgatory.S
 	@mkdir -p $(dir $@)
 	$(CC) -c -DWITH_CC $< -o $@
-$(CHECKER_FIXTURE_DIR)/annotated.o: tests/checker/fixtures/annotated.cc Makefile tests/checker/checker.mk
+$(CHECKER_FIXTURE_DIR)/annotated.o: tests/checker/fixtures/annotated.cc Makefile tests/checker/tests.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_CXXFLAGS) -fstack-usage -c $< -o $@
-$(CHECKER_FIXTURE_DIR)/not-annotated.o: tests/checker/fixtures/annotated.cc Makefile tests/checker/checker.mk
+$(CHECKER_FIXTURE_DIR)/not-annotated.o: tests/checker/fixtures/annotated.cc Makefile tests/checker/tests.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_CXXFLAGS) -DFIXTURE_NO_ANNOTATION -fstack-usage -c $< -o $@
 $(CHECKER_FIXTURE_DIR)/clean-cc.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/annotated.o
@@ -66,13 +44,13 @@ $(CHECKER_FIXTURE_DIR)/break-CC_INDIRECT.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(
 	ld -r -e purgatory_start -o $@ $^
 # SHA-NI the way DESIGN.md builds it: this file only, legacy-SSE encodings.
 CHECKER_SIMD_CXXFLAGS := $(subst -mgeneral-regs-only,$(SHA256_NI_FLAGS),$(PURGATORY_CXXFLAGS))
-$(CHECKER_FIXTURE_DIR)/simd_gate.o: tests/checker/fixtures/simd_gate.cc Makefile tests/checker/checker.mk
+$(CHECKER_FIXTURE_DIR)/simd_gate.o: tests/checker/fixtures/simd_gate.cc Makefile tests/checker/tests.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(PURGATORY_CXXFLAGS) -c $< -o $@
-$(CHECKER_FIXTURE_DIR)/simd_blocks.o: tests/checker/fixtures/simd_blocks.cc Makefile tests/checker/checker.mk
+$(CHECKER_FIXTURE_DIR)/simd_blocks.o: tests/checker/fixtures/simd_blocks.cc Makefile tests/checker/tests.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(CHECKER_SIMD_CXXFLAGS) -c $< -o $@
-$(CHECKER_FIXTURE_DIR)/simd_blocks_outside.o: tests/checker/fixtures/simd_blocks.cc Makefile tests/checker/checker.mk
+$(CHECKER_FIXTURE_DIR)/simd_blocks_outside.o: tests/checker/fixtures/simd_blocks.cc Makefile tests/checker/tests.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(CHECKER_SIMD_CXXFLAGS) -DFIXTURE_OUTSIDE_SIMD_PLACE -c $< -o $@
 $(CHECKER_FIXTURE_DIR)/clean-simd.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/simd_gate.o \
@@ -98,14 +76,3 @@ CHECKER_TEST_DEFINES := \
 $(eval $(call host_test,checker_tests,tests/checker/checker_test.cc,$(CHECKER_CXXFLAGS) $(CHECKER_TEST_DEFINES),\
   $(CHECKER_CORE_OBJS),$(CHECKER_LIBS) $(GTEST_LIBS),$(CHECKER_TOOL) $(CHECKER_FIXTURES)))
 
-# ---- The check of the real purgatory as part of the build ----------------
-$(BUILD)/purgatory.checked: $(BUILD)/purgatory.ro $(CHECKER_TOOL)
-	@$(CHECKER_TOOL) $(BUILD)/purgatory.ro > $@.log; rc=$$?; cat $@.log; \
-	if [ $$rc != 0 ]; then echo "purgatory-check: $(BUILD)/purgatory.ro has findings (exit $$rc)" >&2; exit 1; fi
-	@touch $@
-
-ifeq ($(CHECK_PURGATORY),1)
-all: $(BUILD)/purgatory.checked
-endif
-
--include $(wildcard $(CHECKER_DIR)/*.d)

@@ -92,6 +92,7 @@
 #include <string>
 #include <vector>
 
+#include "abi/limbo_abi.h"
 #include "elf_object.h"
 
 namespace limbo::check {
@@ -128,8 +129,8 @@ inline constexpr const char* kNmiHandlerSymbol = "limbo_exception_nmi";
 inline constexpr uint64_t kInterruptFrameBytes = 5 * 8;
 // The loader's register table (limbo::abi::Entry64Regs): loading rsp from it
 // or jumping through it hands over to the next kernel.
-inline constexpr const char* kExitRegisterTable = "entry64_regs";
-inline constexpr const char* kStackEndSymbol = "stack_end";
+inline constexpr const char* kExitRegisterTable = abi::symbol::entry64_regs;
+inline constexpr const char* kStackEndSymbol = abi::symbol::stack_end;
 
 struct Finding {
   std::string rule;         // decode, simd, simd-gate, forbidden, privileged, reloc, object, abi, stack
