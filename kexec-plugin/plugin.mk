@@ -53,7 +53,7 @@ PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o) $(P
 PLUGIN_CORE_LIB := $(PLUGIN_OBJ)/libplugin-core.a
 
 CLI_SRCS := $(PLUGIN_DIR)/cli/arguments.cc $(PLUGIN_DIR)/cli/report.cc $(PLUGIN_DIR)/cli/switch_log.cc
-# Issue 13: kexec-tools' own option reading; the lockdown probe and the load record.
+# kexec-tools' own option reading; the lockdown probe and the load record.
 CLI_SRCS += $(PLUGIN_DIR)/cli/kexec_options.cc
 CLI_OBJS := $(CLI_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o)
 

@@ -65,7 +65,7 @@ $(BUILD)/purgatory.ro: $(PURGATORY_OBJS) $(BUILD)/purgatory/purgatory.ld $(BUILD
 	linker-scripts/check-relocs $@.tmp || { rm -f $@.tmp; exit 1; }
 	mv $@.tmp $@
 
-# TEST-ONLY (issues 6 and 20): `make build/test-fault/purgatory.ro` (or `make
+# TEST-ONLY: `make build/test-fault/purgatory.ro` (or `make
 # purgatory-test-fault`): the same purgatory with main.cc built with
 # LIMBO_TEST_FAULT, which executes ud2 where the capture kernel's command
 # line asks: limbo.test_fault=verify (verification starting) or

@@ -49,7 +49,7 @@ struct Arguments {
   // (LIMBO_FALLBACK; limbo-kexec's default none: nothing loaded, exit 1).
   std::string fallback;
   bool status = false;            // --status: what the crash kernel slot holds, and through what
-  // Verification (issue 9).
+  // Verification.
   std::string on_fault;           // --on-fault=reboot|halt (empty: the plugin's default, reboot)
   std::string on_corruption;      // --on-corruption=halt|reboot (empty: the plugin's default, halt)
   TestKnobs test;                 // --test-corrupt-digest, --test-damage-segment=ROLE[:OFFSET] (TEST-ONLY)
@@ -58,7 +58,7 @@ struct Arguments {
   bool report = false;
   std::string report_file;        // --report=FILE
   std::optional<std::string> report_cmdline;  // --cmdline=STRING (implies --report)
-  // Issue 15: the purgatory's log node, from /sys/kernel/boot_params (or
+  // The purgatory's log node, from /sys/kernel/boot_params (or
   // --log=FILE, a saved copy of its data), beside the command-line report.
   bool report_json = false;       // --json: one JSON object instead of words
   std::string report_log;         // --log=FILE

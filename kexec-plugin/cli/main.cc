@@ -211,7 +211,7 @@ int run_plan(const Arguments& args) {
 }
 
 // Where Linux (3.14 and later, arch/x86/kernel/ksysfs.c) lists the
-// boot_params setup_data nodes (issue 15).
+// boot_params setup_data nodes.
 constexpr const char* kBootParamsDir = "/sys/kernel/boot_params";
 
 // --report: run by a kdump script in the capture kernel; the exit status is
@@ -234,7 +234,7 @@ int run_report(const Arguments& args) {
     cmdline = text.str();
   }
   const ReportReading reading = read_report(cmdline);
-  // Issue 15: the whole log from the setup_data node, when there is one.
+  // The whole log from the setup_data node, when there is one.
   const LogSource log = args.report_log.empty() ? find_log_node(kBootParamsDir) : read_log_file(args.report_log);
   if (args.report_json) {
     std::fputs(switch_json(reading, source, log).c_str(), stdout);

@@ -15,7 +15,7 @@ namespace limbo::plugin::cli {
 
 // The fields of report versions 1 to 3. Their saturation points
 // (purgatory/lib/report.h) read "at least": v1 counters 999, ms 9,999,999;
-// v2 and v3 reset 999, stop/skip/fail 99, ms 99,999. v3 (issue 20) is v2 or,
+// v2 and v3 reset 999, stop/skip/fail 99, ms 99,999. v3 is v2 or,
 // when a fault abandoned the PCIe phase, `pcie:fault` in place of the four
 // counters.
 struct LimboReport {

@@ -169,7 +169,7 @@ std::optional<SegmentOutcome> parse_segment(std::string_view line) {
 }
 
 // "times: verify V us, pcie P us, dma window W us, total T us": any
-// "NAME N us" pairs, NAME one word or more (issue 19's "dma window").
+// "NAME N us" pairs, NAME one word or more ("dma window").
 void parse_times(std::string_view rest, LogSummary& s) {
   while (!rest.empty()) {
     const size_t comma = rest.find(", ");

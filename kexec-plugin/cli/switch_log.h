@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// limbo-kexec --report's second source (issue 15): the purgatory's whole log,
+// limbo-kexec --report's second source: the purgatory's whole log,
 // which it links into the capture kernel's boot_params setup_data chain as a
 // node of type abi::kSetupDataLimboLog (purgatory/lib/log.h writes it). Read
 // from /sys/kernel/boot_params/setup_data/N/ (Linux 3.14 and later), checked

@@ -88,7 +88,7 @@ Result<StockDecode> decode_stock(uint64_t entry, std::span<const Segment> segmen
   // Only bytes inside a section are compared: elf_rel_load copies each
   // section into an xmalloc'd buffer at its aligned offset and never writes
   // the alignment gaps between them, which hold whatever the heap held
-  // (valgrind: uninitialised; issue 6). Comparing them made the decode
+  // (valgrind: uninitialised). Comparing them made the decode
   // depend on kexec's heap.
   std::vector<bool> in_section(segment.bufsz, false);
   const auto& sections = stock.sections();
@@ -225,7 +225,7 @@ Result<Replacement> build_replacement(const StockDecode& stock, std::span<const 
   config.size = sizeof(abi::Config);
   config.segment_check_count = 0;
   if (stock.skip_checks == 0 && options.segment_checks) {
-    // Issue 9: per-segment content length, role and digest, so that the
+    // per-segment content length, role and digest, so that the
     // purgatory hashes only content, scans the fill and names a damaged segment.
     RoleHints hints{stock.regs.rip, stock.regs.rsi, 0};
     if (const AbiValue* v = stock.value(abi::symbol::backup_start); v && v->bytes.size() == sizeof(hints.backup_start)) {

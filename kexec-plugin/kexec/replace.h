@@ -49,7 +49,7 @@ struct ReplaceOptions {
   std::vector<MemoryRange> allowed;  // "Crash kernel" (crash) or "System RAM" (normal) ranges
   abi::Config config{};              // filled in except magic/version/size, which are set here
   bool corrupt_digest = false;       // TEST-ONLY: flip one bit of the digest Limbo gets
-  bool segment_checks = true;        // per-segment content length, role and digest (issue 9)
+  bool segment_checks = true;        // per-segment content length, role and digest
   std::optional<DamageRequest> damage;  // TEST-ONLY: damage one segment after the digests
   uint64_t min_address = 0x3000;     // kexec-tools' lowest purgatory address (bzImage64)
 };

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Issue 9, the plugin's half: per digested segment, how many bytes carry
+// The plugin's half: per digested segment, how many bytes carry
 // content (the rest is zero fill the purgatory scans instead of hashing), the
 // segment's role for the purgatory's diagnosis, and the content's own
 // SHA-256, all into Limbo's configuration block; the corruption action and
@@ -54,7 +54,7 @@ uint64_t content_length(const Segment& segment);
 Status fill_segment_checks(std::span<const Segment> segments, size_t skip, const RoleHints& hints,
                            abi::Config& config);
 
-// --on-fault=reboot|halt (issue 20): a fault before the image is verified
+// --on-fault=reboot|halt: a fault before the image is verified
 // (or in kexec-tools' post-verification work, or inside a fault handler).
 Result<abi::OnFault> parse_on_fault(std::string_view text);
 

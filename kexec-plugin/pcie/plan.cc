@@ -80,7 +80,7 @@ PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& se
                     static_cast<unsigned long long>(f.mmio_window));
     }
   }
-  // Issue 17: a PF's VFs are gone after its reset; the capture kernel finds
+  // A PF's VFs are gone after its reset; the capture kernel finds
   // the PF with VF Enable clear.
   for (uint16_t i = 0; i < t.count; ++i) {
     const core::Function& f = t.functions[i];

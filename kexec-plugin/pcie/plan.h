@@ -32,7 +32,7 @@ struct PlanSummary {
 // Discovery from `settings.root_buses` (or each window's first bus), policy
 // with `settings`, over the config files under `sysfs_root`/bus/pci/devices.
 // `settings` with no ECAM window: every bus counts as reachable.
-// `rules`: the configuration block's rules by identity (issue 17), or none.
+// `rules`: the configuration block's rules by identity, or none.
 PlanSummary make_plan(const std::string& sysfs_root, const abi::PcieSettings& settings,
                       const abi::PcieRules* rules = nullptr);
 

@@ -33,14 +33,14 @@ inline constexpr uint32_t kMaxReadyTimeoutMs = limbo::pcie::kLinuxResetReadyPoll
 
 struct PcieOptions {
   abi::PcieMode mode = abi::PcieMode::kReset;
-  // Issue 19: verify then reset (serial, the default), or reset first and
+  // Verify then reset (serial, the default), or reset first and
   // verify during the settle time (overlap).
   abi::PcieOrder order = abi::PcieOrder::kSerial;
   bool include_display = false;
   uint32_t settle_ms = kDefaultSettleMs;
   uint32_t ready_timeout_ms = kDefaultReadyTimeoutMs;
   std::vector<abi::PciAddress> excluded;  // sorted, no duplicates, at most abi::kMaxExcludedFunctions
-  // Issue 17: exclusions by Vendor/Device ID or class, and every include, in
+  // Exclusions by Vendor/Device ID or class, and every include, in
   // the order given (exclusions first); at most abi::kMaxPcieRules.
   std::vector<abi::PcieRule> rules;
 };
@@ -60,7 +60,7 @@ Result<abi::PcieOrder> parse_order(std::string_view text);                  // "
 const char* order_name(abi::PcieOrder order);                               // "serial" | "overlap"
 Result<std::vector<abi::PciAddress>> parse_excluded(std::string_view text);  // "SSSS:BB:DD.F[,...]"
 // Items "SSSS:BB:DD.F" (or "BB:DD.F"), "VVVV:DDDD", "VVVV:*", "class:CC",
-// "class:CCSS", "class:CCSSPP", comma-separated (issue 17).
+// "class:CCSS", "class:CCSSPP", comma-separated.
 Result<Selection> parse_selection(std::string_view text, abi::PcieRuleAction action);
 // Adds `more` to `options` (duplicates collapse), within the block's room.
 Result<bool> add_selection(PcieOptions& options, const Selection& more);

@@ -63,7 +63,7 @@ Result<std::vector<abi::PciAddress>> find_root_buses(const std::string& sysfs_ro
   };
   // POSIX directory reads, not std::filesystem: libstdc++'s error_code
   // overloads are noexcept and call std::terminate when an allocation inside
-  // them fails (found by the allocation-failure sweep, issue 13).
+  // them fails (found by the allocation-failure sweep).
   int devices_error = 0, bus_error = 0;
   devices_error = for_each_entry(sysfs_root + "/devices", [&](const char* name) {
     if (auto bus = parse_host_bridge_name(name)) add(*bus);

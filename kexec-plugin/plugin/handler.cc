@@ -231,9 +231,9 @@ Result<Prepared> prepare(const Settings& settings, unsigned long entry, unsigned
   out.tsc = kexec::measure_tsc();
   options.config.tsc_hz = out.tsc.hz;
   options.config.flags = out.tsc.invariant ? abi::kConfigFlagTscInvariant : 0;
-  // Verification (issue 9): the corruption action and, for a reboot, the FADT's reset register.
+  // Verification: the corruption action and, for a reboot, the FADT's reset register.
   options.config.on_corruption = settings.on_corruption;
-  // Issue 20: a fault before verification, through the same reset ways.
+  // A fault before verification, through the same reset ways.
   options.config.on_fault = settings.on_fault;
   // An absent or unreadable FADT leaves the reset register out; one the trust rule refuses fails the load.
   if (auto fadt = read_trusted_file(settings.fadt_path, trust)) {

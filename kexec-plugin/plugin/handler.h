@@ -16,7 +16,7 @@
 
 namespace limbo::plugin {
 
-// What happens to a load Limbo refuses (issue 13). No allocation: read on
+// What happens to a load Limbo refuses. No allocation: read on
 // the exception boundary's path too.
 struct FallbackPolicy {
   bool stock = false;       // LIMBO_FALLBACK=stock: the load goes to the kernel unchanged (stock purgatory)

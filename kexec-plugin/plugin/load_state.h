@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// What the machine can load and what it has loaded (issue 13, "never worse
+// What the machine can load and what it has loaded ("never worse
 // than stock"): whether this kernel accepts kexec_load at all (lockdown,
 // kernel.kexec_load_disabled, EFI Secure Boot), and the record the plugin
 // keeps of the crash kernel it got the kernel to accept, through Limbo or

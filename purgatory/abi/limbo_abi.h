@@ -51,8 +51,8 @@ inline constexpr size_t kCmdlineSpareBytes = 64;
 // all-zero part means "not provided": no per-segment checks (the purgatory
 // hashes every region in full, as stock), PCIe quiesce off.
 inline constexpr uint32_t kConfigMagic = 0x4f424d4cu;  // "LMBO" little-endian
-inline constexpr uint16_t kConfigVersion = 5;  // 3: on_fault (issue 20); 4: pcie_rules appended (issue 17);
-                                               // 5: PcieSettings::order (issue 19), was reserved
+inline constexpr uint16_t kConfigVersion = 5;  // 3: on_fault; 4: pcie_rules appended;
+                                               // 5: PcieSettings::order, was reserved
 
 // Config::flags bits.
 inline constexpr uint32_t kConfigFlagTscInvariant = 1u << 0;  // CPUID 8000_0007h EDX[8] seen by the plugin
@@ -90,7 +90,7 @@ enum class OnCorruption : uint32_t {
 
 // What the purgatory does after a fault it cannot leave behind: one before
 // the image is verified (nothing is known safe to jump to), in kexec-tools'
-// post-verification work, or inside a fault handler (issue 20). A fault in
+// post-verification work, or inside a fault handler. A fault in
 // Limbo's optional work after verification (the PCIe phase, the report)
 // never comes here: that work is abandoned and the jump goes on. Zero is the
 // default, reboot: the outcome stock gives through its triple fault, with
@@ -148,7 +148,7 @@ enum class PcieMode : uint32_t {
   kReset = 1,  // secondary bus reset of eligible ports
 };
 
-// When the devices are reset relative to the verification (issue 19).
+// When the devices are reset relative to the verification.
 enum class PcieOrder : uint32_t {
   kSerial = 0,   // verify, then reset: a damaged image never touches a device (the default)
   kOverlap = 1,  // reset first (assert, hold, clear), verify during the settle time, then restore
@@ -178,7 +178,7 @@ static_assert(sizeof(PcieSettings) == 32 + 16 * kMaxEcamWindows + 4 * kMaxRootBu
 static_assert(offsetof(PcieSettings, order) == 28);
 static_assert(offsetof(PcieSettings, ecam) == 32);
 
-// Exclusions and inclusions by identity (issue 17): --pcie-exclude's
+// Exclusions and inclusions by identity: --pcie-exclude's
 // VVVV:DDDD and class:CC[SS[PP]], and every --pcie-include. Addresses given to
 // --pcie-exclude stay in PcieSettings::excluded; an address given to
 // --pcie-include is a rule here. A function matches when
@@ -234,11 +234,11 @@ struct Config {
   // Verification, continued: how --on-corruption=reboot resets the machine.
   ResetRegister reset_register;
 
-  // Version 3 (issue 20): what a fault does (OnFault), and padding.
+  // Version 3: what a fault does (OnFault), and padding.
   uint32_t on_fault;
   uint32_t reserved_fault;
 
-  // Version 4 (issue 17): PCIe rules by identity.
+  // Version 4: PCIe rules by identity.
   PcieRules pcie_rules;
 };
 static_assert(offsetof(Config, magic) == 0);
@@ -258,7 +258,7 @@ static_assert(sizeof(Config) ==
               32 + 48 * kSha256RegionCount + sizeof(PcieSettings) + sizeof(ResetRegister) + 8 + sizeof(PcieRules));
 static_assert(sizeof(Config) <= 0xffff, "Config::size is 16 bits");
 
-// ---- Limbo's log node (issue 15) ----------------------------------------
+// ---- Limbo's log node ----------------------------------------
 //
 // The purgatory keeps every console line in a buffer inside its own segment
 // and, after verification, links it into the next kernel's boot_params

@@ -116,7 +116,7 @@ enum class DelayReason : uint8_t {
   kTscNotInvariant,  // the PIT, because the TSC rate may change
   kTscDisagrees,     // the PIT, because the plugin's frequency is off
   kNoClock,          // neither: no delay can be timed
-  kTscMeasuredLater, // issue 19, overlap: the PIT first, the invariant TSC measured against it while the devices settle
+  kTscMeasuredLater, // overlap: the PIT first, the invariant TSC measured against it while the devices settle
 };
 
 [[nodiscard]] constexpr const char* delay_reason_text(DelayReason r) {
@@ -240,7 +240,7 @@ template <class PortIo>
 }
 
 // The delay clock the PCIe sequence runs on: the TSC or the PIT, chosen once
-// (choose_delay_clock), or (issue 19, --pcie-order=overlap with an invariant
+// (choose_delay_clock), or (--pcie-order=overlap with an invariant
 // TSC) the PIT first and the TSC from the moment it has been measured
 // against the PIT (measure_tsc_later): the 10 ms calibration then runs
 // inside the devices' settle time instead of before their reset. `ReadTicks`

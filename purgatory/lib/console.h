@@ -54,7 +54,7 @@ class Console {
     emit(c);
   }
 
-  // Issue 19: while held, what would be written is kept, in order, and
+  // While held, what would be written is kept, in order, and
   // written by release(): under --pcie-order=overlap the lines before the
   // devices are in reset wait until they are (a line takes about 1 ms on
   // QEMU's serial port). Every line still comes out, in the same order; a

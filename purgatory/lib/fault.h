@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // What a fault (any exception but an NMI: a #UD, #GP, #PF, a machine check)
-// costs, by the phase of the flow it hits (issue 20). Portable: the arch
+// costs, by the phase of the flow it hits. Portable: the arch
 // exception handler asks decide() and carries the answer out; host tests
 // check the rule itself.
 //

@@ -72,7 +72,7 @@ enum class Outcome : uint8_t {
 struct PhaseTimes {
   uint64_t verify_us = 0;
   uint64_t pcie_us = 0;  // set by the PCIe phase (under overlap it spans the verification)
-  // Issue 19: from entry to the last device put in reset or stopped (the
+  // From entry to the last device put in reset or stopped (the
   // last Secondary Bus Reset asserted); the whole time when none was.
   uint64_t dma_window_us = 0;
 };
@@ -139,7 +139,7 @@ template <Machine M>
   if (vars.legacy_pic) pic::init_legacy(machine.port_io());
   con.configure(console::Settings{vars.console_serial != 0, vars.serial_base, vars.serial_baud,
                                   vars.console_vga != 0});
-  // Issue 19, --pcie-order=overlap: the lines up to the devices' reset are
+  // --pcie-order=overlap: the lines up to the devices' reset are
   // held and written right after it (console::Console::hold): printing them
   // first would keep the devices running that much longer. The log stamps
   // each line when it was made.
@@ -180,7 +180,7 @@ template <Machine M>
 
   // 3. Verification (lib/verify/step.h): per-segment digests and zero-fill
   // scan when the config block describes the segments, else the full hash.
-  // Issue 19, --pcie-order=overlap: every device reset is started first (the
+  // --pcie-order=overlap: every device reset is started first (the
   // PCIe step's first half) and the verification runs during the settle
   // time, keeping the PCIe delay clock counting between its chunks.
   PhaseTimes times;

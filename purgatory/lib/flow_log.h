@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The flow's log steps (issue 15, lib/log.h): give the log its clock once the
+// The flow's log steps (lib/log.h): give the log its clock once the
 // TSC frequency is known, and, after verification, link the log node into the
 // next kernel's setup_data chain. Both optional: a machine without a log
 // (`log_clock`, `log_node`) skips them.

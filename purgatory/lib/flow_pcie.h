@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The flow's PCIe step (issue 3): after the image verified and before the
+// The flow's PCIe step: after the image verified and before the
 // backup copy, the report and the jump, stop every eligible endpoint with a
 // secondary bus reset (lib/pcie/quiesce.h) on a clock chosen here: the TSC
 // when it is invariant and agrees with the PIT, else the PIT itself.
@@ -65,14 +65,14 @@ struct PcieStepResult {
   uint64_t elapsed_us = 0;  // the whole step, on the delay clock
 };
 
-// Issue 19: whether the block asks for --pcie-order=overlap (an unknown
+// Whether the block asks for --pcie-order=overlap (an unknown
 // value is taken as serial, the order that never resets before a verdict).
 [[nodiscard]] constexpr bool overlap_requested(const abi::Config* config) {
   return config != nullptr && config->pcie.mode == static_cast<uint32_t>(abi::PcieMode::kReset) &&
          config->pcie.order == static_cast<uint32_t>(abi::PcieOrder::kOverlap);
 }
 
-// Issue 19: under overlap, when the run stops between the PCIe step's halves
+// Under overlap, when the run stops between the PCIe step's halves
 // (a damaged image, or a fault in verification or the backup copy, which the
 // exception handler reports), what was already done to the devices: the
 // line, and true; nothing when no reset was left unfinished.
@@ -205,7 +205,7 @@ class PcieStep {
     // one parallel sequence, on the delay clock.
     const pcie::Timeline& tl = ws.reset.timeline;
     if (totals.ports != 0) {
-      const uint64_t settle_from = tl.settle_end_us - uint64_t{ws.plan.bus_reset_settle_ms} * 1000;  // issue 17: a known slow device may lengthen it
+      const uint64_t settle_from = tl.settle_end_us - uint64_t{ws.plan.bus_reset_settle_ms} * 1000;  // a known slow device may lengthen it
       fmt::println(con_, "pcie: timeline: assert ", fmt::dec(tl.last_assert_us - tl.first_assert_us), " us, hold ",
                    fmt::dec(tl.first_clear_us - tl.last_assert_us), " us, link wait ",
                    fmt::dec(settle_from - tl.last_clear_us), " us (", fmt::dec(ws.reset.totals.links_not_up),
@@ -236,7 +236,7 @@ class PcieStep {
     if (started_) (void)print_left_in_reset_by_overlap(con_, machine_.pcie_workspace());
   }
 
-  // Issue 19, overlap: where the DMA window went, on one line after the
+  // Overlap: where the DMA window went, on one line after the
   // resets started (the parts add up to the times: line's dma window):
   //   pcie: dma window 9120 us: to the pcie step 610 us, discovery and policy
   //   2100 us (233 config reads), functions stopped or started 40 us, ports read and
@@ -311,7 +311,7 @@ PcieStepResult quiesce_pcie(M& machine, Console& con, const abi::Config* config,
   return step.finish();
 }
 
-// After a fault abandoned quiesce_pcie (issue 20; lib/fault.h): clear
+// After a fault abandoned quiesce_pcie (lib/fault.h): clear
 // Secondary Bus Reset on every port the sequence left asserted
 // (pcie::abandon_reset), then give the devices below them the settle time
 // before the next kernel's first config request (PCIe r6.0 §6.6.1), on

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The purgatory's log (issue 15): every console line, stamped with its time
+// The purgatory's log: every console line, stamped with its time
 // since entry, kept in a node (abi::LogNode) that the flow links into the next
 // kernel's setup_data chain, so that the capture kernel can read the switch
 // window without a serial console. Portable: the arch code owns the node and

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// A machine check (#MC, vector 18) in the purgatory (issue 20): what the
+// A machine check (#MC, vector 18) in the purgatory: what the
 // handler logs and clears before it treats the #MC as any other fault
 // (lib/fault.h). Portable: the MSRs come in through `Msr` (read(index),
 // write(index, value)), so host tests drive it with a fake.

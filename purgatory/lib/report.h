@@ -21,10 +21,10 @@ struct Report {
   uint32_t stop = 0;   // functions only stopped: Bus Master and MSI/MSI-X off (method 4)
   uint32_t skip = 0;   // functions deliberately left alone
   uint32_t fail = 0;   // resets that did not complete
-  bool pcie_fault = false;  // a fault abandoned the PCIe phase (issue 20): the counters were never totalled
+  bool pcie_fault = false;  // a fault abandoned the PCIe phase: the counters were never totalled
 };
 
-// Version 2 (issue 14) adds stop:. To fit the command line's 64 spare bytes
+// Version 2 adds stop:. To fit the command line's 64 spare bytes
 // with its NUL at its longest, v2 is shorter elsewhere than v1 was:
 //   - verify is "ok" or "off" (v1's "skipped", four bytes longer);
 //   - reset saturates at 999, stop, skip and fail at 99;
@@ -33,7 +33,7 @@ struct Report {
 // v1 (` limbo=v1,verify:ok|skipped,reset:R,skip:K,fail:F,ms:N`, counters at
 // 999, ms at 9999999) is still read by `limbo-kexec --report`.
 //
-// Version 3 (issue 20) is v2 plus one alternative form: when a fault
+// Version 3 is v2 plus one alternative form: when a fault
 // abandoned the PCIe phase, its four counters (never totalled) give way to
 // `pcie:fault`: ` limbo=v3,verify:ok,pcie:fault,ms:N`. That form is shorter
 // than the counters at their longest, so the worst case stays 63 bytes; the

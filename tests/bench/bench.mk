@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# `make bench`: issue 9's figures (Google Benchmark; not part of `make test`).
+# `make bench`: the verification's figures (Google Benchmark; not part of `make test`).
 # Limbo's side links the purgatory's own objects (the purgatory's flags); the
 # stock side is the SHA-256 of the purgatory embedded in /sbin/kexec, its
 # globals but the three sha256_* entry points made local; OpenSSL is the
@@ -21,7 +21,7 @@ $(BENCH_DIR)/stock-sha256.o: $(BUILD)/tests/extract_stock_purgatory $(BENCH_KEXE
 	objcopy --keep-global-symbol=sha256_starts --keep-global-symbol=sha256_update \
 	  --keep-global-symbol=sha256_finish $(BENCH_DIR)/stock-purgatory.ro $@
 
-# -I.: issue 19's switch model runs the PCIe core on tests/pcie's simulated fabric.
+# -I.: the switch model runs the PCIe core on tests/pcie's simulated fabric.
 $(eval $(call host_binary,verify_bench,tests/bench/verify_bench.cc,$(HOST_CXXFLAGS) -I.,\
   $(BENCH_LIMBO_OBJS) $(BENCH_DIR)/stock-sha256.o,-no-pie -Wl$(comma)-z$(comma)noexecstack -lbenchmark -lcrypto -pthread))
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Issue 9's figures (a benchmark, not a test): `make bench`. Everything
+// The verification's figures (a benchmark, not a test): `make bench`. Everything
 // Limbo-side runs the purgatory's own objects as shipped (built with the
 // purgatory's flags: build/purgatory/lib/sha256.o, verify/*.o and the SIMD
 // place arch/x86_64/sha256_ni.o); the stock side is kexec-tools' SHA-256 from
@@ -12,7 +12,7 @@
 //                    segment 8 MB content + 58 MB fill, 3 MB initrd, boot
 //                    parameters, ELF core headers, backup): Limbo's verify
 //                    step (per-segment digest + zero scan) vs stock's full hash
-//   SwitchModel/*    issue 19: the purgatory's verify (SHA-NI, the Debian
+//   SwitchModel/*    the purgatory's verify (SHA-NI, the Debian
 //                    image, really run) and the PCIe reset of 1, 8, 64 ports
 //                    (the simulated fabric of tests/pcie, its fake clock
 //                    advanced by the verify's real time between chunks),
@@ -205,7 +205,7 @@ void BM_DebianImageStockFullHash(benchmark::State& state) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(im.bytes.size()));
 }
 
-// Issue 19. The modelled purgatory time from the first PCIe step to the end
+// The overlap order's model. The modelled purgatory time from the first PCIe step to the end
 // of the last restore (the verify inside it), on the fabric's fake clock.
 struct NullSink {
   void put(char) {}
@@ -300,7 +300,7 @@ BENCHMARK(BM_DebianImageStockFullHash)->Name("DebianImage/StockFullHash")->Unit(
 BENCHMARK(BM_SwitchModelSerial)->Name("SwitchModel/Serial")->Arg(1)->Arg(8)->Arg(64)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SwitchModelOverlap)->Name("SwitchModel/Overlap")->Arg(1)->Arg(8)->Arg(64)->Unit(benchmark::kMillisecond);
 
-// Remembers each run's time and rate, to print the issue's goals after the table.
+// Remembers each run's time and rate, to print the goals after the table.
 class GoalReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
@@ -319,7 +319,7 @@ class GoalReporter : public benchmark::ConsoleReporter {
     ConsoleReporter::ReportRuns(runs);
   }
   void Goals() const {
-    std::printf("\nissue 9 goals (MB = 10^6 bytes; rates and times are CPU time):\n");
+    std::printf("\nverification goals (MB = 10^6 bytes; rates and times are CPU time):\n");
     ratio("SHA-NI vs OpenSSL throughput", "Sha256/ShaNi/64MiB", "Sha256/OpenSSL/64MiB", rate_, ">= 0.90");
     value("portable SHA-256", "Sha256/Portable/64MiB", rate_, "MB/s", ">= 540 MB/s");
     value("stock kexec-tools SHA-256", "Sha256/StockKexecTools/64MiB", rate_, "MB/s", "(reference)");
@@ -332,9 +332,9 @@ class GoalReporter : public benchmark::ConsoleReporter {
           seconds_, "<= 0.10");
     ratio("Debian image: Limbo (portable) time / stock time", "DebianImage/LimboPortable",
           "DebianImage/StockFullHash", seconds_, "(TCG's case)");
-    // Issue 19: the modelled purgatory time (verify + PCIe) per order.
+    // The modelled purgatory time (verify + PCIe) per order.
     const double bound_ms = 102.0;  // hold 2 ms + settle 100 ms; the fabric's devices answer at once
-    std::printf("\nissue 19 goals (modelled time on the fabric's clock; SHA-NI verify of the Debian image, really run):\n");
+    std::printf("\noverlap order goals (modelled time on the fabric's clock; SHA-NI verify of the Debian image, really run):\n");
     std::printf("  %-6s %12s %14s %15s %24s\n", "ports", "verify ms", "serial ms", "overlap ms", "overlap - bound (102 ms)");
     for (int ports : {1, 8, 64}) {
       const std::string suffix = "/" + std::to_string(ports);

@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
       c.segments[1].role = static_cast<uint32_t>(abi::SegmentRole::kBootParams);
     }
     c.pcie.mode = static_cast<uint32_t>(abi::PcieMode::kReset);
-    // Issue 19 (version 5): the plugin's block asks for the overlapped order.
+    // The plugin's block asks for the overlapped order.
     if (variant == 0) c.pcie.order = static_cast<uint32_t>(abi::PcieOrder::kOverlap);
     c.pcie.ecam_count = 1;
     c.pcie.ecam[0] = abi::EcamWindow{0xb0000000, 0, 0, 255, 0};
@@ -124,7 +124,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
 
-  // Issue 19: only exactly "overlap" with mode reset resets before the
+  // Only exactly "overlap" with mode reset resets before the
   // verdict; any other order value is serial.
   if (flow::overlap_requested(&config) !=
       (config.pcie.mode == static_cast<uint32_t>(abi::PcieMode::kReset) &&
@@ -137,7 +137,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (s.settle_ms == 0 || s.settle_ms > pcie::kLinuxResetReadyPollMaxMs) violated("settle time not clamped");
   if (s.ready_timeout_ms == 0 || s.ready_timeout_ms > pcie::kLinuxResetReadyPollMaxMs) violated("ready timeout not clamped");
   if (s.excluded_count > abi::kMaxExcludedFunctions) violated("exclusion count not clamped");
-  // Issue 17: the rules appended in version 3.
+  // The rules appended in version 3.
   const pcie::Settings with_rules = pcie::settings_from_abi(config.pcie, &config.pcie_rules);
   if (with_rules.rule_count > abi::kMaxPcieRules) violated("rule count not clamped");
   if (with_rules.rule_count != 0 && with_rules.rules != config.pcie_rules.rules) violated("rules not read from the block");

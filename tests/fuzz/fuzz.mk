@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# Fuzzing (issue 6): libFuzzer targets built with clang, ASan and UBSan, over
+# Fuzzing: libFuzzer targets built with clang, ASan and UBSan, over
 # the parsers and walkers that read data Limbo did not produce. Seed corpora
 # are in tests/fuzz/seeds/<target>/; tests/fuzz/run-fuzz adds the large seeds
 # (build/purgatory.ro, the stock object of /sbin/kexec, generated ones) at run
@@ -9,7 +9,7 @@
 #   make fuzz-binaries   build them only
 # `make test` runs tests/fuzz/run-fuzz --smoke (a few seconds per target).
 #
-# The sanitizer build of the host tests (issue 6): `make test-asan` builds
+# The sanitizer build of the host tests: `make test-asan` builds
 # every GoogleTest binary with GCC's -fsanitize=address,undefined into
 # $(BUILD)/asan and runs them; `make test` builds it too and tests/run-all
 # runs the binaries listed in $(BUILD)/asan/tests/test-binaries.list.

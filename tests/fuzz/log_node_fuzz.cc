@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Fuzz target (issue 15): limbo-kexec --report's reading of the purgatory's
+// Fuzz target: limbo-kexec --report's reading of the purgatory's
 // log node (kexec-plugin/cli/switch_log.h) over arbitrary bytes: the node
 // parser must refuse by name or return whole, stamped lines that agree with
 // the header; the summary, the words and the JSON must never crash, and the

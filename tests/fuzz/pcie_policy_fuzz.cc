@@ -11,7 +11,7 @@
 //    of its secondary..subordinate range belongs to another parent;
 //  - every decision carries a known reason that fits its action, and the
 //    reset tables agree with the decisions;
-//  - issue 17: an excluded function matches an exclusion; no port is reset
+//  - an excluded function matches an exclusion; no port is reset
 //    that the table of known devices forbids (itself or a child) unless an
 //    include names it; no FLR of a device whose FLR is known broken.
 #include <cstdint>
@@ -43,7 +43,7 @@ using namespace limbo::pcie;
 // The input, in order: window count, windows (segment, start, end), root
 // count, roots (segment, bus), settings flags, exclusion count, exclusions
 // (segment, bus, devfn), rule count, rules (kind, action, value and mask,
-// 4 bytes each, little-endian; issue 17), then function records (bus,
+// 4 bytes each, little-endian), then function records (bus,
 // devfn, page, length - 1, that many config bytes from offset 0, or from
 // 100h when the page's low bit is set, so that extended capabilities (ARI,
 // SR-IOV) can be built; segment = window 0's segment).
@@ -94,9 +94,9 @@ static_assert(ConfigReader<FuzzFabric>);
 // capabilities register, the bus numbers.
 // ids, header, class; status, pointer; per capability its entry and at most
 // one more byte (AF capabilities, virtio cfg_type); PCIe capabilities, bus
-// numbers; issue 14's Device Capabilities, virtio BAR and offset, two BAR
+// numbers; the function methods' Device Capabilities, virtio BAR and offset, two BAR
 // dwords and Command.
-// Issue 17: the extended capability walk, SR-IOV Control and NumVFs, the
+// The extended capability walk, SR-IOV Control and NumVFs, the
 // ARI Next Function Number, and a port's capability version and Device
 // Control 2 (once per bus it leads to).
 constexpr uint64_t kMaxReadsPerFunction = 3 + 2 + 2 * kMaxCapabilityWalk + 1 + 1 + 6 + kMaxExtendedCapabilityWalk + 2 + 1 + 2;
@@ -114,13 +114,13 @@ bool reason_fits(Action action, Reason reason) {
     case Reason::kDisplay:
     case Reason::kNotReady:
     case Reason::kNoDma: return action == Action::kSkip;
-    // Issue 14: no bus reset, so FLR or a class reset (kReset), or stopped.
+    // No bus reset, so FLR or a class reset (kReset), or stopped.
     case Reason::kConventional:
     case Reason::kRcIntegrated:
     case Reason::kNoPort:
     case Reason::kSharesPort: return action == Action::kReset || action == Action::kStop;
     case Reason::kExcluded: return action != Action::kReset;
-    // Issue 17: a function falls to the next method; a port itself is left.
+    // A function falls to the next method; a port itself is left.
     case Reason::kKnownNoBusReset: return action != Action::kSkip;
     default: return action == Action::kLeave;
   }
@@ -291,7 +291,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   }
-  // Issue 17.
+  // The --pcie-exclude/--pcie-include rules.
   auto included = [&](uint16_t i) { return find_inclusion(settings, t.functions[i]).found(); };
   auto known = [&](uint16_t i) {
     const Function& f = t.functions[i];

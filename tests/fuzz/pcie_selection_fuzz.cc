@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Fuzz target: the --pcie-exclude / --pcie-include syntax of issue 17
+// Fuzz target: the --pcie-exclude / --pcie-include syntax
 // (kexec-plugin/pcie/settings.h parse_selection, add_selection, format_rule)
 // over arbitrary text. The first byte's low bit chooses exclude or include;
 // the rest is the option's value. Invariants checked:

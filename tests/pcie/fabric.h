@@ -6,7 +6,7 @@
 // after the clear a device answers Request Retry Status (Vendor ID 0x0001) or
 // all ones for a set time, or never. The clock advances on every read. Every
 // config access is logged with the time, for the order and timing tests.
-// Issue 14: a function may advertise FLR (PCIe Device Capabilities or the
+// A function may advertise FLR (PCIe Device Capabilities or the
 // Advanced Features capability) and then really resets when it is asked to,
 // answering nothing until its ready time and counting any config request in
 // the 100 ms after the FLR (PCIe r6.0 §6.6.2); an NVMe controller (CAP, CC,
@@ -87,7 +87,7 @@ struct SimFunction {
   uint64_t command_completed_at_us = 0;
   uint32_t slot_control_writes = 0;
   bool slot_control_write_before_completion = false;
-  // FLR (issue 14).
+  // FLR.
   uint32_t flrs = 0;
   uint64_t flr_at_us = 0;
   uint32_t accesses_within_flr_wait = 0;   // config requests < 100 ms after an FLR
@@ -138,14 +138,14 @@ class Fabric {
     bool dll_reporting = false;
     uint16_t pcie_version = 2;     // PCI Express capability version
     bool dll_status_works = true;  // false: DLL Link Active never reads 1 (QEMU 7.2 root ports)
-    // Issue 14.
+    // The function methods: FLR, class resets, MSI-X.
     bool flr = false;              // Device Capabilities FLR
     bool af_flr = false;           // Advanced Features capability with FLR and TP
     bool msix = false;             // an MSI-X capability
     SimFunction::Model model = SimFunction::Model::kNone;
     uint8_t virtio_bar = 4;        // virtio: common configuration in this BAR...
     uint32_t virtio_offset = 0x1000;  // ...at this offset
-    // Issue 17: extended capabilities.
+    // Extended capabilities.
     int ari_next = -1;             // >= 0: an ARI capability with this Next Function Number
     uint16_t sriov_total_vfs = 0;  // > 0: an SR-IOV capability (VF Enable clear at power-on)
   };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Google Benchmark over the simulated fabric (not part of `make test`):
-// - the modelled time of FLR and of class resets (issue 14) for 1, 8 and 64
+// - the modelled time of FLR and of class resets for 1, 8 and 64
 //   functions, all in parallel, which must stay within 2 ms of the longest
 //   single wait;
 // - the modelled reset time (fake clock) for 1, 8 and 64 selected ports,
@@ -57,7 +57,7 @@ void BM_ModelledResetTime(benchmark::State& state) {
 }
 BENCHMARK(BM_ModelledResetTime)->Arg(1)->Arg(8)->Arg(64);
 
-// Issue 14: `count` functions on the root bus (8 per device), each reset by
+// `count` functions on the root bus (8 per device), each reset by
 // FLR or by its class's reset (NVMe and virtio alternating), all in
 // parallel. The modelled time must stay within 2 ms of the longest single
 // wait: the FLR's 100 ms (PCIe r6.0 §6.6.2) plus the devices' ready time,

@@ -839,7 +839,7 @@ TEST(Discovery, ReadsGrowWithFunctionsPresentNotWithTheBusSpace) {
 }  // namespace
 }  // namespace limbo::pcie::testing
 
-// ---- Issue 14: a method for every function ---------------------------------
+// ---- A method for every function ---------------------------------
 namespace limbo::pcie::testing {
 namespace {
 
@@ -1248,7 +1248,7 @@ TEST(Methods, PlanTreeNamesTheMethods) {
       << tree.text;
 }
 
-// ---- Issue 17: known devices, rules by identity --------------------------
+// ---- Known devices, rules by identity --------------------------
 
 abi::PcieRule id_rule(abi::PcieRuleAction action, uint16_t vendor, int device) {
   abi::PcieRule r{};
@@ -1531,7 +1531,7 @@ TEST(Rules, UnknownKindMatchesNothingAndCountIsCapped) {
   EXPECT_EQ(settings_from_abi(settings_for(r.fabric), &rules).rule_count, abi::kMaxPcieRules);
 }
 
-// ---- Issue 17: ARI and SR-IOV ---------------------------------------------
+// ---- ARI and SR-IOV ---------------------------------------------
 
 // A port with ARI Forwarding Enable (Device Control 2) and below it one ARI
 // device with functions 0, 1, 9 and 17 (9 and 17 sit at "device" 1 and 2,
@@ -1648,7 +1648,7 @@ TEST(Sriov, PfWithVfsEnabledIsResetAndItsVfsCleared) {
   EXPECT_TRUE(has_line(r.sink.text, "limbo: pcie sr-iov 4 vfs cleared with their pfs, none restored")) << r.sink.text;
 }
 
-// ---- Issue 19: the two halves, with the caller's work between them -------
+// ---- The two halves, with the caller's work between them -------
 
 // begin_quiesce, `between` microseconds of other work (the verification) in
 // steps of `step_us` with poll_quiesce after each, finish_quiesce.

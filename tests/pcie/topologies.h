@@ -87,7 +87,7 @@ inline void build_many_ports(Fabric& f, int ports) {
   }
 }
 
-// ---- Issue 14: functions no bus reset reaches -------------------------------
+// ---- Functions no bus reset reaches -------------------------------
 
 inline Fabric::FunctionSpec rc_integrated(Fabric::FunctionSpec s) {
   s.port_type = static_cast<int>(PortType::kRcIntegratedEndpoint);

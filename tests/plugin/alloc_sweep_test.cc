@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Issue 13, the exception boundary: the real handler on the real Debian
+// The exception boundary: the real handler on the real Debian
 // kernel and initrd load (kexec-tools' own segments, captured from
 // /sbin/kexec by tests/plugin/capture_load.cc, the kernel never called),
 // with the N-th allocation failing, for every N up to the number of

@@ -111,7 +111,7 @@ class Handler : public ::testing::Test {
     // Hermetic: no ECAM from this host (tests that want PCIe give a fake tree).
     settings_.mcfg_path = "/nonexistent/MCFG";
     settings_.sysfs_root = "/nonexistent/sys";
-    // The load record (issue 13) goes to a directory of the test's own, never /run/limbo.
+    // The load record goes to a directory of the test's own, never /run/limbo.
     char run_dir[] = "/tmp/limbo-run-XXXXXX";
     ASSERT_NE(mkdtemp(run_dir), nullptr);
     run_dir_ = run_dir;
@@ -182,7 +182,7 @@ TEST_F(Handler, CrashLoadGoesThroughLimbo) {
   EXPECT_EQ(status().rfind(expected, 0), 0u);
 }
 
-// Issue 6: the handler gives back what it takes. Its first calls may leave
+// The handler gives back what it takes. Its first calls may leave
 // one-time allocations of libc and libelf behind (measured: ~54 KB at the
 // first); from then on each load and each refused load must leave the
 // process with the descriptors it had, the same number of live C++
@@ -297,7 +297,7 @@ TEST_F(Handler, RefusedByTheKernelKeepsErrno) {
   EXPECT_NE(log().find("limbo: error: kexec_load refused Limbo's segments: Operation not permitted"), std::string::npos);
 }
 
-// ---- Issue 13: the stock fallback, the load record --------------------------
+// ---- The stock fallback, the load record --------------------------
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
@@ -673,7 +673,7 @@ TEST(LimboKexecArguments, UsageErrors) {
   EXPECT_EQ(after.kexec_args.back(), "--dry-run");
 }
 
-// Issue 6, trust: a purgatory anyone but root could have written is refused
+// Trust: a purgatory anyone but root could have written is refused
 // with one line that says why, and nothing reaches kexec_load.
 TEST_F(Handler, PurgatoryWritableByOthersIsRefused) {
   SyntheticLoad load(stock_raw());

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Issue 13: whether this kernel accepts kexec_load (lockdown, the sysctl,
+// Whether this kernel accepts kexec_load (lockdown, the sysctl,
 // Secure Boot), and what `limbo-kexec --status` makes of the crash slot and
 // the plugin's record, over a fake /sys and /proc.
 #include <gtest/gtest.h>

@@ -229,7 +229,6 @@ TEST(PcieSettingsParse, Mode) {
   EXPECT_FALSE(parse_mode("Reset"));
 }
 
-// Issue 19.
 TEST(PcieSettingsParse, Order) {
   EXPECT_EQ(*parse_order("serial"), abi::PcieOrder::kSerial);
   EXPECT_EQ(*parse_order("overlap"), abi::PcieOrder::kOverlap);
@@ -809,7 +808,7 @@ TEST(PlanHostile, BusNumberCycleEnds) {
   EXPECT_EQ(plan.ports, 0u);
 }
 
-// Issue 17: the plan names the rule or the quirk that decided each function.
+// The plan names the rule or the quirk that decided each function.
 TEST_F(Plan, RulesAndKnownDevicesAreNamed) {
   const auto host = sys_.host_bridge(0, 0);
   const auto rp6 = add({.device = 6, .class_code = 0x060400, .pcie_type = 4, .secondary = 9, .subordinate = 9}, host);
@@ -842,7 +841,7 @@ TEST_F(Plan, RulesAndKnownDevicesAreNamed) {
 namespace limbo::plugin::pcie {
 namespace {
 
-// ---- Issue 17: exclusions and inclusions by identity ---------------------------------
+// ---- Exclusions and inclusions by identity ---------------------------------
 
 TEST(PcieSelection, EveryItemKind) {
   auto sel = parse_selection("8086:10d3,8086:*,class:01,class:0108,class:010802,0000:01:00.0,8086:10d3",

@@ -68,7 +68,7 @@ TEST(DecodeStock, RecoversEveryVariable) {
 }
 
 // Limbo's segment: the fixture laid out at `base`, the stock values written.
-// Issue 6 (found by valgrind on the real kexec): elf_rel_load never writes the
+// elf_rel_load never writes the
 // alignment gaps between sections of its xmalloc'd buffer. Whatever they
 // hold must not decide the decode; a changed byte inside a section still must.
 TEST(DecodeStock, AlignmentGapsKexecToolsNeverWroteAreNotCompared) {

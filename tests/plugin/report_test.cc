@@ -36,7 +36,7 @@ TEST(Report, CleanRunIsOk) {
   EXPECT_NE(words.find("result: OK"), std::string::npos) << words;
 }
 
-// Version 2 (issue 14): stop: counts functions only stopped; verify:off;
+// Version 2: stop: counts functions only stopped; verify:off;
 // reset saturates at 999, stop/skip/fail at 99, ms at 99999.
 TEST(Report, VersionTwoCleanRunIsOk) {
   const ReportReading r = read_report(kDebianCmdline + " limbo=v2,verify:ok,reset:3,stop:2,skip:4,fail:0,ms:412\n");
@@ -55,7 +55,7 @@ TEST(Report, VersionTwoCleanRunIsOk) {
   EXPECT_TRUE(r.report->other.empty());
 }
 
-// Version 3 (issue 20): v2's form, or pcie:fault in place of the counters.
+// Version 3: v2's form, or pcie:fault in place of the counters.
 TEST(Report, VersionThreeCountersReadAsVersionTwo) {
   const ReportReading r = read_report(kDebianCmdline + " limbo=v3,verify:ok,reset:3,stop:2,skip:4,fail:0,ms:412\n");
   ASSERT_EQ(r.verdict, ReportVerdict::kOk);
@@ -193,7 +193,7 @@ TEST(ReportArguments, Forms) {
   EXPECT_NE(testing::usage_error({"limbo-kexec", "--report=a", "--cmdline=b"}), "");
   EXPECT_NE(testing::usage_error({"limbo-kexec", "--report="}), "");
 
-  // Issue 15: the log node's options.
+  // The log node's options.
   const Arguments json = testing::arguments_of({"limbo-kexec", "--report", "--json"});
   EXPECT_TRUE(json.report_json);
   const Arguments log = testing::arguments_of({"limbo-kexec", "--log=/var/crash/x/limbo-log.x.bin", "--json"});

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The plugin's half of issue 9 (kexec-plugin/kexec/segment_checks): roles from
+// The plugin's half of the per-segment verification (kexec-plugin/kexec/segment_checks): roles from
 // the boot protocol and the command line, content lengths, per-segment
 // digests (checked with OpenSSL), the FADT's reset register, the corruption
 // action and the TEST-ONLY damage switch.
@@ -197,7 +197,7 @@ TEST(TestDamage, ChangesOneByteOfACopyInContentOrFill) {
   EXPECT_FALSE(damage_segment(load.segments, 5, config, *parse_damage("initrd"), storage));
 }
 
-// limbo-kexec's options for issue 9 (they become LIMBO_ON_CORRUPTION and
+// limbo-kexec's options for a damaged image (they become LIMBO_ON_CORRUPTION and
 // LIMBO_TEST_DAMAGE_SEGMENT for the plugin, which parses them again).
 TEST(CliOptions, OnCorruptionAndTestDamage) {
   const auto args =

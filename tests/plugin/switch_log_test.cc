@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// limbo-kexec --report's log node (kexec-plugin/cli/switch_log.h, issue 15):
+// limbo-kexec --report's log node (kexec-plugin/cli/switch_log.h):
 // a node written by the purgatory's own recorder (purgatory/lib/log.h) read
 // back from a fake /sys/kernel/boot_params, summarised (segments, every PCIe
 // function's decision and outcome, the times), printed in words and as JSON;

@@ -32,7 +32,7 @@ $(PLUGIN_TEST_DIR)/fake_limbo_big.o: tests/plugin/fixtures/fake_limbo.cc tests/p
 	$(CXX) $(PLUGIN_FIXTURE_CFLAGS) -DFIXTURE_PAD_BYTES=65536 $< -o $@
 -include $(PLUGIN_TEST_DIR)/fake_limbo.d $(PLUGIN_TEST_DIR)/fake_limbo_big.d
 
-# Issue 13: a TEST-ONLY preload that captures the load /sbin/kexec would
+# A TEST-ONLY preload that captures the load /sbin/kexec would
 # make and never calls the kernel: the allocation sweep replays the real
 # Debian load from it, and kexec_options_test runs the real kexec under it
 # (RealKexecAgrees). Never sanitized: it is preloaded into the
@@ -48,7 +48,7 @@ $(call plugin_test,plugin_tests,tests/plugin/elf_loader_test.cc tests/plugin/rep
   $(CLI_OBJS),$(PLUGIN_TEST_DIR)/fake_limbo.o $(PLUGIN_TEST_DIR)/fake_limbo_big.o $(BUILD)/purgatory.ro \
   $(PLUGIN_CAPTURE_LIB))
 
-# Issue 13: the allocation-failure sweep over the real Debian load, its own
+# The allocation-failure sweep over the real Debian load, its own
 # binary (it replaces the malloc family). Not in the sanitizer build
 # (tests/fuzz/fuzz.mk asan-binaries): its malloc would bypass ASan's, and
 # ASan owns allocation failure there.
@@ -63,6 +63,6 @@ $(PLUGIN_TEST_DIR)/syscall_probe: tests/plugin/syscall_probe.cc tests/plugin/tes
 -include $(PLUGIN_TEST_DIR)/syscall_probe.d
 test-binaries: $(PLUGIN_TEST_DIR)/syscall_probe
 
-# Issue 15: limbo-kexec --report's log node (cli/switch_log): a node the
+# limbo-kexec --report's log node (cli/switch_log): a node the
 # purgatory's own recorder writes, read from a fake sysfs, in words and JSON.
 $(call plugin_test,plugin_switch_log_test,tests/plugin/switch_log_test.cc,$(CLI_OBJS))

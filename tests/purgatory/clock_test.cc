@@ -133,7 +133,7 @@ TEST(PitClock, MonotonicAcrossWraps) {
   EXPECT_NEAR(static_cast<double>(last), 466200.0, 10.0);
 }
 
-// Issue 19: what the overlapped order relies on. Read every 50 ms (a
+// What the overlapped order relies on. Read every 50 ms (a
 // verification chunk and more) for 10 s, the counter wrapping 180 times:
 // every turn counted. Read every 60 ms, a turn is lost each time: time runs
 // slow, so a wait only gets longer (the documented failure direction).
@@ -206,7 +206,7 @@ TEST(DelayClock, PitSourceIgnoresTheTsc) {
   EXPECT_NEAR(static_cast<double>(clock.now_us()), 20000.0, 2.0);
 }
 
-// Issue 19, overlap with an invariant TSC: a delay clock on the PIT whose
+// Overlap with an invariant TSC: a delay clock on the PIT whose
 // TSC (really 2 GHz) is measured against it from the first read on, the
 // loader having said `loader_hz`.
 struct MeasuredLater {

@@ -97,7 +97,7 @@ TEST(Console, NothingConfiguredWritesNothing) {
   for (uint16_t cell : cells.cells) EXPECT_EQ(cell, 0);  // screen untouched
 }
 
-// Issue 19: under --pcie-order=overlap the flow holds the console until the
+// Under --pcie-order=overlap the flow holds the console until the
 // devices are in reset: nothing reaches the UART while held, every byte comes
 // out at the release in order, a full buffer goes out early, drain releases.
 TEST(Console, HeldOutputComesOutWholeAndInOrderAtTheRelease) {

@@ -33,7 +33,7 @@ constexpr uint64_t kTscStep = 1000;      // each read of the TSC: 1 us later
 
 class FakeMachine;
 
-// Issue 19: a hash that takes time. The engine below advances the machine's
+// A hash that takes time. The engine below advances the machine's
 // TSC and the fabric's clock by g_block_cost_us per 64-byte block, and notes
 // the fabric time of the first block it hashed.
 FakeMachine* g_hashing_machine = nullptr;
@@ -42,7 +42,7 @@ uint64_t g_first_hash_us = 0;
 uint64_t g_last_hash_us = 0;
 void timed_compress(uint32_t state[8], const uint8_t* blocks, size_t count);
 
-// The fabric as the flow sees it, with a fault injected (issue 20): the
+// The fabric as the flow sees it, with a fault injected: the
 // write that asserts Secondary Bus Reset on the Nth port (counting from 1),
 // or any config read once armed, "faults" (FakeMachine::fault(), which does
 // what the arch handler does: lib/fault.h's decision, a resume by longjmp).
@@ -88,7 +88,7 @@ class FakeMachine {
   pcie::Workspace& pcie_workspace() { return *workspace; }
   pcie::testing::Fabric& pcie_mmio() { return fabric; }
 
-  // Issue 20: the phases and the resume point (the arch's run_guarded, with
+  // The phases and the resume point (the arch's run_guarded, with
   // setjmp for its entry.S pair).
   void set_phase(fault::Phase p) {
     phase = p;
@@ -529,7 +529,7 @@ TEST_F(FlowPcieTest, NonInvariantTscWithoutPitHasNoClockAndResetsNothing) {
 namespace limbo::flow {
 namespace {
 
-// Issue 14 through the flow: a root-bus NVMe without FLR gets its class
+// The function methods through the flow: a root-bus NVMe without FLR gets its class
 // reset (its BAR mapped through the machine's pcie_mmio), a root-bus NIC is
 // stopped; the report counts them (reset:, stop:) and the functions line
 // gives the phases.
@@ -560,7 +560,7 @@ TEST_F(FlowPcieTest, FunctionMethodsRunAndAreReported) {
   }
 }
 
-// ---- Faults (issue 20, lib/fault.h) -------------------------------------
+// ---- Faults (lib/fault.h) -------------------------------------
 
 TEST(FaultRule, OnlyOptionalWorkWithAnArmedResumePointIsResumed) {
   using fault::Action;
@@ -717,7 +717,7 @@ TEST_F(FlowPcieFaultTest, FaultInTheUndoIsSaidAndTheJumpStillHappens) {
   EXPECT_TRUE(has_line_starting("limbo: jumping to 0x1000200 "));
 }
 
-// ---- Issue 19: --pcie-order=overlap ---------------------------------------
+// ---- --pcie-order=overlap ------------------------------------------------
 
 class FlowOverlapTest : public FlowPcieFaultTest {
  protected:
@@ -950,7 +950,7 @@ TEST_F(FlowOverlapTest, PitTimeAccumulatesAcrossALongHashThatWrapsItManyTimes) {
   EXPECT_GT(m.io_.pit_latches, 48u);
 }
 
-// Issue 19: nothing reaches the console before the devices are in reset under
+// Nothing reaches the console before the devices are in reset under
 // overlap (the lines are held), and every line still comes, in order.
 TEST_F(FlowOverlapTest, LinesBeforeTheResetAreHeldUntilItThenAllComeInOrder) {
   EXPECT_EQ(run(), Outcome::kJump);
@@ -998,7 +998,7 @@ TEST_F(FlowOverlapTest, SerialOrderPrintsAsItGoes) {
   EXPECT_NE(before.find("limbo: pcie: order serial: "), std::string::npos) << before;
 }
 
-// Issue 19: with an invariant TSC and a counting PIT, overlap does not
+// With an invariant TSC and a counting PIT, overlap does not
 // calibrate before the reset (10 ms inside the DMA window): the PIT times the
 // hold and the clear, the TSC is measured against it during the settle time
 // and takes over; the settle time is still 100 ms of real time.
@@ -1045,7 +1045,7 @@ TEST_F(FlowOverlapTest, InvariantTscIsMeasuredDuringTheSettleTimeNotBeforeTheRes
   EXPECT_LE(first_read, last_clear + 100000 + 2000);
 }
 
-// Issue 19: what the exception handler prints when a fault stops the run
+// What the exception handler prints when a fault stops the run
 // between the halves (verification, the backup copy): the damaged-image
 // line, from the workspace; nothing once the second half has run.
 TEST_F(FlowOverlapTest, AStopBetweenTheHalvesSaysThePortsWereResetAFinishedRunSaysNothing) {

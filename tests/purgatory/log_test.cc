@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The purgatory's log (lib/log.h, lib/flow_log.h; issue 15): lines stamped
+// The purgatory's log (lib/log.h, lib/flow_log.h): lines stamped
 // with their time since entry, whole lines dropped and counted when the node
 // is full, and the node appended to an existing setup_data chain (kexec-tools'
 // nodes, e.g. SETUP_EFI) without changing it. The flow runs on a fake machine

@@ -343,7 +343,7 @@ TEST_F(IdentityRequestTest, ScatteredHighRegionsRunOutOfPoolAndSayWhy) {
 namespace limbo::x86::paging {
 namespace {
 
-// Issue 14: the rebuild for the class resets' device registers
+// The rebuild for the class resets' device registers
 // (arch::map_device_registers): the same request plus the BAR blocks,
 // uncached; refused over anything the loader placed.
 TEST_F(IdentityRequestTest, DeviceRegistersAreMappedUncachedAndOnlyThem) {

@@ -45,7 +45,7 @@ TEST(ReportFormat, LargestValuesFitTheSpareBytesWithTheirNul) {
   EXPECT_LE(text.size() + 1, abi::kCmdlineSpareBytes);
 }
 
-// Issue 20: a fault abandoned the PCIe phase: its counters give way to
+// A fault abandoned the PCIe phase: its counters give way to
 // pcie:fault (whatever they hold), and the form fits at its longest.
 TEST(ReportFormat, PcieFaultReplacesTheCounters) {
   Report r;

@@ -13,7 +13,7 @@ $(call purgatory_test,sha256_test,tests/purgatory/sha256_test.cc purgatory/lib/s
 $(call purgatory_test,report_test,tests/purgatory/report_test.cc purgatory/lib/report.cc)
 $(call purgatory_test,uart_test,tests/purgatory/uart_test.cc)
 $(call purgatory_test,console_test,tests/purgatory/console_test.cc)
-# Issue 20: the machine-check log on a fake MSR file (header-only).
+# The machine-check log on a fake MSR file (header-only).
 $(call purgatory_test,mce_test,tests/purgatory/mce_test.cc)
 # The flow (lib/flow.h) verifies through lib/verify and reports.
 $(call purgatory_test,flow_test,tests/purgatory/flow_test.cc purgatory/lib/sha256.cc purgatory/lib/report.cc \
@@ -33,7 +33,7 @@ $(eval $(call host_binary,purgatory_sha256_bench,tests/purgatory/sha256_bench.cc
 purgatory-bench: $(BUILD)/tests/purgatory_sha256_bench
 	$<
 
-# Issue 15: the log node (lib/log.h): stamps, whole-line drops, the link after
+# The log node (lib/log.h): stamps, whole-line drops, the link after
 # an existing setup_data chain, and the flow's log equal to its console.
 $(call purgatory_test,log_test,tests/purgatory/log_test.cc purgatory/lib/sha256.cc purgatory/lib/report.cc \
   purgatory/lib/verify/zero_scan.cc purgatory/lib/verify/segments.cc)

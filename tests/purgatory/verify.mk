@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# Host tests of issue 9's verification: both SHA-256 engines (SHA-NI needs
+# Host tests of the verification: both SHA-256 engines (SHA-NI needs
 # the host's CPU to have it: the test says so when it cannot run), the zero
 # scan, the per-segment diagnosis, the reboot sequence.
 $(call purgatory_test,sha256_ni_test,tests/purgatory/sha256_ni_test.cc purgatory/lib/sha256.cc \

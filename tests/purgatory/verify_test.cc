@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Issue 9's verification on the host: the zero-fill scan, the per-segment
+// The verification on the host: the zero-fill scan, the per-segment
 // checks (damage at the first byte, the last byte, inside the fill), the
 // console diagnosis that names the damaged segment, the fallback to the full
 // hash, and the reboot sequence (--on-corruption=reboot) on recorded port I/O.
@@ -48,7 +48,7 @@ TEST(ZeroScan, FindsEveryPositionAtEveryAlignment) {
   }
 }
 
-// Issue 19: the chunked check calls back after every chunk of at most
+// The chunked check calls back after every chunk of at most
 // kChunkBytes, hashes the same digest, and still finds a changed fill byte
 // past the first chunks at its offset.
 TEST(ChunkedSegment, CallsBackPerChunkSameVerdictsAsOneGo) {

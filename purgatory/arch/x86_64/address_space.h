@@ -98,7 +98,7 @@ static_assert(vga::kTextBufferPhys >= kVgaHoleBase && vga::kTextBufferPhys < kVg
 // ECAM is reported unreachable.
 AddressSpace enter_own_address_space(const Touched& touched);
 
-// Device registers for the PCIe class resets (issue 14), found only after
+// Device registers for the PCIe class resets, found only after
 // discovery: the tables are rebuilt from the same request plus `ranges`
 // uncached (PAT index 3), into the other half of the pool, and loaded; the
 // tables in use are not touched while they are live. Refused (false, the

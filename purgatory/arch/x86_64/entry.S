@@ -154,7 +154,7 @@ limbo_exception_nmi:
 	.size limbo_exception_nmi, . - limbo_exception_nmi
 
 /*
- * The resume point for a fault in optional work (issue 20, lib/fault.h),
+ * The resume point for a fault in optional work (lib/fault.h),
  * setjmp-like. int limbo_resume_save(ResumeContext *ctx) (arch/x86_64/
  * resume.h) saves the System V callee-saved registers, the stack pointer
  * after its return and its return address, and returns 0.

@@ -37,7 +37,7 @@ struct ReadTsc {
 };
 using Console = log::LoggedConsole<console::Console<PortIo, VgaCells>, ReadTsc>;
 
-// The log node (issue 15): in .bss of the purgatory's segment; linked into
+// The log node: in .bss of the purgatory's segment; linked into
 // the next kernel's setup_data chain by the flow (lib/flow.h).
 abi::LogNode& log_node();
 

@@ -39,7 +39,7 @@ struct ExceptionFrame {
   uint64_t rip, cs, rflags, rsp, ss;
 };
 
-// How many fault handlers are running (issue 20): 1 in a handler, 2 when a
+// How many fault handlers are running: 1 in a handler, 2 when a
 // second fault hit the first handler (it prints one short line and carries
 // out --on-fault without the reboot sequence), 3 when even that faulted
 // (the action at once, silently: a triple fault or a halt). A resume sets
@@ -275,7 +275,7 @@ struct HandlerMachine {
     arch::Msr msr;
     (void)mce::log_and_clear(con, msr, arch::machine_check);
   }
-  // Issue 19: a stop between the overlapped order's halves (verification,
+  // A stop between the overlapped order's halves (verification,
   // the backup copy) leaves the devices reset and not restored: said, as
   // for a damaged image.
   if (action != fault::Action::kResume) (void)flow::print_left_in_reset_by_overlap(con, arch::pcie_workspace());

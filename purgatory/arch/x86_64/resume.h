@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The resume point the exception handler returns to after a fault in
-// optional work (issue 20, lib/fault.h): entry.S's limbo_resume_save and
+// optional work (lib/fault.h): entry.S's limbo_resume_save and
 // limbo_resume_to, a setjmp/longjmp pair that returns through IRETQ.
 #pragma once
 

@@ -6,7 +6,7 @@
 // twice, a bus outside the ECAM windows is never read, capability lists are
 // walked at most kMaxCapabilityWalk steps, functions 1-7 only when function 0
 // says multi-function. Reads only: safe for the plan view.
-// Issue 17: below a port with ARI Forwarding enabled, the device's functions
+// Below a port with ARI Forwarding enabled, the device's functions
 // are found as Linux finds them (next_ari_fn): function 0, then each ARI
 // capability's Next Function Number, so functions past 7 and past gaps are
 // in the table (and saved and restored with the rest). An SR-IOV Physical
@@ -40,7 +40,7 @@ enum class BusState : uint8_t {
   kInvalidNumbers,   // secondary 0, secondary <= own bus, or subordinate < secondary
 };
 
-// A reset a device class defines for itself (issue 14, method 3).
+// A reset a device class defines for itself (method 3).
 enum class ClassReset : uint8_t {
   kNone,
   kNvme,    // class 010802: CC.EN cleared, CSTS.RDY polled to 0 (NVMe Base r2.0 §3.7.2)
@@ -73,7 +73,7 @@ struct Function {
   BusState bus_state;
   bool multi_function;
   uint8_t depth;           // 0 on a root bus
-  // What the per-function methods need (issue 14); zero when absent.
+  // What the per-function methods need; zero when absent.
   uint8_t msi_capability;
   uint8_t msix_capability;
   uint8_t af_capability;       // Advanced Features with FLR and TP advertised
@@ -81,7 +81,7 @@ struct Function {
   ClassReset class_reset;
   MmioRefusal mmio_refusal;    // for class_reset != kNone
   uint64_t mmio_window;        // physical address of the class reset's registers
-  // Issue 17.
+  // The --pcie-exclude/--pcie-include rules and SR-IOV.
   uint16_t ari_capability;     // extended capability offsets; 0 = none
   uint16_t sriov_capability;
   uint16_t enabled_vfs;        // SR-IOV: NumVFs while VF Enable is set, else 0
@@ -252,7 +252,7 @@ void locate_mmio_window(Reader& space, Function& f, uint8_t bar, uint32_t offset
   f.mmio_window = window;
 }
 
-// The extended capabilities of a PCI Express function (issue 17): ARI and
+// The extended capabilities of a PCI Express function: ARI and
 // SR-IOV, and the PF's enabled VFs.
 template <ConfigReader Reader>
 void walk_extended_capabilities(Reader& space, Function& f) {
@@ -293,7 +293,7 @@ template <ConfigReader Reader>
   return DeviceControl2::ReadFrom(space, port.address, port.pcie_capability).ari_forwarding_enable();
 }
 
-// Reads what the methods of issue 14 need: FLR support, and for NVMe and
+// Reads what the function methods need: FLR support, and for NVMe and
 // virtio the place of the registers their class reset uses.
 template <ConfigReader Reader>
 void probe_methods(Reader& space, Function& f, uint8_t virtio_common_cfg) {
@@ -321,7 +321,7 @@ void probe_methods(Reader& space, Function& f, uint8_t virtio_common_cfg) {
 
 // What discovery reads on a root port's or downstream port's secondary bus:
 // every device number (the serial order, as it always did), or device 0
-// only (issue 19: --pcie-order=overlap, where each read before the resets
+// only (--pcie-order=overlap, where each read before the resets
 // keeps the devices running; Linux's own default scan). A device past 0
 // below such a port, which only a platform needing Linux's pci=pcie_scan_all
 // has, is then not seen: its port is reset without its state saved.

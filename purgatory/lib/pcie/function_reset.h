@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Methods 2-4 of issue 14, for the functions no secondary bus reset reaches
+// Methods 2-4 (FLR, class reset, stop), for the functions no secondary bus reset reaches
 // (lib/pcie/policy.h chose them): Function Level Reset (PCIe r6.0 §6.6.2),
 // the class resets of NVMe and virtio, and "stop" (Bus Master Enable, MSI and
 // MSI-X enables cleared). All functions go together, as the ports do in

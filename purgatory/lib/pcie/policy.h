@@ -5,12 +5,12 @@
 // whose secondary bus holds only endpoints; leave a port alone when anything
 // below it is a display device (unless asked), conventional PCI, a bridge,
 // excluded, or unknown; never reset a switch upstream port (its bus numbers
-// and windows would be lost: DESIGN.md); RCiEPs have no port.
+// and windows would be lost: docs/pcie.md); RCiEPs have no port.
 // Every other DMA-capable function gets the strongest method that applies
-// (issue 14, in the order of Linux's pci_reset_function): Function Level
+// (in the order of Linux's pci_reset_function): Function Level
 // Reset when advertised, else its class's own reset (NVMe, virtio), else Bus
 // Master Enable and MSI/MSI-X cleared ("stop").
-// Issue 17: devices Linux knows must not see a bus reset or an FLR
+// Devices Linux knows must not see a bus reset or an FLR
 // (lib/pcie/known_devices.h) keep their port, or their FLR, from being used;
 // the operator's rules by address, Vendor/Device ID or class exclude
 // functions, or include them past that table; each decision names the rule.
@@ -41,7 +41,7 @@ struct Settings {
   uint32_t ready_timeout_ms = kLinuxResetWaitMs;
   const abi::PciAddress* excluded = nullptr;
   size_t excluded_count = 0;
-  const abi::PcieRule* rules = nullptr;  // issue 17: by identity, and every include
+  const abi::PcieRule* rules = nullptr;  // by identity, and every include
   size_t rule_count = 0;
 };
 
@@ -72,7 +72,7 @@ enum class Action : uint8_t {
   kStop,   // a function only stopped (method 4): Bus Master and MSI/MSI-X off
 };
 
-// How a function is quiesced (issue 14), strongest first.
+// How a function is quiesced, strongest first.
 enum class Method : uint8_t {
   kNone,
   kBusReset,     // 1: secondary bus reset of the port above (PCIe r6.0 §6.6.1)
@@ -108,15 +108,15 @@ enum class Reason : uint8_t {
   kBusNotScanned,        // the bus below was not (fully) discovered
   kCapacity,             // more ports or endpoints than the reset tables hold
   kBusRangeShared,       // a function of another parent lies on a bus of its secondary..subordinate range
-  // kSkip, issue 14
+  // kSkip
   kNoDma,                // base class 06h (host, ISA, other bridges): no bus master to stop
-  // Issue 17: the function (kSkip until a method applies) or the port
+  // The function (kSkip until a method applies) or the port
   // itself (kLeave) is in the built-in table as not surviving a bus reset.
   kKnownNoBusReset,
   kKnownNoBusResetBelow, // kLeave: a function below is
 };
 
-// Which operator rule decided a function (issue 17): an excluded address
+// Which operator rule decided a function: an excluded address
 // (PcieSettings::excluded) or a rule (PcieRules), by index.
 enum class RuleSource : uint8_t {
   kNone,
@@ -146,7 +146,7 @@ struct Plan {
   uint16_t function_reset_count;
   uint16_t skip_count;                     // functions with Action::kSkip
   uint16_t stop_count;                     // functions with Action::kStop (method 4)
-  // Issue 17: the settle times, lengthened for known slow devices.
+  // The settle times, lengthened for known slow devices.
   uint32_t bus_reset_settle_ms;            // clear of Secondary Bus Reset to the first config request
   uint32_t flr_settle_ms;                  // FLR to the first config request (PCIe r6.0 §6.6.2: 100 ms)
   // The rules decide() ran with, for printing which one decided.

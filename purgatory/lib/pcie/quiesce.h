@@ -38,7 +38,7 @@ struct Workspace {
   FunctionWork functions;
   abi::PciAddress roots[abi::kMaxRootBuses > abi::kMaxEcamWindows ? abi::kMaxRootBuses : abi::kMaxEcamWindows];
   bool truncated;  // discovery's table was full (begin_quiesce to finish_quiesce)
-  // Issue 19: begin_quiesce started the resets and finish_quiesce has not
+  // begin_quiesce started the resets and finish_quiesce has not
   // begun: the devices are in reset (or stopped) and nothing is restored.
   // Read by the exception handler to say so when a fault ends the run there.
   bool begun;
@@ -57,7 +57,7 @@ struct Totals {
   uint32_t fail = 0;
   uint32_t ports = 0;
   uint32_t functions = 0;
-  uint32_t vfs_cleared = 0;  // issue 17: VFs of PFs reset by a bus reset or FLR
+  uint32_t vfs_cleared = 0;  // VFs of PFs reset by a bus reset or FLR
   uint64_t elapsed_us = 0;   // first function method (or first assert) to the end of the last restore
   bool enabled = false;
   bool truncated = false;    // discovery table full
@@ -130,7 +130,7 @@ void print_rule(Sink& sink, const Plan& plan, RuleSource source, uint8_t index) 
   }
 }
 
-// What decided a function beyond its reason (issue 17): its entry in the
+// What decided a function beyond its reason: its entry in the
 // table of known devices, and the operator rule. Each item follows `open`
 // (" (" for the first, then ", "); returns whether one was printed.
 template <class Sink>
@@ -370,7 +370,7 @@ struct NoMmio {
 };
 static_assert(Mmio<NoMmio>);
 
-// The purgatory's call, in two halves (issue 19): begin_quiesce discovers,
+// The purgatory's call, in two halves: begin_quiesce discovers,
 // decides and starts every method that needs a wait (stop, FLR, class
 // resets, then every port's Secondary Bus Reset asserted, held and cleared);
 // finish_quiesce waits out what is left of their settle times, polls,
@@ -381,7 +381,7 @@ static_assert(Mmio<NoMmio>);
 // the waits that are left, never below their minimums. `space` must reach
 // every window of `settings` (the caller maps them uncached before); `mmio`
 // maps and reaches the class resets' registers.
-// `rules`: the configuration block's rules by identity (issue 17), or none.
+// `rules`: the configuration block's rules by identity, or none.
 // Returns false when PCIe is off (nothing started, the line printed).
 template <ConfigSpace Space, Mmio MmioSpace, Clock C, class Sink>
 bool begin_quiesce(Space& space, MmioSpace& mmio, C& clock, Sink& sink, const abi::PcieSettings& abi_settings,
@@ -412,7 +412,7 @@ void poll_quiesce(Space& space, C& clock, Workspace& ws) {
 }
 
 // When the last device was put in reset or stopped, on the clock: the end
-// of the "DMA window" (issue 19). The last Secondary Bus Reset asserted, or
+// of the "DMA window". The last Secondary Bus Reset asserted, or
 // when there is no port, the functions' methods started; `fallback` when
 // nothing was touched.
 [[nodiscard]] inline uint64_t devices_stopped_us(const Workspace& ws, uint64_t fallback) {

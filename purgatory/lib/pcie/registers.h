@@ -107,7 +107,7 @@ struct Command : HeaderRegister<Command, uint16_t, 0x04> {
   LIMBO_REG_BIT(2, bus_master)
   LIMBO_REG_BIT(1, memory_space)
   LIMBO_REG_BIT(0, io_space)
-  // What the reset restores (DESIGN.md): address decode only. Bus Master
+  // What the reset restores (docs/pcie.md): address decode only. Bus Master
   // stays off until the next kernel's driver sets it.
   static constexpr uint16_t kDecodeMask = memory_space_mask | io_space_mask;
 };
@@ -441,7 +441,7 @@ struct AfStatus : CapabilityRegister<AfStatus, uint8_t, 0x05> {
 };
 
 // ---- Extended capabilities (PCIe r6.0 §7.6.3), from offset 100h ---------
-// Issue 17: ARI and SR-IOV. A header of 0 (or all ones, a failed read) ends
+// ARI and SR-IOV. A header of 0 (or all ones, a failed read) ends
 // the list; so does a next offset below 100h; at most
 // kMaxExtendedCapabilityWalk entries are visited, so a looping list ends.
 inline constexpr uint16_t kExtendedCapabilityFirstOffset = 0x100;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The secondary bus reset of every selected port, all together so the total
 // time does not grow with their number (PCIe r6.0 §6.6.1, §7.5.1.3.13;
-// DESIGN.md "PCIe facts"): save each endpoint's state, mask hot-plug events,
+// docs/pcie.md): save each endpoint's state, mask hot-plug events,
 // assert Secondary Bus Reset on every port, hold, clear, wait for link up on
 // fast ports, settle, poll each endpoint until it answers (or its deadline),
 // restore (Command last, decode only), clear the port's status, unmask.
@@ -20,7 +20,7 @@
 
 namespace limbo::pcie {
 
-// What Linux's pci_save_state covers and a reset clears (DESIGN.md).
+// What Linux's pci_save_state covers and a reset clears (docs/pcie.md).
 struct SavedEndpoint {
   uint32_t bars[kType0BarCount];  // raw: a 64-bit BAR's upper half is the next entry
   uint32_t rom_bar;
@@ -86,7 +86,7 @@ struct ResetWork {
   EndpointResult results[kMaxResetEndpoints];  // same index as Plan::endpoints
   Timeline timeline;
   ResetTotals totals;
-  // How far the sequence got, for abandon_reset() after a fault (issue 20):
+  // How far the sequence got, for abandon_reset() after a fault:
   // ports [cleared, asserted) of the plan may have Secondary Bus Reset set.
   // `asserted` counts a port before its asserting write (a fault in that
   // write leaves it unknown: clearing it again writes the value it had);
@@ -145,7 +145,7 @@ void restore_endpoint(Space& space, const Function& f, const SavedEndpoint& s) {
 }  // namespace detail
 
 // The sequence over plan.ports / plan.endpoints comes in two halves, so that
-// the caller may do other work between them (issue 19, --pcie-order=overlap:
+// the caller may do other work between them (--pcie-order=overlap:
 // the image is verified while the devices settle): start_ports saves, masks,
 // asserts, holds and clears (steps 1-5); finish_ports waits for the links and
 // the rest of the settle time, polls, restores and unmasks (steps 6-10). Every
@@ -388,7 +388,7 @@ ResetTotals reset_ports(Space& space, C& clock, const Topology& t, const Plan& p
   return finish_ports(space, clock, t, plan, settings, w);
 }
 
-// After a fault abandoned reset_ports() (issue 20): no port may stay in
+// After a fault abandoned reset_ports(): no port may stay in
 // reset. Clears Secondary Bus Reset on the ports the sequence had asserted
 // and not yet cleared, writing back the Bridge Control value it saved before
 // asserting; restores nothing else (the endpoints below keep their reset

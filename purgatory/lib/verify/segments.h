@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Per-segment verification (issue 9): each digested segment's content is
+// Per-segment verification: each digested segment's content is
 // hashed against its own digest from Limbo's configuration block and its zero
 // fill is scanned, so that a mismatch names the damaged segment, and the fill
 // (most of a crash kernel's bytes) costs a memory scan instead of a hash.
@@ -42,7 +42,7 @@ struct SegmentResult {
 [[nodiscard]] SegmentResult check_segment(const uint8_t* base, uint64_t length, const abi::SegmentCheck& check,
                                           sha256::BlockFunction compress);
 
-// Issue 19: the hash and the scan work in chunks of at most this many bytes
+// The hash and the scan work in chunks of at most this many bytes
 // and call the caller's `between()` after each, so that a clock read there
 // (the PIT, which wraps every 55 ms: lib/clock.h PitClock) sees every turn
 // while the image is verified with the devices in reset. 64 KiB takes about

@@ -113,7 +113,7 @@ template <class Machine, class Between>
   if (damaged == 0) {
     fmt::println(con, "sha256: ok (", fmt::dec(count), " regions, ", fmt::dec(hashed + scanned), " bytes: ",
                  fmt::dec(hashed), " hashed, ", fmt::dec(scanned), " zero fill scanned, ", fmt::dec(took_us), " us)");
-    // Issue 15: each segment on the record (the capture kernel's
+    // Each segment on the record (the capture kernel's
     // limbo-kexec --report lists them from the log node).
     for (size_t i = 0; i < count; ++i) {
       fmt::println(con, "sha256: segment ", fmt::dec(i), " (", role_name(config->segments[i].role), ") at 0x",
@@ -145,7 +145,7 @@ template <class Machine, class Between>
 // refused (then: full hash). Prints the engine, the outcome and its time.
 // The engine is given back (SSE switched off again after SHA-NI) before the
 // result is: nothing after verification runs SIMD code. `between()` runs
-// after each chunk of at most kChunkBytes hashed or scanned (issue 19: the
+// after each chunk of at most kChunkBytes hashed or scanned (the
 // PCIe delay clock keeps counting while the devices settle).
 template <VerifyMachine Machine, class Between>
 [[nodiscard]] bool verify_image(Machine& machine, const abi::Sha256Region (&regions)[abi::kSha256RegionCount],

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The zero-fill scan: proves that the tail of a segment past its content is
-// still all zero, at memory speed, instead of hashing it (issue 9). Same
+// still all zero, at memory speed, instead of hashing it. Same
 // integrity promise as hashing: any changed byte is found, with its offset.
 #pragma once
 
