@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # The preload plugin liblimbo-kexec.so and the limbo-kexec command.
 #
-#   elf/      the relocatable-object loader (libelf): layout, relocation, symbols
+#   elf/      the host tools' libelf reader (elf_file, also linked by
+#             purgatory-check) and the relocatable-object loader: layout,
+#             relocation, symbols
 #   kexec/    stock-segment decoding, placement, digest, TSC: pure logic
 #   plugin/   the handler and the thin syscall() interposer
 #   pcie/     ECAM windows (MCFG, /proc/iomem), root buses, PCIe settings,
@@ -35,6 +37,7 @@ PLUGIN_PCIE_SRCS := \
 PLUGIN_CORE_SRCS := \
   $(PLUGIN_DIR)/common/file.cc \
   $(PLUGIN_DIR)/common/result.cc \
+  $(PLUGIN_DIR)/elf/elf_file.cc \
   $(PLUGIN_DIR)/elf/rel_object.cc \
   $(PLUGIN_DIR)/kexec/memory_map.cc \
   $(PLUGIN_DIR)/kexec/digest.cc \
@@ -53,7 +56,7 @@ PLUGIN_CORE_OBJS := $(PLUGIN_CORE_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o) $(P
 PLUGIN_CORE_LIB := $(PLUGIN_OBJ)/libplugin-core.a
 
 CLI_SRCS := $(PLUGIN_DIR)/cli/arguments.cc $(PLUGIN_DIR)/cli/report.cc $(PLUGIN_DIR)/cli/switch_log.cc
-# Issue 13: kexec-tools' own option reading; the lockdown probe and the load record.
+# kexec-tools' own option reading; the lockdown probe and the load record.
 CLI_SRCS += $(PLUGIN_DIR)/cli/kexec_options.cc
 CLI_OBJS := $(CLI_SRCS:$(PLUGIN_DIR)/%.cc=$(PLUGIN_OBJ)/%.o)
 

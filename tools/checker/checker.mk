@@ -20,9 +20,15 @@ CHECKER_OBJ_DIR := $(BUILD)/tools/checker
 CHECKER_TOOL := $(BUILD)/purgatory-check
 CHECKER_LIBS := -lelf -lZydis
 CHECKER_CXXFLAGS := $(HOST_CXXFLAGS) -Itools/checker
-CHECKER_CORE_OBJS := $(patsubst %,$(CHECKER_OBJ_DIR)/%.o,elf_object purgatory_check decode classify call_graph stack_bound)
+# The host tools' libelf reader is the plugin's (kexec-plugin/elf/elf_file.cc),
+# built here without the plugin's -fPIC and hidden visibility.
+CHECKER_CORE_OBJS := $(patsubst %,$(CHECKER_OBJ_DIR)/%.o,elf_file elf_object purgatory_check decode classify \
+  call_graph stack_bound)
 
 $(CHECKER_OBJ_DIR)/%.o: tools/checker/%.cc tools/checker/checker.mk
+	@mkdir -p $(dir $@)
+	$(CXX) $(CHECKER_CXXFLAGS) -MMD -MP -c $< -o $@
+$(CHECKER_OBJ_DIR)/elf_file.o: kexec-plugin/elf/elf_file.cc tools/checker/checker.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(CHECKER_CXXFLAGS) -MMD -MP -c $< -o $@
 
