@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # The preload plugin liblimbo-kexec.so and the limbo-kexec command.
 #
-#   elf/      the relocatable-object loader (libelf): layout, relocation, symbols
+#   elf/      the host tools' libelf reader (elf_file, also linked by
+#             purgatory-check) and the relocatable-object loader: layout,
+#             relocation, symbols
 #   kexec/    stock-segment decoding, placement, digest, TSC: pure logic
 #   plugin/   the handler and the thin syscall() interposer
 #   pcie/     ECAM windows (MCFG, /proc/iomem), root buses, PCIe settings,
@@ -35,6 +37,7 @@ PLUGIN_PCIE_SRCS := \
 PLUGIN_CORE_SRCS := \
   $(PLUGIN_DIR)/common/file.cc \
   $(PLUGIN_DIR)/common/result.cc \
+  $(PLUGIN_DIR)/elf/elf_file.cc \
   $(PLUGIN_DIR)/elf/rel_object.cc \
   $(PLUGIN_DIR)/kexec/memory_map.cc \
   $(PLUGIN_DIR)/kexec/digest.cc \

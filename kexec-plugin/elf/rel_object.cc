@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "elf/rel_object.h"
 
-#include <gelf.h>
-#include <libelf.h>
+#include <elf.h>
 
 #include <cstring>
 #include <limits>
-#include <memory>
+
+#include "elf/elf_file.h"
 
 namespace limbo::plugin::elf {
 namespace {
@@ -40,22 +40,13 @@ const char* relocation_name(uint32_t type) {
   }
 }
 
-struct ElfCloser {
-  void operator()(Elf* e) const { elf_end(e); }
-};
-
-bool libelf_ready() {
-  static const bool ready = elf_version(EV_CURRENT) != EV_NONE;
-  return ready;
-}
-
 }  // namespace
 
 bool Section::allocated() const { return (flags & SHF_ALLOC) != 0; }
 bool Section::nobits() const { return type == SHT_NOBITS; }
 
 Result<RelObject> RelObject::parse(std::span<const uint8_t> file, const std::string& what) {
-  if (!libelf_ready()) return fail(what + ": libelf: " + elf_errmsg(-1));
+  if (!libelf_ready()) return fail(what + ": libelf: " + libelf_error());
   // Checks on the raw header first, so that each broken-object case gets a
   // message that names it rather than a generic libelf one.
   Elf64_Ehdr ehdr;
@@ -77,10 +68,8 @@ Result<RelObject> RelObject::parse(std::span<const uint8_t> file, const std::str
                        static_cast<unsigned long long>(headers_end), file.size()));
   }
 
-  // libelf may convert data in place: give it a private copy.
-  std::vector<char> copy(file.begin(), file.end());
-  std::unique_ptr<Elf, ElfCloser> elf(elf_memory(copy.data(), copy.size()));
-  if (!elf || elf_kind(elf.get()) != ELF_K_ELF) return fail(what + ": libelf: " + elf_errmsg(-1));
+  const ElfFile elf(file);
+  if (!elf.is_elf()) return fail(what + ": libelf: " + libelf_error());
 
   RelObject object;
   object.what_ = what;
@@ -88,18 +77,15 @@ Result<RelObject> RelObject::parse(std::span<const uint8_t> file, const std::str
 
   size_t count = 0;
   size_t shstrndx = 0;
-  if (elf_getshdrnum(elf.get(), &count) != 0 || elf_getshdrstrndx(elf.get(), &shstrndx) != 0) {
-    return fail(what + ": libelf: " + elf_errmsg(-1));
-  }
+  if (!elf.section_counts(count, shstrndx)) return fail(what + ": libelf: " + libelf_error());
   if (shstrndx >= count) return fail(format("%s: section name table index %zu out of range", what.c_str(), shstrndx));
 
   object.sections_.resize(count);
   for (size_t i = 0; i < count; ++i) {
-    Elf_Scn* scn = elf_getscn(elf.get(), i);
     GElf_Shdr shdr;
-    if (!scn || !gelf_getshdr(scn, &shdr)) return fail(format("%s: section %zu: %s", what.c_str(), i, elf_errmsg(-1)));
+    if (!elf.section_header(i, shdr)) return fail(format("%s: section %zu: %s", what.c_str(), i, libelf_error()));
     Section& section = object.sections_[i];
-    const char* name = elf_strptr(elf.get(), shstrndx, shdr.sh_name);
+    const char* name = elf.string_at(shstrndx, shdr.sh_name);
     if (i != 0 && !name) return fail(format("%s: section %zu: name out of the name table", what.c_str(), i));
     section.name = name ? name : "";
     section.type = shdr.sh_type;
@@ -119,9 +105,9 @@ Result<RelObject> RelObject::parse(std::span<const uint8_t> file, const std::str
                          section.name.c_str(), static_cast<unsigned long long>(shdr.sh_offset + shdr.sh_size),
                          file.size()));
     }
-    Elf_Data* data = elf_getdata(scn, nullptr);
+    Elf_Data* data = elf.data(i);
     if (!data || data->d_size != shdr.sh_size || !data->d_buf) {
-      return fail(format("%s: section %s: cannot read its contents: %s", what.c_str(), section.name.c_str(), elf_errmsg(-1)));
+      return fail(format("%s: section %s: cannot read its contents: %s", what.c_str(), section.name.c_str(), libelf_error()));
     }
     const auto* bytes = static_cast<const uint8_t*>(data->d_buf);
     section.bytes.assign(bytes, bytes + data->d_size);
@@ -140,15 +126,15 @@ Result<RelObject> RelObject::parse(std::span<const uint8_t> file, const std::str
     if (symtab.link >= count || object.sections_[symtab.link].type != SHT_STRTAB) {
       return fail(format("%s: symbol table's string table index %u is not a string table", what.c_str(), symtab.link));
     }
-    Elf_Data* data = elf_getdata(elf_getscn(elf.get(), symtab_index), nullptr);
-    if (!data) return fail(what + ": symbol table: " + elf_errmsg(-1));
+    Elf_Data* data = elf.data(symtab_index);
+    if (!data) return fail(what + ": symbol table: " + libelf_error());
     const size_t symbol_count = symtab.size / sizeof(Elf64_Sym);
     object.symbols_.resize(symbol_count);
     for (size_t i = 0; i < symbol_count; ++i) {
       GElf_Sym sym;
-      if (!gelf_getsym(data, static_cast<int>(i), &sym)) return fail(format("%s: symbol %zu: %s", what.c_str(), i, elf_errmsg(-1)));
+      if (!symbol_at(data, i, sym)) return fail(format("%s: symbol %zu: %s", what.c_str(), i, libelf_error()));
       Symbol& symbol = object.symbols_[i];
-      const char* name = elf_strptr(elf.get(), symtab.link, sym.st_name);
+      const char* name = elf.string_at(symtab.link, sym.st_name);
       if (!name) return fail(format("%s: symbol %zu: name out of the string table", what.c_str(), i));
       symbol.name = name;
       if (sym.st_name == 0 && GELF_ST_TYPE(sym.st_info) == STT_SECTION && sym.st_shndx < count) {
@@ -178,25 +164,20 @@ Result<RelObject> RelObject::parse(std::span<const uint8_t> file, const std::str
     if (!target.allocated()) continue;
     if (rel.link != symtab_index) return fail(format("%s: %s: links to section %u, not the symbol table", what.c_str(), rel.name.c_str(), rel.link));
     if (target.nobits()) return fail(format("%s: %s: relocates %s, which has no contents", what.c_str(), rel.name.c_str(), target.name.c_str()));
-    Elf_Data* data = elf_getdata(elf_getscn(elf.get(), i), nullptr);
-    if (!data && rel.size != 0) return fail(what + ": " + rel.name + ": " + elf_errmsg(-1));
+    Elf_Data* data = elf.data(i);
+    if (!data && rel.size != 0) return fail(what + ": " + rel.name + ": " + libelf_error());
     RelocationSection out;
     out.section_index = i;
     out.target = rel.info;
     const size_t entry_size = rel.type == SHT_RELA ? sizeof(Elf64_Rela) : sizeof(Elf64_Rel);
     const size_t n = rel.size / entry_size;
     for (size_t k = 0; k < n; ++k) {
-      Relocation r;
-      if (rel.type == SHT_RELA) {
-        GElf_Rela rela;
-        if (!gelf_getrela(data, static_cast<int>(k), &rela)) return fail(format("%s: %s #%zu: %s", what.c_str(), rel.name.c_str(), k, elf_errmsg(-1)));
-        r = {rela.r_offset, static_cast<uint32_t>(GELF_R_TYPE(rela.r_info)), static_cast<uint32_t>(GELF_R_SYM(rela.r_info)), rela.r_addend};
-      } else {
-        GElf_Rel plain;
-        if (!gelf_getrel(data, static_cast<int>(k), &plain)) return fail(format("%s: %s #%zu: %s", what.c_str(), rel.name.c_str(), k, elf_errmsg(-1)));
-        // kexec-tools elf_rel(): SHT_REL entries get addend 0.
-        r = {plain.r_offset, static_cast<uint32_t>(GELF_R_TYPE(plain.r_info)), static_cast<uint32_t>(GELF_R_SYM(plain.r_info)), 0};
+      RelocationEntry entry;
+      if (!relocation_at(data, rel.type == SHT_RELA, k, entry)) {
+        return fail(format("%s: %s #%zu: %s", what.c_str(), rel.name.c_str(), k, libelf_error()));
       }
+      // kexec-tools elf_rel(): SHT_REL entries get addend 0 (relocation_at's).
+      const Relocation r = {entry.offset, entry.type, entry.symbol, entry.addend};
       const size_t width = relocation_width(r.type);
       if (width == SIZE_MAX) {
         return fail(format("%s: %s #%zu: unsupported relocation type %u (%s)", what.c_str(), rel.name.c_str(), k, r.type, relocation_name(r.type)));

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// An x86_64 ELF relocatable object (a purgatory) read with libelf, checked,
-// and loaded the way kexec-tools 2.0.25 loads one (kexec/kexec-elf-rel.c
-// elf_rel_load, elf_rel_{find,set,get}_symbol; x86_64 relocations from
+// An x86_64 ELF relocatable object (a purgatory) read with the host tools'
+// libelf reader (elf/elf_file.h), checked, and loaded the way kexec-tools
+// 2.0.25 loads one (kexec/kexec-elf-rel.c elf_rel_load,
+// elf_rel_{find,set,get}_symbol; x86_64 relocations from
 // kexec/arch/x86_64/kexec-elf-rel-x86_64.c). Pure logic: no kexec, no /proc.
 #pragma once
 

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # purgatory-check: the static checker of the final purgatory object
-# ($(BUILD)/purgatory-check), which gates `make all`. Its GoogleTest binary and
-# fixtures are tests/checker/tests.mk's.
+# ($(BUILD)/purgatory-check), which gates `make all`; one source per stage
+# (decode, classify, call_graph, stack_bound: README.md). Its GoogleTest
+# binary and fixtures are tests/checker/tests.mk's.
 #
 # CHECK_PURGATORY=1 also makes `make all` run the checker on
 # $(BUILD)/purgatory.ro and fail on any finding, and makes the scripted test
@@ -19,9 +20,15 @@ CHECKER_OBJ_DIR := $(BUILD)/tools/checker
 CHECKER_TOOL := $(BUILD)/purgatory-check
 CHECKER_LIBS := -lelf -lZydis
 CHECKER_CXXFLAGS := $(HOST_CXXFLAGS) -Itools/checker
-CHECKER_CORE_OBJS := $(CHECKER_OBJ_DIR)/elf_object.o $(CHECKER_OBJ_DIR)/purgatory_check.o
+# The host tools' libelf reader is the plugin's (kexec-plugin/elf/elf_file.cc),
+# built here without the plugin's -fPIC and hidden visibility.
+CHECKER_CORE_OBJS := $(patsubst %,$(CHECKER_OBJ_DIR)/%.o,elf_file elf_object purgatory_check decode classify \
+  call_graph stack_bound)
 
 $(CHECKER_OBJ_DIR)/%.o: tools/checker/%.cc tools/checker/checker.mk
+	@mkdir -p $(dir $@)
+	$(CXX) $(CHECKER_CXXFLAGS) -MMD -MP -c $< -o $@
+$(CHECKER_OBJ_DIR)/elf_file.o: kexec-plugin/elf/elf_file.cc tools/checker/checker.mk
 	@mkdir -p $(dir $@)
 	$(CXX) $(CHECKER_CXXFLAGS) -MMD -MP -c $< -o $@
 

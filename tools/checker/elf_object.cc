@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Reading an ELF64 relocatable object through libelf into ObjectFile.
+// Reading an ELF64 relocatable object into ObjectFile, through the host
+// tools' libelf reader (elf/elf_file.h).
 #include "elf_object.h"
 
 #include <elf.h>
-#include <gelf.h>
-#include <libelf.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -12,6 +11,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "elf/elf_file.h"
 #include "elf/embedded_objects.h"
 
 namespace limbo::check {
@@ -35,26 +35,8 @@ const Section* ObjectFile::section_of(const Symbol& symbol) const {
 
 namespace {
 
-// libelf keeps pointers into the buffer; the Elf handle is released on scope exit.
-class ElfHandle {
- public:
-  explicit ElfHandle(std::span<const uint8_t> bytes)
-      : copy_(bytes.begin(), bytes.end()),
-        elf_(elf_memory(reinterpret_cast<char*>(copy_.data()), copy_.size())) {}
-  ~ElfHandle() {
-    if (elf_ != nullptr) elf_end(elf_);
-  }
-  ElfHandle(const ElfHandle&) = delete;
-  ElfHandle& operator=(const ElfHandle&) = delete;
-  Elf* get() const { return elf_; }
-
- private:
-  std::vector<uint8_t> copy_;
-  Elf* elf_;
-};
-
 std::string libelf_error(const char* what) {
-  return std::string(what) + ": " + elf_errmsg(-1);
+  return std::string(what) + ": " + plugin::elf::libelf_error();
 }
 
 // REL entries keep their addend in the patched bytes.
@@ -75,18 +57,17 @@ int64_t implicit_addend(const Section& target, uint64_t offset, uint32_t type) {
 
 LoadResult read_object(std::span<const uint8_t> bytes) {
   LoadResult result;
-  if (elf_version(EV_CURRENT) == EV_NONE) {
+  if (!plugin::elf::libelf_ready()) {
     result.error = libelf_error("libelf initialisation");
     return result;
   }
-  ElfHandle handle(bytes);
-  Elf* elf = handle.get();
-  if (elf == nullptr || elf_kind(elf) != ELF_K_ELF) {
+  const plugin::elf::ElfFile elf(bytes);
+  if (!elf.is_elf()) {
     result.error = "not an ELF file";
     return result;
   }
   GElf_Ehdr ehdr;
-  if (gelf_getehdr(elf, &ehdr) == nullptr) {
+  if (!elf.header(ehdr)) {
     result.error = libelf_error("ELF header");
     return result;
   }
@@ -99,21 +80,21 @@ LoadResult read_object(std::span<const uint8_t> bytes) {
 
   size_t section_count = 0;
   size_t names_index = 0;
-  if (elf_getshdrnum(elf, &section_count) != 0 || elf_getshdrstrndx(elf, &names_index) != 0) {
+  if (!elf.section_counts(section_count, names_index)) {
     result.error = libelf_error("section headers");
     return result;
   }
+  std::vector<GElf_Shdr> headers(section_count);
   object.sections.resize(section_count);
   for (size_t i = 0; i < section_count; ++i) {
-    Elf_Scn* scn = elf_getscn(elf, i);
-    GElf_Shdr shdr;
-    if (scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr) {
+    GElf_Shdr& shdr = headers[i];
+    if (!elf.section_header(i, shdr)) {
       result.error = libelf_error("section header");
       return result;
     }
     Section& section = object.sections[i];
     section.index = i;
-    const char* name = elf_strptr(elf, names_index, shdr.sh_name);
+    const char* name = elf.string_at(names_index, shdr.sh_name);
     section.name = name != nullptr ? name : "";
     section.type = shdr.sh_type;
     section.flags = shdr.sh_flags;
@@ -122,7 +103,7 @@ LoadResult read_object(std::span<const uint8_t> bytes) {
     section.link = shdr.sh_link;
     section.info = shdr.sh_info;
     if (shdr.sh_type != SHT_NOBITS && shdr.sh_type != SHT_NULL) {
-      Elf_Data* data = elf_rawdata(scn, nullptr);
+      Elf_Data* data = elf.raw_data(i);
       if (data == nullptr && shdr.sh_size != 0) {
         result.error = libelf_error(("contents of " + section.name).c_str());
         return result;
@@ -136,21 +117,19 @@ LoadResult read_object(std::span<const uint8_t> bytes) {
 
   // The symbol table (a relocatable object has exactly one SHT_SYMTAB).
   for (size_t i = 0; i < section_count; ++i) {
-    Elf_Scn* scn = elf_getscn(elf, i);
-    GElf_Shdr shdr;
-    gelf_getshdr(scn, &shdr);
+    const GElf_Shdr& shdr = headers[i];
     if (shdr.sh_type != SHT_SYMTAB) continue;
-    Elf_Data* data = elf_getdata(scn, nullptr);
+    Elf_Data* data = elf.data(i);
     size_t count = shdr.sh_entsize != 0 ? shdr.sh_size / shdr.sh_entsize : 0;
     for (size_t s = 0; s < count; ++s) {
       GElf_Sym sym;
-      if (gelf_getsym(data, static_cast<int>(s), &sym) == nullptr) {
+      if (!plugin::elf::symbol_at(data, s, sym)) {
         result.error = libelf_error("symbol");
         return result;
       }
       Symbol symbol;
       symbol.index = s;
-      const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+      const char* name = elf.string_at(shdr.sh_link, sym.st_name);
       symbol.name = name != nullptr ? name : "";
       symbol.bind = GELF_ST_BIND(sym.st_info);
       symbol.type = GELF_ST_TYPE(sym.st_info);
@@ -167,39 +146,26 @@ LoadResult read_object(std::span<const uint8_t> bytes) {
   }
 
   for (size_t i = 0; i < section_count; ++i) {
-    Elf_Scn* scn = elf_getscn(elf, i);
-    GElf_Shdr shdr;
-    gelf_getshdr(scn, &shdr);
+    const GElf_Shdr& shdr = headers[i];
     if (shdr.sh_type != SHT_RELA && shdr.sh_type != SHT_REL) continue;
-    Elf_Data* data = elf_getdata(scn, nullptr);
+    Elf_Data* data = elf.data(i);
     size_t count = shdr.sh_entsize != 0 ? shdr.sh_size / shdr.sh_entsize : 0;
     for (size_t r = 0; r < count; ++r) {
+      plugin::elf::RelocationEntry entry;
+      if (!plugin::elf::relocation_at(data, shdr.sh_type == SHT_RELA, r, entry)) {
+        result.error = libelf_error("relocation");
+        return result;
+      }
       Relocation relocation;
       relocation.reloc_section = i;
       relocation.target_section = shdr.sh_info;
-      if (shdr.sh_type == SHT_RELA) {
-        GElf_Rela rela;
-        if (gelf_getrela(data, static_cast<int>(r), &rela) == nullptr) {
-          result.error = libelf_error("relocation");
-          return result;
-        }
-        relocation.offset = rela.r_offset;
-        relocation.type = GELF_R_TYPE(rela.r_info);
-        relocation.symbol = GELF_R_SYM(rela.r_info);
-        relocation.addend = rela.r_addend;
-      } else {
-        GElf_Rel rel;
-        if (gelf_getrel(data, static_cast<int>(r), &rel) == nullptr) {
-          result.error = libelf_error("relocation");
-          return result;
-        }
-        relocation.offset = rel.r_offset;
-        relocation.type = GELF_R_TYPE(rel.r_info);
-        relocation.symbol = GELF_R_SYM(rel.r_info);
-        if (relocation.target_section < section_count) {
-          relocation.addend = implicit_addend(object.sections[relocation.target_section],
-                                              relocation.offset, relocation.type);
-        }
+      relocation.offset = entry.offset;
+      relocation.type = entry.type;
+      relocation.symbol = entry.symbol;
+      relocation.addend = entry.addend;
+      if (!entry.explicit_addend && relocation.target_section < section_count) {
+        relocation.addend = implicit_addend(object.sections[relocation.target_section],
+                                            relocation.offset, relocation.type);
       }
       object.relocations.push_back(relocation);
     }

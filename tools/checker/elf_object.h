@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// A read-only model of one ELF64 relocatable object, read with libelf: the
-// sections with their bytes, the symbol table and every relocation, which is
-// all purgatory-check needs. Also finds a relocatable object embedded in an
-// executable (how /sbin/kexec carries the stock purgatory).
+// A read-only model of one ELF64 relocatable object, read with the host
+// tools' libelf reader (elf/elf_file.h): the sections with their bytes, the
+// symbol table and every relocation, which is all purgatory-check needs.
+// Unlike the plugin's loader it refuses nothing it can read: what is wrong is
+// a finding. Also reads the relocatable object embedded in an executable (how
+// /sbin/kexec carries the stock purgatory; elf/embedded_objects.h finds it).
 #pragma once
 
 #include <cstdint>

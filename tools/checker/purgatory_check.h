@@ -100,7 +100,7 @@ namespace limbo::check {
 // Long mode, same privilege level: the CPU pushes SS, RSP, RFLAGS, CS, RIP and
 // an error code on the current stack (Intel SDM Vol. 3A §6.14.2).
 inline constexpr uint64_t kExceptionFrameBytes = 6 * 8;
-// How many exception handlers can be on the stack at once (issue 20,
+// How many exception handlers can be on the stack at once (see
 // purgatory/arch/x86_64/main.cc limbo_exception): the first; a second when
 // the first faults (it prints one line and carries out --on-fault); a third
 // when even that faults (it carries out the action at once, prints nothing,
