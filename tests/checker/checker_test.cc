@@ -55,7 +55,7 @@ TEST(PurgatoryCheck, CleanFixturePasses) {
   // stub (2 pushes) -> common (2 pushes, and rsp -16: 8 more, call +8) -> 32.
   EXPECT_EQ(s.handler_depth, 16u + 32 + 32);
   EXPECT_EQ(s.exception_handlers, 2u);
-  // Three handlers deep at most (issue 20): a fault in a handler, and one in that.
+  // Three handlers deep at most: a fault in a handler, and one in that.
   EXPECT_EQ(s.stack_required, s.entry_depth + 3 * (kExceptionFrameBytes + s.handler_depth) + kStackMarginBytes);
   EXPECT_NE(s.worst_path.find("purgatory_start (8) -> fixture_main (64) -> run_step (16) -> step_two (72)"),
             std::string::npos)
@@ -170,7 +170,7 @@ TEST(PurgatoryCheck, AnnotatedIndirectCallInCxxIsFollowed) {
   EXPECT_GE(report.summary.entry_depth, 8u + 64 + 8 + 320);
 }
 
-// SHA-NI compiled as DESIGN.md says (its own file, -msha -mssse3 -msse4.1) in
+// SHA-NI compiled as docs/cpu-state.md says (its own file, -msha -mssse3 -msse4.1) in
 // `.text.simd`, reached through a gate that runs cpuid and sets CR4 before it
 // hands out the engine's address, called through an annotated pointer: clean.
 TEST(PurgatoryCheck, ShaNiBehindItsGatePasses) {
@@ -277,7 +277,7 @@ TEST(StockPurgatory, CheckedAndFindingsPrinted) {
   std::vector<Finding> abi = of_rule(report, "abi");
   ASSERT_EQ(abi.size(), 1u) << all_lines(report);
   EXPECT_EQ(abi[0].where, "limbo_config");
-  // The SSE register saves GCC puts in its varargs prologues (DESIGN.md).
+  // The SSE register saves GCC puts in its varargs prologues (docs/cpu-state.md).
   std::vector<Finding> simd = of_rule(report, "simd");
   EXPECT_TRUE(std::any_of(simd.begin(), simd.end(), [](const Finding& f) {
     return f.where.rfind("sprintf+0x", 0) == 0 && f.instruction.find("movaps") == 0;

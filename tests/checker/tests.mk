@@ -42,7 +42,7 @@ $(CHECKER_FIXTURE_DIR)/clean-cc.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_F
 	ld -r -e purgatory_start -o $@ $^
 $(CHECKER_FIXTURE_DIR)/break-CC_INDIRECT.ro: $(CHECKER_FIXTURE_DIR)/with-cc.o $(CHECKER_FIXTURE_DIR)/not-annotated.o
 	ld -r -e purgatory_start -o $@ $^
-# SHA-NI the way DESIGN.md builds it: this file only, legacy-SSE encodings.
+# SHA-NI the way docs/cpu-state.md says to build it: this file only, legacy-SSE encodings.
 CHECKER_SIMD_CXXFLAGS := $(subst -mgeneral-regs-only,$(SHA256_NI_FLAGS),$(PURGATORY_CXXFLAGS))
 $(CHECKER_FIXTURE_DIR)/simd_gate.o: tests/checker/fixtures/simd_gate.cc Makefile tests/checker/tests.mk
 	@mkdir -p $(dir $@)
