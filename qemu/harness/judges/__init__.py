@@ -36,8 +36,8 @@ class Check:
 
 
 def pcie_tally(limbo_msgs):
-  """Limbo's one-line PCIe tally ("limbo: pcie: reset 2 stop 3 skip 3 ...")."""
-  return next((m for m in limbo_msgs if m.startswith('limbo: pcie: reset ')), '')
+  """Limbo's one-line PCIe tally ("limbo: pcie reset 2 stop 3 skip 3 ...")."""
+  return next((m for m in limbo_msgs if m.startswith('limbo: pcie reset ')), '')
 
 
 def judge(run):
