@@ -779,6 +779,29 @@ TEST(PlanSegments, EachRootBusItsTree) {
       << plan.text;
 }
 
+// --plan scans below ports as the purgatory does for the order it shows:
+// under overlap only device 0 below a root port (as Linux's default scan), so
+// a device numbered past 0 there (a platform that needs pci=pcie_scan_all) is
+// in the serial plan and not in the overlap plan.
+TEST(PlanOrder, OverlapReadsDeviceZeroBelowPorts) {
+  FakeSysfs sys;
+  const auto host = sys.host_bridge(0, 0);
+  const auto rp = sys.add({.device = 1, .class_code = 0x060400, .pcie_type = 4, .secondary = 1, .subordinate = 1}, host);
+  sys.add({.bus = 1, .class_code = 0x010802, .pcie_type = 0}, rp);
+  sys.add({.bus = 1, .device = 1, .class_code = 0x020000, .pcie_type = 0}, rp);
+  Topology t;
+  t.ecam = EcamWindows{{abi::EcamWindow{0xb0000000, 0, 0, 0xff, 0}}, "MCFG"};
+  t.root_buses = std::vector<abi::PciAddress>{bdf(0, 0, 0, 0)};
+  PcieOptions options;
+  const PlanSummary serial = make_plan(sys.root(), fill_settings(options, t).settings);
+  options.order = abi::PcieOrder::kOverlap;
+  const PlanSummary overlap = make_plan(sys.root(), fill_settings(options, t).settings);
+  EXPECT_NE(serial.text.find("-01:01.0 "), std::string::npos) << serial.text;
+  EXPECT_EQ(overlap.text.find("-01:01.0 "), std::string::npos) << overlap.text;
+  EXPECT_NE(overlap.text.find("-01:00.0 8086:1234 class 010802 "), std::string::npos) << overlap.text;
+  EXPECT_EQ(serial.functions, overlap.functions + 1) << overlap.text;
+}
+
 // Conventional functions have 256 bytes of config space: past them, ones.
 TEST(SysfsConfig, ConventionalSpaceEndsAt256) {
   FakeSysfs sys;
